@@ -1,0 +1,99 @@
+"""One frozen configuration object: packaged defaults, overridden key by key by a user TOML file."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+class ConfigError(ValueError):
+    """A configuration or rule file that cannot be used; the message names file, line and reason."""
+
+
+@dataclass(frozen=True)
+class CleanConfig:
+    """Thresholds of the text-dump cleaner (see pipeline/textclean.py for what each one weighs)."""
+
+    good_min_words: int = field(default=10, metadata={"help": "words for a line to count as prose"})
+    good_min_stopword_density: float = field(
+        default=0.22, metadata={"help": "share of stop words for a line to count as prose"}
+    )
+    unpunctuated_min_words: int = field(
+        default=25, metadata={"help": "a prose line without end punctuation needs this many words"}
+    )
+    short_max_words: int = field(default=4, metadata={"help": "at most this many words is a short line"})
+    bad_penalty: float = field(default=6.0, metadata={"help": "region score lost per boilerplate line"})
+    short_penalty: float = field(default=1.5, metadata={"help": "region score lost per unclear short line"})
+    region_gap_lines: int = field(
+        default=30, metadata={"help": "prose blocks further apart than this are never joined"}
+    )
+    header_lines: int = field(
+        default=15, metadata={"help": "lines above the article searched for title, byline, date"}
+    )
+    min_article_words: int = field(default=25, metadata={"help": "fewer words than this is no article"})
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything a run can be told; immutable so that stages can share it across processes."""
+
+    clean: CleanConfig = field(default_factory=CleanConfig)
+    rules_dirs: tuple[str, ...] = field(
+        default=(), metadata={"help": "user rule folders, read after the packaged defaults"}
+    )
+    max_input_bytes: int = field(
+        default=16 * 1024 * 1024, metadata={"help": "larger inputs are rejected as too_large"}
+    )
+    language_seed: int = field(default=0, metadata={"help": "langdetect seed, for deterministic output"})
+    max_error_rate: float = field(
+        default=0.05, metadata={"help": "share of failed inputs above which `run` exits 1"}
+    )
+
+
+def _merge(cls: type, base: object, overrides: dict, where: str) -> object:
+    values = {}
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    for key, value in overrides.items():
+        if key not in known:
+            raise ConfigError(f"{where}: unknown key {key!r} (known: {', '.join(sorted(known))})")
+        current = getattr(base, key)
+        if dataclasses.is_dataclass(current):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{where}: [{key}] must be a table")
+            values[key] = _merge(type(current), current, value, f"{where} [{key}]")
+        elif isinstance(current, tuple):
+            if not isinstance(value, list):
+                raise ConfigError(f"{where}: {key} must be a list")
+            values[key] = tuple(value)
+        else:
+            expected = type(current)
+            if expected is float and isinstance(value, int) and not isinstance(value, bool):
+                value = float(value)
+            if not isinstance(value, expected) or isinstance(value, bool) != isinstance(current, bool):
+                raise ConfigError(f"{where}: {key} must be {expected.__name__}, got {value!r}")
+            values[key] = value
+    return dataclasses.replace(base, **values)
+
+
+def load_config(path: str | Path | None = None, **overrides: object) -> Config:
+    """Defaults, then the user's TOML file (only the keys it sets), then explicit overrides."""
+    config = Config()
+    if path is not None:
+        path = Path(path)
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: {exc}") from exc
+        config = _merge(Config, config, data, str(path))
+    if overrides:
+        config = _merge(Config, config, {k: v for k, v in overrides.items() if v is not None}, "options")
+    return config

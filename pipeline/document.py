@@ -1,0 +1,48 @@
+"""Records that flow between stages: plain dataclasses, nothing else."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(slots=True)
+class RawPage:
+    """One input as read from disk, before decoding."""
+
+    source_path: str  # path as given to the run, for the user
+    rel_path: str  # path relative to the input root, for the stable id
+    data: bytes
+    meta: dict = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class LineVerdict:
+    """What the cleaner decided about one input line, and why."""
+
+    index: int  # 0-based line number in the decoded input
+    text: str  # the line after whitespace and bullet trimming
+    kept: bool
+    rule_id: str | None  # the rule or signal that decided; None for a kept line
+    label: str = ""  # feature class: good, short, bad, blank
+
+
+@dataclass(slots=True)
+class Document:
+    """The datatrove/dolma envelope: id, text, metadata; `lines` is never serialised."""
+
+    id: str
+    text: str
+    metadata: dict = field(default_factory=dict)
+    lines: list[LineVerdict] | None = None
+
+    def to_record(self) -> dict:
+        return {"id": self.id, "text": self.text, "metadata": self.metadata}
+
+
+class Rejected(Exception):
+    """Raised by a stage when a document yields no article; `reason` is a stable id."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.detail = detail

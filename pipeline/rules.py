@@ -1,0 +1,317 @@
+"""Boilerplate rules as data: TOML files grouped by concept, compiled once per run.
+
+A rule file holds `[[rule]]` tables (line rules) and `[[meta]]` tables (metadata patterns). The packaged
+defaults live in the repository's `rules/`; a user folder read afterwards overrides a rule key by key
+when it reuses the rule's id (`enabled = false` switches a default off) and adds rules with new ids.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from .config import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+ACTIONS = ("drop", "cut_after", "cut_before")
+RULE_KEYS = {"id", "description", "action", "exact", "prefix", "regex", "heuristic", "sites", "enabled"}
+META_FIELDS = ("author", "sitename", "date")
+META_KEYS = {"id", "description", "field", "regex", "enabled"}
+HEURISTICS = (
+    "stray_chars",  # a line of punctuation and symbols only: `. . .. $ $ $ - - -`
+    "glued_words",  # words run together by a renderer: `ShareTweetPin`, `app-storeplay-store`
+    "counter_cloud",  # tag or archive clouds: `Africa (977) Asia (834)`
+    "calendar",  # calendar widgets: `MTWTFSS`, `567891011`, `« Apr Jun »`
+    "image_file",  # image file names and alt placeholders: `photo-1280x765.jpg`
+)
+
+_BULLETS = "•·▪◦‣∙●○■□►▶➤→*-–—>»|"
+_SPACE = re.compile(r"\s+")
+
+
+def default_rules_dir() -> Path:
+    """The packaged defaults (the repository's `rules/`, installed as `pipeline.default_rules`)."""
+    try:
+        return Path(str(resources.files("pipeline.default_rules")))
+    except ModuleNotFoundError:  # pragma: no cover - running from a bare checkout
+        return Path(__file__).resolve().parent.parent / "rules"
+
+
+def trim_line(line: str) -> str:
+    """A line as pagewash outputs it: surrounding white space trimmed."""
+    return line.strip()
+
+
+def line_key(line: str) -> str:
+    """The form exact phrases are matched in: no bullets or edge punctuation, case and spaces folded."""
+    key = _SPACE.sub(" ", line).strip().lstrip(_BULLETS).strip()
+    key = key.strip(":|·•»«>-–— ").casefold()
+    return unicodedata.normalize("NFKC", key)
+
+
+@dataclass(frozen=True, slots=True)
+class LineRule:
+    id: str
+    action: str
+    exact: frozenset[str] = frozenset()
+    prefix: tuple[str, ...] = ()
+    regex: tuple[re.Pattern[str], ...] = ()
+    heuristic: str | None = None
+    sites: frozenset[str] = frozenset()
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class MetaPattern:
+    id: str
+    field: str
+    regex: re.Pattern[str]
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    """Compiled rules; immutable, shared by every document of a run."""
+
+    rules: tuple[LineRule, ...]
+    meta: tuple[MetaPattern, ...]
+    files: tuple[str, ...] = ()
+    _exact: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        for rule in self.rules:
+            if rule.sites:
+                continue
+            for phrase in rule.exact:
+                self._exact.setdefault((rule.action, phrase), rule.id)
+
+    def match(self, line: str, key: str, action: str, site_keys: frozenset[str] = frozenset()) -> str | None:
+        """The id of the first rule of `action` that matches the line, or None."""
+        hit = self._exact.get((action, key))
+        if hit is not None:
+            return hit
+        for rule in self.rules:
+            if rule.action != action:
+                continue
+            if rule.sites and not (rule.sites & site_keys):
+                continue
+            if rule.sites and key in rule.exact:
+                return rule.id
+            if rule.prefix and key.startswith(rule.prefix):
+                return rule.id
+            for pattern in rule.regex:
+                if pattern.search(line):
+                    return rule.id
+            if rule.heuristic is not None and HEURISTIC_TESTS[rule.heuristic](line):
+                return rule.id
+        return None
+
+    def meta_patterns(self, field_name: str) -> tuple[MetaPattern, ...]:
+        return tuple(p for p in self.meta if p.field == field_name)
+
+
+# --- named heuristics -------------------------------------------------------------------------------
+
+_WORD = re.compile(r"\w+")
+_GLUE = re.compile(r"[a-z\u00e0-\u00ff][A-Z][a-z]")
+_COUNTER = re.compile(r"\w[\w .&'-]*\s\(\d[\d,.]*\)")
+_DIGIT_RUN = re.compile(r"^[\d\s]{6,}$")
+_WEEKDAYS = re.compile(r"^(?:[MTWFS]{7}|(?:(?:Mo|Tu|We|Th|Fr|Sa|Su)\s*){7})$")
+_IMAGE = re.compile(r"^\S*\.(?:jpe?g|png|gif|webp|svg|avif|bmp|tiff?)(?:\?\S*)?$", re.IGNORECASE)
+
+
+def _stray_chars(line: str) -> bool:
+    stripped = line.strip()
+    return bool(stripped) and not any(ch.isalnum() for ch in stripped)
+
+
+def _glued_words(line: str) -> bool:
+    stripped = line.strip()
+    if " " in stripped or len(stripped) < 8:
+        return False
+    return len(_GLUE.findall(stripped)) >= 2 or bool(re.fullmatch(r"[a-z]+-[a-z]+[a-z]+-[a-z]+", stripped))
+
+
+def _counter_cloud(line: str) -> bool:
+    return len(_COUNTER.findall(line)) >= 3
+
+
+def _calendar(line: str) -> bool:
+    stripped = line.strip()
+    return bool(_DIGIT_RUN.match(stripped) or _WEEKDAYS.match(stripped)) or bool(
+        re.fullmatch(r"«\s*\w+\s+\w+\s*»|«\s*\w+|\w+\s*»", stripped)
+    )
+
+
+def _image_file(line: str) -> bool:
+    return bool(_IMAGE.match(line.strip()))
+
+
+HEURISTIC_TESTS = {
+    "stray_chars": _stray_chars,
+    "glued_words": _glued_words,
+    "counter_cloud": _counter_cloud,
+    "calendar": _calendar,
+    "image_file": _image_file,
+}
+
+
+# --- loading -----------------------------------------------------------------------------------------
+
+
+def _table_lines(text: str, header: str) -> list[int]:
+    """1-based line numbers of each `[[header]]` table, in order, for error messages."""
+    pattern = re.compile(rf"^\s*\[\[\s*{re.escape(header)}\s*\]\]")
+    return [n for n, line in enumerate(text.splitlines(), 1) if pattern.match(line)]
+
+
+def _key_line(text: str, start: int, key: str) -> int:
+    lines = text.splitlines()
+    for n in range(start, len(lines) + 1):
+        if n > start and lines[n - 1].lstrip().startswith("[["):
+            break
+        if re.match(rf"^\s*{re.escape(key)}\s*=", lines[n - 1]):
+            return n
+    return start
+
+
+def _read_tables(path: Path) -> tuple[list[tuple[dict, int]], list[tuple[dict, int]], str]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from exc
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+    unknown = set(data) - {"rule", "meta"}
+    if unknown:
+        raise ConfigError(f"{path}:1: unknown top-level key(s) {sorted(unknown)}; expected [[rule]] or [[meta]]")
+    rules = data.get("rule", [])
+    metas = data.get("meta", [])
+    rule_lines = _table_lines(text, "rule")
+    meta_lines = _table_lines(text, "meta")
+    return (
+        [(r, rule_lines[i] if i < len(rule_lines) else 1) for i, r in enumerate(rules)],
+        [(m, meta_lines[i] if i < len(meta_lines) else 1) for i, m in enumerate(metas)],
+        text,
+    )
+
+
+def _compile(
+    where: str, text: str, line: int, key: str, patterns: Iterable[str], flags: int = re.IGNORECASE
+) -> tuple[re.Pattern, ...]:
+    compiled = []
+    for pattern in patterns:
+        if not isinstance(pattern, str):
+            raise ConfigError(f"{where}:{_key_line(text, line, key)}: {key} entries must be strings")
+        try:
+            compiled.append(re.compile(pattern, flags))
+        except re.error as exc:
+            raise ConfigError(f"{where}:{_key_line(text, line, key)}: bad regex {pattern!r}: {exc}") from exc
+    return tuple(compiled)
+
+
+def _string_list(where: str, text: str, line: int, raw: dict, key: str) -> list[str]:
+    value = raw.get(key, [])
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{where}:{_key_line(text, line, key)}: {key} must be a list of strings")
+    return value
+
+
+def _build_rule(raw: dict, where: str, text: str, line: int) -> LineRule | None:
+    unknown = set(raw) - RULE_KEYS
+    if unknown:
+        bad = sorted(unknown)[0]
+        raise ConfigError(f"{where}:{_key_line(text, line, bad)}: unknown key {bad!r} in [[rule]]")
+    rule_id = raw.get("id")
+    if not isinstance(rule_id, str) or not rule_id:
+        raise ConfigError(f"{where}:{line}: [[rule]] needs a string id")
+    if raw.get("enabled", True) is False:
+        return None
+    action = raw.get("action", "drop")
+    if action not in ACTIONS:
+        raise ConfigError(f"{where}:{_key_line(text, line, 'action')}: action must be one of {ACTIONS}")
+    heuristic = raw.get("heuristic")
+    if heuristic is not None and heuristic not in HEURISTIC_TESTS:
+        raise ConfigError(
+            f"{where}:{_key_line(text, line, 'heuristic')}: unknown heuristic {heuristic!r} "
+            f"(known: {', '.join(HEURISTICS)})"
+        )
+    exact = _string_list(where, text, line, raw, "exact")
+    prefix = _string_list(where, text, line, raw, "prefix")
+    regex = _compile(where, text, line, "regex", _string_list(where, text, line, raw, "regex"))
+    if not (exact or prefix or regex or heuristic):
+        raise ConfigError(f"{where}:{line}: rule {rule_id!r} has none of exact, prefix, regex, heuristic")
+    return LineRule(
+        id=rule_id,
+        action=action,
+        exact=frozenset(line_key(p) for p in exact),
+        prefix=tuple(line_key(p) for p in prefix),
+        regex=regex,
+        heuristic=heuristic,
+        sites=frozenset(line_key(s) for s in _string_list(where, text, line, raw, "sites")),
+        description=str(raw.get("description", "")),
+    )
+
+
+def _build_meta(raw: dict, where: str, text: str, line: int) -> MetaPattern | None:
+    unknown = set(raw) - META_KEYS
+    if unknown:
+        bad = sorted(unknown)[0]
+        raise ConfigError(f"{where}:{_key_line(text, line, bad)}: unknown key {bad!r} in [[meta]]")
+    if raw.get("enabled", True) is False:
+        return None
+    meta_id = raw.get("id")
+    if not isinstance(meta_id, str) or not meta_id:
+        raise ConfigError(f"{where}:{line}: [[meta]] needs a string id")
+    if raw.get("field") not in META_FIELDS:
+        raise ConfigError(f"{where}:{_key_line(text, line, 'field')}: field must be one of {META_FIELDS}")
+    regex = raw.get("regex")
+    (pattern,) = _compile(where, text, line, "regex", [regex], flags=0) if isinstance(regex, str) else (None,)
+    if pattern is None or "value" not in pattern.groupindex:
+        raise ConfigError(f"{where}:{_key_line(text, line, 'regex')}: regex needs a (?P<value>...) group")
+    return MetaPattern(id=meta_id, field=raw["field"], regex=pattern)
+
+
+def rule_files(directory: Path) -> list[Path]:
+    if not directory.is_dir():
+        raise ConfigError(f"{directory}: not a folder of rule files")
+    return sorted(p for p in directory.iterdir() if p.suffix == ".toml")
+
+
+def load_rules(user_dirs: Iterable[str | Path] = (), include_defaults: bool = True) -> RuleSet:
+    """Read and validate every rule file; raise ConfigError naming file, line and reason."""
+    dirs = ([default_rules_dir()] if include_defaults else []) + [Path(d) for d in user_dirs]
+    raw_rules: dict[str, tuple[dict, str, str, int]] = {}
+    raw_metas: dict[str, tuple[dict, str, str, int]] = {}
+    files = []
+    for directory in dirs:
+        for path in rule_files(directory):
+            files.append(str(path))
+            rules, metas, text = _read_tables(path)
+            for target, tables in ((raw_rules, rules), (raw_metas, metas)):
+                for table, line in tables:
+                    table_id = table.get("id")
+                    if isinstance(table_id, str) and table_id in target:
+                        merged = {**target[table_id][0], **table}
+                        target[table_id] = (merged, str(path), text, line)
+                    else:
+                        target[str(table_id)] = (table, str(path), text, line)
+    rules = [_build_rule(t, w, x, n) for t, w, x, n in raw_rules.values()]
+    metas = [_build_meta(t, w, x, n) for t, w, x, n in raw_metas.values()]
+    return RuleSet(
+        rules=tuple(r for r in rules if r is not None),
+        meta=tuple(m for m in metas if m is not None),
+        files=tuple(files),
+    )

@@ -1,0 +1,118 @@
+"""The stages of the text-dump path, each a pure function of one document."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+
+from .base import Stage
+from .config import Config
+from .decode import decode_bytes, gunzip, is_gzip, normalise_text
+from .document import Document, RawPage, Rejected
+from .header import analyse_header
+from .language import detect_language
+from .rules import RuleSet
+from .stopwords import StopwordIndex
+from .textclean import BLANK, clean_lines
+
+_WORD = re.compile(r"\w+")
+
+
+def document_id(rel_path: str, url: str | None = None) -> str:
+    """Stable id: sha1 of the URL when known, else of the path relative to the input root."""
+    return hashlib.sha1((url or rel_path).encode("utf-8")).hexdigest()
+
+
+def decode_page(page: RawPage, config: Config) -> Document:
+    """Bytes to a document whose text is the whole normalised dump."""
+    meta = {
+        "source_path": page.source_path,
+        "source_format": "text",
+        "url": page.meta.get("url"),
+    }
+    doc = Document(id=document_id(page.rel_path, meta["url"]), text="", metadata=meta)
+    data = page.data
+    if is_gzip(data):
+        data = gunzip(data, config.max_input_bytes)
+    if len(data) > config.max_input_bytes:
+        raise Rejected("too_large", f"{len(data)} bytes > max_input_bytes {config.max_input_bytes}")
+    if not data.strip():
+        raise Rejected("empty", "input has no text")
+    text, encoding = decode_bytes(data)
+    doc.text = normalise_text(text)
+    meta["encoding"] = encoding
+    if not doc.text.strip():
+        raise Rejected("empty", "input has no visible text")
+    return doc
+
+
+@dataclass
+class ExtractText(Stage):
+    """Strip boilerplate from a text dump and read title, byline, date and site from it."""
+
+    config: Config
+    rules: RuleSet
+    stopwords: StopwordIndex
+    name: str = "extract"
+
+    def process(self, doc: Document) -> Document:
+        stop = self.stopwords.guess(doc.text)
+        result = clean_lines(doc.text, self.rules, stop, self.config.clean)
+        header = analyse_header(result.verdicts, result.features, self.rules, self.config.clean)
+        verdicts = result.verdicts
+        doc.lines = verdicts
+        doc.text = "\n".join(v.text for v in verdicts if v.kept)
+        rules_hit: dict[str, int] = {}
+        for v in verdicts:
+            if not v.kept and v.rule_id is not None:
+                rules_hit[v.rule_id] = rules_hit.get(v.rule_id, 0) + 1
+        doc.metadata.update(
+            title=header.title,
+            author=header.author,
+            date=header.date,
+            sitename=header.sitename,
+            hostname=doc.metadata.get("hostname"),
+        )
+        doc.metadata["cleaning"] = {
+            "lines_in": sum(1 for v in verdicts if v.label != BLANK),
+            "lines_kept": sum(1 for v in verdicts if v.kept),
+            "rules_hit": dict(sorted(rules_hit.items())),
+        }
+        doc.metadata["provenance"] = {"text": "text-dump", **header.provenance}
+        return doc
+
+
+@dataclass
+class DetectLanguage(Stage):
+    config: Config
+    name: str = "language"
+
+    def process(self, doc: Document) -> Document:
+        lang, score = detect_language(doc.text, self.config.language_seed)
+        doc.metadata["language"] = lang
+        doc.metadata["language_score"] = score
+        return doc
+
+
+@dataclass
+class Finalise(Stage):
+    """Word count, content hash, and the too-short check that turns a page into a reject."""
+
+    config: Config
+    name: str = "finalise"
+
+    def process(self, doc: Document) -> Document:
+        words = len(_WORD.findall(doc.text))
+        doc.metadata["word_count"] = words
+        doc.metadata["content_hash"] = hashlib.sha1(doc.text.encode("utf-8")).hexdigest()
+        for key in ("duplicate_of", "dup_cluster", "similarity"):
+            doc.metadata.setdefault(key, None)
+        if words < self.config.clean.min_article_words:
+            raise Rejected("no_article" if words == 0 else "too_short",
+                           f"{words} words of article text < min_article_words {self.config.clean.min_article_words}")
+        return doc
+
+
+def text_stages(config: Config, rules: RuleSet, stopwords: StopwordIndex) -> list[Stage]:
+    return [ExtractText(config, rules, stopwords), DetectLanguage(config), Finalise(config)]

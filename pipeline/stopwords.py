@@ -1,0 +1,41 @@
+"""Stop-word lists for ~100 languages (jusText's), and a cheap guess of which one a page uses."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass
+
+import justext
+
+_TOKEN = re.compile(r"\w+")
+
+
+@dataclass(frozen=True)
+class StopwordIndex:
+    """word -> languages whose stop list holds it; built once per run, read-only afterwards."""
+
+    languages: dict[str, frozenset[str]]
+    by_word: dict[str, tuple[str, ...]]
+
+    @classmethod
+    def load(cls) -> StopwordIndex:
+        languages = {name: frozenset(justext.get_stoplist(name)) for name in sorted(justext.get_stoplists())}
+        by_word: dict[str, list[str]] = {}
+        for name, words in languages.items():
+            for word in words:
+                by_word.setdefault(word, []).append(name)
+        return cls(languages, {w: tuple(names) for w, names in by_word.items()})
+
+    def guess(self, text: str, sample_tokens: int = 4000) -> frozenset[str]:
+        """The stop list that covers most tokens of the text (empty when none covers any)."""
+        hits: Counter[str] = Counter()
+        for n, match in enumerate(_TOKEN.finditer(text.lower())):
+            if n >= sample_tokens:
+                break
+            for name in self.by_word.get(match.group(), ()):
+                hits[name] += 1
+        if not hits:
+            return frozenset()
+        best = max(sorted(hits), key=lambda name: hits[name])
+        return self.languages[best]

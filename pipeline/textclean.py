@@ -1,0 +1,219 @@
+"""Find the article in a rendered-text dump: per-line features, rules, context, densest region.
+
+The shape follows jusText (classify blocks, then revise short ones from their neighbours) with a
+region step on top: the article is the contiguous stretch of lines with the highest prose mass,
+where each boilerplate line costs a penalty (maximum-sum subarray). Every line gets a verdict; every
+dropped line names the rule or signal that dropped it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .config import CleanConfig
+from .document import LineVerdict
+from .rules import RuleSet, line_key, trim_line
+
+_WORD = re.compile(r"\w+")
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
+_TERMINAL = re.compile(r"[.!?。！？…:;,\"”’»)\]—–]$")
+_URL = re.compile(r"https?://|www\.\w", re.IGNORECASE)
+
+GOOD, MEDIUM, SHORT, BAD, BLANK = "good", "medium", "short", "bad", "blank"
+
+# Signal ids for lines dropped by code rather than by a rule file.
+SIG_OUTSIDE = "signal.outside_region"
+SIG_MENU_RUN = "signal.short_run"
+SIG_DUPLICATE = "signal.repeated_line"
+SIG_CUT_AFTER = "signal.after_cut_marker"
+SIG_CUT_BEFORE = "signal.before_cut_marker"
+SIG_URL = "signal.url"
+SIG_TITLE = "signal.title"
+
+
+@dataclass(slots=True)
+class LineFeatures:
+    words: int
+    stop_density: float
+    terminal: bool
+    title_case: float
+    url: bool
+
+
+def line_features(text: str, stopwords: frozenset[str]) -> LineFeatures:
+    tokens = _WORD.findall(text.lower())
+    cjk = len(_CJK.findall(text))
+    words = len(tokens) + cjk // 2 if cjk > 4 else len(tokens)
+    stops = sum(1 for t in tokens if t in stopwords)
+    alpha = [t for t in _WORD.findall(text) if t[0].isalpha()]
+    capitalised = sum(1 for t in alpha if t[0].isupper())
+    return LineFeatures(
+        words=words,
+        stop_density=stops / len(tokens) if tokens else 0.0,
+        terminal=bool(_TERMINAL.search(text)),
+        title_case=capitalised / len(alpha) if alpha else 0.0,
+        url=bool(_URL.search(text)),
+    )
+
+
+@dataclass(slots=True)
+class CleanResult:
+    verdicts: list[LineVerdict]
+    region: tuple[int, int] | None  # first and last line index of the article, inclusive
+    features: list[LineFeatures | None]
+
+
+def classify(features: LineFeatures, config: CleanConfig, has_stopwords: bool) -> str:
+    if features.words <= config.short_max_words:
+        return SHORT
+    prose_like = features.stop_density >= config.good_min_stopword_density if has_stopwords else True
+    if features.words >= config.good_min_words and prose_like and not features.url:
+        if not features.terminal and (features.words < config.unpunctuated_min_words or features.title_case > 0.8):
+            return MEDIUM  # a headline, a caption or a link list: prose ends with punctuation
+        return GOOD
+    return MEDIUM
+
+
+def _weight(label: str, features: LineFeatures | None, config: CleanConfig) -> float:
+    if label == GOOD:
+        return float(features.words)
+    if label == BAD:
+        return -config.bad_penalty
+    if label == SHORT:
+        return -config.short_penalty
+    if label == MEDIUM:
+        return -config.short_penalty / 2
+    return 0.0
+
+
+def _best_region(weights: list[float], blocked: set[int]) -> tuple[int, int] | None:
+    """Maximum-sum contiguous run of lines (Kadane), never crossing a blocked index."""
+    best, best_span = 0.0, None
+    current, start = 0.0, 0
+    for i, w in enumerate(weights):
+        if i in blocked:
+            current, start = 0.0, i + 1
+            continue
+        if current <= 0:
+            current, start = w, i
+        else:
+            current += w
+        if current > best:
+            best, best_span = current, (start, i)
+    return best_span
+
+
+def clean_lines(text: str, rules: RuleSet, stopwords: frozenset[str], config: CleanConfig,
+                site_keys: frozenset[str] = frozenset()) -> CleanResult:
+    raw_lines = text.split("\n")
+    n = len(raw_lines)
+    trimmed = [trim_line(line) for line in raw_lines]
+    labels: list[str] = [BLANK] * n
+    rule_of: list[str | None] = [None] * n
+    features: list[LineFeatures | None] = [None] * n
+    cut_after: list[int] = []
+    cut_before: list[int] = []
+    has_stopwords = bool(stopwords)
+
+    for i, line in enumerate(trimmed):
+        if not line:
+            continue
+        key = line_key(line)
+        feats = line_features(line, stopwords)
+        features[i] = feats
+        hit = rules.match(line, key, "cut_after", site_keys)
+        if hit is not None:
+            cut_after.append(i)
+            labels[i], rule_of[i] = BAD, hit
+            continue
+        hit = rules.match(line, key, "cut_before", site_keys)
+        if hit is not None:
+            cut_before.append(i)
+            labels[i], rule_of[i] = BAD, hit
+            continue
+        hit = rules.match(line, key, "drop", site_keys)
+        if hit is not None:
+            labels[i], rule_of[i] = BAD, hit
+            continue
+        if feats.url and feats.words < 2 * config.good_min_words:
+            labels[i], rule_of[i] = BAD, SIG_URL
+            continue
+        labels[i] = classify(feats, config, has_stopwords)
+
+    good_words = [features[i].words if labels[i] == GOOD else 0 for i in range(n)]
+    total_good = sum(good_words)
+
+    # A cut-after marker ends the article once enough prose precedes it; a cut-before marker starts it.
+    limit_end = n - 1
+    seen = 0
+    cut_line = None
+    after_set = set(cut_after)
+    for i in range(n):
+        if i in after_set and seen >= max(1, min(150, 0.3 * total_good)):
+            limit_end, cut_line = i - 1, i
+            break
+        seen += good_words[i]
+    limit_start = 0
+    for i in cut_before:
+        if i < limit_end and sum(good_words[i:limit_end + 1]) >= 0.5 * total_good:
+            limit_start = i + 1
+
+    weights = [_weight(labels[i], features[i], config) for i in range(n)]
+    blocked = {i for i in range(n) if i < limit_start or i > limit_end}
+    region = _best_region(weights, blocked)
+
+    verdicts: list[LineVerdict] = []
+    keep = [False] * n
+    if region is not None:
+        start, end = region
+        keep_region_lines(labels, start, end, keep)
+    seen_keys: set[str] = set()
+    for i, line in enumerate(trimmed):
+        label = labels[i]
+        if label == BLANK:
+            verdicts.append(LineVerdict(i, line, False, None, BLANK))
+            continue
+        if rule_of[i] is not None:
+            verdicts.append(LineVerdict(i, line, False, rule_of[i], label))
+            continue
+        if not keep[i]:
+            if cut_line is not None and i > cut_line:
+                reason = SIG_CUT_AFTER
+            elif i < limit_start:
+                reason = SIG_CUT_BEFORE
+            elif region is not None and region[0] <= i <= region[1]:
+                reason = SIG_MENU_RUN
+            else:
+                reason = SIG_OUTSIDE
+            verdicts.append(LineVerdict(i, line, False, reason, label))
+            continue
+        key = line_key(line)
+        if key in seen_keys:
+            verdicts.append(LineVerdict(i, line, False, SIG_DUPLICATE, label))
+            continue
+        seen_keys.add(key)
+        verdicts.append(LineVerdict(i, line, True, None, label))
+    return CleanResult(verdicts=verdicts, region=region, features=features)
+
+
+def keep_region_lines(labels: list[str], start: int, end: int, keep: list[bool], max_run: int = 12) -> None:
+    """Keep prose in the region, and short lines only where prose surrounds them (jusText's revision).
+
+    A run of non-prose lines between two prose lines is a heading, a list or a caption and stays; a
+    longer run is a menu and goes. Boilerplate lines inside a run are dropped by their rule anyway.
+    """
+    i = start
+    while i <= end:
+        if labels[i] == GOOD:
+            keep[i] = True
+            i += 1
+            continue
+        j = i
+        while j <= end and labels[j] != GOOD:
+            j += 1
+        run = [k for k in range(i, j) if labels[k] in (SHORT, MEDIUM)]
+        if j <= end and i > start and len(run) <= max_run:
+            for k in run:
+                keep[k] = True
+        i = j
