@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import multiprocessing
 import json
 import re
 import sys
@@ -70,6 +71,20 @@ class Tally:
                 f"| {w:.3f} | {wo:.3f} | {metas} |")
 
 
+_PIPELINE: Pipeline | None = None
+
+
+def _init_worker() -> None:
+    global _PIPELINE
+    _PIPELINE = Pipeline(load_config())
+
+
+def _clean(dump: Path) -> tuple[str, dict]:
+    outcome = _PIPELINE.process(RawPage(str(dump), dump.name, dump.read_bytes()))
+    meta = outcome.document.metadata
+    return outcome.document.text, {k: meta.get(k) for k in ("title", "author", "date")}
+
+
 HEADER = ("| method | pages | P | R | F1 | with | without | title | author | date |\n"
           "|---|---|---|---|---|---|---|---|---|---|")
 
@@ -80,10 +95,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--renderer", action="append", choices=["bs4", "inscriptis"])
     parser.add_argument("--limit", type=int, default=0, help="first N pages only (quick checks)")
     parser.add_argument("--worst", type=int, default=0, help="list the N pages with the lowest F1")
+    parser.add_argument("--workers", type=int, default=multiprocessing.cpu_count())
     args = parser.parse_args(argv)
     bench = Path(args.shared) / "bench" / "wcxb-dev"
     renderers = args.renderer or ["bs4", "inscriptis"]
-    pipeline = Pipeline(load_config())
+    pool = multiprocessing.Pool(args.workers, initializer=_init_worker)
     print(HEADER)
     all_ours = Tally()
     for renderer in renderers:
@@ -92,24 +108,22 @@ def main(argv: list[str] | None = None) -> int:
         dumps = sorted((bench / "dumps" / renderer).glob("*.txt.gz"))
         if args.limit:
             dumps = dumps[: args.limit]
-        for dump in dumps:
+        for dump, (text, meta) in zip(dumps, pool.imap(_clean, dumps, chunksize=8)):
             page_id = dump.name.split(".")[0]
             gold = json.loads((bench / "gold" / f"{page_id}.json").read_text(encoding="utf-8"))
-            data = dump.read_bytes()
-            raw = gzip.decompress(data).decode("utf-8", errors="replace")
+            raw = gzip.decompress(dump.read_bytes()).decode("utf-8", errors="replace")
             tallies["keep everything"].add(keep_everything(raw), gold)
             tallies["lines of ≥10 words"].add(keep_long_lines(raw), gold)
-            outcome = pipeline.process(RawPage(str(dump), dump.name, data))
-            doc = outcome.document
-            tallies["pagewash"].add(doc.text, gold, doc.metadata)
-            all_ours.add(doc.text, gold, doc.metadata)
-            worst.append((word_f1(doc.text, gold["text"]).f1, renderer, page_id))
+            tallies["pagewash"].add(text, gold, meta)
+            all_ours.add(text, gold, meta)
+            worst.append((word_f1(text, gold["text"]).f1, renderer, page_id))
         for name, tally in tallies.items():
             print(tally.row(f"{name} ({renderer})"))
         for f1, rend, page_id in sorted(worst)[: args.worst]:
             print(f"  worst: {rend}/{page_id} F1={f1:.3f}", file=sys.stderr)
     if len(renderers) > 1:
         print(all_ours.row("pagewash (all dumps)"))
+    pool.close()
     return 0
 
 

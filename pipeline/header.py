@@ -16,7 +16,7 @@ import dateparser
 from .config import CleanConfig
 from .document import LineVerdict
 from .rules import RuleSet, line_key
-from .textclean import BAD, BLANK, GOOD, SIG_TITLE, LineFeatures
+from .textclean import BAD, BLANK, GOOD, SIG_BEFORE_TITLE, SIG_TITLE, LineFeatures
 
 _MONTHS = (
     r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?"
@@ -52,24 +52,41 @@ class Header:
     author: str | None = None
     date: str | None = None
     sitename: str | None = None
+    title_line: int | None = None
     provenance: dict[str, str] = field(default_factory=dict)
 
 
-def parse_date(text: str) -> date | None:
-    """The first full calendar date in a short text, or None."""
+def parse_date(text: str, language: str | None = None) -> date | None:
+    """The first full calendar date in a short text, or None.
+
+    English and numeric spans are found by pattern; a short line in another language with a year in
+    it is handed whole to dateparser in the page's language (all-locale guessing is far too slow).
+    """
     match = _DATE_SPANS.search(text)
-    candidates = [match.group()] if match else []
-    if not candidates and _YEAR.search(text) and len(text.split()) <= 8:
-        candidates = [text]  # other languages, other formats: let dateparser try the whole line
-    for candidate in candidates:
-        parsed = dateparser.parse(candidate, settings=_DATEPARSER_SETTINGS)
-        if parsed is not None and 1990 <= parsed.year <= 2100:
-            return parsed.date()
+    if match:
+        candidate, languages = match.group(), ["en"]
+    elif language and language != "en" and _YEAR.search(text) and len(text.split()) <= 8:
+        candidate, languages = text, [language.split("-")[0]]
+    else:
+        return None
+    try:
+        parsed = dateparser.parse(candidate, languages=languages, settings=_DATEPARSER_SETTINGS)
+    except ValueError:  # a language dateparser does not know
+        return None
+    if parsed is not None and 1990 <= parsed.year <= 2100:
+        return parsed.date()
     return None
 
 
+_NUMERIC_DATE = re.compile(r"\d{1,2}\D{1,12}\d{4}|\d{4}\D{1,12}\d{1,2}")
+
+
 def _is_dateish(text: str) -> bool:
-    return len(text.split()) <= 12 and (bool(_DATE_SPANS.search(text)) or bool(_YEAR.search(text)))
+    """A short line that states a full date (a bare year, as in a headline, is not one)."""
+    if len(text.split()) > 12:
+        return False
+    return bool(_DATE_SPANS.search(text)) or (bool(_YEAR.search(text)) and bool(_NUMERIC_DATE.search(text))
+                                              and len(text.split()) <= 6)
 
 
 def _match_meta(rules: RuleSet, field_name: str, text: str) -> tuple[str, str] | None:
@@ -97,6 +114,7 @@ def analyse_header(
     features: list[LineFeatures | None],
     rules: RuleSet,
     config: CleanConfig,
+    language: str | None = None,
 ) -> Header:
     """Find title, author, date and site; mark header lines in the article as dropped, with their id."""
     header = Header()
@@ -108,46 +126,66 @@ def analyse_header(
     window = [v for v in verdicts[max(0, first - config.header_lines):first] if v.label != BLANK]
     lead = [verdicts[i] for i in kept[:3]]
 
-    # Byline: in the header, nearest the article first, or in the article's first lines.
-    byline_at = None
-    for v in list(reversed(window)) + lead:
-        found = _match_meta(rules, "author", v.text)
-        if found and len(v.text.split()) <= 12:
-            header.author = _split_authors(found[0])
-            header.provenance["author"] = f"text:{found[1]}"
-            byline_at = v.index
-            if v.kept:
-                _drop(v, META_AUTHOR)
-            break
-
-    _find_date(verdicts, window, lead, byline_at, header)
+    # Byline just above the article (or in its first lines) anchors the title; else the title
+    # anchors the byline, which then follows it.
+    byline_at = _find_byline(list(reversed(window)) + lead, rules, header)
     _find_title(verdicts, window, features, byline_at, first, header)
+    if byline_at is None and header.title_line is not None:
+        after = [v for v in verdicts[header.title_line + 1:header.title_line + 1 + config.header_lines]
+                 if v.label != BLANK]
+        byline_at = _find_byline(after, rules, header)
+    anchor = byline_at if byline_at is not None else header.title_line
+    _find_date(verdicts, lead, anchor if anchor is not None else first, header, language, config)
     _pull_lead_heading(verdicts, features, header)
     return header
 
 
-def _find_date(verdicts, window, lead, byline_at, header: Header) -> None:
+_NAME = re.compile(r"^[A-Z][\w.’'-]+(?:\s+(?:[A-Z][\w.’'-]+|van|von|de|da|del|der|la|le|bin)){1,4}$")
+_BARE_BY = re.compile(r"^(?:by|von|par|por|di|door|av|af)$", re.IGNORECASE)
+
+
+def _find_byline(lines: list[LineVerdict], rules: RuleSet, header: Header) -> int | None:
+    """A byline pattern from rules/, a lone `By` line followed by a name, or a name right before a date."""
+    for n, v in enumerate(lines):
+        found = _match_meta(rules, "author", v.text) if len(v.text.split()) <= 12 else None
+        provenance = f"text:{found[1]}" if found else ""
+        nxt = lines[n + 1] if n + 1 < len(lines) else None
+        if found is None and _BARE_BY.match(v.text) and nxt is not None and _NAME.match(nxt.text):
+            found, provenance = (nxt.text, ""), "text:by-line-then-name"
+        elif found is None and _NAME.match(v.text) and nxt is not None and _is_dateish(nxt.text) \
+                and nxt.index > v.index:
+            found, provenance = (v.text, ""), "text:name-before-date"
+        if found is None:
+            continue
+        header.author = _split_authors(found[0])
+        header.provenance["author"] = provenance
+        if v.kept:
+            _drop(v, META_AUTHOR)
+        return v.index
+    return None
+
+
+def _find_date(verdicts, lead, anchor: int, header: Header, language: str | None, config: CleanConfig) -> None:
     # A dateline opening the article: "HONG KONG, April 22, 2025 — ..."
     for v in lead[:1]:
         match = _DATELINE.match(v.text)
         if match:
-            parsed = parse_date(match.group("date"))
+            parsed = parse_date(match.group("date"), language)
             if parsed:
                 header.date, header.provenance["date"] = parsed.isoformat(), "text:dateline"
                 return
     candidates = []
-    for v in window + lead:
-        if v.label == BAD and not _is_dateish(v.text):
+    low, high = max(0, anchor - config.header_lines // 3), anchor + config.header_lines
+    for v in verdicts[low:high + 1]:
+        if v.label in (BLANK, GOOD) or not _is_dateish(v.text):
             continue
-        if not _is_dateish(v.text):
-            continue
-        parsed = parse_date(v.text)
+        parsed = parse_date(v.text, language)
         if parsed is None:
             continue
-        anchor = byline_at if byline_at is not None else (lead[0].index if lead else v.index)
         distance = abs(v.index - anchor)
-        penalty = 5 if _UPDATED.search(v.text) and not _PUBLISHED.search(v.text) else 0
-        candidates.append((distance + penalty, v.index, parsed, v))
+        if _UPDATED.search(v.text) and not _PUBLISHED.search(v.text):
+            distance += config.header_lines  # a publication date beats a modification date
+        candidates.append((distance, v.index, parsed, v))
     if candidates:
         _, _, parsed, v = min(candidates, key=lambda c: (c[0], c[1]))
         header.date, header.provenance["date"] = parsed.isoformat(), "text:header"
@@ -162,34 +200,94 @@ def _title_like(v: LineVerdict, feats: LineFeatures | None) -> bool:
     return 2 <= words <= MAX_TITLE_WORDS and not _is_dateish(v.text) and not v.text.endswith((":", ","))
 
 
+_TITLE_SEPARATORS = re.compile(r"\s+[|–—:·•»-]\s+|\s*\|\s*")
+
+
+def _page_title_keys(verdicts: list[LineVerdict]) -> set[str]:
+    """The first line of a dump is often the HTML <title>: `Headline | Site`; its parts are evidence."""
+    first = next((v for v in verdicts if v.label != BLANK), None)
+    if first is None or first.label == BAD:
+        return set()
+    parts = [p for p in _TITLE_SEPARATORS.split(first.text) if p.strip()]
+    headline = max(parts, key=lambda p: len(p.split())) if parts else first.text
+    return {line_key(p) for p in (first.text, headline) if len(p.split()) >= 2}
+
+
+def _good_words_after(verdicts: list[LineVerdict], features: list[LineFeatures | None],
+                      span: int = 40) -> list[int]:
+    """For each line, the prose words in the `span` lines after it: a headline is followed by its story."""
+    words = [f.words if f is not None and v.label == GOOD else 0 for v, f in zip(verdicts, features)]
+    after = [0] * len(words)
+    running = sum(words[1:span + 1])
+    for i in range(len(words)):
+        after[i] = running
+        running -= words[i + 1] if i + 1 < len(words) else 0
+        running += words[i + span + 1] if i + span + 1 < len(words) else 0
+    return after
+
+
 def _find_title(verdicts, window, features, byline_at, first, header: Header) -> None:
-    page_title = next((line_key(v.text) for v in verdicts if v.label != BLANK), "")
+    """The headline: a line echoing the page title, else the nearest title-like line above the article.
+
+    Among lines that repeat a part of the page's first line (the <title>), or that the page prints
+    twice, the one nearest the start of the article wins; it may sit inside the article region, in
+    which case whatever little the region held above it was teaser or navigation and leaves too.
+    """
+    page_keys = _page_title_keys(verdicts)
+    printed_twice: set[str] = set()
+    previous: list[str] = []
+    for v in verdicts:
+        if v.label != BLANK:
+            key = line_key(v.text)
+            if key in previous:
+                printed_twice.add(key)
+            previous = (previous + [key])[-3:]
+    first_line = next((v.index for v in verdicts if v.label != BLANK), 0)
     anchor = byline_at if byline_at is not None and byline_at < first else first
-    above = [v for v in window if v.index < anchor]
-    choice = None
-    # A header line that the page's first line (often the HTML <title>) starts with is the title.
-    for v in reversed(above):
+    good_after = _good_words_after(verdicts, features)
+    choice, best = None, None
+    for v in verdicts:
+        if v.index == first_line or not _title_like(v, features[v.index]):
+            continue
         key = line_key(v.text)
-        if _title_like(v, features[v.index]) and v.index > 0 and key and page_title.startswith(key):
-            choice = v
-            break
+        evidence = 2 * (key in page_keys) + (key in printed_twice)
+        if evidence == 0:
+            continue
+        rank = (-evidence, -good_after[v.index], v.index)
+        if best is None or rank < best:
+            choice, best = v, rank
     if choice is None:
-        for v in reversed(above):
-            if _title_like(v, features[v.index]) and v.rule_id is None:
+        for v in reversed([v for v in window if v.index < anchor]):
+            if _title_like(v, features[v.index]) and v.rule_id is not None and v.rule_id.startswith("signal."):
                 choice = v
                 break
-    if choice is None and above and first > 0:
-        v = verdicts[0] if verdicts[0].label != BLANK else None
-        if v is not None and _title_like(v, features[0]):
-            choice = v
     if choice is None:
+        _title_from_page_title(verdicts, features, first_line, first, header)
         return
     header.title = choice.text
+    header.title_line = choice.index
     header.provenance["title"] = "text:header"
     title_key = line_key(choice.text)
     for v in verdicts:
         if v.kept and line_key(v.text) == title_key:
             _drop(v, SIG_TITLE)
+    kept_words = [(v.index, len(v.text.split())) for v in verdicts if v.kept]
+    above = sum(w for i, w in kept_words if i < choice.index)
+    if 0 < above <= 0.25 * sum(w for _, w in kept_words):
+        for v in verdicts:
+            if v.kept and v.index < choice.index:
+                _drop(v, SIG_BEFORE_TITLE)
+
+
+def _title_from_page_title(verdicts, features, first_line: int, first: int, header: Header) -> None:
+    """No headline in the body: the page's first line, less a `| Site` suffix, stands for it."""
+    v = verdicts[first_line]
+    if first_line >= first or v.label == GOOD or not _title_like(v, features[first_line]):
+        return
+    parts = [p for p in _TITLE_SEPARATORS.split(v.text) if p.strip()]
+    title = max(parts, key=lambda p: len(p.split())) if len(parts) > 1 else v.text
+    header.title = title.strip()
+    header.provenance["title"] = "text:page-title"
 
 
 def _pull_lead_heading(verdicts, features, header: Header) -> None:

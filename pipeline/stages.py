@@ -47,9 +47,13 @@ def decode_page(page: RawPage, config: Config) -> Document:
     return doc
 
 
+def _kept_text(doc: Document) -> str:
+    return "\n".join(v.text for v in doc.lines or () if v.kept)
+
+
 @dataclass
 class ExtractText(Stage):
-    """Strip boilerplate from a text dump and read title, byline, date and site from it."""
+    """Strip boilerplate from a text dump: a verdict for every line, the kept ones become the text."""
 
     config: Config
     rules: RuleSet
@@ -59,10 +63,25 @@ class ExtractText(Stage):
     def process(self, doc: Document) -> Document:
         stop = self.stopwords.guess(doc.text)
         result = clean_lines(doc.text, self.rules, stop, self.config.clean)
-        header = analyse_header(result.verdicts, result.features, self.rules, self.config.clean)
-        verdicts = result.verdicts
-        doc.lines = verdicts
-        doc.text = "\n".join(v.text for v in verdicts if v.kept)
+        doc.lines = result.verdicts
+        doc.metadata["_features"] = result.features
+        doc.text = _kept_text(doc)
+        return doc
+
+
+@dataclass
+class ReadHeader(Stage):
+    """Title, byline, date and site from the dump; header lines found in the text leave it."""
+
+    config: Config
+    rules: RuleSet
+    name: str = "metadata"
+
+    def process(self, doc: Document) -> Document:
+        features = doc.metadata.pop("_features")
+        verdicts = doc.lines or []
+        header = analyse_header(verdicts, features, self.rules, self.config.clean, doc.metadata.get("language"))
+        doc.text = _kept_text(doc)
         rules_hit: dict[str, int] = {}
         for v in verdicts:
             if not v.kept and v.rule_id is not None:
@@ -115,4 +134,9 @@ class Finalise(Stage):
 
 
 def text_stages(config: Config, rules: RuleSet, stopwords: StopwordIndex) -> list[Stage]:
-    return [ExtractText(config, rules, stopwords), DetectLanguage(config), Finalise(config)]
+    return [
+        ExtractText(config, rules, stopwords),
+        DetectLanguage(config),
+        ReadHeader(config, rules),
+        Finalise(config),
+    ]

@@ -30,6 +30,7 @@ SIG_CUT_AFTER = "signal.after_cut_marker"
 SIG_CUT_BEFORE = "signal.before_cut_marker"
 SIG_URL = "signal.url"
 SIG_TITLE = "signal.title"
+SIG_BEFORE_TITLE = "signal.before_title"
 
 
 @dataclass(slots=True)
@@ -122,15 +123,16 @@ def clean_lines(text: str, rules: RuleSet, stopwords: frozenset[str], config: Cl
         key = line_key(line)
         feats = line_features(line, stopwords)
         features[i] = feats
-        hit = rules.match(line, key, "cut_after", site_keys)
-        if hit is not None:
-            cut_after.append(i)
-            labels[i], rule_of[i] = BAD, hit
-            continue
-        hit = rules.match(line, key, "cut_before", site_keys)
-        if hit is not None:
-            cut_before.append(i)
-            labels[i], rule_of[i] = BAD, hit
+        # A marker ending in a colon labels an inline pointer (`Recommended:`), not a section: no cut.
+        inline = line.endswith(":")
+        for action, positions in (("cut_after", cut_after), ("cut_before", cut_before)):
+            hit = rules.match(line, key, action, site_keys)
+            if hit is not None:
+                if not inline:
+                    positions.append(i)
+                labels[i], rule_of[i] = BAD, hit
+                break
+        if labels[i] == BAD:
             continue
         hit = rules.match(line, key, "drop", site_keys)
         if hit is not None:
