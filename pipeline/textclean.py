@@ -76,6 +76,24 @@ def classify(features: LineFeatures, config: CleanConfig, has_stopwords: bool) -
     return MEDIUM
 
 
+_SENTENCE_END = re.compile(r"[.!?。！？…\"”»]$")
+_CONTINUES = re.compile(r"^[a-z\u00df-\u00ff,.;:!?)\]”’%]")
+
+
+def _units(trimmed: list[str], labels: list[str]) -> list[list[int]]:
+    """Runs of adjacent unlabelled lines where each next line continues the sentence of the last."""
+    units: list[list[int]] = []
+    for i, label in enumerate(labels):
+        if label != "?":
+            continue
+        if (units and units[-1][-1] == i - 1 and not _SENTENCE_END.search(trimmed[i - 1])
+                and _CONTINUES.match(trimmed[i])):
+            units[-1].append(i)
+        else:
+            units.append([i])
+    return units
+
+
 def _weight(label: str, features: LineFeatures | None, config: CleanConfig) -> float:
     if label == GOOD:
         return float(features.words)
@@ -141,7 +159,16 @@ def clean_lines(text: str, rules: RuleSet, stopwords: frozenset[str], config: Cl
         if feats.url and feats.words < 2 * config.good_min_words:
             labels[i], rule_of[i] = BAD, SIG_URL
             continue
-        labels[i] = classify(feats, config, has_stopwords)
+        labels[i] = "?"
+
+    # Renderers break a paragraph at every link and at hard wraps in the source: join such fragments
+    # into one unit before judging it, so a paragraph with five links still reads as prose.
+    for unit in _units(trimmed, labels):
+        feats = line_features(" ".join(trimmed[k] for k in unit), stopwords) if len(unit) > 1 \
+            else features[unit[0]]
+        label = classify(feats, config, has_stopwords)
+        for k in unit:
+            labels[k] = label
 
     good_words = [features[i].words if labels[i] == GOOD else 0 for i in range(n)]
     total_good = sum(good_words)
