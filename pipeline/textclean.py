@@ -106,14 +106,15 @@ def _weight(label: str, features: LineFeatures | None, config: CleanConfig) -> f
     return 0.0
 
 
-def _best_region(weights: list[float], blocked: set[int]) -> tuple[int, int] | None:
-    """Maximum-sum contiguous run of lines (Kadane), never crossing a blocked index."""
+def _last_good(labels: list[str], start: int, stop: int) -> int:
+    return max(k for k in range(start, stop) if labels[k] == GOOD)
+
+
+def _best_region(weights: list[float]) -> tuple[int, int] | None:
+    """Maximum-sum contiguous run of lines (Kadane): the densest stretch of prose."""
     best, best_span = 0.0, None
     current, start = 0.0, 0
     for i, w in enumerate(weights):
-        if i in blocked:
-            current, start = 0.0, i + 1
-            continue
         if current <= 0:
             current, start = w, i
         else:
@@ -141,8 +142,9 @@ def clean_lines(text: str, rules: RuleSet, stopwords: frozenset[str], config: Cl
         key = line_key(line)
         feats = line_features(line, stopwords)
         features[i] = feats
-        # A marker ending in a colon labels an inline pointer (`Recommended:`), not a section: no cut.
-        inline = line.endswith(":")
+        # A marker ending in a colon labels an inline pointer (`Recommended:`), and one glued to an
+        # unfinished sentence above it is a link inside a paragraph: neither starts a section.
+        inline = line.endswith(":") or (i > 0 and bool(trimmed[i - 1]) and not _SENTENCE_END.search(trimmed[i - 1]))
         for action, positions in (("cut_after", cut_after), ("cut_before", cut_before)):
             hit = rules.match(line, key, action, site_keys)
             if hit is not None:
@@ -170,27 +172,25 @@ def clean_lines(text: str, rules: RuleSet, stopwords: frozenset[str], config: Cl
         for k in unit:
             labels[k] = label
 
-    good_words = [features[i].words if labels[i] == GOOD else 0 for i in range(n)]
-    total_good = sum(good_words)
-
-    # A cut-after marker ends the article once enough prose precedes it; a cut-before marker starts it.
-    limit_end = n - 1
-    seen = 0
-    cut_line = None
-    after_set = set(cut_after)
-    for i in range(n):
-        if i in after_set and seen >= max(1, min(150, 0.3 * total_good)):
-            limit_end, cut_line = i - 1, i
-            break
-        seen += good_words[i]
-    limit_start = 0
-    for i in cut_before:
-        if i < limit_end and sum(good_words[i:limit_end + 1]) >= 0.5 * total_good:
-            limit_start = i + 1
-
     weights = [_weight(labels[i], features[i], config) for i in range(n)]
-    blocked = {i for i in range(n) if i < limit_start or i > limit_end}
-    region = _best_region(weights, blocked)
+    region = _best_region(weights)
+
+    # Inside the article region, a section marker ends it (cut after) or opens it (cut before).
+    cut_line = cut_start = None
+    if region is not None:
+        start, end = region
+        good_words = [features[i].words if labels[i] == GOOD else 0 for i in range(n)]
+        region_good = sum(good_words[start:end + 1])
+        for i in cut_after:
+            if start < i <= end and sum(good_words[start:i]) >= min(150, 0.25 * region_good):
+                cut_line, end = i, _last_good(labels, start, i)
+                break
+        for i in cut_before:
+            if start <= i < end and sum(good_words[i:end + 1]) >= 0.5 * region_good:
+                cut_start = i
+        if cut_start is not None:
+            start = next(k for k in range(cut_start + 1, end + 1) if labels[k] == GOOD)
+        region = (start, end)
 
     verdicts: list[LineVerdict] = []
     keep = [False] * n
@@ -209,7 +209,7 @@ def clean_lines(text: str, rules: RuleSet, stopwords: frozenset[str], config: Cl
         if not keep[i]:
             if cut_line is not None and i > cut_line:
                 reason = SIG_CUT_AFTER
-            elif i < limit_start:
+            elif cut_start is not None and i < cut_start:
                 reason = SIG_CUT_BEFORE
             elif region is not None and region[0] <= i <= region[1]:
                 reason = SIG_MENU_RUN
