@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import multiprocessing
 import json
+import multiprocessing
 import re
 import sys
 from pathlib import Path
@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         dumps = sorted((bench / "dumps" / renderer).glob("*.txt.gz"))
         if args.limit:
             dumps = dumps[: args.limit]
-        for dump, (text, meta) in zip(dumps, pool.imap(_clean, dumps, chunksize=8)):
+        for dump, (text, meta) in zip(dumps, pool.imap(_clean, dumps, chunksize=8), strict=True):
             page_id = dump.name.split(".")[0]
             gold = json.loads((bench / "gold" / f"{page_id}.json").read_text(encoding="utf-8"))
             raw = gzip.decompress(dump.read_bytes()).decode("utf-8", errors="replace")

@@ -44,6 +44,7 @@ MAX_TITLE_WORDS = 40
 META_TITLE = "meta.title"
 META_AUTHOR = "meta.byline"
 META_DATE = "meta.date"
+SIG_ABOUT_SITE = "signal.about_site"
 
 
 @dataclass
@@ -119,11 +120,12 @@ def analyse_header(
     """Find title, author, date and site; mark header lines in the article as dropped, with their id."""
     header = Header()
     header.sitename = _find_sitename(verdicts, rules, header)
+    _cut_about_site(verdicts, header.sitename)
     kept = [v.index for v in verdicts if v.kept]
     if not kept:
         return header
     first = kept[0]
-    window = [v for v in verdicts[max(0, first - config.header_lines):first] if v.label != BLANK]
+    window = [v for v in verdicts[:first] if v.label != BLANK][-config.header_lines:]
     lead = [verdicts[i] for i in kept[:3]]
 
     # Byline just above the article (or in its first lines) anchors the title; else the title
@@ -216,7 +218,7 @@ def _page_title_keys(verdicts: list[LineVerdict]) -> set[str]:
 def _good_words_after(verdicts: list[LineVerdict], features: list[LineFeatures | None],
                       span: int = 40) -> list[int]:
     """For each line, the prose words in the `span` lines after it: a headline is followed by its story."""
-    words = [f.words if f is not None and v.label == GOOD else 0 for v, f in zip(verdicts, features)]
+    words = [f.words if f is not None and v.label == GOOD else 0 for v, f in zip(verdicts, features, strict=True)]
     after = [0] * len(words)
     running = sum(words[1:span + 1])
     for i in range(len(words)):
@@ -247,6 +249,8 @@ def _find_title(verdicts, window, features, byline_at, first, header: Header) ->
     good_after = _good_words_after(verdicts, features)
     choice, best = None, None
     for v in verdicts:
+        if v.index > first:
+            break  # a headline stands above its story, not among the teasers after it
         if v.index == first_line or not _title_like(v, features[v.index]):
             continue
         key = line_key(v.text)
@@ -310,6 +314,19 @@ def _pull_lead_heading(verdicts, features, header: Header) -> None:
     if not v.rule_id.startswith("signal."):
         return
     v.kept, v.rule_id = True, None
+
+
+def _cut_about_site(verdicts: list[LineVerdict], sitename: str | None) -> None:
+    """An `About <Site>` box is the publisher's blurb: it and what follows leave the article."""
+    if not sitename:
+        return
+    marker = line_key(f"About {sitename}")
+    cut = next((v.index for v in verdicts if v.kept and line_key(v.text) == marker), None)
+    if cut is None:
+        return
+    for v in verdicts[cut:]:
+        if v.kept:
+            _drop(v, SIG_ABOUT_SITE)
 
 
 def _find_sitename(verdicts: list[LineVerdict], rules: RuleSet, header: Header) -> str | None:

@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+import json
+import logging
+import os
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
 
+from . import __version__
 from .base import Stage
 from .config import Config
 from .document import Document, RawPage, Rejected
 from .rules import RuleSet, load_rules
-from .stages import decode_page, text_stages
+from .sources import discover, read_page
+from .stages import decode_page, document_id, text_stages
 from .stopwords import StopwordIndex
+from .writer import ShardWriter, write_atomic
+
+log = logging.getLogger("pagewash")
 
 
 @dataclass
@@ -86,8 +96,6 @@ class Pipeline:
 
     def _reject(self, doc: Document, page: RawPage, reason: str, detail: str, stage: str,
                 counters: Counters) -> Outcome:
-        from .stages import document_id
-
         if not doc.id:
             doc.id = document_id(page.rel_path, page.meta.get("url"))
         doc.metadata["source_path"] = page.source_path
@@ -99,3 +107,88 @@ class Pipeline:
         cleaning = doc.metadata.get("cleaning", {})
         counters.rules_hit.update(cleaning.get("rules_hit", {}))
         return Outcome(doc, reject_reason=reason)
+
+
+# --- whole runs ---------------------------------------------------------------------------------------
+
+# Reasons that mean an input failed (as opposed to holding no article); they count toward max_error_rate.
+FAILURE_REASONS = frozenset({"error", "binary", "undecodable", "bad_gzip", "unreadable", "too_large"})
+_METADATA_ORDER = (
+    "source_path", "source_format", "url", "title", "author", "date", "sitename", "hostname",
+    "language", "language_score", "word_count", "content_hash", "duplicate_of", "dup_cluster",
+    "similarity", "cleaning", "provenance", "encoding",
+)
+
+
+def processed_at(now: float | None = None) -> str:
+    """Run start in UTC; SOURCE_DATE_EPOCH, when set, pins it for byte-identical reruns."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    moment = float(epoch) if epoch else (now if now is not None else time.time())
+    return datetime.fromtimestamp(moment, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def record_of(doc: Document, stamp: str) -> dict:
+    """The datatrove envelope with metadata keys in the documented order."""
+    meta = {key: doc.metadata[key] for key in _METADATA_ORDER if key in doc.metadata}
+    for key in sorted(doc.metadata):
+        if key not in meta:
+            meta[key] = doc.metadata[key]
+    meta["pipeline_version"] = __version__
+    meta["processed_at"] = stamp
+    return {"id": doc.id, "text": doc.text, "metadata": meta}
+
+
+@dataclass
+class RunResult:
+    counters: Counters
+    failures: int
+    error_rate: float
+    exit_code: int
+    report: dict
+
+
+def run_corpus(raw: Path, out: Path, config: Config, pipeline: Pipeline | None = None) -> RunResult:
+    """Clean every input under `raw` into `out/documents`, `out/rejects` and `out/report.json`."""
+    started = time.time()
+    stamp = processed_at(started)
+    pipeline = pipeline or Pipeline(config)
+    counters = Counters()
+    documents = ShardWriter(out / "documents")
+    rejects = ShardWriter(out / "rejects")
+    try:
+        for path in discover(raw):
+            try:
+                page = read_page(path, raw, config.max_input_bytes)
+            except Rejected as rejected:
+                rel = path.name if raw.is_file() else path.relative_to(raw).as_posix()
+                page = RawPage(source_path=str(path), rel_path=rel, data=b"")
+                counters.inputs += 1
+                outcome = pipeline._reject(Document("", "", {}), page, rejected.reason, rejected.detail,
+                                           "read", counters)
+            else:
+                outcome = pipeline.process(page, counters)
+                log.debug("%s: %s", path, outcome.reject_reason or "kept")
+            sink = documents if outcome.reject_reason is None else rejects
+            sink.write(record_of(outcome.document, stamp))
+    except BaseException:
+        documents.abort()
+        rejects.abort()
+        raise
+    documents.close()
+    rejects.close()
+    failures = sum(n for reason, n in counters.rejects.items() if reason in FAILURE_REASONS)
+    error_rate = failures / counters.inputs if counters.inputs else 0.0
+    exit_code = 1 if error_rate > config.max_error_rate else 0
+    report = {
+        "pipeline_version": __version__,
+        "processed_at": stamp,
+        "input": str(raw),
+        "output": str(out),
+        **counters.as_dict(),
+        "failures": failures,
+        "error_rate": round(error_rate, 4),
+        "max_error_rate": config.max_error_rate,
+        "seconds": round(time.time() - started, 3),
+    }
+    write_atomic(out / "report.json", json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    return RunResult(counters, failures, error_rate, exit_code, report)

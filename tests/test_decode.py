@@ -1,0 +1,185 @@
+"""pipeline.decode: bytes to clean Unicode, gzip limits, binary rejection."""
+
+from __future__ import annotations
+
+import codecs
+import gzip
+import unicodedata
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pipeline.decode import decode_bytes, gunzip, is_gzip, normalise_text
+from pipeline.document import Rejected
+
+SAMPLE = "Le café « déjà » — naïve ‘quote’ résumé, the committee’s decision on the new façade was announced today."
+# English prose whose non-ASCII characters are curly quotes, dashes and é: the Windows-1252 case.
+ENGLISH_1252 = (
+    "The committee’s “final” decision — announced today after a long meeting — surprised everyone "
+    "who had followed the café debate, and the résumé of the new director was read aloud. "
+)
+
+
+def test_utf8_passthrough():
+    text, encoding = decode_bytes(SAMPLE.encode("utf-8"))
+    assert text == SAMPLE
+    assert encoding == "utf-8"
+
+
+def test_ascii_is_utf8():
+    text, encoding = decode_bytes(b"plain ascii text\n")
+    assert text == "plain ascii text\n"
+    assert encoding == "utf-8"
+
+
+def test_utf8_with_bom_drops_bom():
+    text, encoding = decode_bytes(codecs.BOM_UTF8 + SAMPLE.encode("utf-8"))
+    assert text == SAMPLE
+    assert not text.startswith("\ufeff")
+    assert encoding == "utf-8"
+
+
+@pytest.mark.parametrize("codec", ["utf-16", "utf-16-le", "utf-16-be"])
+def test_utf16_with_bom(codec):
+    data = SAMPLE.encode(codec)
+    if codec == "utf-16-le":
+        data = codecs.BOM_UTF16_LE + data
+    elif codec == "utf-16-be":
+        data = codecs.BOM_UTF16_BE + data
+    text, encoding = decode_bytes(data)
+    assert text == SAMPLE
+    assert encoding.startswith("utf-16")
+
+
+def test_utf32_with_bom():
+    text, encoding = decode_bytes(SAMPLE.encode("utf-32"))
+    assert text == SAMPLE
+    assert encoding.startswith("utf-32")
+
+
+def test_windows_1252_english_with_curly_quotes():
+    original = ENGLISH_1252 * 4
+    data = original.encode("cp1252")
+    with pytest.raises(UnicodeDecodeError):
+        data.decode("utf-8")  # so the charset-detection branch is what is tested
+    text, _encoding = decode_bytes(data)
+    assert text == original
+    for ch in "’“”—é":
+        assert ch in text
+    assert "\ufffd" not in text
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"\x00\x01\x02\x03binary\x00payload" * 10,
+        b"PK\x03\x04\x14\x00\x00\x00\x08\x00" + bytes(range(256)),
+        b"text at first, then a NUL\x00 byte",
+    ],
+)
+def test_binary_is_rejected(data):
+    with pytest.raises(Rejected) as info:
+        decode_bytes(data)
+    assert info.value.reason == "binary"
+
+
+def test_many_control_bytes_are_binary():
+    data = bytes([1, 2, 3, 4, 5, 6, 7, 8]) * 20 + b"some words"
+    with pytest.raises(Rejected) as info:
+        decode_bytes(data)
+    assert info.value.reason == "binary"
+
+
+def test_normalise_removes_invisible_characters():
+    text = "zero\u200bwidth soft\u00adhyphen bell\x07 nul\x00 del\x7f bom\ufeff word\u2060joiner"
+    assert normalise_text(text) == "zerowidth softhyphen bell nul del bom wordjoiner"
+
+
+def test_normalise_keeps_tab_and_newline():
+    assert normalise_text("a\tb\nc") == "a\tb\nc"
+
+
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        ("one\r\ntwo\r\nthree", "one\ntwo\nthree"),
+        ("one\rtwo", "one\ntwo"),
+        ("one\u2028two\u2029three", "one\ntwo\nthree"),
+        ("one\x85two", "one\ntwo"),
+        ("one\r\n\r\ntwo", "one\n\ntwo"),
+    ],
+)
+def test_normalise_line_breaks(raw, expected):
+    assert normalise_text(raw) == expected
+
+
+def test_normalise_gives_nfc():
+    assert normalise_text("e\u0301") == "é"
+    assert normalise_text("cafe\u0301 nai\u0308ve") == "café naïve"
+    out = normalise_text("Ångstro\u0308m")
+    assert unicodedata.is_normalized("NFC", out)
+    assert out == "Ångström"
+
+
+def test_gunzip_roundtrip():
+    payload = SAMPLE.encode("utf-8") * 50
+    data = gzip.compress(payload)
+    assert is_gzip(data)
+    assert not is_gzip(payload)
+    assert gunzip(data, limit=len(payload)) == payload
+
+
+def test_gunzip_truncated_is_bad_gzip():
+    data = gzip.compress(SAMPLE.encode("utf-8") * 200)
+    with pytest.raises(Rejected) as info:
+        gunzip(data[: len(data) // 2], limit=1_000_000)
+    assert info.value.reason == "bad_gzip"
+
+
+def test_gunzip_garbage_after_magic_is_bad_gzip():
+    with pytest.raises(Rejected) as info:
+        gunzip(b"\x1f\x8b" + b"this is not a deflate stream at all", limit=1_000_000)
+    assert info.value.reason == "bad_gzip"
+
+
+def test_gunzip_bomb_is_too_large():
+    limit = 64 * 1024
+    bomb = gzip.compress(b"\x00" * (50 * 1024 * 1024))  # 50 MB of zeros in ~50 kB
+    assert len(bomb) < limit
+    with pytest.raises(Rejected) as info:
+        gunzip(bomb, limit=limit)
+    assert info.value.reason == "too_large"
+
+
+def test_gunzip_exactly_at_limit_is_fine():
+    payload = b"a" * 4096
+    assert gunzip(gzip.compress(payload), limit=4096) == payload
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=2048))
+def test_decode_and_normalise_only_raise_rejected(data):
+    try:
+        text, encoding = decode_bytes(data)
+    except Rejected as rejected:
+        assert rejected.reason in {"binary", "undecodable"}
+        return
+    assert isinstance(text, str)
+    assert isinstance(encoding, str) and encoding
+    out = normalise_text(text)
+    assert "\r" not in out
+    assert "\u200b" not in out and "\ufeff" not in out
+    assert unicodedata.is_normalized("NFC", out)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=500))
+def test_utf8_encoded_text_decodes_back(text):
+    try:
+        decoded, _ = decode_bytes(text.encode("utf-8"))
+    except Rejected as rejected:
+        assert rejected.reason == "binary"
+        return
+    # A leading U+FEFF is read as a BOM; otherwise UTF-8 round-trips exactly.
+    assert decoded == (text[1:] if text.startswith("\ufeff") else text)

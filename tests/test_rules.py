@@ -1,0 +1,297 @@
+"""pipeline.rules: packaged defaults, user overrides, error messages, named heuristics."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from pipeline.config import ConfigError
+from pipeline.rules import HEURISTIC_TESTS, HEURISTICS, RuleSet, line_key, load_rules
+
+
+@pytest.fixture(scope="module")
+def defaults() -> RuleSet:
+    return load_rules()
+
+
+def drop_hit(rules: RuleSet, line: str) -> str | None:
+    return rules.match(line, line_key(line), "drop")
+
+
+def cut_after_hit(rules: RuleSet, line: str) -> str | None:
+    return rules.match(line, line_key(line), "cut_after")
+
+
+def write_rules(folder: Path, text: str, name: str = "mine.toml") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+# --- packaged defaults ------------------------------------------------------------------------------
+
+
+def test_defaults_load(defaults):
+    ids = {rule.id for rule in defaults.rules}
+    assert {"nav.menu", "cookie.banner", "related.section", "footer.copyright", "share.bar"} <= ids
+    assert len(defaults.files) >= 10
+    assert all(f.endswith(".toml") for f in defaults.files)
+    assert {p.field for p in defaults.meta} == {"author", "sitename"}
+
+
+def test_default_ids_are_unique(defaults):
+    ids = [rule.id for rule in defaults.rules]
+    assert len(ids) == len(set(ids))
+
+
+def test_every_heuristic_has_a_test_and_a_default_rule(defaults):
+    assert set(HEURISTICS) == set(HEURISTIC_TESTS)
+    assert {rule.heuristic for rule in defaults.rules if rule.heuristic} == set(HEURISTICS)
+
+
+@pytest.mark.parametrize(
+    "line, rule_id",
+    [
+        ("Home", "nav.menu"),
+        ("  • Skip to content", "nav.menu"),
+        ("SUBSCRIBE:", "nav.menu"),
+        ("We use cookies to improve your experience on our site.", "cookie.banner"),
+        ("Accept all cookies", "cookie.banner"),
+        ("© 2024 Example Times. All rights reserved.", "footer.copyright"),
+        ("Privacy Policy", "legal.links"),
+        ("Share on Facebook", "share.bar"),
+        ("Home > News > World", "nav.breadcrumb"),
+        ("Page 2 of 10", "nav.pagination"),
+        ("Tags: politics, economy", "tags.line"),
+        ("July 2025 (829)", "archive.month"),
+        ("5 min read", "time.relative"),
+    ],
+)
+def test_default_drop_rules_match(defaults, line, rule_id):
+    assert drop_hit(defaults, line) == rule_id
+
+
+@pytest.mark.parametrize("line", ["Related Posts", "You May Also Like", "Leave a Reply"])
+def test_default_cut_after_markers(defaults, line):
+    assert cut_after_hit(defaults, line) in {"related.section", "comments.section"}
+    assert drop_hit(defaults, line) is None
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "The council voted on Tuesday to approve a new plan for the old harbour district.",
+        "Home prices rose sharply in the second quarter, the report said.",
+        "iPhone",
+    ],
+)
+def test_prose_matches_nothing(defaults, line):
+    for action in ("drop", "cut_after", "cut_before"):
+        assert defaults.match(line, line_key(line), action) is None
+
+
+def test_line_key_folds_bullets_case_and_space():
+    assert line_key("  •  Skip   TO Content : ") == "skip to content"
+    assert line_key("» Related Posts") == "related posts"
+
+
+# --- user folders -----------------------------------------------------------------------------------
+
+
+def test_user_rule_disables_default_by_id(tmp_path, defaults):
+    assert drop_hit(defaults, "Subscribe") == "nav.menu"
+    write_rules(tmp_path, '[[rule]]\nid = "nav.menu"\nenabled = false\n')
+    rules = load_rules([tmp_path])
+    ids = {rule.id for rule in rules.rules}
+    assert "nav.menu" not in ids
+    assert "cookie.banner" in ids
+    assert drop_hit(rules, "Subscribe") is None
+    assert str(tmp_path / "mine.toml") in rules.files
+
+
+def test_user_rule_overrides_default_key_by_key(tmp_path):
+    write_rules(tmp_path, '[[rule]]\nid = "nav.menu"\nexact = ["frobnicate now"]\n')
+    rules = load_rules([tmp_path])
+    (menu,) = [rule for rule in rules.rules if rule.id == "nav.menu"]
+    assert menu.exact == frozenset({"frobnicate now"})
+    assert menu.action == "drop"
+    assert drop_hit(rules, "Frobnicate Now") == "nav.menu"
+    assert drop_hit(rules, "Skip to content") is None
+
+
+def test_user_rule_adds_exact_phrase(tmp_path, defaults):
+    line = "Support Independent Harbour Journalism Today"
+    assert drop_hit(defaults, line) is None
+    write_rules(
+        tmp_path,
+        '[[rule]]\nid = "mysite.donate"\ndescription = "donation box"\n'
+        'exact = ["support independent harbour journalism today"]\n',
+    )
+    rules = load_rules([tmp_path])
+    assert drop_hit(rules, line) == "mysite.donate"
+    assert drop_hit(rules, "• " + line.upper()) == "mysite.donate"
+    assert drop_hit(rules, "Subscribe") == "nav.menu"  # defaults still apply
+
+
+def test_user_site_rule_applies_only_to_its_site(tmp_path):
+    write_rules(tmp_path, '[[rule]]\nid = "site.only"\nexact = ["harbour extra"]\nsites = ["example.com"]\n')
+    rules = load_rules([tmp_path])
+    assert rules.match("Harbour Extra", "harbour extra", "drop") is None
+    assert rules.match("Harbour Extra", "harbour extra", "drop", frozenset({"example.com"})) == "site.only"
+
+
+def test_user_folder_without_defaults(tmp_path):
+    write_rules(tmp_path, '[[rule]]\nid = "only.one"\nregex = ["^zzz+$"]\n')
+    rules = load_rules([tmp_path], include_defaults=False)
+    assert [rule.id for rule in rules.rules] == ["only.one"]
+    assert drop_hit(rules, "zzzz") == "only.one"
+    assert drop_hit(rules, "Home") is None
+
+
+def test_missing_folder_is_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="not a folder"):
+        load_rules([tmp_path / "nope"])
+
+
+# --- error messages ---------------------------------------------------------------------------------
+
+
+def test_bad_regex_names_file_line_and_reason(tmp_path):
+    path = write_rules(
+        tmp_path,
+        "# my rules\n"
+        "[[rule]]\n"
+        'id = "x.bad"\n'
+        'description = "broken"\n'
+        'regex = ["(unclosed"]\n',
+        name="broken.toml",
+    )
+    with pytest.raises(ConfigError) as info:
+        load_rules([tmp_path])
+    message = str(info.value)
+    assert "broken.toml" in message
+    assert str(path) in message
+    assert ":5:" in message  # the line of the `regex =` key
+    assert "bad regex" in message
+    assert "(unclosed" in message
+
+
+def test_bad_regex_in_second_table_points_at_its_line(tmp_path):
+    write_rules(
+        tmp_path,
+        '[[rule]]\nid = "a.ok"\nregex = ["fine"]\n\n'
+        '[[rule]]\nid = "b.bad"\nexact = ["x"]\nregex = ["[z-a]"]\n',
+    )
+    with pytest.raises(ConfigError) as info:
+        load_rules([tmp_path])
+    assert ":8:" in str(info.value)
+    assert "bad regex" in str(info.value)
+
+
+def test_unknown_key_names_key_and_line(tmp_path):
+    write_rules(tmp_path, '[[rule]]\nid = "x.y"\nexact = ["foo"]\ncolour = "red"\n', name="keys.toml")
+    with pytest.raises(ConfigError) as info:
+        load_rules([tmp_path])
+    message = str(info.value)
+    assert "keys.toml:4:" in message
+    assert "'colour'" in message
+    assert "unknown key" in message
+
+
+def test_unknown_heuristic(tmp_path):
+    write_rules(tmp_path, '[[rule]]\nid = "x.y"\n\nheuristic = "telepathy"\n', name="h.toml")
+    with pytest.raises(ConfigError) as info:
+        load_rules([tmp_path])
+    message = str(info.value)
+    assert "h.toml:4:" in message
+    assert "unknown heuristic 'telepathy'" in message
+    for name in HEURISTICS:
+        assert name in message
+
+
+def test_toml_syntax_error_mentions_line(tmp_path):
+    write_rules(tmp_path, '[[rule]]\nid = "x.y"\nexact = = ["foo"]\n', name="syntax.toml")
+    with pytest.raises(ConfigError) as info:
+        load_rules([tmp_path])
+    message = str(info.value)
+    assert "syntax.toml" in message
+    assert re.search(r"\bline 3\b", message)
+
+
+@pytest.mark.parametrize(
+    "body, fragment",
+    [
+        ('[[rule]]\nexact = ["foo"]\n', "needs a string id"),
+        ('[[rule]]\nid = "x.y"\naction = "explode"\nexact = ["foo"]\n', "action must be one of"),
+        ('[[rule]]\nid = "x.y"\ndescription = "nothing to match"\n', "none of exact, prefix, regex, heuristic"),
+        ('[[rule]]\nid = "x.y"\nexact = [1, 2]\n', "exact must be a list of strings"),
+        ('[settings]\nfoo = 1\n', "unknown top-level key"),
+        ('[[meta]]\nid = "m.x"\nfield = "colour"\nregex = "(?P<value>x)"\n', "field must be one of"),
+        ('[[meta]]\nid = "m.x"\nfield = "author"\nregex = "by (.+)"\n', "(?P<value>...)"),
+    ],
+)
+def test_other_validation_errors(tmp_path, body, fragment):
+    write_rules(tmp_path, body, name="bad.toml")
+    with pytest.raises(ConfigError) as info:
+        load_rules([tmp_path])
+    assert "bad.toml" in str(info.value)
+    assert fragment in str(info.value)
+
+
+# --- heuristics -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name, line",
+    [
+        ("stray_chars", ". . .. $ $ $ - - -"),
+        ("stray_chars", "* * *"),
+        ("glued_words", "ShareTweetPin"),
+        ("glued_words", "app-storeplay-store"),
+        ("counter_cloud", "Africa (977) Asia (834) Brazil (858)"),
+        ("calendar", "MTWTFSS"),
+        ("calendar", "567891011"),
+        ("calendar", "« Apr Jun »"),
+        ("image_file", "Hong-Kong-Finance-1280x765.jpg"),
+        ("image_file", "photo.PNG?w=640"),
+    ],
+)
+def test_heuristic_matches(name, line):
+    assert HEURISTIC_TESTS[name](line) is True
+
+
+@pytest.mark.parametrize(
+    "name, line",
+    [
+        ("stray_chars", "Price: $5"),
+        ("stray_chars", ""),
+        ("glued_words", "iPhone"),
+        ("glued_words", "McDonald"),
+        ("glued_words", "Share Tweet Pin"),
+        ("counter_cloud", "Africa (977) Asia (834)"),
+        ("counter_cloud", "The population of Brazil (2022) was large."),
+        ("calendar", "The meeting is on Monday."),
+        ("calendar", "2025"),
+        ("image_file", "See the attached photo.jpg for details"),
+        ("image_file", "Hong Kong Finance"),
+    ],
+)
+def test_heuristic_rejects(name, line):
+    assert HEURISTIC_TESTS[name](line) is False
+
+
+@pytest.mark.parametrize(
+    "line, rule_id",
+    [
+        (". . .. $ $ $ - - -", "stray.chars"),
+        ("Africa (977) Asia (834) Brazil (858)", "tags.counter_cloud"),
+        ("MTWTFSS", "calendar.widget"),
+        ("Hong-Kong-Finance-1280x765.jpg", "media.image_file"),
+        ("PinterestRedditTelegram", "share.glued"),
+    ],
+)
+def test_heuristic_rules_fire_through_ruleset(defaults, line, rule_id):
+    assert drop_hit(defaults, line) == rule_id
