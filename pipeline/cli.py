@@ -25,8 +25,11 @@ log = logging.getLogger("pagewash")
 
 
 def _config(args: argparse.Namespace) -> Config:
-    rules_dirs = tuple(args.rules) if getattr(args, "rules", None) else None
-    return load_config(getattr(args, "config", None), rules_dirs=list(rules_dirs) if rules_dirs else None)
+    return load_config(
+        getattr(args, "config", None),
+        rules_dirs=getattr(args, "rules", None),
+        max_error_rate=getattr(args, "max_error_rate", None),
+    )
 
 
 def _read_input(name: str) -> RawPage:
@@ -132,6 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="clean every dump under RAW into OUT")
     p.add_argument("raw")
     p.add_argument("-o", "--output", required=True)
+    p.add_argument("--max-error-rate", type=float, metavar="RATE",
+                   help="share of failed inputs above which the run exits 1 (default 0.05)")
     common(p)
     p.set_defaults(func=cmd_run)
 

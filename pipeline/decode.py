@@ -24,6 +24,7 @@ _INVISIBLE = re.compile(
 )
 _LINE_BREAKS = re.compile("\r\n|[\r\u2028\u2029\x85\x0b\x0c]")
 _GZIP_MAGIC = b"\x1f\x8b"
+_NEAR_TIE = 0.1  # charset_normalizer "chaos" difference within which cp1252 is preferred
 
 
 def gunzip(data: bytes, limit: int) -> bytes:
@@ -65,9 +66,16 @@ def decode_bytes(data: bytes) -> tuple[str, str]:
         return data.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
         pass
-    best = charset_normalizer.from_bytes(data[:1_000_000]).best()
-    if best is None:
+    matches = list(charset_normalizer.from_bytes(data[:1_000_000]))
+    if not matches:
         raise Rejected("undecodable", "no text encoding fits the bytes")
+    best = matches[0]
+    # On short Western text the detector cannot tell cp1252 from cp1250/cp1257 (they differ in a few
+    # letters); windows-1252 is the web's default legacy encoding (WHATWG), so it wins a near tie.
+    for match in matches:
+        if match.encoding == "cp1252" and match.chaos <= best.chaos + _NEAR_TIE:
+            best = match
+            break
     return data.decode(best.encoding, errors="replace"), best.encoding
 
 

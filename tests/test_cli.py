@@ -1,0 +1,194 @@
+"""The CLI through a real subprocess: run, extract, explain, rules check, stats; bad inputs; determinism."""
+
+from __future__ import annotations
+
+import codecs
+import gzip
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, SEEDS_RAW
+
+PROSE = (
+    "The city council approved the new budget on Tuesday after a long debate about housing, transport "
+    "and the future of the old harbour district, which has been empty for more than a decade."
+)
+
+
+def pagewash(*args: str, env: dict | None = None, stdin: bytes | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "cli.py"), *args],
+        capture_output=True, cwd=ROOT, input=stdin, env={**os.environ, **(env or {})},
+    )
+
+
+def read_jsonl(folder: Path) -> list[dict]:
+    records = []
+    for shard in sorted(folder.glob("part-*.jsonl")):
+        records += [json.loads(line) for line in shard.read_text(encoding="utf-8").splitlines()]
+    return records
+
+
+@pytest.fixture()
+def mixed_raw(tmp_path: Path) -> Path:
+    """The seeds plus one of each kind of bad input the issue names."""
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    for seed in sorted(SEEDS_RAW.glob("*.txt")):
+        (raw / seed.name).write_bytes(seed.read_bytes())
+    (raw / "empty.txt").write_bytes(b"")
+    (raw / "binary.txt").write_bytes(bytes(range(256)) * 40)
+    article = "\n\n".join([PROSE.replace("council", f"council ({n})") for n in range(6)])
+    cp1252 = ("Café “Déjà vu” reopens\n\n" + article + "\n\nThe owner’s new façade, designed by a local "
+              "architect for the reopening, cost more than 5 000 € and was finished in March.")
+    (raw / "windows1252.txt").write_bytes(cp1252.encode("cp1252"))
+    (raw / "bom.txt").write_bytes(codecs.BOM_UTF8 + article.encode("utf-8"))
+    (raw / "noarticle.txt").write_text("Home\nAbout us\nContact\nPrivacy Policy\n© 2024 Nobody\n", encoding="utf-8")
+    with gzip.open(raw / "seed.txt.gz", "wb") as handle:
+        handle.write((SEEDS_RAW / "003_dd8aa30334888c44.txt").read_bytes())
+    (raw / "ignored.csv").write_text("a,b\n1,2\n", encoding="utf-8")
+    return raw
+
+
+def test_run_writes_documents_rejects_and_report(mixed_raw: Path, tmp_path: Path):
+    out = tmp_path / "out"
+    proc = pagewash("run", str(mixed_raw), "-o", str(out), "--max-error-rate", "0.5")
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert b"documents" in proc.stderr  # the one-line summary
+    documents = read_jsonl(out / "documents")
+    rejects = read_jsonl(out / "rejects")
+    assert {Path(d["metadata"]["source_path"]).name for d in documents} >= {
+        "000_d2de09946bceaf6b.txt", "004_57d7f56e55303209.txt", "windows1252.txt", "bom.txt", "seed.txt.gz"}
+    reasons = {Path(r["metadata"]["source_path"]).name: r["metadata"]["filter_reason"] for r in rejects}
+    assert reasons == {"empty.txt": "empty", "binary.txt": "binary", "noarticle.txt": "no_article"}
+    by_name = {Path(d["metadata"]["source_path"]).name: d for d in documents}
+    assert by_name["windows1252.txt"]["metadata"]["title"] == "Café “Déjà vu” reopens"
+    assert "façade" in by_name["windows1252.txt"]["text"] and "5 000 €" in by_name["windows1252.txt"]["text"]
+    assert not by_name["bom.txt"]["text"].startswith("\ufeff")
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert report["inputs"] == 11 and report["documents"] == len(documents)
+    assert report["rejects"] == {"binary": 1, "empty": 1, "no_article": 1}
+    assert report["rules_hit"]["nav.menu"] > 0
+    for doc in documents:
+        meta = doc["metadata"]
+        assert set(meta) >= {"source_path", "title", "author", "date", "sitename", "language", "language_score",
+                             "word_count", "content_hash", "cleaning", "provenance", "pipeline_version",
+                             "processed_at", "duplicate_of", "dup_cluster", "similarity"}
+        assert len(doc["id"]) == 40
+        assert meta["cleaning"]["lines_kept"] <= meta["cleaning"]["lines_in"]
+
+
+def test_rerun_is_byte_identical(mixed_raw: Path, tmp_path: Path):
+    env = {"SOURCE_DATE_EPOCH": "1760000000"}
+    outputs = []
+    for n in range(2):
+        out = tmp_path / f"out{n}"
+        assert pagewash("run", str(mixed_raw), "-o", str(out), "--max-error-rate", "0.5", env=env).returncode == 0
+        outputs.append({p.relative_to(out).as_posix(): p.read_bytes()
+                        for p in sorted(out.rglob("*.jsonl"))})
+    assert outputs[0] == outputs[1]
+    assert outputs[0]  # something was written
+
+
+def test_rerun_into_same_output_replaces_it(mixed_raw: Path, tmp_path: Path):
+    out = tmp_path / "out"
+    assert pagewash("run", str(mixed_raw), "-o", str(out)).returncode == 1  # the binary input: 1/11 > 5 %
+    first = read_jsonl(out / "documents")
+    assert pagewash("run", str(mixed_raw), "-o", str(out)).returncode == 1
+    assert [d["id"] for d in read_jsonl(out / "documents")] == [d["id"] for d in first]
+    assert not list(out.rglob("*.tmp"))
+
+
+def test_too_many_failures_exit_1(tmp_path: Path):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "a.txt").write_bytes(b"\x00\x01" * 100)
+    (raw / "b.txt").write_text("\n\n".join([PROSE] * 4), encoding="utf-8")
+    proc = pagewash("run", str(raw), "-o", str(tmp_path / "out"))
+    assert proc.returncode == 1
+    assert b"max_error_rate" in proc.stderr
+
+
+def test_oversized_input_is_rejected_not_read(tmp_path: Path):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    big = raw / "big.txt"
+    with open(big, "wb") as handle:  # 50 MB of prose-like text
+        block = (PROSE + "\n\n").encode() * 1000
+        while handle.tell() < 50 * 1024 * 1024:
+            handle.write(block)
+    (raw / "ok.txt").write_text("\n\n".join([PROSE] * 4), encoding="utf-8")
+    out = tmp_path / "out"
+    proc = pagewash("run", str(raw), "-o", str(out))
+    rejects = read_jsonl(out / "rejects")
+    assert [r["metadata"]["filter_reason"] for r in rejects] == ["too_large"]
+    assert len(read_jsonl(out / "documents")) == 1
+    assert proc.returncode == 1  # one of two inputs failed: above the 5 % default
+
+
+def test_extract_reads_stdin():
+    data = (SEEDS_RAW / "001_92dcaf02a642ec9d.txt").read_bytes()
+    proc = pagewash("extract", "-", stdin=data)
+    assert proc.returncode == 0
+    record = json.loads(proc.stdout)
+    assert record["metadata"]["date"] == "2025-04-22"
+    assert "broken image" not in record["text"]
+
+
+def test_explain_lists_every_line_with_its_rule():
+    path = SEEDS_RAW / "000_d2de09946bceaf6b.txt"
+    proc = pagewash("explain", str(path))
+    assert proc.returncode == 0
+    out = proc.stdout.decode()
+    non_blank = sum(1 for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
+    verdict_lines = [line for line in out.splitlines() if " KEEP " in line or " drop " in line]
+    assert len(verdict_lines) == non_blank
+    assert any(" drop nav.menu " in line and line.endswith("| • Contact Us") for line in verdict_lines)
+    assert any(" KEEP " in line and "In a decisive effort" in line for line in verdict_lines)
+    assert "title: Hong Kong’s John Lee Visits Hangzhou" in out
+
+
+def test_rules_check_ok_and_errors(tmp_path: Path):
+    proc = pagewash("rules", "check")
+    assert proc.returncode == 0 and proc.stdout.startswith(b"ok:")
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "mine.toml").write_text('[[rule]]\nid = "x.y"\nregex = ["(unclosed"]\n', encoding="utf-8")
+    proc = pagewash("rules", "check", str(bad))
+    assert proc.returncode == 2
+    assert b"mine.toml:3:" in proc.stderr and b"bad regex" in proc.stderr
+    (bad / "mine.toml").write_text('[[rule]]\nid = "x.y"\nexact = ["a"]\nfrobnicate = 1\n', encoding="utf-8")
+    proc = pagewash("rules", "check", str(bad))
+    assert proc.returncode == 2 and b"mine.toml:4:" in proc.stderr and b"frobnicate" in proc.stderr
+
+
+def test_bad_rules_refused_before_any_input_is_read(tmp_path: Path):
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "r.toml").write_text("[[rule]\n", encoding="utf-8")
+    out = tmp_path / "out"
+    proc = pagewash("run", str(SEEDS_RAW), "-o", str(out), "--rules", str(bad))
+    assert proc.returncode == 2 and b"r.toml" in proc.stderr
+    assert not (out / "documents").exists()
+
+
+def test_stats_and_usage_errors(tmp_path: Path):
+    out = tmp_path / "out"
+    assert pagewash("run", str(SEEDS_RAW), "-o", str(out)).returncode == 0
+    proc = pagewash("stats", str(out))
+    assert proc.returncode == 0 and b"inputs 5" in proc.stdout
+    assert pagewash("stats", str(tmp_path / "nothing")).returncode == 2
+    assert pagewash("run", str(tmp_path / "missing"), "-o", str(out)).returncode == 2
+    assert pagewash("frobnicate").returncode == 2
+
+
+def test_installed_entry_point_is_the_same_command(tmp_path: Path):
+    script = Path(sys.executable).with_name("pagewash")
+    if not script.exists():
+        pytest.fail(f"pagewash entry point not installed next to {sys.executable}")
+    proc = subprocess.run([str(script), "rules", "check"], capture_output=True)
+    assert proc.returncode == 0 and proc.stdout == pagewash("rules", "check").stdout

@@ -1,0 +1,133 @@
+"""pipeline.config.load_config: defaults, partial overrides, validation, immutability."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from pipeline.config import CleanConfig, Config, ConfigError, load_config
+
+
+def write(tmp_path, text: str, name: str = "pagewash.toml"):
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_defaults():
+    config = load_config()
+    assert config == Config()
+    assert config.clean == CleanConfig()
+    assert config.clean.good_min_words == 10
+    assert config.clean.good_min_stopword_density == 0.22
+    assert config.clean.min_article_words == 25
+    assert config.rules_dirs == ()
+    assert config.max_input_bytes == 16 * 1024 * 1024
+    assert config.language_seed == 0
+    assert config.max_error_rate == 0.05
+
+
+def test_every_field_has_help():
+    for cls in (Config, CleanConfig):
+        for f in dataclasses.fields(cls):
+            if f.name != "clean":
+                assert f.metadata.get("help"), f"{cls.__name__}.{f.name} has no help text"
+
+
+def test_file_overrides_one_clean_key(tmp_path):
+    config = load_config(write(tmp_path, "[clean]\ngood_min_words = 7\n"))
+    assert config.clean.good_min_words == 7
+    assert dataclasses.replace(config.clean, good_min_words=10) == CleanConfig()
+    assert dataclasses.replace(config, clean=CleanConfig()) == Config()
+
+
+def test_file_overrides_top_level_keys(tmp_path):
+    config = load_config(write(tmp_path, 'rules_dirs = ["a", "b"]\nlanguage_seed = 3\n'))
+    assert config.rules_dirs == ("a", "b")
+    assert config.language_seed == 3
+    assert config.clean == CleanConfig()
+
+
+def test_int_is_accepted_for_float(tmp_path):
+    config = load_config(write(tmp_path, "[clean]\nbad_penalty = 4\n"))
+    assert config.clean.bad_penalty == 4.0
+    assert isinstance(config.clean.bad_penalty, float)
+
+
+def test_keyword_overrides_win_over_file(tmp_path):
+    path = write(tmp_path, "language_seed = 3\nmax_error_rate = 0.5\n")
+    config = load_config(path, language_seed=9, max_input_bytes=None)
+    assert config.language_seed == 9
+    assert config.max_error_rate == 0.5
+    assert config.max_input_bytes == Config().max_input_bytes  # None means "not given"
+
+
+@pytest.mark.parametrize(
+    "text, key",
+    [
+        ("colour = 1\n", "colour"),
+        ("[clean]\ngood_min_wordz = 3\n", "good_min_wordz"),
+        ("[cleaning]\ngood_min_words = 3\n", "cleaning"),
+    ],
+)
+def test_unknown_key_is_named(tmp_path, text, key):
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert f"unknown key {key!r}" in str(info.value)
+    assert str(path) in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "text, key",
+    [
+        ('[clean]\ngood_min_words = "ten"\n', "good_min_words"),
+        ("[clean]\ngood_min_words = 2.5\n", "good_min_words"),
+        ("[clean]\ngood_min_words = true\n", "good_min_words"),
+        ('max_error_rate = "high"\n', "max_error_rate"),
+        ('rules_dirs = "rules"\n', "rules_dirs"),
+        ("clean = 3\n", "clean"),
+    ],
+)
+def test_wrong_type_is_config_error(tmp_path, text, key):
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, text))
+    assert key in str(info.value)
+
+
+def test_wrong_type_in_keyword_override():
+    with pytest.raises(ConfigError, match="language_seed"):
+        load_config(language_seed="zero")
+
+
+def test_toml_syntax_error(tmp_path):
+    path = write(tmp_path, "[clean\ngood_min_words = 3\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(path) in str(info.value)
+    assert "line 1" in str(info.value)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_config(tmp_path / "absent.toml")
+
+
+def test_config_error_is_value_error():
+    assert issubclass(ConfigError, ValueError)
+
+
+def test_config_is_frozen():
+    config = load_config()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.language_seed = 1  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.clean.good_min_words = 1  # type: ignore[misc]
+    assert config.language_seed == 0
+    assert config.clean.good_min_words == 10
+
+
+def test_config_is_hashable_and_comparable():
+    assert hash(load_config()) == hash(load_config())
+    assert load_config(language_seed=1) != load_config()

@@ -1,0 +1,132 @@
+"""pipeline.header: date parsing, and title/byline/date/site through the full Pipeline."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from pipeline.config import load_config
+from pipeline.document import RawPage
+from pipeline.header import parse_date
+from pipeline.runner import Counters, Pipeline
+
+TITLE = "Council Approves Harbour District Plan After Two Years of Debate"
+PARAGRAPHS = [
+    "The city council voted on Tuesday to approve a new plan for the old harbour district, ending a debate "
+    "that had lasted for more than two years and divided residents along familiar lines.",
+    "Supporters of the plan argue that the district has been neglected for decades and that the new housing, "
+    "parks and workshops will bring people and jobs back to an area that many have simply given up on.",
+    "Critics, however, say that the council has not explained how the work will be paid for, and they worry "
+    "that rents in the surrounding streets will rise faster than the wages of the families who live there now.",
+    "The mayor said in a statement that the first phase of the work would begin in the spring, and that the "
+    "council would publish a detailed budget before the end of the year so that residents could follow it.",
+]
+MENU = ["  • Home", "  • News", "  • World", "  • Subscribe", "  • Sign in"]
+
+
+@pytest.fixture(scope="module")
+def pipeline() -> Pipeline:
+    return Pipeline(load_config())
+
+
+def page(lines: list[str], name: str = "example/page.txt") -> RawPage:
+    return RawPage(source_path=name, rel_path=name, data="\n".join(lines).encode("utf-8"))
+
+
+# --- parse_date -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("May 26, 2025", date(2025, 5, 26)),
+        ("26 May 2025", date(2025, 5, 26)),
+        ("2025-05-26", date(2025, 5, 26)),
+        ("Published: Jan 29, 2025", date(2025, 1, 29)),
+        ("Saturday, July 12, 2025", date(2025, 7, 12)),
+        ("Posted on 3rd of March, 2024 by the editors", date(2024, 3, 3)),
+        ("Sept. 9, 2023", date(2023, 9, 9)),
+    ],
+)
+def test_parse_date(text, expected):
+    assert parse_date(text) == expected
+
+
+@pytest.mark.parametrize("text", ["no date here", "", "In 2025 the council met", "May 2025", "1850-01-01"])
+def test_parse_date_none(text):
+    assert parse_date(text) is None
+
+
+# --- analyse_header through the pipeline ------------------------------------------------------------
+
+
+def header_dump(with_menu: bool) -> list[str]:
+    return (
+        ["Saturday, July 12, 2025"]
+        + (MENU if with_menu else [])
+        + ["", TITLE, "by Jane Doe", "May 26, 2025", ""]
+        + PARAGRAPHS
+        + ["", "© 2024 Example Times"]
+    )
+
+
+@pytest.mark.parametrize("with_menu", [False, True])
+def test_header_through_pipeline(pipeline, with_menu):
+    outcome = pipeline.process(page(header_dump(with_menu)))
+    assert outcome.reject_reason is None, outcome.document.metadata
+    meta = outcome.document.metadata
+    assert meta["title"] == TITLE
+    assert meta["author"] == "Jane Doe"
+    assert meta["date"] == "2025-05-26"  # the byline's date, not the page-top "today"
+    assert meta["sitename"] == "Example Times"
+    assert meta["language"] == "en"
+
+
+def test_header_lines_leave_the_text(pipeline):
+    outcome = pipeline.process(page(header_dump(with_menu=True)))
+    doc = outcome.document
+    assert doc.text == "\n".join(PARAGRAPHS)
+    for fragment in ("Jane Doe", "May 26, 2025", "July 12", "Example Times", "Subscribe", TITLE):
+        assert fragment not in doc.text
+    assert doc.metadata["word_count"] == sum(len(p.split()) for p in PARAGRAPHS)
+    assert doc.metadata["provenance"]["author"].startswith("text:")
+    assert doc.metadata["provenance"]["date"].startswith("text:")
+    assert doc.metadata["cleaning"]["lines_kept"] == len(PARAGRAPHS)
+
+
+def test_document_id_is_stable(pipeline):
+    first = pipeline.process(page(header_dump(with_menu=False), name="a/b.txt")).document
+    second = pipeline.process(page(header_dump(with_menu=False), name="a/b.txt")).document
+    other = pipeline.process(page(header_dump(with_menu=False), name="a/c.txt")).document
+    assert first.id == second.id != other.id
+    assert first.to_record() == second.to_record()
+
+
+def test_two_authors_are_split(pipeline):
+    lines = header_dump(with_menu=False)
+    lines[lines.index("by Jane Doe")] = "By Jane Doe and John Smith"
+    meta = pipeline.process(page(lines)).document.metadata
+    assert meta["author"] == "Jane Doe; John Smith"
+    assert meta["date"] == "2025-05-26"
+
+
+def test_updated_date_loses_to_published_date(pipeline):
+    lines = ["", TITLE, "by Jane Doe", "Updated: June 2, 2025", "Published: May 26, 2025", ""] + PARAGRAPHS
+    meta = pipeline.process(page(lines)).document.metadata
+    assert meta["date"] == "2025-05-26"
+
+
+def test_no_header_gives_none(pipeline):
+    meta = pipeline.process(page(PARAGRAPHS)).document.metadata
+    assert meta["author"] is None
+    assert meta["date"] is None
+    assert meta["sitename"] is None
+
+
+def test_too_short_page_is_rejected(pipeline):
+    counters = Counters()
+    outcome = pipeline.process(page(["Home", "Short note.", "© 2024 Example Times"]), counters)
+    assert outcome.reject_reason in {"too_short", "no_article"}
+    assert outcome.document.metadata["filter_reason"] == outcome.reject_reason
+    assert counters.documents == 0 and sum(counters.rejects.values()) == 1
