@@ -21,18 +21,21 @@ class ConfigError(ValueError):
 class CleanConfig:
     """Thresholds of the text-dump cleaner (see pipeline/textclean.py for what each one weighs)."""
 
-    good_min_words: int = field(default=10, metadata={"help": "words for a line to count as prose"})
+    good_min_words: int = field(default=8, metadata={"help": "words for a line to count as prose"})
     good_min_stopword_density: float = field(
-        default=0.22, metadata={"help": "share of stop words for a line to count as prose"}
+        default=0.18, metadata={"help": "share of stop words for a line to count as prose"}
     )
     unpunctuated_min_words: int = field(
         default=25, metadata={"help": "a prose line without end punctuation needs this many words"}
     )
     short_max_words: int = field(default=4, metadata={"help": "at most this many words is a short line"})
-    bad_penalty: float = field(default=6.0, metadata={"help": "region score lost per boilerplate line"})
-    short_penalty: float = field(default=1.5, metadata={"help": "region score lost per unclear short line"})
-    region_gap_lines: int = field(
-        default=30, metadata={"help": "prose blocks further apart than this are never joined"}
+    bad_penalty: float = field(default=10.0, metadata={"help": "region score lost per boilerplate line"})
+    short_penalty: float = field(default=2.0, metadata={"help": "region score lost per unclear short line"})
+    max_short_run: int = field(
+        default=40, metadata={"help": "more non-prose lines in a row than this inside the article is a menu"}
+    )
+    medium_gain: float = field(
+        default=0.0, metadata={"help": "region score per stop word of a line between prose and heading"}
     )
     header_lines: int = field(
         default=15, metadata={"help": "lines above the article searched for title, byline, date"}

@@ -29,6 +29,7 @@ SIG_DUPLICATE = "signal.repeated_line"
 SIG_CUT_AFTER = "signal.after_cut_marker"
 SIG_CUT_BEFORE = "signal.before_cut_marker"
 SIG_URL = "signal.url"
+SIG_DANGLING = "signal.dangling_intro"
 SIG_TITLE = "signal.title"
 SIG_BEFORE_TITLE = "signal.before_title"
 
@@ -102,12 +103,12 @@ def _weight(label: str, features: LineFeatures | None, config: CleanConfig) -> f
     if label == SHORT:
         return -config.short_penalty
     if label == MEDIUM:
-        return -config.short_penalty / 2
+        return -config.short_penalty / 2 + config.medium_gain * features.words * features.stop_density
     return 0.0
 
 
 def _last_good(labels: list[str], start: int, stop: int) -> int:
-    return max(k for k in range(start, stop) if labels[k] == GOOD)
+    return max((k for k in range(start, stop) if labels[k] == GOOD), default=start)
 
 
 def _best_region(weights: list[float]) -> tuple[int, int] | None:
@@ -177,6 +178,7 @@ def clean_lines(text: str, rules: RuleSet, stopwords: frozenset[str], config: Cl
 
     # Inside the article region, a section marker ends it (cut after) or opens it (cut before).
     cut_line = cut_start = None
+    dangling: set[int] = set()
     if region is not None:
         start, end = region
         good_words = [features[i].words if labels[i] == GOOD else 0 for i in range(n)]
@@ -190,13 +192,18 @@ def clean_lines(text: str, rules: RuleSet, stopwords: frozenset[str], config: Cl
                 cut_start = i
         if cut_start is not None:
             start = next(k for k in range(cut_start + 1, end + 1) if labels[k] == GOOD)
+        # An article does not end on a line that announces more ("… can do for you:"): what it
+        # announced was not article, so neither is the announcement.
+        while end > start and trimmed[end].endswith(":"):
+            dangling.add(end)
+            end = _last_good(labels, start, end)
         region = (start, end)
 
     verdicts: list[LineVerdict] = []
     keep = [False] * n
     if region is not None:
         start, end = region
-        keep_region_lines(labels, start, end, keep)
+        keep_region_lines(labels, start, end, keep, config.max_short_run)
     seen_keys: set[str] = set()
     for i, line in enumerate(trimmed):
         label = labels[i]
@@ -207,7 +214,9 @@ def clean_lines(text: str, rules: RuleSet, stopwords: frozenset[str], config: Cl
             verdicts.append(LineVerdict(i, line, False, rule_of[i], label))
             continue
         if not keep[i]:
-            if cut_line is not None and i > cut_line:
+            if i in dangling:
+                reason = SIG_DANGLING
+            elif cut_line is not None and i > cut_line:
                 reason = SIG_CUT_AFTER
             elif cut_start is not None and i < cut_start:
                 reason = SIG_CUT_BEFORE
