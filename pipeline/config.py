@@ -30,9 +30,12 @@ class CleanConfig:
     )
     short_max_words: int = field(default=4, metadata={"help": "at most this many words is a short line"})
     bad_penalty: float = field(default=10.0, metadata={"help": "region score lost per boilerplate line"})
-    short_penalty: float = field(default=2.0, metadata={"help": "region score lost per unclear short line"})
+    short_penalty: float = field(default=1.5, metadata={"help": "region score lost per unclear short line"})
     max_short_run: int = field(
         default=40, metadata={"help": "more non-prose lines in a row than this inside the article is a menu"}
+    )
+    good_weight_cap: int = field(
+        default=40, metadata={"help": "region score of one prose line is its word count, capped here"}
     )
     medium_gain: float = field(
         default=0.0, metadata={"help": "region score per stop word of a line between prose and heading"}

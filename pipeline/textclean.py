@@ -97,7 +97,7 @@ def _units(trimmed: list[str], labels: list[str]) -> list[list[int]]:
 
 def _weight(label: str, features: LineFeatures | None, config: CleanConfig) -> float:
     if label == GOOD:
-        return float(features.words)
+        return float(min(features.words, config.good_weight_cap))
     if label == BAD:
         return -config.bad_penalty
     if label == SHORT:

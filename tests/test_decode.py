@@ -58,6 +58,20 @@ def test_utf32_with_bom():
     assert encoding.startswith("utf-32")
 
 
+@pytest.mark.parametrize("repeat", [1, 3, 6])
+def test_windows_1252_french_and_english(repeat):
+    original = " ".join([SAMPLE] * repeat)
+    data = original.encode("cp1252")
+    with pytest.raises(UnicodeDecodeError):
+        data.decode("utf-8")
+    text, encoding = decode_bytes(data)
+    assert text == original
+    for word in ("café", "« déjà »", "naïve", "‘quote’", "résumé", "committee’s", "façade", "—"):
+        assert word in text
+    assert "\ufffd" not in text
+    assert encoding == "cp1252"
+
+
 def test_windows_1252_english_with_curly_quotes():
     original = ENGLISH_1252 * 4
     data = original.encode("cp1252")

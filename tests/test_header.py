@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pipeline.config import load_config
 from pipeline.document import RawPage
@@ -130,3 +132,22 @@ def test_too_short_page_is_rejected(pipeline):
     assert outcome.reject_reason in {"too_short", "no_article"}
     assert outcome.document.metadata["filter_reason"] == outcome.reject_reason
     assert counters.documents == 0 and sum(counters.rejects.values()) == 1
+
+
+HEADERISH = st.sampled_from([
+    "", "by Jane Doe", "By", "Jane Doe", "May 26, 2025", "Saturday, July 12, 2025", "Updated: June 2, 2025",
+    "HONG KONG, April 22, 2025 — The council met.", "3.5.2025", "© 2024 Example Times", "Home", TITLE,
+    "Related Posts", "Author: Jane Doe | Staff", "About Example Times",
+])
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.one_of(HEADERISH, st.sampled_from(PARAGRAPHS), st.text(max_size=60)), max_size=30))
+def test_pipeline_never_fails_with_an_error(pipeline, lines):
+    outcome = pipeline.process(page(lines))
+    assert outcome.reject_reason != "error", outcome.document.metadata.get("filter_detail")
+    if outcome.reject_reason is None:
+        meta = outcome.document.metadata
+        assert meta["word_count"] >= 25
+        if meta["date"] is not None:
+            assert date.fromisoformat(meta["date"])
