@@ -37,6 +37,9 @@ class CleanConfig:
     good_weight_cap: int = field(
         default=40, metadata={"help": "region score of one prose line is its word count, capped here"}
     )
+    headline_title_case: float = field(
+        default=0.7, metadata={"help": "share of capitalised words from which a line reads as a headline"}
+    )
     medium_gain: float = field(
         default=0.0, metadata={"help": "region score per stop word of a line between prose and heading"}
     )

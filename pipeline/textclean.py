@@ -103,6 +103,8 @@ def _weight(label: str, features: LineFeatures | None, config: CleanConfig) -> f
     if label == SHORT:
         return -config.short_penalty
     if label == MEDIUM:
+        if features.title_case >= config.headline_title_case and not features.terminal:
+            return -config.short_penalty  # a headline-like line: in a list, it is a list of links
         return -config.short_penalty / 2 + config.medium_gain * features.words * features.stop_density
     return 0.0
 
