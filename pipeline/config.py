@@ -37,6 +37,12 @@ class CleanConfig:
     good_weight_cap: int = field(
         default=40, metadata={"help": "region score of one prose line is its word count, capped here"}
     )
+    link_list_min_lines: int = field(
+        default=6, metadata={"help": "a run of this many headline-like lines inside the article may be links"}
+    )
+    link_list_share: float = field(
+        default=0.8, metadata={"help": "share of headline-like lines that makes such a run a list of links"}
+    )
     headline_title_case: float = field(
         default=0.7, metadata={"help": "share of capitalised words from which a line reads as a headline"}
     )
@@ -45,6 +51,9 @@ class CleanConfig:
     )
     header_lines: int = field(
         default=15, metadata={"help": "lines above the article searched for title, byline, date"}
+    )
+    repeat_min_words: int = field(
+        default=4, metadata={"help": "a repeated line of at least this many words is kept once"}
     )
     min_article_words: int = field(default=25, metadata={"help": "fewer words than this is no article"})
 

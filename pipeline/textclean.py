@@ -205,7 +205,7 @@ def clean_lines(text: str, rules: RuleSet, stopwords: frozenset[str], config: Cl
     keep = [False] * n
     if region is not None:
         start, end = region
-        keep_region_lines(labels, start, end, keep, config.max_short_run)
+        keep_region_lines(labels, features, start, end, keep, config)
     seen_keys: set[str] = set()
     for i, line in enumerate(trimmed):
         label = labels[i]
@@ -229,19 +229,24 @@ def clean_lines(text: str, rules: RuleSet, stopwords: frozenset[str], config: Cl
             verdicts.append(LineVerdict(i, line, False, reason, label))
             continue
         key = line_key(line)
-        if key in seen_keys:
-            verdicts.append(LineVerdict(i, line, False, SIG_DUPLICATE, label))
-            continue
-        seen_keys.add(key)
+        # A repeated sentence or heading is printed twice by the page; a repeated fragment ("love",
+        # "and") is just the same words again in a paragraph a renderer broke at its links.
+        if features[i].words >= config.repeat_min_words:
+            if key in seen_keys:
+                verdicts.append(LineVerdict(i, line, False, SIG_DUPLICATE, label))
+                continue
+            seen_keys.add(key)
         verdicts.append(LineVerdict(i, line, True, None, label))
     return CleanResult(verdicts=verdicts, region=region, features=features)
 
 
-def keep_region_lines(labels: list[str], start: int, end: int, keep: list[bool], max_run: int = 12) -> None:
+def keep_region_lines(labels: list[str], features: list[LineFeatures | None], start: int, end: int,
+                      keep: list[bool], config: CleanConfig) -> None:
     """Keep prose in the region, and short lines only where prose surrounds them (jusText's revision).
 
     A run of non-prose lines between two prose lines is a heading, a list or a caption and stays; a
-    longer run is a menu and goes. Boilerplate lines inside a run are dropped by their rule anyway.
+    run longer than `max_short_run`, or a long one made mostly of headline-like lines, is a menu or a
+    list of links and goes. Boilerplate lines inside a run are dropped by their rule anyway.
     """
     i = start
     while i <= end:
@@ -253,7 +258,18 @@ def keep_region_lines(labels: list[str], start: int, end: int, keep: list[bool],
         while j <= end and labels[j] != GOOD:
             j += 1
         run = [k for k in range(i, j) if labels[k] in (SHORT, MEDIUM)]
-        if j <= end and i > start and len(run) <= max_run:
+        if j <= end and i > start and len(run) <= config.max_short_run and not _is_link_list(run, features, config):
             for k in run:
                 keep[k] = True
         i = j
+
+
+def _is_link_list(run: list[int], features: list[LineFeatures | None], config: CleanConfig) -> bool:
+    if len(run) < config.link_list_min_lines:
+        return False
+    headline_like = sum(
+        1 for k in run
+        if features[k] is not None and not features[k].terminal
+        and (features[k].title_case >= config.headline_title_case or features[k].words <= config.short_max_words)
+    )
+    return headline_like >= config.link_list_share * len(run)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -163,7 +165,8 @@ def check_invariants(text: str) -> None:
             assert v.text in inputs, f"kept text not in the input: {v.text!r}"
             assert v.text, "a blank line was kept"
             assert v.rule_id is None
-            assert line_key(v.text) not in seen_keys, f"kept twice: {v.text!r}"
+            if len(re.findall(r"\w+", v.text)) >= CONFIG.repeat_min_words:  # fragments may recur
+                assert line_key(v.text) not in seen_keys, f"kept twice: {v.text!r}"
             seen_keys.add(line_key(v.text))
         elif v.text:
             assert v.rule_id
