@@ -109,6 +109,11 @@ def _weight(label: str, features: LineFeatures | None, config: CleanConfig) -> f
     return 0.0
 
 
+def _next_is_boilerplate(labels: list[str], index: int) -> bool:
+    nxt = next((k for k in range(index + 1, len(labels)) if labels[k] != BLANK), None)
+    return nxt is None or labels[nxt] == BAD
+
+
 def _last_good(labels: list[str], start: int, stop: int) -> int:
     return max((k for k in range(start, stop) if labels[k] == GOOD), default=start)
 
@@ -194,9 +199,9 @@ def clean_lines(text: str, rules: RuleSet, stopwords: frozenset[str], config: Cl
                 cut_start = i
         if cut_start is not None:
             start = next(k for k in range(cut_start + 1, end + 1) if labels[k] == GOOD)
-        # An article does not end on a line that announces more ("… can do for you:"): what it
-        # announced was not article, so neither is the announcement.
-        while end > start and trimmed[end].endswith(":"):
+        # An article does not end on a line announcing more ("… can do for you:") that boilerplate
+        # follows: what it announced was not article, so neither is the announcement.
+        while end > start and trimmed[end].endswith(":") and _next_is_boilerplate(labels, end):
             dangling.add(end)
             end = _last_good(labels, start, end)
         region = (start, end)
