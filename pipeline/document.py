@@ -28,12 +28,13 @@ class LineVerdict:
 
 @dataclass(slots=True)
 class Document:
-    """The datatrove/dolma envelope: id, text, metadata; `lines` is never serialised."""
+    """The datatrove/dolma envelope: id, text, metadata; `lines` and `line_features` are never serialised."""
 
     id: str
     text: str
     metadata: dict = field(default_factory=dict)
     lines: list[LineVerdict] | None = None
+    line_features: list | None = None  # textclean.LineFeatures per line, for the metadata stage
 
     def to_record(self) -> dict:
         return {"id": self.id, "text": self.text, "metadata": self.metadata}

@@ -64,7 +64,7 @@ class ExtractText(Stage):
         stop = self.stopwords.guess(doc.text)
         result = clean_lines(doc.text, self.rules, stop, self.config.clean)
         doc.lines = result.verdicts
-        doc.metadata["_features"] = result.features
+        doc.line_features = result.features
         doc.text = _kept_text(doc)
         return doc
 
@@ -78,7 +78,7 @@ class ReadHeader(Stage):
     name: str = "metadata"
 
     def process(self, doc: Document) -> Document:
-        features = doc.metadata.pop("_features")
+        features = doc.line_features or []
         verdicts = doc.lines or []
         header = analyse_header(verdicts, features, self.rules, self.config.clean, doc.metadata.get("language"))
         doc.text = _kept_text(doc)
