@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from conftest import ARTICLE
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -18,18 +19,6 @@ STOPWORDS = StopwordIndex.load()
 CONFIG = CleanConfig()
 
 MENU = ["Home", "News", "World", "Business", "Sport", "Subscribe", "Sign in", "Search"]
-ARTICLE = [
-    "The city council voted on Tuesday to approve a new plan for the old harbour district, ending a debate "
-    "that had lasted for more than two years and divided residents along familiar lines.",
-    "Supporters of the plan argue that the district has been neglected for decades and that the new housing, "
-    "parks and workshops will bring people and jobs back to an area that many have simply given up on.",
-    "Critics, however, say that the council has not explained how the work will be paid for, and they worry "
-    "that rents in the surrounding streets will rise faster than the wages of the families who live there now.",
-    "The mayor said in a statement that the first phase of the work would begin in the spring, and that the "
-    "council would publish a detailed budget before the end of the year so that residents could follow it.",
-    "Local business owners were cautiously optimistic, telling reporters that they would wait to see whether "
-    "the promised improvements actually arrive before they decide to invest any of their own money there.",
-]
 HEADING = "What happens next"
 RELATED = [
     "Related Posts",
