@@ -1,9 +1,11 @@
-"""Accuracy of the text-dump path on the WCXB dev dumps, beside two baselines from the same run.
+"""Accuracy on the WCXB dev set, beside baselines measured in the same run.
 
-    python bench/accuracy.py [--shared ../shared] [--renderer bs4 --renderer inscriptis] [--limit N]
+    python bench/accuracy.py [--shared ../shared] [--only dumps|html] [--renderer bs4] [--limit N]
 
+Text dumps (`dumps/{bs4,inscriptis}`): pagewash beside keep-every-line and keep-lines-of-10-or-more-words.
+HTML (`html/`): pagewash beside plain `trafilatura.extract` (no comments, metadata from its JSON output).
 Metric: shared/bench/README.md (word F1 per page, mean over pages; `with`/`without` snippet rates;
-title, author, date exact match). Baselines: keep every line; keep lines of 10 or more words.
+title, author, date exact match).
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+import trafilatura  # noqa: E402
 
 from pipeline.config import load_config  # noqa: E402
 from pipeline.document import RawPage  # noqa: E402
@@ -85,6 +89,15 @@ def _clean(dump: Path) -> tuple[str, dict]:
     return outcome.document.text, {k: meta.get(k) for k in ("title", "author", "date")}
 
 
+def _trafilatura(page: Path) -> tuple[str, dict]:
+    html = gzip.decompress(page.read_bytes()).decode("utf-8", errors="replace")
+    result = trafilatura.extract(html, include_comments=False, with_metadata=True, output_format="json")
+    if not result:
+        return "", {}
+    data = json.loads(result)
+    return data.get("text") or "", {k: data.get(k) for k in ("title", "author", "date")}
+
+
 HEADER = ("| method | pages | P | R | F1 | with | without | title | author | date |\n"
           "|---|---|---|---|---|---|---|---|---|---|")
 
@@ -93,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--shared", default=str(ROOT.parent / "shared"))
     parser.add_argument("--renderer", action="append", choices=["bs4", "inscriptis"])
+    parser.add_argument("--only", choices=["dumps", "html"], help="one of the two paths only")
     parser.add_argument("--limit", type=int, default=0, help="first N pages only (quick checks)")
     parser.add_argument("--worst", type=int, default=0, help="list the N pages with the lowest F1")
     parser.add_argument("--workers", type=int, default=multiprocessing.cpu_count())
@@ -102,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     pool = multiprocessing.Pool(args.workers, initializer=_init_worker)
     print(HEADER)
     all_ours = Tally()
+    if args.only == "html":
+        renderers = []
     for renderer in renderers:
         tallies = {"keep everything": Tally(), "lines of ≥10 words": Tally(), "pagewash": Tally()}
         worst = []
@@ -123,6 +139,19 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  worst: {rend}/{page_id} F1={f1:.3f}", file=sys.stderr)
     if len(renderers) > 1:
         print(all_ours.row("pagewash (all dumps)"))
+    if args.only != "dumps":
+        pages = sorted((bench / "html").glob("*.html.gz"))
+        if args.limit:
+            pages = pages[: args.limit]
+        ours, theirs = Tally(), Tally()
+        golds = [json.loads((bench / "gold" / f"{p.name.split('.')[0]}.json").read_text(encoding="utf-8"))
+                 for p in pages]
+        for gold, (text, meta) in zip(golds, pool.imap(_trafilatura, pages, chunksize=8), strict=True):
+            theirs.add(text, gold, meta)
+        for gold, (text, meta) in zip(golds, pool.imap(_clean, pages, chunksize=8), strict=True):
+            ours.add(text, gold, meta)
+        print(theirs.row("trafilatura.extract (html)"))
+        print(ours.row("pagewash (html)"))
     pool.close()
     return 0
 

@@ -69,6 +69,9 @@ class Config:
     max_input_bytes: int = field(
         default=16 * 1024 * 1024, metadata={"help": "larger inputs are rejected as too_large"}
     )
+    extract_timeout: float = field(
+        default=30.0, metadata={"help": "seconds one page may spend in HTML extraction before it is rejected"}
+    )
     language_seed: int = field(default=0, metadata={"help": "langdetect seed, for deterministic output"})
     max_error_rate: float = field(
         default=0.05, metadata={"help": "share of failed inputs above which `run` exits 1"}

@@ -17,7 +17,7 @@ from .config import Config
 from .document import Document, RawPage, Rejected
 from .rules import RuleSet, load_rules
 from .sources import discover, read_page
-from .stages import decode_page, document_id, text_stages
+from .stages import decode_page, document_id, html_stages, text_stages
 from .stopwords import StopwordIndex
 from .writer import ShardWriter, write_atomic
 
@@ -65,7 +65,10 @@ class Pipeline:
         self.config = config
         self.rules = rules if rules is not None else load_rules(config.rules_dirs)
         self.stopwords = StopwordIndex.load()
-        self.stages: list[Stage] = text_stages(config, self.rules, self.stopwords)
+        self.stages: dict[str, list[Stage]] = {
+            "text": text_stages(config, self.rules, self.stopwords),
+            "html": html_stages(config, self.rules, self.stopwords),
+        }
 
     def process(self, page: RawPage, counters: Counters | None = None) -> Outcome:
         counters = counters if counters is not None else Counters()
@@ -74,8 +77,10 @@ class Pipeline:
         started = time.perf_counter()
         doc = Document(id="", text="", metadata={"source_path": page.source_path})
         try:
+            if page.meta.get("reject"):
+                raise Rejected(*page.meta["reject"])
             doc = decode_page(page, self.config)
-            for stage in self.stages:
+            for stage in self.stages[doc.metadata["source_format"]]:
                 counters.stage_seconds[stage_name] += time.perf_counter() - started
                 stage_name, started = stage.name, time.perf_counter()
                 doc = stage.process(doc)

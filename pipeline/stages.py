@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from .base import Stage
 from .config import Config
 from .decode import decode_bytes, gunzip, is_gzip, normalise_text
-from .document import Document, RawPage, Rejected
+from .document import Document, LineVerdict, RawPage, Rejected
 from .header import analyse_header
+from .html_sniff import looks_like_html
 from .language import detect_language
 from .rules import RuleSet
 from .stopwords import StopwordIndex
@@ -31,6 +32,9 @@ def decode_page(page: RawPage, config: Config) -> Document:
         "source_format": "text",
         "url": page.meta.get("url"),
     }
+    for key in ("fetched_at", "sitename"):
+        if page.meta.get(key):
+            meta[key] = page.meta[key]
     doc = Document(id=document_id(page.rel_path, meta["url"]), text="", metadata=meta)
     data = page.data
     if is_gzip(data):
@@ -42,9 +46,27 @@ def decode_page(page: RawPage, config: Config) -> Document:
     text, encoding = decode_bytes(data)
     doc.text = normalise_text(text)
     meta["encoding"] = encoding
+    # The kind comes from the content (a .txt holding HTML is HTML), unless the source said it.
+    kind = page.meta.get("kind")
+    if kind not in ("html", "text"):
+        kind = "html" if looks_like_html(data, page.rel_path) else "text"
+    meta["source_format"] = kind
     if not doc.text.strip():
         raise Rejected("empty", "input has no visible text")
     return doc
+
+
+def summarise_cleaning(verdicts: list[LineVerdict]) -> dict:
+    """`metadata.cleaning`: lines in, lines kept, and how many lines each rule or signal dropped."""
+    rules_hit: dict[str, int] = {}
+    for v in verdicts:
+        if not v.kept and v.rule_id is not None:
+            rules_hit[v.rule_id] = rules_hit.get(v.rule_id, 0) + 1
+    return {
+        "lines_in": sum(1 for v in verdicts if v.label != BLANK),
+        "lines_kept": sum(1 for v in verdicts if v.kept),
+        "rules_hit": dict(sorted(rules_hit.items())),
+    }
 
 
 def _kept_text(doc: Document) -> str:
@@ -82,10 +104,6 @@ class ReadHeader(Stage):
         verdicts = doc.lines or []
         header = analyse_header(verdicts, features, self.rules, self.config.clean, doc.metadata.get("language"))
         doc.text = _kept_text(doc)
-        rules_hit: dict[str, int] = {}
-        for v in verdicts:
-            if not v.kept and v.rule_id is not None:
-                rules_hit[v.rule_id] = rules_hit.get(v.rule_id, 0) + 1
         doc.metadata.update(
             title=header.title,
             author=header.author,
@@ -93,11 +111,7 @@ class ReadHeader(Stage):
             sitename=header.sitename,
             hostname=doc.metadata.get("hostname"),
         )
-        doc.metadata["cleaning"] = {
-            "lines_in": sum(1 for v in verdicts if v.label != BLANK),
-            "lines_kept": sum(1 for v in verdicts if v.kept),
-            "rules_hit": dict(sorted(rules_hit.items())),
-        }
+        doc.metadata["cleaning"] = summarise_cleaning(verdicts)
         doc.metadata["provenance"] = {"text": "text-dump", **header.provenance}
         return doc
 
@@ -131,6 +145,12 @@ class Finalise(Stage):
             raise Rejected("no_article" if words == 0 else "too_short",
                            f"{words} words of article text < min_article_words {self.config.clean.min_article_words}")
         return doc
+
+
+def html_stages(config: Config, rules: RuleSet, stopwords: StopwordIndex) -> list[Stage]:
+    from .html import ExtractHtml
+
+    return [ExtractHtml(config, rules, stopwords), DetectLanguage(config), Finalise(config)]
 
 
 def text_stages(config: Config, rules: RuleSet, stopwords: StopwordIndex) -> list[Stage]:

@@ -28,8 +28,9 @@ def test_accuracy_bench_runs():
         capture_output=True, text=True, check=True, cwd=ROOT,
     )
     rows = [line for line in proc.stdout.splitlines() if line.startswith("| pagewash")]
-    assert len(rows) == 3  # one per renderer and the total
+    assert len(rows) == 4  # one per renderer, the dumps' total, and HTML
     assert "| keep everything (bs4) | 4 |" in proc.stdout
+    assert "| trafilatura.extract (html) | 4 |" in proc.stdout
 
 
 @pytest.mark.parametrize("renderer", sorted(GATE))

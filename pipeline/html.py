@@ -1,0 +1,189 @@
+"""HTML pages: main text and metadata through trafilatura, then our line rules over what it returns.
+
+Where trafilatura finds nothing, the page is rendered to text (BeautifulSoup) and goes through the
+text-dump cleaner instead; `metadata.provenance.text` says which path produced the text.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import trafilatura
+from bs4 import BeautifulSoup
+from lxml import html as lxml_html
+
+from .base import Stage
+from .config import Config
+from .document import Document, LineVerdict, Rejected
+from .rules import RuleSet, line_key, trim_line
+from .stages import ExtractText, ReadHeader, summarise_cleaning
+from .stopwords import StopwordIndex
+from .textclean import BAD, BLANK, GOOD, SIG_DUPLICATE
+
+_TITLE_SUFFIX = re.compile(r"\s+[|–—·•-]\s+")
+
+
+class ExtractionTimeout(Exception):
+    pass
+
+
+@contextmanager
+def time_limit(seconds: float) -> Iterator[None]:
+    """Raise ExtractionTimeout in this thread after `seconds` (SIGALRM; main thread only, else no limit)."""
+    if seconds <= 0 or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(signum, frame):  # noqa: ARG001 - signal handler signature
+        raise ExtractionTimeout
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def render_text(html: str) -> str:
+    """The page as a rendered-text dump, for the fallback path."""
+    soup = BeautifulSoup(html, "lxml")
+    for tag in soup(["script", "style", "noscript", "template"]):
+        tag.decompose()
+    text = soup.get_text("\n")
+    return re.sub(r"\n\s*\n+", "\n\n", text)
+
+
+def _structured_metadata(html: str) -> dict[str, tuple[str, str]]:
+    """OpenGraph and JSON-LD fields: name -> (value, provenance)."""
+    found: dict[str, tuple[str, str]] = {}
+    try:
+        tree = lxml_html.fromstring(html)
+    except (ValueError, lxml_html.etree.ParserError):
+        return found
+    for prop, key in (("og:title", "title"), ("og:site_name", "sitename"), ("article:published_time", "date"),
+                      ("article:author", "author")):
+        values = tree.xpath(f'//meta[@property="{prop}"]/@content')
+        if values and values[0].strip():
+            found.setdefault(key, (values[0].strip(), f"og:{prop.split(':', 1)[1]}"))
+    for script in tree.xpath('//script[@type="application/ld+json"]/text()'):
+        try:
+            data = json.loads(script)
+        except (json.JSONDecodeError, TypeError):
+            continue
+        for item in data if isinstance(data, list) else data.get("@graph", [data]) if isinstance(data, dict) else []:
+            if not isinstance(item, dict):
+                continue
+            if item.get("headline"):
+                found.setdefault("title", (str(item["headline"]), "json-ld"))
+            if item.get("datePublished"):
+                found.setdefault("date", (str(item["datePublished"]), "json-ld"))
+            author = item.get("author")
+            names = [_json_ld_name(a) for a in (author if isinstance(author, list) else [author])]
+            names = [n for n in names if n]
+            if names:
+                found.setdefault("author", ("; ".join(names), "json-ld"))
+            publisher = item.get("publisher")
+            publisher_name = _json_ld_name(publisher)
+            if publisher_name:
+                found.setdefault("sitename", (publisher_name, "json-ld"))
+    return found
+
+
+def _json_ld_name(value: object) -> str | None:
+    """A JSON-LD person or organisation: a string, or an object whose `name` may itself be a list."""
+    if isinstance(value, dict):
+        value = value.get("name")
+    if isinstance(value, list):
+        value = ", ".join(str(v) for v in value if isinstance(v, (str, int)))
+    return str(value).strip() or None if isinstance(value, (str, int)) else None
+
+
+def _clean_title(title: str | None, sitename: str | None) -> str | None:
+    """`Headline | Site` -> `Headline`, when the suffix (or prefix) is the site's name."""
+    if not title or not sitename:
+        return title
+    parts = _TITLE_SUFFIX.split(title)
+    if len(parts) > 1:
+        site = line_key(sitename)
+        kept = [p for p in parts if line_key(p) != site]
+        if kept and len(kept) < len(parts):
+            return " - ".join(kept)
+    return title
+
+
+@dataclass
+class ExtractHtml(Stage):
+    """trafilatura's main text and metadata; our drop rules over its lines; text-dump fallback."""
+
+    config: Config
+    rules: RuleSet
+    stopwords: StopwordIndex
+    name: str = "extract"
+
+    def process(self, doc: Document) -> Document:
+        html = doc.text
+        url = doc.metadata.get("url")
+        try:
+            with time_limit(self.config.extract_timeout):
+                result = trafilatura.bare_extraction(
+                    html, url=url, include_comments=False, with_metadata=True, deduplicate=False
+                )
+        except ExtractionTimeout:
+            raise Rejected("timeout", f"extraction took longer than {self.config.extract_timeout}s") from None
+        text = (result.text or "") if result is not None else ""
+        if not text.strip():
+            return self._fallback(doc, html)
+        doc.lines = self._apply_rules(text)
+        doc.text = "\n".join(v.text for v in doc.lines if v.kept)
+        meta = doc.metadata
+        structured = _structured_metadata(html)
+        provenance = {"text": "trafilatura"}
+        for key in ("title", "author", "date", "sitename", "hostname"):
+            value = getattr(result, key, None)
+            if value:
+                meta[key], provenance[key] = value, "trafilatura"
+            elif key in structured:
+                meta[key], provenance[key] = structured[key]
+            else:
+                meta.setdefault(key, None)
+        if meta.get("author"):
+            meta["author"] = "; ".join(a.strip() for a in re.split(r"\s*;\s*", meta["author"]) if a.strip())
+        meta["title"] = _clean_title(meta.get("title"), meta.get("sitename"))
+        meta["url"] = url or getattr(result, "url", None)
+        meta["categories"] = list(result.categories or [])
+        meta["tags"] = list(result.tags or [])
+        meta["cleaning"] = summarise_cleaning(doc.lines)
+        meta["provenance"] = provenance
+        return doc
+
+    def _apply_rules(self, text: str) -> list[LineVerdict]:
+        """Residue trafilatura keeps (`Advertisement`, share bars) goes by the same drop rules as dumps."""
+        verdicts = []
+        seen: set[str] = set()
+        for i, raw_line in enumerate(text.split("\n")):
+            line = trim_line(raw_line)
+            if not line:
+                verdicts.append(LineVerdict(i, line, False, None, BLANK))
+                continue
+            key = line_key(line)
+            hit = self.rules.match(line, key, "drop")
+            if hit is None and len(line.split()) >= self.config.clean.repeat_min_words and key in seen:
+                hit = SIG_DUPLICATE
+            seen.add(key)
+            verdicts.append(LineVerdict(i, line, hit is None, hit, BAD if hit else GOOD))
+        return verdicts
+
+    def _fallback(self, doc: Document, html: str) -> Document:
+        doc.text = render_text(html)
+        doc = ExtractText(self.config, self.rules, self.stopwords).process(doc)
+        doc = ReadHeader(self.config, self.rules).process(doc)
+        doc.metadata["provenance"]["text"] = "html-fallback:text-dump"
+        return doc
