@@ -70,7 +70,7 @@ class Config:
         default=16 * 1024 * 1024, metadata={"help": "larger inputs are rejected as too_large"}
     )
     extract_timeout: float = field(
-        default=30.0, metadata={"help": "seconds one page may spend in HTML extraction before it is rejected"}
+        default=30.0, metadata={"help": "seconds one page may spend in all its stages before it is rejected as timeout"}
     )
     language_seed: int = field(default=0, metadata={"help": "langdetect seed, for deterministic output"})
     max_error_rate: float = field(

@@ -8,10 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-import signal
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import trafilatura
@@ -20,36 +16,13 @@ from lxml import html as lxml_html
 
 from .base import Stage
 from .config import Config
-from .document import Document, LineVerdict, Rejected
+from .document import Document, LineVerdict
 from .rules import RuleSet, line_key, trim_line
 from .stages import ExtractText, ReadHeader, summarise_cleaning
 from .stopwords import StopwordIndex
 from .textclean import BAD, BLANK, GOOD, SIG_DUPLICATE
 
 _TITLE_SUFFIX = re.compile(r"\s+[|–—·•-]\s+")
-
-
-class ExtractionTimeout(Exception):
-    pass
-
-
-@contextmanager
-def time_limit(seconds: float) -> Iterator[None]:
-    """Raise ExtractionTimeout in this thread after `seconds` (SIGALRM; main thread only, else no limit)."""
-    if seconds <= 0 or threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def expire(signum, frame):  # noqa: ARG001 - signal handler signature
-        raise ExtractionTimeout
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def render_text(html: str) -> str:
@@ -131,13 +104,9 @@ class ExtractHtml(Stage):
     def process(self, doc: Document) -> Document:
         html = doc.text
         url = doc.metadata.get("url")
-        try:
-            with time_limit(self.config.extract_timeout):
-                result = trafilatura.bare_extraction(
-                    html, url=url, include_comments=False, with_metadata=True, deduplicate=False
-                )
-        except ExtractionTimeout:
-            raise Rejected("timeout", f"extraction took longer than {self.config.extract_timeout}s") from None
+        result = trafilatura.bare_extraction(
+            html, url=url, include_comments=False, with_metadata=True, deduplicate=False
+        )
         text = (result.text or "") if result is not None else ""
         if not text.strip():
             return self._fallback(doc, html)
@@ -145,8 +114,11 @@ class ExtractHtml(Stage):
         doc.text = "\n".join(v.text for v in doc.lines if v.kept)
         meta = doc.metadata
         structured = _structured_metadata(html)
-        provenance = {"text": "trafilatura"}
+        given = meta.get("provenance", {})
+        provenance = {"text": "trafilatura", **given}
         for key in ("title", "author", "date", "sitename", "hostname"):
+            if key in given:
+                continue
             value = getattr(result, key, None)
             if value:
                 meta[key], provenance[key] = value, "trafilatura"
@@ -186,4 +158,5 @@ class ExtractHtml(Stage):
         doc = ExtractText(self.config, self.rules, self.stopwords).process(doc)
         doc = ReadHeader(self.config, self.rules).process(doc)
         doc.metadata["provenance"]["text"] = "html-fallback:text-dump"
+        doc.metadata["source_format"] = "html"
         return doc

@@ -6,9 +6,14 @@ from langdetect import detector_factory
 from langdetect.lang_detect_exception import LangDetectException
 
 
+def load_profiles() -> None:
+    """Load langdetect's read-only profiles now, so no document's time limit pays for (or interrupts) it."""
+    detector_factory.init_factory()
+
+
 def detect_language(text: str, seed: int, sample_chars: int = 5000) -> tuple[str | None, float | None]:
     """(ISO code, probability) of the text's language, or (None, None) when it has no letters."""
-    detector_factory.init_factory()  # loads langdetect's read-only profiles once per process
+    load_profiles()  # once per process; a no-op afterwards
     detector = detector_factory._factory.create()
     detector.seed = seed  # per detector: no shared random state between documents
     detector.append(text[:sample_chars])

@@ -122,7 +122,8 @@ class RuleSet:
 
 _WORD = re.compile(r"\w+")
 _GLUE = re.compile(r"[a-z\u00e0-\u00ff][A-Z][a-z]")
-_COUNTER = re.compile(r"\w[\w .&'-]*\s\(\d[\d,.]*\)")
+# bounded label length: an unbounded run makes the search quadratic on a very long line
+_COUNTER = re.compile(r"\w[\w .&'-]{0,60}\s\(\d[\d,.]*\)")
 _DIGIT_RUN = re.compile(r"^[\d\s]{6,}$")
 _WEEKDAYS = re.compile(r"^(?:[MTWFS]{7}|(?:(?:Mo|Tu|We|Th|Fr|Sa|Su)\s*){7})$")
 _IMAGE = re.compile(r"^\S*\.(?:jpe?g|png|gif|webp|svg|avif|bmp|tiff?)(?:\?\S*)?$", re.IGNORECASE)

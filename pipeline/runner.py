@@ -15,10 +15,12 @@ from . import __version__
 from .base import Stage
 from .config import Config
 from .document import Document, RawPage, Rejected
+from .language import load_profiles
 from .rules import RuleSet, load_rules
-from .sources import discover, read_page
+from .sources import discover, read_inputs
 from .stages import decode_page, document_id, html_stages, text_stages
 from .stopwords import StopwordIndex
+from .timelimit import TimeLimitExceeded, time_limit
 from .writer import ShardWriter, write_atomic
 
 log = logging.getLogger("pagewash")
@@ -65,6 +67,7 @@ class Pipeline:
         self.config = config
         self.rules = rules if rules is not None else load_rules(config.rules_dirs)
         self.stopwords = StopwordIndex.load()
+        load_profiles()
         self.stages: dict[str, list[Stage]] = {
             "text": text_stages(config, self.rules, self.stopwords),
             "html": html_stages(config, self.rules, self.stopwords),
@@ -79,11 +82,15 @@ class Pipeline:
         try:
             if page.meta.get("reject"):
                 raise Rejected(*page.meta["reject"])
-            doc = decode_page(page, self.config)
-            for stage in self.stages[doc.metadata["source_format"]]:
-                counters.stage_seconds[stage_name] += time.perf_counter() - started
-                stage_name, started = stage.name, time.perf_counter()
-                doc = stage.process(doc)
+            with time_limit(self.config.extract_timeout):
+                doc = decode_page(page, self.config)
+                for stage in self.stages[doc.metadata["source_format"]]:
+                    counters.stage_seconds[stage_name] += time.perf_counter() - started
+                    stage_name, started = stage.name, time.perf_counter()
+                    doc = stage.process(doc)
+        except TimeLimitExceeded:
+            detail = f"processing took longer than extract_timeout = {self.config.extract_timeout}s"
+            return self._reject(doc, page, "timeout", detail, stage_name, counters)
         except Rejected as rejected:
             return self._reject(doc, page, rejected.reason, rejected.detail, stage_name, counters)
         except Exception as exc:  # a bug or a pathological page must not stop the run
@@ -104,6 +111,8 @@ class Pipeline:
         if not doc.id:
             doc.id = document_id(page.rel_path, page.meta.get("url"))
         doc.metadata["source_path"] = page.source_path
+        if page.meta.get("url"):
+            doc.metadata.setdefault("url", page.meta["url"])
         doc.metadata["filter_reason"] = reason
         doc.metadata["filter_detail"] = detail
         doc.metadata["filter_stage"] = stage
@@ -117,11 +126,13 @@ class Pipeline:
 # --- whole runs ---------------------------------------------------------------------------------------
 
 # Reasons that mean an input failed (as opposed to holding no article); they count toward max_error_rate.
-FAILURE_REASONS = frozenset({"error", "binary", "undecodable", "bad_gzip", "unreadable", "too_large"})
+FAILURE_REASONS = frozenset(
+    {"error", "binary", "undecodable", "bad_gzip", "unreadable", "too_large", "timeout", "bad_jsonl", "bad_warc"}
+)
 _METADATA_ORDER = (
-    "source_path", "source_format", "url", "title", "author", "date", "sitename", "hostname",
+    "source_path", "source_format", "url", "fetched_at", "title", "author", "date", "sitename", "hostname",
     "language", "language_score", "word_count", "content_hash", "duplicate_of", "dup_cluster",
-    "similarity", "cleaning", "provenance", "encoding",
+    "similarity", "categories", "tags", "cleaning", "provenance", "encoding",
 )
 
 
@@ -133,8 +144,11 @@ def processed_at(now: float | None = None) -> str:
 
 
 def record_of(doc: Document, stamp: str) -> dict:
-    """The datatrove envelope with metadata keys in the documented order."""
-    meta = {key: doc.metadata[key] for key in _METADATA_ORDER if key in doc.metadata}
+    """The datatrove envelope: every schema key present (null when unknown), in the documented order.
+
+    Text dumps, HTML, exports and archives thus share one schema, whatever each path could fill in.
+    """
+    meta = {key: doc.metadata.get(key) for key in _METADATA_ORDER}
     for key in sorted(doc.metadata):
         if key not in meta:
             meta[key] = doc.metadata[key]
@@ -162,19 +176,11 @@ def run_corpus(raw: Path, out: Path, config: Config, pipeline: Pipeline | None =
     rejects = ShardWriter(out / "rejects")
     try:
         for path in discover(raw):
-            try:
-                page = read_page(path, raw, config.max_input_bytes)
-            except Rejected as rejected:
-                rel = path.name if raw.is_file() else path.relative_to(raw).as_posix()
-                page = RawPage(source_path=str(path), rel_path=rel, data=b"")
-                counters.inputs += 1
-                outcome = pipeline._reject(Document("", "", {}), page, rejected.reason, rejected.detail,
-                                           "read", counters)
-            else:
+            for page in read_inputs(path, raw, config.max_input_bytes):
                 outcome = pipeline.process(page, counters)
-                log.debug("%s: %s", path, outcome.reject_reason or "kept")
-            sink = documents if outcome.reject_reason is None else rejects
-            sink.write(record_of(outcome.document, stamp))
+                log.debug("%s: %s", page.source_path, outcome.reject_reason or "kept")
+                sink = documents if outcome.reject_reason is None else rejects
+                sink.write(record_of(outcome.document, stamp))
     except BaseException:
         documents.abort()
         rejects.abort()

@@ -1,18 +1,42 @@
-"""Finding and reading inputs under `raw/`."""
+"""Finding and reading inputs under `raw/`: dumps, HTML, JSON-lines exports, WARC archives.
+
+Every input file yields pages lazily (a JSONL or WARC file is streamed, never read whole). A page that
+cannot be read still comes out, carrying `meta["reject"] = (reason, detail)`, so the runner records it
+and the rest of the file goes on.
+"""
 
 from __future__ import annotations
 
+import gzip
+import json
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
-from .document import RawPage, Rejected
+from .document import RawPage
 
-TEXT_SUFFIXES = (".txt", ".txt.gz")
+PAGE_SUFFIXES = (".txt", ".txt.gz", ".html", ".htm", ".html.gz", ".htm.gz")
+JSONL_SUFFIXES = (".jsonl", ".jsonl.gz")
+WARC_SUFFIXES = (".warc", ".warc.gz")
+SIDECAR_SUFFIX = ".meta.json"
+SIDECAR_KEYS = ("url", "fetched_at", "site")
+
+
+def _kind(path: Path) -> str | None:
+    name = path.name.lower()
+    if name.startswith(".") or name.endswith(SIDECAR_SUFFIX):
+        return None
+    if name.endswith(JSONL_SUFFIXES):
+        return "jsonl"
+    if name.endswith(WARC_SUFFIXES):
+        return "warc"
+    if name.endswith(PAGE_SUFFIXES):
+        return "page"
+    return None
 
 
 def is_input(path: Path) -> bool:
-    name = path.name.lower()
-    return not name.startswith(".") and name.endswith(TEXT_SUFFIXES)
+    return _kind(path) is not None
 
 
 def discover(root: Path) -> Iterator[Path]:
@@ -25,15 +49,133 @@ def discover(root: Path) -> Iterator[Path]:
             yield path
 
 
-def read_page(path: Path, root: Path, max_bytes: int) -> RawPage:
-    """Read one input; an unreadable or oversized file raises Rejected with the reason."""
-    rel = path.name if root.is_file() else path.relative_to(root).as_posix()
+def _rel(path: Path, root: Path) -> str:
+    return path.name if root.is_file() else path.relative_to(root).as_posix()
+
+
+def _rejected(path: Path, rel: str, reason: str, detail: str, meta: dict | None = None) -> RawPage:
+    return RawPage(str(path), rel, b"", {**(meta or {}), "reject": (reason, detail)})
+
+
+def sidecar(path: Path) -> dict:
+    """`NAME.meta.json` beside a file (NAME with or without its extensions): url, fetched_at, site."""
+    name = path.name
+    stems = [name, name.split(".", 1)[0]]
+    for stem in stems:
+        candidate = path.with_name(stem + SIDECAR_SUFFIX)
+        if candidate.is_file():
+            try:
+                data = json.loads(candidate.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+                return {}
+            if not isinstance(data, dict):
+                return {}
+            meta = {k: data[k] for k in SIDECAR_KEYS if isinstance(data.get(k), str)}
+            if "site" in meta:
+                meta["sitename"] = meta.pop("site")
+            return meta
+    return {}
+
+
+def read_inputs(path: Path, root: Path, max_bytes: int) -> Iterator[RawPage]:
+    """The pages of one input file."""
+    rel = _rel(path, root)
+    kind = _kind(path) or "page"
     try:
-        size = path.stat().st_size
-        # gzip can hold far more than it weighs; decode_page bounds the decompressed size
-        if size > max_bytes:
-            raise Rejected("too_large", f"{size} bytes > max_input_bytes {max_bytes}")
-        data = path.read_bytes()
-    except OSError as exc:
-        raise Rejected("unreadable", f"{exc.strerror or exc}") from exc
-    return RawPage(source_path=str(path), rel_path=rel, data=data)
+        if kind == "jsonl":
+            yield from _read_jsonl(path, rel)
+        elif kind == "warc":
+            yield from _read_warc(path, rel, max_bytes)
+        else:
+            yield _read_page(path, rel, max_bytes)
+    except OSError as exc:  # vanished or unreadable mid-way: what was read stands, the rest is a reject
+        yield _rejected(path, rel, "unreadable", str(exc.strerror or exc))
+
+
+def _read_page(path: Path, rel: str, max_bytes: int) -> RawPage:
+    meta = sidecar(path)
+    size = path.stat().st_size
+    # gzip can hold far more than it weighs; decode_page bounds the decompressed size
+    if size > max_bytes:
+        return _rejected(path, rel, "too_large", f"{size} bytes > max_input_bytes {max_bytes}", meta)
+    return RawPage(source_path=str(path), rel_path=rel, data=path.read_bytes(), meta=meta)
+
+
+def _open_stream(path: Path):
+    return gzip.open(path, "rb") if path.name.lower().endswith(".gz") else open(path, "rb")
+
+
+def _read_jsonl(path: Path, rel: str) -> Iterator[RawPage]:
+    """One page a line: {"html" or "text", optional "url", "fetched_at"}; a bad line is a reject."""
+    source = f"{path}"
+    with _open_stream(path) as stream:
+        line_no = 0
+        while True:
+            try:
+                raw = stream.readline()
+            except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+                yield _rejected(path, f"{rel}#L{line_no + 1}", "bad_gzip", f"{source}:{line_no + 1}: {exc}")
+                return
+            if not raw:
+                return
+            line_no += 1
+            where = f"{rel}#L{line_no}"
+            if not raw.strip():
+                continue
+            try:
+                record = json.loads(raw)
+            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                yield _rejected(path, where, "bad_jsonl", f"{source}:{line_no}: not JSON: {exc}")
+                continue
+            if not isinstance(record, dict):
+                yield _rejected(path, where, "bad_jsonl", f"{source}:{line_no}: not a JSON object")
+                continue
+            kind = "html" if record.get("html") is not None else "text"
+            body = record.get(kind)
+            if not isinstance(body, str):
+                yield _rejected(path, where, "bad_jsonl", f"{source}:{line_no}: needs a string `html` or `text`")
+                continue
+            meta = {"kind": kind, "line": line_no}
+            for key in ("url", "fetched_at"):
+                if isinstance(record.get(key), str):
+                    meta[key] = record[key]
+            yield RawPage(source_path=f"{source}:{line_no}", rel_path=where, data=body.encode("utf-8"), meta=meta)
+
+
+def _read_warc(path: Path, rel: str, max_bytes: int) -> Iterator[RawPage]:
+    """HTTP response records with an HTML payload, streamed with warcio."""
+    from warcio.archiveiterator import ArchiveIterator
+    from warcio.exceptions import ArchiveLoadFailed
+
+    with open(path, "rb") as stream:
+        records = ArchiveIterator(stream)
+        while True:
+            try:
+                record = next(records)
+            except StopIteration:
+                return
+            except (ArchiveLoadFailed, zlib.error, EOFError, ValueError) as exc:
+                yield _rejected(path, f"{rel}#end", "bad_warc", f"{path}: {exc}")
+                return
+            if record.rec_type != "response":
+                continue
+            content_type = (record.http_headers.get_header("Content-Type") or "") if record.http_headers else ""
+            if content_type and "html" not in content_type.lower():
+                continue
+            url = record.rec_headers.get_header("WARC-Target-URI")
+            meta = {"kind": "html", "url": url, "fetched_at": record.rec_headers.get_header("WARC-Date")}
+            try:
+                data = record.content_stream().read(max_bytes + 1)
+                error = None
+            except (zlib.error, EOFError, ValueError) as exc:
+                data, error = b"", exc
+            # the offset is known only once the record has been read (warcio reads to its end for it)
+            offset = records.get_record_offset()
+            where = f"{rel}#{offset}"
+            if error is not None:
+                yield _rejected(path, where, "bad_warc", f"{path}@{offset}: {error}", meta)
+                continue
+            if len(data) > max_bytes:
+                yield _rejected(path, where, "too_large", f"{path}@{offset}: payload > {max_bytes} bytes", meta)
+                continue
+            yield RawPage(source_path=f"{path}@{offset}", rel_path=where, data=data, meta=meta)

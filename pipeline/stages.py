@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from .base import Stage
 from .config import Config
@@ -32,9 +33,12 @@ def decode_page(page: RawPage, config: Config) -> Document:
         "source_format": "text",
         "url": page.meta.get("url"),
     }
-    for key in ("fetched_at", "sitename"):
-        if page.meta.get(key):
-            meta[key] = page.meta[key]
+    if page.meta.get("fetched_at"):
+        meta["fetched_at"] = page.meta["fetched_at"]
+    meta["hostname"] = urlsplit(meta["url"]).hostname if meta["url"] else None
+    if page.meta.get("sitename"):  # a sidecar's word beats anything read from the page
+        meta["sitename"] = page.meta["sitename"]
+        meta["provenance"] = {"sitename": "sidecar"}
     doc = Document(id=document_id(page.rel_path, meta["url"]), text="", metadata=meta)
     data = page.data
     if is_gzip(data):
@@ -104,15 +108,12 @@ class ReadHeader(Stage):
         verdicts = doc.lines or []
         header = analyse_header(verdicts, features, self.rules, self.config.clean, doc.metadata.get("language"))
         doc.text = _kept_text(doc)
-        doc.metadata.update(
-            title=header.title,
-            author=header.author,
-            date=header.date,
-            sitename=header.sitename,
-            hostname=doc.metadata.get("hostname"),
-        )
+        given = doc.metadata.get("provenance", {})
+        doc.metadata.update(title=header.title, author=header.author, date=header.date)
+        if "sitename" not in given:
+            doc.metadata["sitename"] = header.sitename
         doc.metadata["cleaning"] = summarise_cleaning(verdicts)
-        doc.metadata["provenance"] = {"text": "text-dump", **header.provenance}
+        doc.metadata["provenance"] = {"text": "text-dump", **header.provenance, **given}
         return doc
 
 
