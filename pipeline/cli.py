@@ -1,7 +1,7 @@
-"""Command line: `pagewash run|extract|explain|rules check|stats`.
+"""Command line: `pagewash run|extract|explain|dedup|rules check|stats`.
 
 Data goes to stdout, logs to stderr. Exit codes: 0 ok, 1 too many failed inputs, 2 usage or
-configuration error.
+configuration error, 75 the output folder is in use by another run, 128+N stopped by signal N.
 """
 
 from __future__ import annotations
@@ -14,10 +14,12 @@ import sys
 from pathlib import Path
 
 from . import __version__
+from .batch import EXIT_BUSY, run_corpus
 from .config import Config, ConfigError, load_config
 from .document import RawPage
 from .rules import load_rules
-from .runner import Pipeline, processed_at, record_of, run_corpus
+from .runner import Pipeline, processed_at, record_of
+from .state import STATE_DIR, LockBusy, RunState, run_lock
 from .writer import dump_record
 
 EXIT_OK, EXIT_FAILURES, EXIT_USAGE = 0, 1, 2
@@ -48,17 +50,50 @@ def cmd_run(args: argparse.Namespace) -> int:
     raw, out = Path(args.raw), Path(args.output)
     if not raw.exists():
         raise ConfigError(f"{raw}: no such file or folder")
-    result = run_corpus(raw, out, config)
-    c = result.counters
-    rejects = ", ".join(f"{reason} {n}" for reason, n in sorted(c.rejects.items())) or "none"
-    summary = (f"pagewash: {c.inputs} inputs, {c.documents} documents, {sum(c.rejects.values())} rejects "
-               f"({rejects}) in {result.report['seconds']:.1f}s -> {out}")
+    if args.workers is not None and args.workers < 1:
+        raise ConfigError("--workers must be at least 1")
+    try:
+        result = run_corpus(raw, out, config, full=args.full, wait=args.wait, workers=args.workers,
+                            progress=args.progress)
+    except LockBusy as busy:
+        print(f"pagewash: {busy}; not starting (use --wait to wait for it)", file=sys.stderr)
+        return EXIT_BUSY
+    report = result.report
+    inputs = report["inputs"]
+    rejects = ", ".join(f"{reason} {n}" for reason, n in report["rejects"].items()) or "none"
+    summary = (f"pagewash: {inputs['seen']} inputs ({inputs['new']} new, {inputs['changed']} changed, "
+               f"{inputs['resumed']} resumed, {inputs['skipped']} unchanged), {report['pages']} pages: "
+               f"{report['documents']} documents, {report['duplicates']} duplicates, "
+               f"{sum(report['rejects'].values())} rejects ({rejects}) in {report['seconds']:.1f}s "
+               f"({report['throughput']['pages_per_s']} pages/s) -> {out}")
+    if report["status"] == "interrupted":
+        summary += " [interrupted: the next run goes on from here]"
     if not args.quiet:
         print(summary, file=sys.stderr)
-    if result.exit_code:
-        log.error("%d of %d inputs failed (%.1f%% > max_error_rate %.1f%%)", result.failures, c.inputs,
+    if result.exit_code == 1:
+        log.error("%d of %d pages failed (%.1f%% > max_error_rate %.1f%%)", result.failures, report["pages"],
                   100 * result.error_rate, 100 * config.max_error_rate)
     return result.exit_code
+
+
+def cmd_dedup(args: argparse.Namespace) -> int:
+    from .dedup import dedup_jsonl
+
+    config = _config(args)
+    out = Path(args.output)
+    inputs = [Path(name) for name in args.inputs]
+    for path in inputs:
+        if not path.is_file():
+            raise ConfigError(f"{path}: no such file")
+    try:
+        with run_lock(out / STATE_DIR, wait=args.wait):
+            counts = dedup_jsonl(inputs, out, config.dedup)
+    except LockBusy as busy:
+        print(f"pagewash: {busy}; not starting (use --wait to wait for it)", file=sys.stderr)
+        return EXIT_BUSY
+    if not args.quiet:
+        print("pagewash dedup: " + ", ".join(f"{k} {v}" for k, v in counts.items()), file=sys.stderr)
+    return EXIT_OK
 
 
 def cmd_extract(args: argparse.Namespace) -> int:
@@ -101,22 +136,50 @@ def cmd_rules_check(args: argparse.Namespace) -> int:
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
-    report_path = Path(args.output) / "report.json"
+    out = Path(args.output)
+    report_path = out / "report.json"
     try:
         report = json.loads(report_path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
         raise ConfigError(f"{report_path}: no readable run report ({exc})") from exc
+    history = []
+    if (out / STATE_DIR / "state.sqlite").exists():
+        state = RunState(out / STATE_DIR)
+        try:
+            history = state.history(args.runs)
+            totals = state.totals()
+        finally:
+            state.close()
+        report = {**report, "totals": totals}
     if args.json:
-        print(json.dumps(report, indent=2, ensure_ascii=False))
+        print(json.dumps({"last_run": report, "history": history}, indent=2, ensure_ascii=False))
         return EXIT_OK
-    print(f"run at {report['processed_at']} (pagewash {report['pipeline_version']}), {report['seconds']}s")
-    print(f"inputs {report['inputs']}  documents {report['documents']}  "
+    inputs = report["inputs"]
+    print(f"last run {report['run_id']} at {report['processed_at']} (pagewash {report['pipeline_version']}): "
+          f"{report['status']}, {report['seconds']}s, {report['workers']} workers")
+    print("inputs " + " ".join(f"{k} {v}" for k, v in inputs.items()))
+    print(f"pages {report['pages']}  documents {report['documents']}  duplicates {report['duplicates']}  "
           f"failures {report['failures']} ({100 * report['error_rate']:.1f}%)")
+    print(f"throughput {report['throughput']['pages_per_s']} pages/s, {report['throughput']['mb_per_s']} MB/s; "
+          f"peak RSS driver {report['peak_rss_mb']['driver']} MB, "
+          f"largest worker {report['peak_rss_mb']['largest_worker']} MB")
     print(f"lines kept {report['lines_kept']} of {report['lines_in']}")
     for title, key in (("rejects", "rejects"), ("languages", "languages"), ("rules hit", "rules_hit")):
         items = list(report.get(key, {}).items())[:15]
         if items:
             print(f"{title}: " + ", ".join(f"{k} {v}" for k, v in items))
+    totals = report.get("totals")
+    if totals:
+        done = totals["inputs"]
+        print(f"all runs: inputs {' '.join(f'{k} {v}' for k, v in sorted(done.items()))}; documents "
+              f"{totals['documents']}, duplicates {totals['duplicates']}, rejects {totals['rejects']}")
+    if history:
+        print("history:")
+        for run in history:
+            r = run["report"] or {}
+            print(f"  run {run['run_id']} {run['started']} {run['status']:<11} pages {r.get('pages', '-')} "
+                  f"documents {r.get('documents', '-')} duplicates {r.get('duplicates', '-')} "
+                  f"{r.get('seconds', '-')}s")
     return EXIT_OK
 
 
@@ -137,8 +200,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True)
     p.add_argument("--max-error-rate", type=float, metavar="RATE",
                    help="share of failed inputs above which the run exits 1 (default 0.05)")
+    p.add_argument("--workers", type=int, metavar="N", help="worker processes (default: one per core)")
+    p.add_argument("--full", action="store_true", help="forget what earlier runs did and reprocess every input")
+    p.add_argument("--wait", action="store_true", help="if another run holds OUT, wait for it instead of exit 75")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="progress bar on stderr (default: only when stderr is a terminal)")
     common(p)
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("dedup", help="near-duplicate removal over JSONL files with `id` and `text`")
+    p.add_argument("inputs", nargs="+", metavar="IN.jsonl")
+    p.add_argument("-o", "--output", required=True)
+    p.add_argument("--wait", action="store_true", help="if another run holds OUT, wait for it instead of exit 75")
+    common(p)
+    p.set_defaults(func=cmd_dedup)
 
     p = sub.add_parser("extract", help="one dump (or - for stdin) to one JSON record on stdout")
     p.add_argument("file")
@@ -157,9 +232,10 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("dir", nargs="?")
     check.set_defaults(func=cmd_rules_check)
 
-    p = sub.add_parser("stats", help="summarise the last run's report in OUT")
+    p = sub.add_parser("stats", help="the last run's report in OUT, totals over all runs, and the run history")
     p.add_argument("output")
-    p.add_argument("--json", action="store_true", help="the whole report as JSON")
+    p.add_argument("--runs", type=int, default=10, metavar="N", help="runs of the history to show (default 10)")
+    p.add_argument("--json", action="store_true", help="the last report and the history as JSON")
     p.set_defaults(func=cmd_stats)
     return parser
 

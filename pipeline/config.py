@@ -59,10 +59,35 @@ class CleanConfig:
 
 
 @dataclass(frozen=True)
+class DedupConfig:
+    """Near-duplicate detection (see pipeline/dedup.py and docs/dedup.md for how to tune it)."""
+
+    enabled: bool = field(default=True, metadata={"help": "find exact and near-duplicate documents"})
+    threshold: float = field(
+        default=0.6, metadata={"help": "estimated Jaccard similarity of word n-grams from which two documents link"}
+    )
+    ngram: int = field(default=5, metadata={"help": "words per shingle (the n-grams compared)"})
+    num_perm: int = field(default=128, metadata={"help": "MinHash permutations: the signature length"})
+    bands: int = field(default=32, metadata={"help": "LSH bands; bands x rows must equal num_perm"})
+    rows: int = field(default=4, metadata={"help": "signature slots per LSH band"})
+    seed: int = field(default=1, metadata={"help": "MinHash seed, fixed so that signatures are reproducible"})
+
+    def __post_init__(self) -> None:
+        if self.ngram < 1 or self.num_perm < 1 or self.bands < 1 or self.rows < 1:
+            raise ConfigError("[dedup] ngram, num_perm, bands and rows must be at least 1")
+        if self.bands * self.rows != self.num_perm:
+            raise ConfigError(
+                f"[dedup] bands x rows ({self.bands} x {self.rows}) must equal num_perm ({self.num_perm})")
+        if not 0.0 < self.threshold <= 1.0:
+            raise ConfigError(f"[dedup] threshold must be in (0, 1], got {self.threshold}")
+
+
+@dataclass(frozen=True)
 class Config:
     """Everything a run can be told; immutable so that stages can share it across processes."""
 
     clean: CleanConfig = field(default_factory=CleanConfig)
+    dedup: DedupConfig = field(default_factory=DedupConfig)
     rules_dirs: tuple[str, ...] = field(
         default=(), metadata={"help": "user rule folders, read after the packaged defaults"}
     )
@@ -75,6 +100,15 @@ class Config:
     language_seed: int = field(default=0, metadata={"help": "langdetect seed, for deterministic output"})
     max_error_rate: float = field(
         default=0.05, metadata={"help": "share of failed inputs above which `run` exits 1"}
+    )
+    workers: int = field(default=0, metadata={"help": "worker processes for `run`; 0 means one per core"})
+    shard_pages: int = field(
+        default=2000,
+        metadata={"help": "pages per output shard: the unit of commit, of dedup batches and of work lost to a kill"},
+    )
+    memory_limit_mb: int = field(
+        default=4096,
+        metadata={"help": "address-space limit of a worker (MB); a page needing more is a `memory` reject; 0: none"},
     )
 
 

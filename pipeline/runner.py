@@ -1,15 +1,13 @@
-"""Run the stages over inputs: one page in, a document or a reject out; counters for the report."""
+"""The stages over one page: a document or a reject out, with counters; whole runs are in batch.py."""
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
 
 from . import __version__
 from .base import Stage
@@ -17,11 +15,9 @@ from .config import Config
 from .document import Document, RawPage, Rejected
 from .language import load_profiles
 from .rules import RuleSet, load_rules
-from .sources import discover, read_inputs
 from .stages import decode_page, document_id, html_stages, text_stages
 from .stopwords import StopwordIndex
 from .timelimit import TimeLimitExceeded, time_limit
-from .writer import ShardWriter, write_atomic
 
 log = logging.getLogger("pagewash")
 
@@ -34,7 +30,9 @@ class Outcome:
 
 @dataclass
 class Counters:
-    inputs: int = 0
+    """What `Pipeline.process` counts; a run adds these up over its pages (batch.RunCounters)."""
+
+    pages: int = 0
     documents: int = 0
     rejects: Counter = field(default_factory=Counter)
     rules_hit: Counter = field(default_factory=Counter)
@@ -44,20 +42,13 @@ class Counters:
     lines_in: int = 0
     lines_kept: int = 0
 
-    def as_dict(self) -> dict:
-        return {
-            "inputs": self.inputs,
-            "documents": self.documents,
-            "rejects": dict(sorted(self.rejects.items())),
-            "lines_in": self.lines_in,
-            "lines_kept": self.lines_kept,
-            "rules_hit": dict(sorted(self.rules_hit.items(), key=lambda kv: (-kv[1], kv[0]))),
-            "languages": dict(sorted(self.languages.items(), key=lambda kv: (-kv[1], kv[0]))),
-            "stages": {
-                name: {"seconds": round(self.stage_seconds[name], 3), "rejected": self.stage_rejects[name]}
-                for name in self.stage_seconds
-            },
-        }
+    def merge(self, other: Counters) -> None:
+        self.pages += other.pages
+        self.documents += other.documents
+        self.lines_in += other.lines_in
+        self.lines_kept += other.lines_kept
+        for name in ("rejects", "rules_hit", "languages", "stage_seconds", "stage_rejects"):
+            getattr(self, name).update(getattr(other, name))
 
 
 class Pipeline:
@@ -75,7 +66,7 @@ class Pipeline:
 
     def process(self, page: RawPage, counters: Counters | None = None) -> Outcome:
         counters = counters if counters is not None else Counters()
-        counters.inputs += 1
+        counters.pages += 1
         stage_name = "decode"
         started = time.perf_counter()
         doc = Document(id="", text="", metadata={"source_path": page.source_path})
@@ -91,6 +82,9 @@ class Pipeline:
         except TimeLimitExceeded:
             detail = f"processing took longer than extract_timeout = {self.config.extract_timeout}s"
             return self._reject(doc, page, "timeout", detail, stage_name, counters)
+        except MemoryError:  # the worker's memory guard (memory_limit_mb) tripped on this page
+            detail = f"processing needed more than memory_limit_mb = {self.config.memory_limit_mb} MB"
+            return self._reject(doc, page, "memory", detail, stage_name, counters)
         except Rejected as rejected:
             return self._reject(doc, page, rejected.reason, rejected.detail, stage_name, counters)
         except Exception as exc:  # a bug or a pathological page must not stop the run
@@ -127,7 +121,8 @@ class Pipeline:
 
 # Reasons that mean an input failed (as opposed to holding no article); they count toward max_error_rate.
 FAILURE_REASONS = frozenset(
-    {"error", "binary", "undecodable", "bad_gzip", "unreadable", "too_large", "timeout", "bad_jsonl", "bad_warc"}
+    {"error", "binary", "undecodable", "bad_gzip", "unreadable", "too_large", "timeout", "memory", "crash",
+     "bad_jsonl", "bad_warc"}
 )
 _METADATA_ORDER = (
     "source_path", "source_format", "url", "fetched_at", "title", "author", "date", "sitename", "hostname",
@@ -155,51 +150,3 @@ def record_of(doc: Document, stamp: str) -> dict:
     meta["pipeline_version"] = __version__
     meta["processed_at"] = stamp
     return {"id": doc.id, "text": doc.text, "metadata": meta}
-
-
-@dataclass
-class RunResult:
-    counters: Counters
-    failures: int
-    error_rate: float
-    exit_code: int
-    report: dict
-
-
-def run_corpus(raw: Path, out: Path, config: Config, pipeline: Pipeline | None = None) -> RunResult:
-    """Clean every input under `raw` into `out/documents`, `out/rejects` and `out/report.json`."""
-    started = time.time()
-    stamp = processed_at(started)
-    pipeline = pipeline or Pipeline(config)
-    counters = Counters()
-    documents = ShardWriter(out / "documents")
-    rejects = ShardWriter(out / "rejects")
-    try:
-        for path in discover(raw):
-            for page in read_inputs(path, raw, config.max_input_bytes):
-                outcome = pipeline.process(page, counters)
-                log.debug("%s: %s", page.source_path, outcome.reject_reason or "kept")
-                sink = documents if outcome.reject_reason is None else rejects
-                sink.write(record_of(outcome.document, stamp))
-    except BaseException:
-        documents.abort()
-        rejects.abort()
-        raise
-    documents.close()
-    rejects.close()
-    failures = sum(n for reason, n in counters.rejects.items() if reason in FAILURE_REASONS)
-    error_rate = failures / counters.inputs if counters.inputs else 0.0
-    exit_code = 1 if error_rate > config.max_error_rate else 0
-    report = {
-        "pipeline_version": __version__,
-        "processed_at": stamp,
-        "input": str(raw),
-        "output": str(out),
-        **counters.as_dict(),
-        "failures": failures,
-        "error_rate": round(error_rate, 4),
-        "max_error_rate": config.max_error_rate,
-        "seconds": round(time.time() - started, 3),
-    }
-    write_atomic(out / "report.json", json.dumps(report, indent=2, ensure_ascii=False) + "\n")
-    return RunResult(counters, failures, error_rate, exit_code, report)

@@ -77,3 +77,69 @@ class ShardWriter:
             self._handle = None
         for tmp, _ in self._pending:
             tmp.unlink(missing_ok=True)
+
+
+class ShardSet:
+    """One numbered shard across the output streams: `STREAM/part-NNNNNN.jsonl`, published together.
+
+    Records go to hidden temp files; `publish` fsyncs and renames them into place (a stream that got no
+    record gets no file), so a reader or a killed run never sees half a shard.
+    """
+
+    def __init__(self, out: Path, seq: int) -> None:
+        self.out = out
+        self.seq = seq
+        self.counts: dict[str, int] = {}
+        self._handles: dict[str, object] = {}
+
+    def final_path(self, stream: str) -> Path:
+        return self.out / stream / shard_name(self.seq)
+
+    def _tmp_path(self, stream: str) -> Path:
+        final = self.final_path(stream)
+        return final.with_name(f".{final.name}.tmp")
+
+    def write(self, stream: str, record: dict) -> None:
+        handle = self._handles.get(stream)
+        if handle is None:
+            self._tmp_path(stream).parent.mkdir(parents=True, exist_ok=True)
+            handle = self._handles[stream] = open(self._tmp_path(stream), "w", encoding="utf-8")
+        handle.write(dump_record(record) + "\n")
+        self.counts[stream] = self.counts.get(stream, 0) + 1
+
+    def publish(self) -> None:
+        for handle in self._handles.values():
+            handle.flush()
+            os.fsync(handle.fileno())
+            handle.close()
+        for stream in self._handles:
+            os.replace(self._tmp_path(stream), self.final_path(stream))
+            _fsync_dir(self.final_path(stream).parent)
+        self._handles.clear()
+
+    def abort(self) -> None:
+        for stream, handle in self._handles.items():
+            handle.close()
+            self._tmp_path(stream).unlink(missing_ok=True)
+        self._handles.clear()
+
+
+def shard_name(seq: int) -> str:
+    return f"part-{seq:06d}.jsonl"
+
+
+def shard_seq(path: Path) -> int | None:
+    """The number of a shard file, None for anything else."""
+    name = path.name
+    if name.startswith("part-") and name.endswith(".jsonl") and name[5:-6].isdigit():
+        return int(name[5:-6])
+    return None
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make a rename durable: the directory entry must reach the disk too."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,154 @@
+"""Throughput, scaling, memory and the no-op rerun of `pagewash run`, beside plain trafilatura, in one run.
+
+    python bench/speed.py [--pages 20000] [--html-pages 2000] [--small 2000] [--workers 1,2] [--json]
+
+Inputs are the WCXB dev pages (`../shared/bench/wcxb-dev`), repeated under new names until there are
+`--pages` text dumps and `--html-pages` HTML pages; each copy gets one line of its own so that copies are
+distinct files (dedup still sees them as the near-duplicates they are, as it would in a real crawl).
+Every pagewash figure is a real `pagewash run` subprocess (start-up, reading, cleaning, dedup, writing):
+- text dumps with 1 and 2 workers: pages/s, MB/s, pages/s per worker, speed-up of 2 over 1;
+- HTML with 1 worker beside `trafilatura.extract` over the same pages in one process: time per page;
+- peak RSS of the driver and of the largest worker at `--small` pages and at `--pages` pages;
+- a rerun over the `--pages` output with nothing new: wall seconds.
+Quote ratios (same run, same machine), not absolute figures: these machines are noisy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DEV = ROOT.parent / "shared" / "bench" / "wcxb-dev"
+
+
+def build_corpus(folder: Path, sources: list[Path], pages: int, suffix: str) -> int:
+    """`pages` files cycling over `sources`, each with one line of its own; returns the bytes written."""
+    folder.mkdir(parents=True)
+    texts = [gzip.decompress(p.read_bytes()) for p in sources]
+    total = 0
+    for n in range(pages):
+        data = texts[n % len(texts)]
+        tag = f"\ncopy {n}\n".encode() if suffix == ".txt" else f"<!-- copy {n} -->".encode()
+        blob = data + tag
+        (folder / f"{n:06d}{suffix}").write_bytes(blob)
+        total += len(blob)
+    return total
+
+
+def pagewash_run(raw: Path, out: Path, workers: int, executor: str | None = None) -> dict:
+    args = [sys.executable, str(ROOT / "cli.py"), "-q", "run", str(raw), "-o", str(out), "--workers", str(workers),
+            "--no-progress", "--max-error-rate", "1"]
+    if executor:
+        args += ["--executor", executor]
+    started = time.perf_counter()
+    proc = subprocess.run(args, capture_output=True, text=True, cwd=ROOT)
+    wall = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise SystemExit(f"pagewash run failed ({proc.returncode}): {proc.stderr[-2000:]}")
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    return {"wall_s": round(wall, 2), "pages": report["pages"], "documents": report["documents"],
+            "duplicates": report["duplicates"], "peak_rss_mb": report["peak_rss_mb"],
+            "inputs": report["inputs"]}
+
+
+_TRAFILATURA = """
+import sys, time, trafilatura
+from pathlib import Path
+paths = sorted(Path(sys.argv[1]).iterdir())
+started = time.perf_counter()
+for path in paths:
+    trafilatura.extract(path.read_bytes().decode("utf-8", errors="replace"))
+print(time.perf_counter() - started)
+"""
+
+
+def trafilatura_seconds(raw: Path) -> float:
+    """Plain trafilatura.extract over every page, one process (import time excluded)."""
+    proc = subprocess.run([sys.executable, "-c", _TRAFILATURA, str(raw)], capture_output=True, text=True, check=True)
+    return float(proc.stdout.strip().splitlines()[-1])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--pages", type=int, default=20_000, help="text dumps in the large run")
+    parser.add_argument("--small", type=int, default=2_000, help="text dumps in the small run (memory)")
+    parser.add_argument("--html-pages", type=int, default=2_000, help="HTML pages (pagewash and trafilatura)")
+    parser.add_argument("--workers", default="1,2", help="worker counts for the scaling figures")
+    parser.add_argument("--executor", default=None, help="passed to `pagewash run --executor` (e.g. ray)")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    worker_counts = [int(w) for w in args.workers.split(",")]
+    results: dict = {"cores": len(os.sched_getaffinity(0))}
+    with tempfile.TemporaryDirectory(prefix="pagewash-speed-") as tmp:
+        tmp = Path(tmp)
+        dumps = sorted((DEV / "dumps" / "bs4").glob("*.txt.gz"))
+        html = sorted((DEV / "html").glob("*.html.gz"))
+        big_bytes = build_corpus(tmp / "text", dumps, args.pages, ".txt")
+        build_corpus(tmp / "text_small", dumps, args.small, ".txt")
+        html_bytes = build_corpus(tmp / "html", html, args.html_pages, ".html")
+
+        text = {}
+        for workers in worker_counts:
+            run = pagewash_run(tmp / "text", tmp / f"out_text_{workers}", workers, args.executor)
+            run["pages_per_s"] = round(run["pages"] / run["wall_s"], 1)
+            run["pages_per_s_per_worker"] = round(run["pages_per_s"] / workers, 1)
+            run["mb_per_s"] = round(big_bytes / 1e6 / run["wall_s"], 2)
+            text[workers] = run
+        results["text"] = text
+        if 1 in text and 2 in text:
+            results["speedup_2_over_1"] = round(text[1]["wall_s"] / text[2]["wall_s"], 2)
+
+        started = time.perf_counter()
+        rerun = pagewash_run(tmp / "text", tmp / f"out_text_{worker_counts[-1]}", worker_counts[-1], args.executor)
+        results["noop_rerun"] = {"inputs": args.pages, "wall_s": round(time.perf_counter() - started, 2),
+                                 "skipped": rerun["inputs"]["skipped"]}
+
+        small = pagewash_run(tmp / "text_small", tmp / "out_small", 1, args.executor)
+        results["memory"] = {"pages_small": args.small, "peak_rss_small_mb": small["peak_rss_mb"],
+                             "pages_large": args.pages, "peak_rss_large_mb": text[worker_counts[0]]["peak_rss_mb"]}
+
+        html_run = pagewash_run(tmp / "html", tmp / "out_html", 1, args.executor)
+        traf = trafilatura_seconds(tmp / "html")
+        results["html"] = {
+            "pages": args.html_pages, "mb": round(html_bytes / 1e6, 1),
+            "pagewash_ms_per_page": round(1000 * html_run["wall_s"] / args.html_pages, 2),
+            "trafilatura_ms_per_page": round(1000 * traf / args.html_pages, 2),
+            "ratio": round(html_run["wall_s"] / traf, 3),
+            "pagewash_documents": html_run["documents"], "pagewash_duplicates": html_run["duplicates"],
+        }
+        shutil.rmtree(tmp, ignore_errors=True)
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return 0
+    print(f"cores: {results['cores']}")
+    print("| text dumps | workers | pages | wall s | pages/s | pages/s per worker | MB/s "
+          "| peak RSS driver / worker MB |")
+    print("|---|---|---|---|---|---|---|---|")
+    for workers, run in text.items():
+        print(f"| pagewash | {workers} | {run['pages']} | {run['wall_s']} | {run['pages_per_s']} | "
+              f"{run['pages_per_s_per_worker']} | {run['mb_per_s']} | {run['peak_rss_mb']['driver']} / "
+              f"{run['peak_rss_mb']['largest_worker']} |")
+    if "speedup_2_over_1" in results:
+        print(f"speed-up, 2 workers over 1: {results['speedup_2_over_1']}x")
+    m = results["memory"]
+    print(f"peak RSS at {m['pages_small']} pages: {m['peak_rss_small_mb']}; at {m['pages_large']} pages: "
+          f"{m['peak_rss_large_mb']}")
+    r = results["noop_rerun"]
+    print(f"rerun with nothing new over {r['inputs']} inputs: {r['wall_s']} s ({r['skipped']} skipped)")
+    h = results["html"]
+    print(f"HTML, {h['pages']} pages, 1 worker: pagewash {h['pagewash_ms_per_page']} ms/page (whole run), "
+          f"trafilatura.extract {h['trafilatura_ms_per_page']} ms/page; ratio {h['ratio']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,609 @@
+"""Whole runs: parallel, streaming, incremental, crash-safe, one at a time per output folder.
+
+A run has two phases.
+
+1. Clean (parallel). Inputs are found and triaged against the state (new, changed, half done by a killed
+   run, or done and skipped), read lazily and sent in small chunks to the executor, whose results come
+   back in input order. Every `shard_pages` pages make a shard: its rejects go straight to
+   `rejects/part-N.jsonl`, its documents to `_state/staged/part-N.jsonl`, their MinHash signatures to the
+   state's `pending` table, all published (temp file, fsync, rename) and then recorded in one SQLite
+   transaction together with how far each input got. A kill at any moment loses at most the shard in hand,
+   which the next run redoes; files the state does not name are leftovers and are removed first.
+2. Dedup (driver, signatures only). Every pending document is resolved at once against the persistent
+   index, so the outcome does not depend on shard boundaries, worker counts or where an earlier run was
+   killed; the staged shards are then rewritten into `documents/` and `duplicates/`, and the index, the
+   pending rows and the shards' status change in one transaction. A kill before that commit simply makes
+   the next run resolve the same pending set against the same index again.
+
+Shard boundaries depend only on the order of the inputs, never on the number of workers, so the output is
+byte-identical for any `--workers` (with SOURCE_DATE_EPOCH pinning `processed_at`).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import resource
+import signal
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import __version__
+from .config import Config
+from .dedup import Decision, DedupIndex, DedupItem, _decide_jsonl, exact_key, signature
+from .document import RawPage
+from .executor import LocalPoolExecutor, SerialExecutor, default_workers
+from .rules import RuleSet, load_rules
+from .runner import FAILURE_REASONS, Counters, Pipeline, processed_at, record_of
+from .sources import discover, read_inputs
+from .state import STATE_DIR, InputFile, RunState, run_lock
+from .writer import ShardSet, dump_record, shard_seq, write_atomic
+
+log = logging.getLogger("pagewash")
+
+STAGED = f"{STATE_DIR}/staged"
+STREAM_DIRS = ("documents", "duplicates", "rejects", STAGED)
+CHUNK_PAGES = 16
+EXIT_OK, EXIT_FAILURES, EXIT_BUSY = 0, 1, 75
+
+
+# --- the work one worker does --------------------------------------------------------------------------
+
+@dataclass(slots=True)
+class PageResult:
+    key: str  # the input file it came from
+    record: dict
+    reason: str | None  # None: a kept document
+    counters: Counters  # of this page alone
+    exact: str | None = None
+    sig: bytes | None = None
+
+
+@dataclass(slots=True)
+class EndOfInput:
+    key: str
+    failed: bool = False  # could not be read: not done, tried again next run
+
+
+_WORKER: dict = {}  # per worker process: the pipeline built once by `init_worker` (never shared)
+
+
+def init_worker(config: Config, rules: RuleSet, stamp: str) -> None:
+    _WORKER["pipeline"] = Pipeline(config, rules)
+    _WORKER["stamp"] = stamp
+
+
+def work(chunk: list) -> list:
+    return [_work_one(item) for item in chunk]
+
+
+def _work_one(item):
+    if isinstance(item, EndOfInput):
+        return item
+    key, page = item
+    pipeline: Pipeline = _WORKER["pipeline"]
+    counters = Counters()
+    outcome = pipeline.process(page, counters)
+    doc = outcome.document
+    result = PageResult(key, record_of(doc, _WORKER["stamp"]), outcome.reject_reason, counters)
+    dedup = pipeline.config.dedup
+    if outcome.reject_reason is None and dedup.enabled:
+        result.exact = exact_key(doc.text)
+        result.sig = signature(doc.text, dedup)
+    return result
+
+
+def crash_result(stamp: str, item) -> object:
+    """What a page that killed its worker (a segfault, the OOM killer) becomes: a reject."""
+    if isinstance(item, EndOfInput):
+        return item
+    key, page = item
+    from .document import Document
+
+    doc = Document(id=_page_id(page), text="", metadata={
+        "source_path": page.source_path, "url": page.meta.get("url"), "filter_reason": "crash",
+        "filter_detail": "the worker processing this page died", "filter_stage": "worker"})
+    counters = Counters(pages=1, rejects=Counter(crash=1), stage_rejects=Counter(worker=1))
+    return PageResult(key, record_of(doc, stamp), "crash", counters)
+
+
+def _page_id(page: RawPage) -> str:
+    from .stages import document_id
+
+    return document_id(page.rel_path, page.meta.get("url"))
+
+
+# --- counters and the report ---------------------------------------------------------------------------
+
+@dataclass
+class RunCounters(Counters):
+    inputs: Counter = field(default_factory=Counter)  # files: seen, new, changed, resumed, skipped, failed
+    duplicates: int = 0
+    bytes_read: int = 0
+
+    @property
+    def failures(self) -> int:
+        return sum(n for reason, n in self.rejects.items() if reason in FAILURE_REASONS)
+
+
+def _sorted_counts(counter: Counter) -> dict:
+    return dict(sorted(counter.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+@dataclass
+class RunResult:
+    counters: RunCounters
+    failures: int
+    error_rate: float
+    exit_code: int
+    report: dict
+
+
+# --- the run -------------------------------------------------------------------------------------------
+
+class _Stop:
+    """SIGINT/SIGTERM: the first asks the run to finish the shard in hand; a second one stops at once."""
+
+    def __init__(self) -> None:
+        self.signum = 0
+        self._previous: dict = {}
+
+    def __enter__(self) -> _Stop:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame) -> None:
+        if self.signum:
+            raise KeyboardInterrupt
+        self.signum = signum
+        log.warning("%s: finishing the shard in hand, then stopping (again to stop at once)",
+                    signal.Signals(signum).name)
+
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+class BatchRun:
+    """One run over `raw` into `out`; see the module docstring for the phases."""
+
+    def __init__(self, raw: Path, out: Path, config: Config, state: RunState, run_id: int, stamp: str,
+                 rules: RuleSet, workers: int, stop: _Stop, progress: bool) -> None:
+        self.raw, self.out, self.config, self.state = raw, out, config, state
+        self.run_id, self.stamp, self.rules, self.workers, self.stop = run_id, stamp, rules, workers, stop
+        self.counters = RunCounters()
+        self.index = DedupIndex(state.db, config.dedup)
+        self.files: dict[str, InputFile] = {}  # inputs in flight: key -> file
+        self.pages_done: Counter = Counter()  # pages of each in-flight input in committed or current shards
+        self.dedup_report: dict = {}
+        self._bar = None
+        if progress:
+            self._bar = _progress_bar(raw)
+
+    # inputs ---------------------------------------------------------------------------------------------
+
+    def items(self) -> Iterator:
+        """Pages to clean, in input order, then an end marker per input; stops early on a signal."""
+        max_bytes = self.config.max_input_bytes
+        for path in discover(self.raw):
+            if self.stop.signum:
+                return
+            key = path.name if self.raw.is_file() else path.relative_to(self.raw).as_posix()
+            self.counters.inputs["seen"] += 1
+            try:
+                found = self.state.triage(path, key)
+            except OSError as exc:  # vanished, permission denied: a reject, and tried again next run
+                self.counters.inputs["failed"] += 1
+                if self.state.outputs_of(key):
+                    self._retract(key)
+                self.files[key] = InputFile(path, key, 0, 0, "")
+                detail = f"{path}: {exc.strerror or exc}"
+                page = RawPage(str(path), key, b"", {"reject": ("unreadable", detail)})
+                yield (key, page)
+                yield EndOfInput(key, failed=True)
+                continue
+            if found is None:
+                self.counters.inputs["skipped"] += 1
+                self._advance(path)
+                continue
+            if found.retract:
+                self.counters.inputs["changed"] += 1
+                self._retract(key)
+            elif found.resume_at:
+                self.counters.inputs["resumed"] += 1
+            else:
+                self.counters.inputs["new"] += 1
+            self.files[key] = found
+            self.pages_done[key] = found.resume_at
+            complete = True
+            for n, page in enumerate(read_inputs(path, self.raw, max_bytes), 1):
+                if n <= found.resume_at:
+                    continue
+                self.counters.bytes_read += len(page.data)
+                yield (key, page)
+                if self.stop.signum:
+                    complete = False
+                    break
+            if complete:
+                yield EndOfInput(key)
+
+    def _advance(self, path: Path) -> None:
+        if self._bar is not None:
+            try:
+                self._bar.update(path.stat().st_size)
+            except OSError:
+                pass
+
+    # phase 1: clean ---------------------------------------------------------------------------------------
+
+    def clean(self) -> None:
+        chunks = _chunked(self.items(), CHUNK_PAGES)
+        init = functools.partial(init_worker, self.config, self.rules, self.stamp)
+        on_crash = functools.partial(crash_result, self.stamp)
+        if self.workers <= 0:
+            executor = SerialExecutor(init, work)
+        else:
+            executor = LocalPoolExecutor(self.workers, init, work, on_crash,
+                                         memory_limit=self.config.memory_limit_mb * 1024 * 1024)
+        shard = _Shard(self.out, self.state.next_seq())
+        try:
+            for results in executor.map(chunks):
+                for result in results:
+                    if isinstance(result, EndOfInput):
+                        shard.ended[result.key] = result.failed
+                        if self._bar is not None:
+                            self._bar.update(self.files[result.key].size)
+                        continue
+                    shard.add(result)
+                    self.pages_done[result.key] += 1
+                    self.counters.merge(result.counters)
+                    if self._bar is not None:
+                        self._bar.set_postfix_str(f"{self.counters.pages} pages", refresh=False)
+                    if shard.pages >= self.config.shard_pages:
+                        self._commit(shard)
+                        shard = _Shard(self.out, shard.seq + 1)
+            self._commit(shard)
+        except BaseException:
+            shard.files.abort()
+            raise
+        finally:
+            executor.close()
+            if self._bar is not None:
+                self._bar.close()
+
+    def _commit(self, shard: _Shard) -> None:
+        if not shard.pages and not shard.ended and not shard.touched:
+            return
+        shard.files.publish()
+        inputs = []
+        for key in sorted(shard.touched | set(shard.ended)):
+            file = self.files[key]
+            if key in shard.ended:
+                failed = shard.ended[key]
+                inputs.append((file, "failed" if failed else "done", self.pages_done[key]))
+                del self.files[key]
+                self.pages_done.pop(key, None)
+            else:
+                inputs.append((file, "partial", self.pages_done[key]))
+        status = "staged" if shard.pending else "final"
+        self.state.commit_shard(shard.seq, self.run_id, status, shard.files.counts, inputs, shard.outputs,
+                                shard.pending)
+        log.debug("shard %d: %d pages, %s", shard.seq, shard.pages, shard.files.counts)
+
+    # changed inputs -------------------------------------------------------------------------------------
+
+    def _retract(self, key: str) -> None:
+        """Remove every record an earlier version of input `key` left, so the new version replaces it.
+
+        Idempotent: the shard files are rewritten first, then the state forgets the records in one
+        transaction; a kill in between makes the next run rewrite nothing and forget them then.
+        """
+        rows = self.state.outputs_of(key)
+        by_seq: dict[int, set[str]] = {}
+        for doc_id, _stream, seq in rows:
+            by_seq.setdefault(seq, set()).add(doc_id)
+        for seq, ids in sorted(by_seq.items()):
+            for stream in STREAM_DIRS:
+                _rewrite_without(self.out / stream / _shard_file(seq), ids, key)
+        ids = sorted({doc_id for doc_id, _s, _q in rows})
+        with self.state.transaction() as db:
+            for seq, stream, n in _count_rows(rows):
+                counts = json.loads(db.execute("SELECT counts FROM shards WHERE seq = ?", (seq,)).fetchone()[0])
+                counts[stream] = max(0, counts.get(stream, 0) - n)
+                db.execute("UPDATE shards SET counts = ? WHERE seq = ?", (json.dumps(counts), seq))
+            db.execute("DELETE FROM outputs WHERE input = ?", (key,))
+            db.executemany("DELETE FROM pending WHERE doc_id = ?", ((i,) for i in ids))
+            self.index.forget(ids)
+        log.info("%s changed: %d earlier records retracted", key, len(rows))
+
+    # phase 2: dedup -------------------------------------------------------------------------------------
+
+    def dedup(self) -> None:
+        started = time.perf_counter()
+        rows = self.state.db.execute(
+            "SELECT doc_id, seq, text_len, date, exact, sig FROM pending ORDER BY seq, pos").fetchall()
+        staged = sorted(seq for seq, status in self.state.shard_status().items() if status == "staged")
+        if not staged:
+            return
+        items = [DedupItem(id=r[0], text_len=r[2], date=r[3], exact=r[4], sig=r[5]) for r in rows]
+        decisions = self._resolve(items)
+        by_pos: dict[tuple[int, str], list[Decision]] = {}
+        for row, decision in zip(rows, decisions, strict=True):
+            by_pos.setdefault((row[1], row[0]), []).append(decision)
+        dup_ids = []
+        final_counts = {}
+        for seq in staged:
+            files = ShardSet(self.out, seq)
+            source = self.out / STAGED / _shard_file(seq)
+            with open(source, encoding="utf-8") as handle:
+                for line in handle:
+                    record = json.loads(line)
+                    queue = by_pos.get((seq, record["id"]))
+                    decision = queue.pop(0) if queue else None
+                    meta = record["metadata"]
+                    if decision is None:  # dedup disabled
+                        files.write("documents", record)
+                        continue
+                    meta["duplicate_of"] = decision.duplicate_of
+                    meta["similarity"] = decision.similarity
+                    meta["dup_cluster"] = decision.cluster
+                    if decision.duplicate_of is None:
+                        files.write("documents", record)
+                    else:
+                        files.write("duplicates", record)
+                        dup_ids.append(record["id"])
+            files.publish()
+            counts = json.loads(self.state.db.execute("SELECT counts FROM shards WHERE seq = ?", (seq,))
+                                .fetchone()[0])
+            counts.pop(STAGED, None)
+            counts.update(files.counts)
+            final_counts[seq] = counts
+        with self.state.transaction() as db:
+            if self.config.dedup.enabled:
+                kept = [(i, d) for i, d in zip(items, decisions, strict=True) if d.duplicate_of is None]
+                self.index.stage([i for i, _ in kept], [d for _, d in kept])
+            db.execute("DELETE FROM pending")
+            for seq, counts in final_counts.items():
+                db.execute("UPDATE shards SET status = 'final', counts = ? WHERE seq = ?", (json.dumps(counts), seq))
+            db.executemany("UPDATE outputs SET stream = 'duplicates' WHERE doc_id = ? AND stream = 'documents'",
+                           ((i,) for i in dup_ids))
+        for seq in staged:
+            (self.out / STAGED / _shard_file(seq)).unlink(missing_ok=True)
+        self.counters.duplicates = len(dup_ids)
+        self.dedup_report = {
+            "resolved": len(items), "duplicates": len(dup_ids), "clusters_with_duplicates": len(
+                {d.cluster for d in decisions if d is not None and d.duplicate_of is not None}),
+            "index_size": self.index.count(), "seconds": round(time.perf_counter() - started, 3)}
+        if not self.config.dedup.enabled:
+            self.dedup_report["clusters_with_duplicates"] = 0
+
+    def _resolve(self, items: list[DedupItem]) -> list[Decision]:
+        """Decisions in item order. An id already kept (the same URL scraped again) is a duplicate of it."""
+        if not self.config.dedup.enabled:
+            return [None] * len(items)
+        return _decide_jsonl(self.index, items)
+
+
+@dataclass
+class _Shard:
+    out: Path
+    seq: int
+    pages: int = 0
+    outputs: list = field(default_factory=list)  # (doc_id, input key, stream)
+    pending: list = field(default_factory=list)  # rows of the pending table
+    ended: dict = field(default_factory=dict)  # input key -> failed
+    touched: set = field(default_factory=set)  # inputs with pages in this shard
+    files: ShardSet = None
+
+    def __post_init__(self) -> None:
+        self.files = ShardSet(self.out, self.seq)
+
+    def add(self, result: PageResult) -> None:
+        self.pages += 1
+        self.touched.add(result.key)
+        record = result.record
+        if result.reason is None:
+            # staged even when dedup is off, so that documents/ is written in one place
+            self.files.write(STAGED, record)
+            self.outputs.append((record["id"], result.key, "documents"))
+            self.pending.append((record["id"], self.seq, len(self.pending), len(record["text"]),
+                                 record["metadata"].get("date"), result.exact or "", result.sig or b""))
+        else:
+            self.files.write("rejects", record)
+            self.outputs.append((record["id"], result.key, "rejects"))
+
+
+def _chunked(items: Iterator, size: int) -> Iterator[list]:
+    chunk = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _shard_file(seq: int) -> str:
+    return f"part-{seq:06d}.jsonl"
+
+
+def _count_rows(rows: list) -> list[tuple[int, str, int]]:
+    counts = Counter((seq, stream) for _doc, stream, seq in rows)
+    return [(seq, stream, n) for (seq, stream), n in sorted(counts.items())]
+
+
+def _from_input(source_path: str, key: str) -> bool:
+    """Whether a record's source_path (`path`, `path:line` or `path@offset`) names input `key`."""
+    for sep in ("@", ":"):
+        head, _, tail = source_path.rpartition(sep)
+        if head and tail.isdigit():
+            source_path = head
+            break
+    return source_path == key or source_path.endswith("/" + key)
+
+
+def _rewrite_without(path: Path, ids: set[str], key: str) -> None:
+    if not path.exists():
+        return
+    kept, dropped = [], 0
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            record = json.loads(line)
+            if record["id"] in ids and _from_input(record["metadata"].get("source_path") or "", key):
+                dropped += 1
+            else:
+                kept.append(line)
+    if not dropped:
+        return
+    if kept:
+        write_atomic(path, "".join(kept))
+    else:
+        path.unlink()
+
+
+def sweep(out: Path, state: RunState) -> int:
+    """Remove what a killed run left: temp files, and shard files the state does not name (or names as
+    not yet deduplicated, for documents/duplicates; or as done, for staged files). Returns files removed."""
+    status = state.shard_status()
+    removed = 0
+    for stream in STREAM_DIRS:
+        folder = out / stream
+        if not folder.is_dir():
+            continue
+        for path in folder.iterdir():
+            seq = shard_seq(path)
+            if path.name.endswith(".tmp"):
+                stale = True
+            elif seq is None:
+                continue
+            elif seq not in status:
+                stale = True
+            elif stream in ("documents", "duplicates"):
+                stale = status[seq] == "staged"
+            elif stream == STAGED:
+                stale = status[seq] == "final"
+            else:
+                stale = False
+            if stale:
+                path.unlink()
+                removed += 1
+    return removed
+
+
+def _progress_bar(raw: Path):
+    """A tqdm bar over input bytes (so ETA is meaningful for one big WARC as for many small pages)."""
+    from tqdm import tqdm
+
+    total = 0
+    for path in discover(raw):
+        try:
+            total += path.stat().st_size
+        except OSError:
+            pass
+    return tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc="pagewash", file=sys.stderr,
+                dynamic_ncols=True, smoothing=0.1)
+
+
+def _peak_rss_mb() -> dict:
+    self_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    children_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return {"driver": round(self_kb / 1024, 1), "largest_worker": round(children_kb / 1024, 1)}
+
+
+def run_corpus(raw: Path, out: Path, config: Config, *, rules: RuleSet | None = None, full: bool = False,
+               wait: bool = False, workers: int | None = None, progress: bool | None = None) -> RunResult:
+    """Clean what is new under `raw` into `out`; raises LockBusy if another run holds `out`."""
+    started = time.time()
+    stamp = processed_at(started)
+    rules = rules if rules is not None else load_rules(config.rules_dirs)  # bad rules: refused before any input
+    workers = workers if workers is not None else (config.workers or default_workers())
+    progress = sys.stderr.isatty() if progress is None else progress
+    out.mkdir(parents=True, exist_ok=True)
+    with run_lock(out / STATE_DIR, wait=wait), _Stop() as stop:
+        state = RunState(out / STATE_DIR)
+        try:
+            return _run_locked(raw, out, config, state, stamp, started, rules, workers, stop, progress, full)
+        finally:
+            state.close()
+
+
+def _run_locked(raw: Path, out: Path, config: Config, state: RunState, stamp: str, started: float,
+                rules: RuleSet, workers: int, stop: _Stop, progress: bool, full: bool) -> RunResult:
+    run_id = state.begin_run(stamp)
+    batch = BatchRun(raw, out, config, state, run_id, stamp, rules, workers, stop, progress)
+    if full:
+        with state.transaction():
+            batch.index.reset()
+        state.reset()
+    removed = sweep(out, state) if not full else _remove_all_shards(out)
+    if removed:
+        log.info("removed %d files left by an interrupted run", removed)
+    status = "failed"
+    try:
+        batch.clean()
+        if not stop.signum:
+            batch.dedup()
+        status = "interrupted" if stop.signum else "done"
+    finally:
+        c = batch.counters
+        failures = c.failures
+        error_rate = failures / c.pages if c.pages else 0.0
+        seconds = time.time() - started
+        report = {
+            "pipeline_version": __version__,
+            "run_id": run_id,
+            "status": status,
+            "processed_at": stamp,
+            "input": str(raw),
+            "output": str(out),
+            "workers": workers,
+            "inputs": {k: c.inputs[k] for k in ("seen", "new", "changed", "resumed", "skipped", "failed")},
+            "pages": c.pages,
+            "documents": c.documents - c.duplicates,
+            "duplicates": c.duplicates,
+            "rejects": dict(sorted(c.rejects.items())),
+            "failures": failures,
+            "error_rate": round(error_rate, 4),
+            "max_error_rate": config.max_error_rate,
+            "lines_in": c.lines_in,
+            "lines_kept": c.lines_kept,
+            "rules_hit": _sorted_counts(c.rules_hit),
+            "languages": _sorted_counts(c.languages),
+            "stages": {name: {"seconds": round(c.stage_seconds[name], 3), "rejected": c.stage_rejects[name]}
+                       for name in c.stage_seconds},
+            "dedup": batch.dedup_report,
+            "throughput": {"pages_per_s": round(c.pages / seconds, 1) if seconds else 0.0,
+                           "mb_per_s": round(c.bytes_read / 1e6 / seconds, 2) if seconds else 0.0},
+            "peak_rss_mb": _peak_rss_mb(),
+            "seconds": round(seconds, 3),
+            "totals": state.totals(),
+        }
+        write_atomic(out / "report.json", json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+        state.end_run(run_id, status, processed_at(), report)
+    if stop.signum:
+        exit_code = 128 + stop.signum
+    else:
+        exit_code = EXIT_FAILURES if error_rate > config.max_error_rate else EXIT_OK
+    return RunResult(batch.counters, failures, error_rate, exit_code, report)
+
+
+def _remove_all_shards(out: Path) -> int:
+    removed = 0
+    for stream in STREAM_DIRS:
+        folder = out / stream
+        if folder.is_dir():
+            for path in folder.iterdir():
+                if shard_seq(path) is not None or path.name.endswith(".tmp"):
+                    path.unlink()
+                    removed += 1
+    return removed
+
+
+__all__ = ["BatchRun", "RunResult", "run_corpus", "sweep", "dump_record", "EXIT_BUSY"]

@@ -1,0 +1,129 @@
+"""Executors: map the per-page work over a stream of tasks, in order, with bounded memory.
+
+The interface is one method, `map(chunks) -> result lists in chunk order`, where a chunk is a list of
+items and `work(chunk)` returns one result per item, so a distributed engine can take
+the place of the local process pool without the runner changing. Results come back in the order the
+tasks went in, whatever the number of workers, which keeps the output byte-identical across worker
+counts. At most `window` tasks are in flight, so the input stream is never read far ahead.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import signal
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any, Protocol
+
+Item = Any
+Result = Any
+Chunk = list
+
+
+class Executor(Protocol):
+    def map(self, chunks: Iterable[Chunk]) -> Iterator[list[Result]]: ...
+
+    def close(self) -> None: ...
+
+
+def default_workers() -> int:
+    """All cores this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+class SerialExecutor:
+    """Everything in this process: one worker, no pickling, easiest to debug (`--workers 1`)."""
+
+    def __init__(self, init: Callable[[], None], work: Callable[[Chunk], list[Result]]) -> None:
+        init()
+        self._work = work
+
+    def map(self, chunks: Iterable[Chunk]) -> Iterator[list[Result]]:
+        for chunk in chunks:
+            yield self._work(chunk)
+
+    def close(self) -> None:
+        pass
+
+
+def _worker_init(init: Callable[[], None], memory_limit: int) -> None:
+    # the driver handles SIGINT/SIGTERM (it finishes the shard in hand); workers must not die first
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if memory_limit > 0:  # a page that needs more raises MemoryError in its worker, not an OOM kill
+        _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        limit = memory_limit if hard == resource.RLIM_INFINITY else min(memory_limit, hard)
+        resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+    init()
+
+
+class LocalPoolExecutor:
+    """A local process pool; each worker runs `init` once, then `work` on each task it is given.
+
+    A worker that dies (a crash in C code, a kill) breaks the pool: the items in flight are then run again
+    one at a time in a fresh pool, and an item that breaks that pool too gets `on_crash(item)`.
+    """
+
+    def __init__(self, workers: int, init: Callable[[], None], work: Callable[[Chunk], list[Result]],
+                 on_crash: Callable[[Item], Result], memory_limit: int = 0, window: int = 0) -> None:
+        self.workers = workers
+        self._init = init
+        self._work = work
+        self._on_crash = on_crash
+        self._memory_limit = memory_limit
+        self._window = window or 4 * workers
+        self._pool = self._new_pool()
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(self.workers, initializer=_worker_init, initargs=(self._init, self._memory_limit))
+
+    def map(self, chunks: Iterable[Chunk]) -> Iterator[list[Result]]:
+        pending: deque[tuple[Chunk, Future]] = deque()
+        stream = iter(chunks)
+        exhausted = False
+        while True:
+            while not exhausted and len(pending) < self._window:
+                chunk = next(stream, None)
+                if chunk is None:
+                    exhausted = True
+                    break
+                pending.append((chunk, self._submit(chunk)))
+            if not pending:
+                return
+            chunk, future = pending.popleft()
+            try:
+                yield future.result()
+            except BrokenProcessPool:
+                retry = [chunk] + [c for c, _ in pending]
+                pending.clear()
+                self._restart()
+                for again in retry:  # one item at a time, so only the culprit breaks the pool again
+                    yield [self._run_alone(item) for item in again]
+
+    def _submit(self, chunk: Chunk) -> Future:
+        try:
+            return self._pool.submit(self._work, chunk)
+        except BrokenProcessPool:
+            self._restart()
+            return self._pool.submit(self._work, chunk)
+
+    def _restart(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pool = self._new_pool()
+
+    def _run_alone(self, item: Item) -> Result:
+        try:
+            return self._submit([item]).result()[0]
+        except BrokenProcessPool:
+            self._restart()
+            return self._on_crash(item)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+

@@ -1,0 +1,241 @@
+"""The run state in `OUT/_state/`: which inputs are done, which shards exist, the history of runs; the lock.
+
+SQLite (embedded, one file, transactions): a shard's files are renamed into place and then recorded here
+in one transaction, so after a kill at any moment the state names exactly the shards that are complete;
+shard files it does not name are leftovers of the killed run and are removed before the next one starts.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import hashlib
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+STATE_DIR = "_state"
+STREAMS = ("documents", "duplicates", "rejects")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS inputs (
+    path TEXT PRIMARY KEY,      -- relative to the input root, like document ids
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    sha1 TEXT NOT NULL,
+    status TEXT NOT NULL,       -- done | partial (pages_done of it are in committed shards) | failed (retried)
+    pages_done INTEGER NOT NULL,
+    shard INTEGER NOT NULL,     -- the last shard holding its records
+    run_id INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS outputs (
+    doc_id TEXT NOT NULL,
+    input TEXT NOT NULL,
+    stream TEXT NOT NULL,
+    shard INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS outputs_input ON outputs (input);
+CREATE TABLE IF NOT EXISTS shards (
+    seq INTEGER PRIMARY KEY,
+    run_id INTEGER NOT NULL,
+    status TEXT NOT NULL,       -- staged (cleaned, awaiting dedup) | final
+    counts TEXT NOT NULL        -- JSON: records per stream
+);
+CREATE TABLE IF NOT EXISTS pending (  -- signatures of cleaned documents awaiting the run's dedup step
+    doc_id TEXT NOT NULL,       -- not unique: the same URL scraped twice gives the same id
+    seq INTEGER NOT NULL,
+    pos INTEGER NOT NULL,       -- order within the shard
+    text_len INTEGER NOT NULL,
+    date TEXT,
+    exact TEXT NOT NULL,
+    sig BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id INTEGER PRIMARY KEY,
+    started TEXT NOT NULL,
+    finished TEXT,
+    status TEXT NOT NULL,       -- running | done | interrupted | failed | killed
+    report TEXT
+);
+"""
+
+
+class LockBusy(RuntimeError):
+    """Another run holds the output folder."""
+
+
+@contextmanager
+def run_lock(state_dir: Path, wait: bool = False) -> Iterator[None]:
+    """An exclusive lock on the output folder (flock: released by the kernel when the holder dies)."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    path = state_dir / "lock"
+    with open(path, "a+", encoding="utf-8") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except OSError as exc:
+            if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                raise
+            handle.seek(0)
+            holder = handle.read().strip() or "another run"
+            raise LockBusy(f"{state_dir.parent} is in use by {holder}") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()} since {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}\n")
+        handle.flush()
+        try:
+            yield
+        finally:
+            handle.seek(0)
+            handle.truncate()
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+HASH_LIMIT = 64 * 1024 * 1024  # larger inputs (archives, exports) are known by size and mtime alone
+
+
+def file_sha1(path: Path) -> str:
+    """The content hash that tells a changed input from a touched one; a huge file is not read twice for
+    it, its size and mtime stand in (as rsync judges by default)."""
+    st = path.stat()
+    if st.st_size > HASH_LIMIT:
+        return f"size={st.st_size},mtime_ns={st.st_mtime_ns}"
+    digest = hashlib.sha1()
+    with open(path, "rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class InputFile:
+    """An input file as seen now, with what the state knew of it."""
+
+    path: Path
+    key: str  # relative to the input root
+    size: int
+    mtime_ns: int
+    sha1: str
+    resume_at: int = 0  # pages already in committed shards (an input a killed run left half done)
+    retract: bool = False  # an earlier version left records that must go before this one is processed
+
+
+class RunState:
+    """The SQLite state of one output folder; the dedup index lives in the same database."""
+
+    def __init__(self, state_dir: Path) -> None:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(state_dir / "state.sqlite", isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=FULL")
+        self.db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        self.db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    # --- inputs ---------------------------------------------------------------------------------------
+
+    def triage(self, path: Path, key: str) -> InputFile | None:
+        """The input if it must be processed (new, changed, half done or failed), None if it is done.
+
+        Size and mtime unchanged means unchanged (as make and rsync judge); when they differ, the content
+        hash decides, so a file that was only touched is not processed again. Raises OSError when the file
+        cannot be read (the caller records that as a reject).
+        """
+        st = path.stat()
+        row = self.db.execute(
+            "SELECT size, mtime_ns, sha1, status, pages_done FROM inputs WHERE path = ?", (key,)
+        ).fetchone()
+        same_stat = row is not None and row[0] == st.st_size and row[1] == st.st_mtime_ns
+        if same_stat and row[3] == "done":
+            return None
+        sha1 = file_sha1(path)
+        if row is None:
+            return InputFile(path, key, st.st_size, st.st_mtime_ns, sha1)
+        if sha1 == row[2]:
+            if row[3] == "done":
+                self.db.execute("UPDATE inputs SET mtime_ns = ? WHERE path = ?", (st.st_mtime_ns, key))
+                return None
+            if row[3] == "partial":
+                return InputFile(path, key, st.st_size, st.st_mtime_ns, sha1, resume_at=row[4])
+        return InputFile(path, key, st.st_size, st.st_mtime_ns, sha1, retract=True)
+
+    def outputs_of(self, key: str) -> list[tuple[str, str, int]]:
+        """(doc_id, stream, shard) of every record an input left in the output."""
+        return self.db.execute("SELECT doc_id, stream, shard FROM outputs WHERE input = ?", (key,)).fetchall()
+
+    def commit_shard(self, seq: int, run_id: int, status: str, counts: dict,
+                     inputs: Iterable[tuple[InputFile, str, int]], outputs: Iterable[tuple[str, str, str]],
+                     pending: Iterable[tuple]) -> None:
+        """Record a shard whose files are in place: its inputs (file, status, pages done), its records
+        (doc_id, input key, stream) and the signatures of its documents awaiting dedup."""
+        with self.transaction() as db:
+            db.execute("INSERT OR REPLACE INTO shards VALUES (?, ?, ?, ?)", (seq, run_id, status, json.dumps(counts)))
+            db.executemany("INSERT INTO outputs VALUES (?, ?, ?, ?)",
+                           ((doc_id, key, stream, seq) for doc_id, key, stream in outputs))
+            db.executemany(
+                "INSERT OR REPLACE INTO inputs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                ((f.key, f.size, f.mtime_ns, f.sha1, st, done, seq, run_id) for f, st, done in inputs),
+            )
+            db.executemany("INSERT INTO pending VALUES (?, ?, ?, ?, ?, ?, ?)", pending)
+
+    def fail_input(self, key: str, run_id: int) -> None:
+        """An input that could not be read: not done, so the next run tries it again."""
+        with self.transaction() as db:
+            db.execute("INSERT OR REPLACE INTO inputs VALUES (?, 0, 0, '', 'failed', 0, -1, ?)", (key, run_id))
+
+    # --- shards and runs ------------------------------------------------------------------------------
+
+    def shard_status(self) -> dict[int, str]:
+        return dict(self.db.execute("SELECT seq, status FROM shards"))
+
+    def next_seq(self) -> int:
+        (top,) = self.db.execute("SELECT COALESCE(MAX(seq), -1) FROM shards").fetchone()
+        return top + 1
+
+    def begin_run(self, started: str) -> int:
+        with self.transaction() as db:
+            db.execute("UPDATE runs SET status = 'killed' WHERE status = 'running'")
+            cursor = db.execute("INSERT INTO runs (started, status) VALUES (?, 'running')", (started,))
+        return cursor.lastrowid
+
+    def end_run(self, run_id: int, status: str, finished: str, report: dict) -> None:
+        with self.transaction() as db:
+            db.execute("UPDATE runs SET finished = ?, status = ?, report = ? WHERE run_id = ?",
+                       (finished, status, json.dumps(report, ensure_ascii=False), run_id))
+
+    def history(self, limit: int = 20) -> list[dict]:
+        rows = self.db.execute(
+            "SELECT run_id, started, finished, status, report FROM runs ORDER BY run_id DESC LIMIT ?", (limit,)
+        ).fetchall()
+        return [{"run_id": r[0], "started": r[1], "finished": r[2], "status": r[3],
+                 "report": json.loads(r[4]) if r[4] else None} for r in rows]
+
+    def totals(self) -> dict:
+        """Inputs done and records per stream over all runs."""
+        totals = dict.fromkeys(STREAMS, 0)
+        for (counts,) in self.db.execute("SELECT counts FROM shards WHERE status = 'final'"):
+            for stream, n in json.loads(counts).items():
+                totals[stream] = totals.get(stream, 0) + n
+        inputs = dict(self.db.execute("SELECT status, COUNT(*) FROM inputs GROUP BY status"))
+        return {"inputs": inputs, **totals}
+
+    def reset(self) -> None:
+        """Forget every input, shard and pending signature (for `--full`); the run history stays."""
+        with self.transaction() as db:
+            for table in ("inputs", "outputs", "shards", "pending"):
+                db.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names

@@ -1,0 +1,310 @@
+"""Whole runs (pipeline/batch.py): workers, incremental reruns, kills at any moment, the lock, bad inputs."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, SEEDS_RAW, SHARED
+
+from pipeline.batch import run_corpus
+from pipeline.config import load_config
+from pipeline.state import STATE_DIR, run_lock
+
+DEV_DUMPS = SHARED / "bench" / "wcxb-dev" / "dumps" / "bs4"
+EPOCH = {"SOURCE_DATE_EPOCH": "1760000000"}
+STREAMS = ("documents", "duplicates", "rejects")
+
+
+def cli(*args: str, env: dict | None = None, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "cli.py"), *args], capture_output=True, text=True,
+                          cwd=ROOT, env={**os.environ, **EPOCH, **(env or {})}, **kw)
+
+
+def lines(out: Path) -> dict[str, Counter]:
+    """Every record line of each stream, as a multiset: what a run produced, whatever its shards."""
+    return {stream: Counter(line for shard in sorted((out / stream).glob("part-*.jsonl"))
+                            for line in shard.read_text(encoding="utf-8").splitlines())
+            for stream in STREAMS}
+
+
+def ids(out: Path, stream: str) -> list[str]:
+    return [json.loads(line)["id"] for line in lines(out)[stream].elements()]
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    """Real dev-set dumps, the seeds, syndicated copies of two seeds, a JSONL export and two bad inputs."""
+    raw = tmp_path_factory.mktemp("corpus") / "raw"
+    raw.mkdir()
+    for path in sorted(DEV_DUMPS.glob("*.txt.gz"))[:36]:
+        (raw / path.name).write_bytes(path.read_bytes())
+    for seed in sorted(SEEDS_RAW.glob("*.txt")):
+        (raw / seed.name).write_bytes(seed.read_bytes())
+    seed0 = (SEEDS_RAW / "000_d2de09946bceaf6b.txt").read_text(encoding="utf-8")
+    (raw / "zz_copy_of_000.txt").write_text(seed0, encoding="utf-8")  # the same page scraped twice
+    seed3 = (SEEDS_RAW / "003_dd8aa30334888c44.txt").read_text(encoding="utf-8")
+    (raw / "zz_syndicated_003.txt").write_text(
+        "Wire story, as syndicated\n\n" + seed3 + "\n\nThis story was distributed by a news agency.\n",
+        encoding="utf-8")
+    pages = [{"url": f"https://example.org/{n}", "text": gzip.decompress(path.read_bytes()).decode("utf-8")}
+             for n, path in enumerate(sorted(DEV_DUMPS.glob("*.txt.gz"))[40:46])]
+    with gzip.open(raw / "export.jsonl.gz", "wt", encoding="utf-8") as handle:
+        handle.write("\n".join(json.dumps(p) for p in pages) + "\n{broken\n")
+    (raw / "binary.txt").write_bytes(bytes(range(256)) * 40)
+    return raw
+
+
+@pytest.fixture(scope="module")
+def small_shards(tmp_path_factory) -> Path:
+    config = tmp_path_factory.mktemp("config") / "pagewash.toml"
+    config.write_text("shard_pages = 4\nmax_error_rate = 0.2\n", encoding="utf-8")
+    return config
+
+
+@pytest.fixture(scope="module")
+def reference(corpus: Path, small_shards: Path, tmp_path_factory) -> Path:
+    """An uninterrupted run with two workers: what every other way of running must reproduce."""
+    out = tmp_path_factory.mktemp("reference") / "out"
+    proc = cli("run", str(corpus), "-o", str(out), "--config", str(small_shards), "--workers", "2")
+    assert proc.returncode == 0, proc.stderr
+    return out
+
+
+def test_reference_run_dedups_and_reports(reference: Path, corpus: Path):
+    out = lines(reference)
+    assert sum(out["documents"].values()) > 30
+    dups = [json.loads(line) for line in out["duplicates"]]
+    by_source = {Path(d["metadata"]["source_path"]).name: d for d in dups}
+    assert {"zz_copy_of_000.txt", "zz_syndicated_003.txt"} <= set(by_source) or (
+        {"000_d2de09946bceaf6b.txt", "003_dd8aa30334888c44.txt"} & set(by_source))
+    for dup in dups:
+        meta = dup["metadata"]
+        assert meta["duplicate_of"] and meta["dup_cluster"] == meta["duplicate_of"] and meta["similarity"] > 0.5
+    kept = set(ids(reference, "documents"))
+    assert all(json.loads(line)["metadata"]["duplicate_of"] in kept for line in out["duplicates"])
+    assert len(kept) == sum(out["documents"].values())  # no id twice among kept documents
+    reasons = Counter(json.loads(line)["metadata"]["filter_reason"] for line in out["rejects"])
+    assert reasons["binary"] == 1 and reasons["bad_jsonl"] == 1
+    report = json.loads((reference / "report.json").read_text(encoding="utf-8"))
+    assert report["status"] == "done" and report["inputs"]["new"] == report["inputs"]["seen"] == 45
+    assert report["duplicates"] == sum(out["duplicates"].values())
+    assert report["documents"] == sum(out["documents"].values())
+    assert report["pages"] == sum(sum(c.values()) for c in out.values())
+    assert report["peak_rss_mb"]["driver"] > 0 and report["throughput"]["pages_per_s"] > 0
+    assert not list(reference.rglob("*.tmp")) and not list((reference / STATE_DIR / "staged").glob("*"))
+
+
+def test_output_identical_across_worker_counts(corpus: Path, small_shards: Path, reference: Path, tmp_path: Path):
+    out = tmp_path / "one"
+    assert cli("run", str(corpus), "-o", str(out), "--config", str(small_shards), "--workers", "1").returncode == 0
+    for stream in STREAMS:
+        ours = {p.name: p.read_bytes() for p in (out / stream).glob("part-*.jsonl")}
+        theirs = {p.name: p.read_bytes() for p in (reference / stream).glob("part-*.jsonl")}
+        assert ours == theirs, stream
+
+
+def test_rerun_with_nothing_new_does_nothing(corpus: Path, small_shards: Path, reference: Path, tmp_path: Path):
+    out = tmp_path / "out"
+    assert cli("run", str(corpus), "-o", str(out), "--config", str(small_shards)).returncode == 0
+    before = {p: p.read_bytes() for p in out.rglob("part-*.jsonl")}
+    proc = cli("run", str(corpus), "-o", str(out), "--config", str(small_shards))
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert report["inputs"]["skipped"] == report["inputs"]["seen"] == 45 and report["pages"] == 0
+    assert {p: p.read_bytes() for p in out.rglob("part-*.jsonl")} == before
+    assert "0 new" in proc.stderr and "45 unchanged" in proc.stderr
+
+
+def test_incremental_new_changed_and_touched_inputs(corpus: Path, small_shards: Path, tmp_path: Path):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    names = sorted(p.name for p in corpus.glob("00[0-9]_*.txt"))[:2] + sorted(
+        p.name for p in corpus.glob("*.txt.gz"))[:8]
+    for name in names:
+        (raw / name).write_bytes((corpus / name).read_bytes())
+    out = tmp_path / "out"
+    assert cli("run", str(raw), "-o", str(out), "--config", str(small_shards)).returncode == 0
+    first = set(ids(out, "documents")) | set(ids(out, "rejects"))
+    # a new input, a changed one (a new paragraph), one only touched (same content, new mtime)
+    (raw / "new_story.txt").write_bytes((SEEDS_RAW / "004_57d7f56e55303209.txt").read_bytes())
+    changed = raw / names[0]
+    changed.write_text(changed.read_text(encoding="utf-8") + "\n\nA paragraph added later, long enough to be kept "
+                       "as prose by the cleaner because it has many ordinary words in it.\n", encoding="utf-8")
+    os.utime(raw / names[1], ns=(time.time_ns(), time.time_ns() + 10**9))
+    proc = cli("run", str(raw), "-o", str(out), "--config", str(small_shards))
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert report["inputs"]["new"] == 1 and report["inputs"]["changed"] == 1 and report["inputs"]["skipped"] == 9
+    after = ids(out, "documents") + ids(out, "rejects")
+    assert len(after) == len(set(after)) == len(first) + 1  # the changed input replaced, not added twice
+    # the same as cleaning the final folder from scratch
+    fresh = tmp_path / "fresh"
+    assert cli("run", str(raw), "-o", str(fresh), "--config", str(small_shards)).returncode == 0
+    strip = lambda out: {s: sorted(_without_stamp(line) for line in c.elements()) for s, c in lines(out).items()}  # noqa: E731
+    assert strip(out) == strip(fresh)
+
+
+def _without_stamp(line: str) -> str:
+    record = json.loads(line)
+    record["metadata"].pop("processed_at")
+    return json.dumps(record, sort_keys=True)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_sigkill_at_random_moments_then_rerun_gives_the_uninterrupted_output(
+        corpus: Path, small_shards: Path, reference: Path, tmp_path: Path, seed: int):
+    rng = random.Random(seed)
+    out = tmp_path / "out"
+    args = [sys.executable, str(ROOT / "cli.py"), "run", str(corpus), "-o", str(out), "--config", str(small_shards),
+            "--workers", str(rng.choice([1, 2]))]
+    for _attempt in range(2):  # killed twice at random moments, then left to finish
+        proc = subprocess.Popen(args, cwd=ROOT, env={**os.environ, **EPOCH},
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        time.sleep(rng.uniform(0.5, 4.0))
+        os.killpg(proc.pid, signal.SIGKILL)  # the driver and its workers, as the OOM killer or a reboot would
+        proc.wait()
+    final = subprocess.run(args, cwd=ROOT, env={**os.environ, **EPOCH}, capture_output=True, text=True)
+    assert final.returncode == 0, final.stderr
+    assert lines(out) == lines(reference)
+    assert not list(out.rglob("*.tmp"))
+
+
+def test_sigterm_finishes_the_shard_in_hand_and_exits_cleanly(corpus: Path, small_shards: Path, reference: Path,
+                                                             tmp_path: Path):
+    out = tmp_path / "out"
+    args = [sys.executable, str(ROOT / "cli.py"), "run", str(corpus), "-o", str(out), "--config", str(small_shards),
+            "--workers", "1"]
+    proc = subprocess.Popen(args, cwd=ROOT, env={**os.environ, **EPOCH}, stderr=subprocess.PIPE, text=True)
+    time.sleep(3.0)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    if proc.returncode == 0:  # the machine was fast enough to finish first
+        assert report["status"] == "done"
+    else:
+        assert proc.returncode == 128 + signal.SIGTERM, err
+        assert report["status"] == "interrupted" and "interrupted" in err
+    assert not list(out.rglob("*.tmp"))
+    assert cli("run", str(corpus), "-o", str(out), "--config", str(small_shards)).returncode == 0
+    assert lines(out) == lines(reference)
+
+
+def test_second_run_on_same_output_exits_75_or_waits(corpus: Path, tmp_path: Path):
+    out = tmp_path / "out"
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "a.txt").write_bytes((SEEDS_RAW / "001_92dcaf02a642ec9d.txt").read_bytes())
+    with run_lock(out / STATE_DIR):
+        started = time.monotonic()
+        proc = cli("run", str(raw), "-o", str(out))
+        assert proc.returncode == 75 and "in use" in proc.stderr and "--wait" in proc.stderr
+        assert time.monotonic() - started < 30  # at once, not after a timeout
+        assert not (out / "documents").exists()
+    # with --wait, the second run blocks until the first releases the lock, then runs
+    holder = threading.Event()
+
+    def hold() -> None:
+        with run_lock(out / STATE_DIR):
+            holder.set()
+            time.sleep(2.0)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    holder.wait()
+    proc = cli("run", str(raw), "-o", str(out), "--wait")
+    thread.join()
+    assert proc.returncode == 0, proc.stderr
+    assert len(ids(out, "documents")) == 1
+
+
+def test_bad_inputs_become_rejects_and_error_rate_sets_exit_code(tmp_path: Path, monkeypatch):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    for n, seed in enumerate(sorted(SEEDS_RAW.glob("*.txt"))):
+        (raw / f"good{n}.txt").write_bytes(seed.read_bytes())
+    good = (SEEDS_RAW / "002_b241d0af29c2cc30.txt").read_bytes()
+    (raw / "truncated.txt.gz").write_bytes(gzip.compress(good)[:-200])
+    (raw / "binary.txt").write_bytes(os.urandom(4096))
+    with open(raw / "huge.txt", "wb") as handle:  # 1 GB, sparse: rejected by its size, never read
+        handle.truncate(1024**3)
+    (raw / "locked.txt").write_bytes(good)
+    (raw / "vanishing.txt").write_bytes(good)
+    import pipeline.state as state_module
+
+    real_sha1 = state_module.file_sha1
+
+    def sha1(path: Path) -> str:
+        if path.name == "locked.txt":
+            raise PermissionError(13, "Permission denied", str(path))
+        if path.name == "vanishing.txt":
+            path.unlink()  # gone between the listing and the read
+        return real_sha1(path)
+
+    monkeypatch.setattr(state_module, "file_sha1", sha1)
+    config = load_config(max_error_rate=0.5)
+    result = run_corpus(raw, tmp_path / "out", config, workers=0, progress=False)
+    reasons = {Path(json.loads(line)["metadata"]["source_path"]).name: json.loads(line)["metadata"]["filter_reason"]
+               for line in lines(tmp_path / "out")["rejects"]}
+    assert reasons == {"truncated.txt.gz": "bad_gzip", "binary.txt": "binary", "huge.txt": "too_large",
+                       "locked.txt": "unreadable", "vanishing.txt": "unreadable"}
+    assert result.exit_code == 0 and result.failures == 5  # 5 of 10 pages: not above 50 %
+    assert result.report["inputs"]["failed"] == 2
+    strict = run_corpus(raw, tmp_path / "strict", load_config(max_error_rate=0.05), workers=0, progress=False)
+    assert strict.exit_code == 1
+    # the unreadable input is tried again next run; once readable, its reject gives way to its document
+    monkeypatch.setattr(state_module, "file_sha1", real_sha1)
+    (raw / "vanishing.txt").write_bytes(good)
+    again = run_corpus(raw, tmp_path / "out", config, workers=0, progress=False)
+    assert again.report["inputs"]["new"] == 0 and again.report["inputs"]["changed"] == 2
+    reasons = [json.loads(line)["metadata"]["filter_reason"] for line in lines(tmp_path / "out")["rejects"]]
+    assert sorted(reasons) == ["bad_gzip", "binary", "too_large"]
+
+
+def test_kill_between_dedup_and_commit_then_rerun(corpus: Path, small_shards: Path, reference: Path,
+                                                 tmp_path: Path, monkeypatch):
+    """The dedup step's files are published, then the process dies before the state records it."""
+    from pipeline import batch
+
+    out = tmp_path / "out"
+    config = load_config(small_shards, max_error_rate=0.2)
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", EPOCH["SOURCE_DATE_EPOCH"])
+
+    class Killed(BaseException):
+        pass
+
+    real_stage = batch.DedupIndex.stage
+
+    def die(self, *args, **kwargs):
+        raise Killed
+
+    monkeypatch.setattr(batch.DedupIndex, "stage", die)
+    with pytest.raises(Killed):
+        run_corpus(corpus, out, config, workers=2, progress=False)
+    assert list((out / "documents").glob("part-*.jsonl"))  # published before the kill
+    monkeypatch.setattr(batch.DedupIndex, "stage", real_stage)
+    assert run_corpus(corpus, out, config, workers=2, progress=False).exit_code == 0
+    assert lines(out) == lines(reference)
+
+
+def test_full_reprocesses_everything(corpus: Path, small_shards: Path, reference: Path, tmp_path: Path):
+    out = tmp_path / "out"
+    assert cli("run", str(corpus), "-o", str(out), "--config", str(small_shards)).returncode == 0
+    proc = cli("run", str(corpus), "-o", str(out), "--config", str(small_shards), "--full")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert report["inputs"]["new"] == 45 and report["duplicates"] > 0
+    assert lines(out) == lines(reference)
+    stats = cli("stats", str(out))
+    assert stats.returncode == 0 and "history:" in stats.stdout
+    assert [line.split()[3] for line in stats.stdout.splitlines() if line.startswith("  run ")] == ["done", "done"]
