@@ -11,7 +11,7 @@ def load_profiles() -> None:
     detector_factory.init_factory()
 
 
-def detect_language(text: str, seed: int, sample_chars: int = 5000) -> tuple[str | None, float | None]:
+def detect_language(text: str, seed: int, sample_chars: int = 1500) -> tuple[str | None, float | None]:
     """(ISO code, probability) of the text's language, or (None, None) when it has no letters."""
     load_profiles()  # once per process; a no-op afterwards
     detector = detector_factory._factory.create()

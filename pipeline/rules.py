@@ -86,36 +86,58 @@ class RuleSet:
     files: tuple[str, ...] = ()
     _exact: dict = field(default_factory=dict, compare=False, repr=False)
 
+    _by_action: dict = field(default_factory=dict, compare=False, repr=False)
+    _any_regex: dict = field(default_factory=dict, compare=False, repr=False)
+
     def __post_init__(self) -> None:
         for rule in self.rules:
+            self._by_action.setdefault(rule.action, []).append(rule)
             if rule.sites:
                 continue
             for phrase in rule.exact:
                 self._exact.setdefault((rule.action, phrase), rule.id)
+        for action, rules in self._by_action.items():
+            self._any_regex[action] = _any_of([p for rule in rules for p in rule.regex])
 
     def match(self, line: str, key: str, action: str, site_keys: frozenset[str] = frozenset()) -> str | None:
         """The id of the first rule of `action` that matches the line, or None."""
         hit = self._exact.get((action, key))
         if hit is not None:
             return hit
-        for rule in self.rules:
-            if rule.action != action:
-                continue
+        # one search over all of the action's patterns tells whether any of them can match: most lines
+        # (the article's) match none, and then no pattern is tried alone
+        screen = self._any_regex.get(action)
+        regex_possible = screen is None or screen.search(line) is not None
+        for rule in self._by_action.get(action, ()):
             if rule.sites and not (rule.sites & site_keys):
                 continue
             if rule.sites and key in rule.exact:
                 return rule.id
             if rule.prefix and key.startswith(rule.prefix):
                 return rule.id
-            for pattern in rule.regex:
-                if pattern.search(line):
-                    return rule.id
+            if regex_possible:
+                for pattern in rule.regex:
+                    if pattern.search(line):
+                        return rule.id
             if rule.heuristic is not None and HEURISTIC_TESTS[rule.heuristic](line):
                 return rule.id
         return None
 
     def meta_patterns(self, field_name: str) -> tuple[MetaPattern, ...]:
         return tuple(p for p in self.meta if p.field == field_name)
+
+
+def _any_of(patterns: list[re.Pattern[str]]) -> re.Pattern[str] | None:
+    """One alternation of the patterns, or None (then each is tried alone) when they cannot be combined:
+    different flags, inline global flags or numbered back-references."""
+    if not patterns or len({p.flags for p in patterns}) != 1:
+        return None
+    if any(re.search(r"\\[1-9]|\(\?[aiLmsux]+\)", p.pattern) for p in patterns):
+        return None
+    try:
+        return re.compile("|".join(f"(?:{p.pattern})" for p in patterns), patterns[0].flags)
+    except re.error:
+        return None
 
 
 # --- named heuristics -------------------------------------------------------------------------------
@@ -142,7 +164,7 @@ def _glued_words(line: str) -> bool:
 
 
 def _counter_cloud(line: str) -> bool:
-    return len(_COUNTER.findall(line)) >= 3
+    return line.count("(") >= 3 and len(_COUNTER.findall(line)) >= 3
 
 
 def _calendar(line: str) -> bool:

@@ -27,14 +27,14 @@ class StopwordIndex:
                 by_word.setdefault(word, []).append(name)
         return cls(languages, {w: tuple(names) for w, names in by_word.items()})
 
-    def guess(self, text: str, sample_tokens: int = 4000) -> frozenset[str]:
-        """The stop list that covers most tokens of the text (empty when none covers any)."""
+    def guess(self, text: str, sample_chars: int = 12_000) -> frozenset[str]:
+        """The stop list that covers most tokens of the text's first `sample_chars` (empty when none covers any)."""
         hits: Counter[str] = Counter()
-        for n, match in enumerate(_TOKEN.finditer(text.lower())):
-            if n >= sample_tokens:
-                break
-            for name in self.by_word.get(match.group(), ()):
-                hits[name] += 1
+        by_word = self.by_word
+        for token in _TOKEN.findall(text[:sample_chars].lower()):
+            names = by_word.get(token)
+            if names:
+                hits.update(names)
         if not hits:
             return frozenset()
         best = max(sorted(hits), key=lambda name: hits[name])
