@@ -34,8 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import __version__
-from .config import Config
-from .dedup import Decision, DedupIndex, DedupItem, _decide_jsonl, exact_key, signature
+from .config import Config, ConfigError
+from .dedup import Decision, DedupIndex, DedupItem, fingerprint, resolve_new
 from .document import RawPage
 from .executor import LocalPoolExecutor, SerialExecutor, default_workers
 from .rules import RuleSet, load_rules
@@ -93,8 +93,7 @@ def _work_one(item):
     result = PageResult(key, record_of(doc, _WORKER["stamp"]), outcome.reject_reason, counters)
     dedup = pipeline.config.dedup
     if outcome.reject_reason is None and dedup.enabled:
-        result.exact = exact_key(doc.text)
-        result.sig = signature(doc.text, dedup)
+        result.exact, result.sig = fingerprint(doc.text, dedup)
     return result
 
 
@@ -178,7 +177,10 @@ class BatchRun:
         self.raw, self.out, self.config, self.state = raw, out, config, state
         self.run_id, self.stamp, self.rules, self.workers, self.stop = run_id, stamp, rules, workers, stop
         self.counters = RunCounters()
-        self.index = DedupIndex(state.db, config.dedup)
+        try:
+            self.index = DedupIndex(state.db, config.dedup)
+        except ValueError as exc:
+            raise ConfigError(f"{out}: {exc}; rerun with --full, or `pagewash dedup --rebuild {out}`") from exc
         self.files: dict[str, InputFile] = {}  # inputs in flight: key -> file
         self.pages_done: Counter = Counter()  # pages of each in-flight input in committed or current shards
         self.dedup_report: dict = {}
@@ -387,7 +389,7 @@ class BatchRun:
         """Decisions in item order. An id already kept (the same URL scraped again) is a duplicate of it."""
         if not self.config.dedup.enabled:
             return [None] * len(items)
-        return _decide_jsonl(self.index, items)
+        return resolve_new(self.index, items)
 
 
 @dataclass
@@ -537,11 +539,12 @@ def run_corpus(raw: Path, out: Path, config: Config, *, rules: RuleSet | None = 
 def _run_locked(raw: Path, out: Path, config: Config, state: RunState, stamp: str, started: float,
                 rules: RuleSet, workers: int, stop: _Stop, progress: bool, full: bool) -> RunResult:
     run_id = state.begin_run(stamp)
+    if full:  # the state and the index are emptied together, so neither outlives the other
+        DedupIndex.create_schema(state.db)
+        with state.transaction() as db:
+            DedupIndex.clear(db)
+            state.reset(db)
     batch = BatchRun(raw, out, config, state, run_id, stamp, rules, workers, stop, progress)
-    if full:
-        with state.transaction():
-            batch.index.reset()
-        state.reset()
     removed = sweep(out, state) if not full else _remove_all_shards(out)
     if removed:
         log.info("removed %d files left by an interrupted run", removed)
@@ -592,6 +595,89 @@ def _run_locked(raw: Path, out: Path, config: Config, state: RunState, stamp: st
     else:
         exit_code = EXIT_FAILURES if error_rate > config.max_error_rate else EXIT_OK
     return RunResult(batch.counters, failures, error_rate, exit_code, report)
+
+
+def rebuild_dedup(out: Path, config: Config) -> dict:
+    """Recompute every cluster from the records on disk (`documents/` and `duplicates/`) with the current
+    `[dedup]` parameters: a fresh index, each shard rewritten atomically, then the index (and, for a `run`
+    output, the state's record streams and counts) committed in one transaction. Killed half way, it is
+    simply run again: the records on disk are the same set whichever stream each shard put them in.
+    Works on the output of `run` and of `pagewash dedup` alike. The caller holds the lock."""
+    import sqlite3
+
+    started = time.perf_counter()
+    state_dir = out / STATE_DIR
+    run_output = (state_dir / "state.sqlite").exists()
+    db_path = state_dir / ("state.sqlite" if run_output else "dedup.sqlite")
+    if not db_path.exists():
+        raise ConfigError(f"{out}: no pagewash state in {state_dir}")
+    db = sqlite3.connect(db_path, isolation_level=None)
+    try:
+        if run_output and db.execute("SELECT 1 FROM shards WHERE status = 'staged' LIMIT 1").fetchone():
+            raise ConfigError(f"{out}: an interrupted run left documents awaiting dedup; run it again first")
+        cfg = config.dedup
+        seqs = sorted({seq for stream in ("documents", "duplicates") for path in (out / stream).glob("part-*.jsonl")
+                       if (seq := shard_seq(path)) is not None})
+        items, where = [], []
+        for seq, stream, n, record in _kept_and_duplicates(out, seqs):
+            exact, sig = fingerprint(record["text"], cfg)
+            meta = record.get("metadata") or {}
+            items.append(DedupItem(id=record["id"], text_len=len(record["text"]), date=meta.get("date"),
+                                   exact=exact, sig=sig))
+            where.append((seq, stream, n))
+        DedupIndex.create_schema(db)
+        scratch = DedupIndex(sqlite3.connect(":memory:", isolation_level=None), cfg)
+        decisions = resolve_new(scratch, items)
+        decided = {key: d for key, d in zip(where, decisions, strict=True)}
+        streams_of: dict[str, str] = {}
+        counts: dict[int, dict] = {}
+        for seq in seqs:
+            files = ShardSet(out, seq)
+            for _seq, stream, n, record in _kept_and_duplicates(out, [seq]):
+                d = decided[(seq, stream, n)]
+                record.setdefault("metadata", {}).update(
+                    duplicate_of=d.duplicate_of, similarity=d.similarity, dup_cluster=d.cluster)
+                target = "documents" if d.duplicate_of is None else "duplicates"
+                files.write(target, record)
+                streams_of[record["id"]] = target
+            files.publish()
+            for stream in ("documents", "duplicates"):  # a stream this shard no longer has any record in
+                if stream not in files.counts:
+                    (out / stream / _shard_file(seq)).unlink(missing_ok=True)
+            counts[seq] = files.counts
+        index = DedupIndex(db, cfg, rebuild=True)
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            index.reset()
+            index.stage(items, decisions)
+            if run_output:
+                for seq, shard_counts in counts.items():
+                    row = db.execute("SELECT counts FROM shards WHERE seq = ?", (seq,)).fetchone()
+                    if row is not None:
+                        merged = {**json.loads(row[0]), "documents": 0, "duplicates": 0, **shard_counts}
+                        db.execute("UPDATE shards SET counts = ? WHERE seq = ?", (json.dumps(merged), seq))
+                db.executemany("UPDATE outputs SET stream = ? WHERE doc_id = ? AND stream != 'rejects'",
+                               ((stream, doc_id) for doc_id, stream in streams_of.items()))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+    finally:
+        db.close()
+    kept = sum(1 for d in decisions if d.duplicate_of is None)
+    return {"records": len(items), "kept": kept, "duplicates": len(items) - kept,
+            "seconds": round(time.perf_counter() - started, 3)}
+
+
+def _kept_and_duplicates(out: Path, seqs: list[int]) -> Iterator[tuple[int, str, int, dict]]:
+    """(shard, stream, line number, record) of the documents and duplicates of the given shards."""
+    for seq in seqs:
+        for stream in ("documents", "duplicates"):
+            path = out / stream / _shard_file(seq)
+            if path.exists():
+                with open(path, encoding="utf-8") as handle:
+                    for n, line in enumerate(handle):
+                        yield seq, stream, n, json.loads(line)
 
 
 def _remove_all_shards(out: Path) -> int:

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from . import __version__
-from .batch import EXIT_BUSY, run_corpus
+from .batch import EXIT_BUSY, rebuild_dedup, run_corpus
 from .config import Config, ConfigError, load_config
 from .document import RawPage
 from .rules import load_rules
@@ -82,12 +82,23 @@ def cmd_dedup(args: argparse.Namespace) -> int:
     config = _config(args)
     out = Path(args.output)
     inputs = [Path(name) for name in args.inputs]
+    if not inputs and not args.rebuild:
+        raise ConfigError("dedup needs IN.jsonl files, or --rebuild")
     for path in inputs:
         if not path.is_file():
             raise ConfigError(f"{path}: no such file")
     try:
         with run_lock(out / STATE_DIR, wait=args.wait):
-            counts = dedup_jsonl(inputs, out, config.dedup)
+            if args.rebuild:
+                counts = rebuild_dedup(out, config)
+                if inputs:
+                    counts = dedup_jsonl(inputs, out, config.dedup)
+            else:
+                counts = dedup_jsonl(inputs, out, config.dedup)
+    except ConfigError:
+        raise
+    except ValueError as exc:  # an index built with other parameters
+        raise ConfigError(f"{out}: {exc} (pagewash dedup --rebuild -o {out})") from exc
     except LockBusy as busy:
         print(f"pagewash: {busy}; not starting (use --wait to wait for it)", file=sys.stderr)
         return EXIT_BUSY
@@ -209,8 +220,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("dedup", help="near-duplicate removal over JSONL files with `id` and `text`")
-    p.add_argument("inputs", nargs="+", metavar="IN.jsonl")
+    p.add_argument("inputs", nargs="*", metavar="IN.jsonl")
     p.add_argument("-o", "--output", required=True)
+    p.add_argument("--rebuild", action="store_true",
+                   help="recompute every cluster of OUT (a `run` or `dedup` output) from the records on disk, "
+                        "with the current [dedup] settings")
     p.add_argument("--wait", action="store_true", help="if another run holds OUT, wait for it instead of exit 75")
     common(p)
     p.set_defaults(func=cmd_dedup)

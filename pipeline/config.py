@@ -87,7 +87,9 @@ class Config:
     """Everything a run can be told; immutable so that stages can share it across processes."""
 
     clean: CleanConfig = field(default_factory=CleanConfig)
-    dedup: DedupConfig = field(default_factory=DedupConfig)
+    dedup: DedupConfig = field(
+        default_factory=DedupConfig, metadata={"help": "near-duplicate detection: the [dedup] table"}
+    )
     rules_dirs: tuple[str, ...] = field(
         default=(), metadata={"help": "user rule folders, read after the packaged defaults"}
     )

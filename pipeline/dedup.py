@@ -26,7 +26,8 @@ import numpy as np
 from rensa import RMinHash
 
 from .config import DedupConfig
-from .writer import dump_record, write_atomic
+from .state import STATE_DIR, STREAMS
+from .writer import ShardSet, shard_name, shard_seq
 
 # Bump when tokens, shingle hashing or band keys change: an index built otherwise must be rebuilt.
 SCHEME = f"pagewash-1/rensa-{getattr(RMinHash, 'ALGORITHM_VERSION', 0)}"
@@ -291,15 +292,16 @@ class DedupIndex:
     """
 
     def __init__(self, db: sqlite3.Connection, cfg: DedupConfig, rebuild: bool = False) -> None:
-        """Raises ValueError if the index was built with other parameters, unless `rebuild` empties it."""
+        """Raises ValueError if the index was built with other parameters, unless `rebuild`: then the caller
+        must `reset()` it (inside its own transaction) before using it."""
         self.db = db
         self.cfg = cfg
         db.executescript(_SCHEMA)
         params = self._params()
         stored = dict(db.execute("SELECT key, value FROM dedup_meta"))
         if rebuild:
-            self.reset()
-        elif not stored:
+            return
+        if not stored:
             db.executemany("INSERT INTO dedup_meta (key, value) VALUES (?, ?)", params.items())
         elif stored != params:
             diff = ", ".join(f"{k} {stored.get(k)} -> {v}" for k, v in params.items() if stored.get(k) != v)
@@ -473,17 +475,25 @@ class DedupIndex:
                               np.array([r[0] for r in rows], dtype=np.int64), [r[1] for r in rows])
             self.db.executemany("DELETE FROM dedup_docs WHERE doc = ?", [(r[0],) for r in rows])
 
+    @staticmethod
+    def clear(db: sqlite3.Connection) -> None:
+        """Empty an index whatever its parameters, schema first (executescript commits, so call this
+        outside the caller's transaction only for the schema: the DELETEs join it)."""
+        for table in ("dedup_bands", "dedup_docs", "dedup_meta"):
+            db.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names
+
+    @staticmethod
+    def create_schema(db: sqlite3.Connection) -> None:
+        db.executescript(_SCHEMA)
+
     def reset(self) -> None:
         """Empty the index and adopt the current parameters (for a rebuild); no transaction handling."""
-        self.db.execute("DELETE FROM dedup_bands")
-        self.db.execute("DELETE FROM dedup_docs")
-        self.db.execute("DELETE FROM dedup_meta")
+        self.clear(self.db)
         self.db.executemany("INSERT INTO dedup_meta (key, value) VALUES (?, ?)", self._params().items())
 
 
 # --- `pagewash dedup`: any JSONL with `id` and `text` ----------------------------------------------------
 
-STREAMS = ("documents", "duplicates", "rejects")
 _JSONL_STATE = """
 CREATE TABLE IF NOT EXISTS dedup_inputs (  -- how far each input file (by content) is in committed shards
     sha1 TEXT PRIMARY KEY,
@@ -570,15 +580,14 @@ def _clean_unpublished(db: sqlite3.Connection, out: Path) -> int:
     """Remove the files of shards published but never committed (a killed call); the next shard number."""
     for (seq,) in db.execute("SELECT seq FROM dedup_shards WHERE status = 'publishing'").fetchall():
         for stream in STREAMS:
-            (out / stream / f"part-{seq:06d}.jsonl").unlink(missing_ok=True)
+            (out / stream / shard_name(seq)).unlink(missing_ok=True)
         db.execute("DELETE FROM dedup_shards WHERE seq = ?", (seq,))
     last = db.execute("SELECT COALESCE(MAX(seq), -1) FROM dedup_shards").fetchone()[0]
     for stream in STREAMS:
         for path in (out / stream).glob(".part-*.jsonl.tmp"):
             path.unlink()
         for path in (out / stream).glob("part-*.jsonl"):
-            if path.name[5:-6].isdigit():
-                last = max(last, int(path.name[5:-6]))
+            last = max(last, shard_seq(path) if shard_seq(path) is not None else -1)
     return last + 1
 
 
@@ -609,7 +618,7 @@ def dedup_jsonl(inputs: list[Path], out: Path, cfg: DedupConfig, batch_size: int
     """
     started = time.perf_counter()
     counts = {"records": 0, "kept": 0, "duplicates": 0, "rejects": 0, "inputs_skipped": 0}
-    state = out / "_state"
+    state = out / STATE_DIR
     state.mkdir(parents=True, exist_ok=True)
     db = sqlite3.connect(state / "dedup.sqlite", isolation_level=None)
     try:
@@ -617,44 +626,51 @@ def dedup_jsonl(inputs: list[Path], out: Path, cfg: DedupConfig, batch_size: int
         db.executescript(_JSONL_STATE)
         seq = _clean_unpublished(db, out)
         for batch in _read_batches(inputs, db, batch_size, counts):
-            streams: dict[str, list[dict]] = {stream: [] for stream in STREAMS}
-            records, items = [], []
-            for source, lineno, line in batch.lines:
-                record, ok = _parse(source, lineno, line)
-                if not ok:
-                    streams["rejects"].append(record)
-                    continue
-                exact, sig = fingerprint(record["text"], cfg)
-                date = record["metadata"].get("date")
-                records.append(record)
-                items.append(DedupItem(record["id"], len(record["text"]), date if isinstance(date, str) else None,
-                                       exact, sig))
-            decisions = _decide_jsonl(index, items)
-            for record, item, decision in zip(records, items, decisions, strict=True):
-                record["metadata"].update(content_hash=item.exact, duplicate_of=decision.duplicate_of,
-                                          similarity=decision.similarity, dup_cluster=decision.cluster)
-                streams["duplicates" if decision.duplicate_of else "documents"].append(record)
+            shard = ShardSet(out, seq)
+            try:
+                items, decisions = _fill_shard(shard, batch, index)
+            except BaseException:
+                shard.abort()
+                raise
             written = None
-            if any(streams.values()):
+            if shard.counts:
                 written = seq
                 db.execute("INSERT OR REPLACE INTO dedup_shards (seq, status) VALUES (?, 'publishing')", (seq,))
-                for stream, rows in streams.items():
-                    if rows:
-                        write_atomic(out / stream / f"part-{seq:06d}.jsonl",
-                                     "".join(dump_record(row) + "\n" for row in rows))
+                shard.publish()
                 seq += 1
             _commit_batch(db, index, items, decisions, batch.progress, written)
             counts["records"] += len(batch.lines)
             for stream, key in zip(STREAMS, ("kept", "duplicates", "rejects"), strict=True):
-                counts[key] += len(streams[stream])
+                counts[key] += shard.counts.get(stream, 0)
     finally:
         db.close()
     counts["seconds"] = round(time.perf_counter() - started, 3)
     return counts
 
 
-def _decide_jsonl(index: DedupIndex, items: list[DedupItem]) -> list[Decision]:
-    """`resolve`, except that a record whose id is kept already is a duplicate of that document."""
+def _fill_shard(shard: ShardSet, batch: _Batch, index: DedupIndex) -> tuple[list[DedupItem], list[Decision]]:
+    """Decide a batch and write its records into the shard's temp files; the items and their decisions."""
+    records, items = [], []
+    for source, lineno, line in batch.lines:
+        record, ok = _parse(source, lineno, line)
+        if not ok:
+            shard.write("rejects", record)
+            continue
+        exact, sig = fingerprint(record["text"], index.cfg)
+        date = record["metadata"].get("date")
+        records.append(record)
+        items.append(DedupItem(record["id"], len(record["text"]), date if isinstance(date, str) else None, exact, sig))
+    decisions = resolve_new(index, items)
+    for record, item, decision in zip(records, items, decisions, strict=True):
+        record["metadata"].update(content_hash=item.exact, duplicate_of=decision.duplicate_of,
+                                  similarity=decision.similarity, dup_cluster=decision.cluster)
+        shard.write("duplicates" if decision.duplicate_of else "documents", record)
+    return items, decisions
+
+
+def resolve_new(index: DedupIndex, items: list[DedupItem]) -> list[Decision]:
+    """`resolve` for documents new to the index: one whose id is kept already (the same URL scraped again)
+    is a duplicate of that document, with `duplicate_of` its own id."""
     decisions = index.resolve(items)
     known = index.known_ids(item.id for item in items)
     if not known:

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 from .base import Stage
 from .config import Config
 from .decode import decode_bytes, gunzip, is_gzip, normalise_text
+from .dedup import exact_key
 from .document import Document, LineVerdict, RawPage, Rejected
 from .header import analyse_header
 from .html_sniff import looks_like_html
@@ -131,7 +132,7 @@ class DetectLanguage(Stage):
 
 @dataclass
 class Finalise(Stage):
-    """Word count, content hash, and the too-short check that turns a page into a reject."""
+    """Word count, content hash (the dedup step's exact key), and the too-short check that rejects a page."""
 
     config: Config
     name: str = "finalise"
@@ -139,7 +140,7 @@ class Finalise(Stage):
     def process(self, doc: Document) -> Document:
         words = len(_WORD.findall(doc.text))
         doc.metadata["word_count"] = words
-        doc.metadata["content_hash"] = hashlib.sha1(doc.text.encode("utf-8")).hexdigest()
+        doc.metadata["content_hash"] = exact_key(doc.text)  # equal for copies differing in case or punctuation
         for key in ("duplicate_of", "dup_cluster", "similarity"):
             doc.metadata.setdefault(key, None)
         if words < self.config.clean.min_article_words:

@@ -234,8 +234,8 @@ class RunState:
         inputs = dict(self.db.execute("SELECT status, COUNT(*) FROM inputs GROUP BY status"))
         return {"inputs": inputs, **totals}
 
-    def reset(self) -> None:
-        """Forget every input, shard and pending signature (for `--full`); the run history stays."""
-        with self.transaction() as db:
-            for table in ("inputs", "outputs", "shards", "pending"):
-                db.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names
+    def reset(self, db: sqlite3.Connection) -> None:
+        """Forget every input, shard and pending signature (for `--full`), inside the caller's transaction;
+        the run history stays."""
+        for table in ("inputs", "outputs", "shards", "pending"):
+            db.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names

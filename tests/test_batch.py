@@ -308,3 +308,29 @@ def test_full_reprocesses_everything(corpus: Path, small_shards: Path, reference
     stats = cli("stats", str(out))
     assert stats.returncode == 0 and "history:" in stats.stdout
     assert [line.split()[3] for line in stats.stdout.splitlines() if line.startswith("  run ")] == ["done", "done"]
+
+
+def test_dedup_rebuild_after_changing_parameters(corpus: Path, small_shards: Path, reference: Path, tmp_path: Path):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    for name in ("000_d2de09946bceaf6b.txt", "001_92dcaf02a642ec9d.txt", "003_dd8aa30334888c44.txt",
+                 "zz_copy_of_000.txt", "zz_syndicated_003.txt"):
+        (raw / name).write_bytes((corpus / name).read_bytes())
+    out = tmp_path / "out"
+    assert cli("run", str(raw), "-o", str(out)).returncode == 0
+    before = {s: sorted(ids(out, s)) for s in ("documents", "duplicates")}
+    assert len(before["duplicates"]) == 2
+    other = tmp_path / "other.toml"
+    other.write_text("[dedup]\nnum_perm = 64\nbands = 16\nrows = 4\nthreshold = 0.95\n", encoding="utf-8")
+    (raw / "002_b241d0af29c2cc30.txt").write_bytes((corpus / "002_b241d0af29c2cc30.txt").read_bytes())
+    refused = cli("run", str(raw), "-o", str(out), "--config", str(other))
+    assert refused.returncode == 2 and "--rebuild" in refused.stderr
+    rebuilt = cli("dedup", "--rebuild", "-o", str(out), "--config", str(other))
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    after = {s: sorted(ids(out, s)) for s in ("documents", "duplicates")}
+    # the same records, the same clusters (both copies are exact once cleaned), now under the new parameters
+    assert after == before
+    assert all(json.loads(line)["metadata"]["similarity"] == 1.0 for line in lines(out)["duplicates"])
+    assert cli("run", str(raw), "-o", str(out), "--config", str(other)).returncode == 0  # the new input
+    stats = json.loads(cli("stats", str(out), "--json").stdout)
+    assert stats["last_run"]["totals"]["documents"] == len(ids(out, "documents")) == len(after["documents"]) + 1

@@ -1,0 +1,358 @@
+"""Near-duplicate dedup: syndicated copies of the seed stories cluster with them, different stories on the
+same event stay apart, the index persists and only grows by kept documents, and everything is deterministic."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import random
+import re
+import sqlite3
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import ROOT, SEEDS_GOLD, seed_names
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pipeline import dedup as dedup_module
+from pipeline.config import ConfigError, DedupConfig, load_config
+from pipeline.dedup import (
+    DedupIndex,
+    DedupItem,
+    band_key,
+    dedup_jsonl,
+    exact_key,
+    fingerprint,
+    normalise,
+    signature,
+)
+
+CFG = DedupConfig()
+SENTENCE = re.compile(r"(?<=[.!?])\s+")
+
+
+def seed_text(prefix: str) -> str:
+    name = next(n for n in seed_names() if n.startswith(prefix))
+    return json.loads((SEEDS_GOLD / f"{name}.json").read_text(encoding="utf-8"))["text"]
+
+
+def item(doc_id: str, text: str, date: str | None = None, cfg: DedupConfig = CFG) -> DedupItem:
+    exact, sig = fingerprint(text, cfg)
+    return DedupItem(doc_id, len(text), date, exact, sig)
+
+
+def new_index(cfg: DedupConfig = CFG) -> DedupIndex:
+    return DedupIndex(sqlite3.connect(":memory:", isolation_level=None), cfg)
+
+
+def syndicated(text: str, rng: random.Random) -> dict[str, str]:
+    """The copies wire services and aggregators make of one story."""
+    lines = text.split("\n")
+    sentences = SENTENCE.split(text)
+    words = text.split(" ")
+    typos = list(words)
+    for i in rng.sample(range(len(words)), 6):
+        typos[i] = typos[i][::-1]
+    dropped = list(sentences)
+    dropped.pop(len(sentences) // 2)
+    return {
+        "headline": "\n".join(["Hong Kong leader heads north to court tech giants"] + lines[1:]),
+        "footer": text + "\nThis article first appeared on Example Wire. Republished with permission.\n"
+        "Related stories\nMarkets rally as rates hold\nTen things to do this weekend",
+        "truncated": " ".join(words[: int(len(words) * 0.8)]) + "\nRead the full story at example.com",
+        "dropped": " ".join(dropped),
+        "typos": " ".join(typos),
+        "byline": "By Maria Lopez, Example Wire\n" + text.upper(),
+    }
+
+
+# --- map step ---------------------------------------------------------------------------------------------
+
+def test_normalise_folds_case_punctuation_and_layout():
+    assert normalise("  Hello,\tWORLD!  “Quoted” — dash…\n\nNext line ") == "hello world quoted dash next line"
+    assert normalise("Straße ÉTÉ") == "strasse été"
+    assert normalise("हिन्दी भाषा") == "हिन्दी भाषा"  # vowel signs are part of the word
+    assert exact_key("Hello, world!") == exact_key("hello   WORLD") != exact_key("hello there")
+
+
+def test_signature_is_raw_uint32_bytes_of_num_perm():
+    sig = signature("a b c d e f g", CFG)
+    assert isinstance(sig, bytes) and len(sig) == 4 * CFG.num_perm
+    assert fingerprint("a b c d e f g", CFG) == (exact_key("a b c d e f g"), sig)
+    assert signature("A, b; c d e f g!", CFG) == sig  # computed on the normalised text
+    assert signature("a b", CFG) != signature("b a", CFG)  # short texts are one shingle, order matters
+
+
+def test_signatures_do_not_depend_on_the_process():
+    """Workers are other processes with other hash seeds; their signatures must match the driver's."""
+    text = seed_text("000")
+    code = ("import sys; from pipeline.config import DedupConfig; from pipeline.dedup import signature; "
+            "sys.stdout.write(signature(sys.stdin.read(), DedupConfig()).hex())")
+    for hash_seed in ("1", "2"):
+        out = subprocess.run([sys.executable, "-c", code], input=text, capture_output=True, text=True, check=True,
+                             cwd=ROOT, env={"PYTHONHASHSEED": hash_seed, "PATH": ""}).stdout
+        assert out == signature(text, CFG).hex()
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.text(max_size=300))
+def test_signature_never_fails_and_is_deterministic(text):
+    first = signature(text, CFG)
+    assert len(first) == 4 * CFG.num_perm
+    assert signature(text, CFG) == first
+    assert fingerprint(text, CFG) == (exact_key(text), first)
+
+
+# --- clustering ---------------------------------------------------------------------------------------------
+
+def test_syndicated_variants_cluster_with_their_seed():
+    rng = random.Random(4)
+    for prefix in ("000", "001", "003"):
+        text = seed_text(prefix)
+        variants = syndicated(text, rng)
+        batch = [item(f"{prefix}-original", text)] + [item(f"{prefix}-{k}", v) for k, v in variants.items()]
+        decisions = new_index().resolve(batch)
+        assert len({d.cluster for d in decisions}) == 1, [(d.id, d.cluster, d.similarity) for d in decisions]
+        kept = [d for d in decisions if d.duplicate_of is None]
+        assert len(kept) == 1
+        assert kept[0].id == f"{prefix}-footer"  # the longest text
+        byline = next(d for d in decisions if d.id.endswith("byline"))
+        assert byline.similarity is not None and 0.6 <= byline.similarity < 1.0
+
+
+def test_two_stories_on_the_same_event_stay_apart():
+    decisions = new_index().resolve([item("000", seed_text("000")), item("001", seed_text("001"))])
+    assert [d.duplicate_of for d in decisions] == [None, None]
+    assert {d.cluster for d in decisions} == {"000", "001"}
+
+
+def test_exact_copies_link_with_similarity_one_and_ties_break_by_date_then_id():
+    text = seed_text("002")
+    batch = [item("c", text, "2025-05-02"), item("b", text.upper(), None), item("a", text, "2025-05-02"),
+             item("d", text, "2025-05-01")]
+    decisions = {d.id: d for d in new_index().resolve(batch)}
+    assert decisions["d"].duplicate_of is None  # same length: the earliest date wins
+    assert all(decisions[k].duplicate_of == "d" and decisions[k].similarity == 1.0 for k in "abc")
+    decisions = {d.id: d for d in new_index().resolve([item("c", text), item("a", text), item("b", text)])}
+    assert decisions["a"].duplicate_of is None and decisions["c"].duplicate_of == "a"
+
+
+def test_decisions_do_not_depend_on_batch_order():
+    rng = random.Random(9)
+    batch = []
+    for prefix in ("000", "001", "002", "004"):
+        text = seed_text(prefix)
+        batch.append(item(prefix, text))
+        batch += [item(f"{prefix}-{k}", v) for k, v in syndicated(text, rng).items()]
+    expected = sorted(map(dataclasses.astuple, new_index().resolve(batch)))
+    for shuffle_seed in range(3):
+        shuffled = list(batch)
+        random.Random(shuffle_seed).shuffle(shuffled)
+        decisions = new_index().resolve(shuffled)
+        assert [d.id for d in decisions] == [i.id for i in shuffled]  # input order
+        assert sorted(map(dataclasses.astuple, decisions)) == expected
+
+
+def test_an_unverified_lsh_collision_never_links():
+    rng = np.random.default_rng(3)
+    a = rng.integers(0, 2**32, CFG.num_perm, dtype=np.uint32)
+    b = rng.integers(0, 2**32, CFG.num_perm, dtype=np.uint32)
+    b[: CFG.rows] = a[: CFG.rows]  # the same first band, nothing else in common
+    assert band_key(a[None], 0, CFG.rows) == band_key(b[None], 0, CFG.rows)
+    first = DedupItem("a", 100, None, "ea", a.astype("<u4").tobytes())
+    second = DedupItem("b", 200, None, "eb", b.astype("<u4").tobytes())
+    index = new_index()
+    assert [d.duplicate_of for d in index.resolve([first, second])] == [None, None]
+    index.stage([first], index.resolve([first]))
+    assert index.resolve([second])[0].duplicate_of is None  # nor against the index
+    third = DedupItem("c", 50, None, "ec", a.astype("<u4").tobytes())  # the same signature: verified, links
+    assert index.resolve([third])[0].duplicate_of == "a"
+
+
+def test_repeated_id_in_one_batch_is_a_copy_of_its_first_occurrence():
+    text = seed_text("004")
+    decisions = new_index().resolve([item("x", text), item("y", seed_text("002")), item("x", text + " More.")])
+    assert decisions[0].duplicate_of is None
+    assert decisions[2].duplicate_of == "x" and decisions[2].cluster == "x" and decisions[2].similarity < 1.0
+
+
+# --- the persistent index -------------------------------------------------------------------------------
+
+def test_second_round_sends_only_new_copies_to_duplicates():
+    db = sqlite3.connect(":memory:", isolation_level=None)
+    first = [item(p, seed_text(p)) for p in ("000", "001", "002")]
+    index = DedupIndex(db, CFG)
+    decisions = index.resolve(first)
+    assert all(d.duplicate_of is None for d in decisions)
+    db.execute("BEGIN")
+    index.stage(first, decisions)
+    db.execute("COMMIT")
+    rng = random.Random(1)
+    longer = syndicated(seed_text("000"), rng)["footer"]  # longer than the kept document
+    second = [item("000", seed_text("000")), item("000-copy", longer), item("002-copy", seed_text("002").upper()),
+              item("004", seed_text("004"))]
+    decisions = {d.id: d for d in DedupIndex(db, CFG).resolve(second)}
+    assert decisions["000"].duplicate_of is None  # kept before: kept again
+    assert decisions["000-copy"].duplicate_of == "000" and decisions["000-copy"].cluster == "000"
+    assert decisions["002-copy"].duplicate_of == "002" and decisions["002-copy"].similarity == 1.0
+    assert decisions["004"].duplicate_of is None
+
+
+def test_documents_kept_before_are_never_duplicates():
+    text = seed_text("003")
+    index = new_index()
+    a, b = item("a", text), item("b", text + " Extra closing line for b.")
+    index.stage([a], index.resolve([a]))
+    index.stage([b], [dedup_module.Decision("b", None, None, "b")])  # kept apart by an older threshold
+    decisions = {d.id: d for d in index.resolve([b, a, item("c", text + " Another copy with a tail.")])}
+    assert decisions["a"].duplicate_of is None and decisions["b"].duplicate_of is None
+    assert decisions["c"].duplicate_of == "a"  # the smallest id among the kept
+
+
+def test_resolve_is_read_only_and_staging_twice_is_harmless():
+    db = sqlite3.connect(":memory:", isolation_level=None)
+    index = DedupIndex(db, CFG)
+    batch = [item("000", seed_text("000")), item("000-upper", seed_text("000").upper()), item("004", seed_text("004"))]
+    index.stage(batch[:1], index.resolve(batch[:1]))
+    changes = db.total_changes
+    first = index.resolve(batch)
+    assert index.resolve(batch) == first
+    assert db.total_changes == changes
+    index.stage(batch, first)
+    rows = db.execute("SELECT COUNT(*) FROM dedup_bands").fetchone()[0]
+    index.stage(batch, first)
+    assert index.count() == 2 and db.execute("SELECT COUNT(*) FROM dedup_bands").fetchone()[0] == rows
+    assert rows == 2 * CFG.bands
+
+
+def test_forget_and_reset():
+    index = new_index()
+    a = item("a", seed_text("001"))
+    index.stage([a], index.resolve([a]))
+    copy = item("b", seed_text("001") + " Follow us for more.")
+    assert index.resolve([copy])[0].duplicate_of == "a"
+    index.forget(["a", "not-there"])
+    assert index.count() == 0 and index.db.execute("SELECT COUNT(*) FROM dedup_bands").fetchone()[0] == 0
+    assert index.resolve([copy])[0].duplicate_of is None
+    index.stage([a], index.resolve([a]))
+    index.reset()
+    assert index.count() == 0
+
+
+def test_other_parameters_need_a_rebuild():
+    db = sqlite3.connect(":memory:", isolation_level=None)
+    DedupIndex(db, CFG)
+    DedupIndex(db, dataclasses.replace(CFG, threshold=0.8))  # the threshold only filters: no rebuild
+    other = dataclasses.replace(CFG, bands=16, rows=8)
+    with pytest.raises(ValueError, match="bands 32 -> 16"):
+        DedupIndex(db, other)
+    DedupIndex(db, other, rebuild=True).reset()
+    DedupIndex(db, other)
+
+
+def test_config_checks_bands_and_rows(tmp_path):
+    assert load_config().dedup == DedupConfig()
+    assert all(f.metadata.get("help") for f in dataclasses.fields(DedupConfig))
+    path = tmp_path / "pagewash.toml"
+    path.write_text("[dedup]\nthreshold = 0.8\nnum_perm = 64\nbands = 16\nrows = 4\n", encoding="utf-8")
+    assert load_config(path).dedup == DedupConfig(threshold=0.8, num_perm=64, bands=16, rows=4)
+    with pytest.raises(ConfigError, match="must equal num_perm"):
+        DedupConfig(num_perm=120)
+    with pytest.raises(ConfigError, match="threshold"):
+        DedupConfig(threshold=1.5)
+
+
+# --- `pagewash dedup` on JSONL ------------------------------------------------------------------------------
+
+def write_jsonl(path, records):
+    path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in records), encoding="utf-8")
+    return path
+
+
+def read_tree(out):
+    return {str(p.relative_to(out)): p.read_text(encoding="utf-8") for p in sorted(out.glob("*/part-*.jsonl"))}
+
+
+def corpus(tmp_path):
+    rng = random.Random(2)
+    variants = syndicated(seed_text("000"), rng)
+    first = write_jsonl(tmp_path / "a.jsonl", [
+        {"id": "000", "text": seed_text("000"), "metadata": {"date": "2025-05-26", "url": "u0"}},
+        {"id": "001", "text": seed_text("001")},
+        {"id": "000-typos", "text": variants["typos"], "source": "wire"},
+        {"text": "a record without an id"},
+        "{not json",
+    ])
+    second = write_jsonl(tmp_path / "b.jsonl", [
+        {"id": "002", "text": seed_text("002")},
+        {"id": "000-headline", "text": variants["headline"]},
+    ])
+    return first, second
+
+
+def test_dedup_jsonl_end_to_end(tmp_path):
+    first, second = corpus(tmp_path)
+    out = tmp_path / "out"
+    counts = dedup_jsonl([first], out, CFG)
+    assert {k: counts[k] for k in ("records", "kept", "duplicates", "rejects")} == {
+        "records": 5, "kept": 2, "duplicates": 1, "rejects": 2}
+    docs = [json.loads(line) for line in (out / "documents" / "part-000000.jsonl").read_text().splitlines()]
+    assert [d["id"] for d in docs] == ["000", "001"]
+    assert docs[0]["metadata"] == {"date": "2025-05-26", "url": "u0", "content_hash": exact_key(seed_text("000")),
+                                   "duplicate_of": None, "similarity": None, "dup_cluster": "000"}
+    dup = json.loads((out / "duplicates" / "part-000000.jsonl").read_text())
+    assert dup["source"] == "wire" and dup["metadata"]["duplicate_of"] == "000" and dup["metadata"]["similarity"] > 0.6
+    rejects = [json.loads(line) for line in (out / "rejects" / "part-000000.jsonl").read_text().splitlines()]
+    assert [r["metadata"]["filter_reason"] for r in rejects] == ["bad_record", "bad_record"]
+    assert rejects[1]["raw"] == "{not json"
+    # a second call: only the new near-copy is a duplicate; the file already done is skipped
+    counts = dedup_jsonl([first, second], out, CFG)
+    assert (counts["records"], counts["kept"], counts["duplicates"], counts["inputs_skipped"]) == (2, 1, 1, 1)
+    dup = json.loads((out / "duplicates" / "part-000001.jsonl").read_text())
+    assert dup["id"] == "000-headline" and dup["metadata"]["duplicate_of"] == "000"
+    assert [json.loads(line)["id"] for line in (out / "documents" / "part-000001.jsonl").read_text().splitlines()] == [
+        "002"]
+
+
+def test_dedup_jsonl_reads_gzip_and_never_keeps_an_id_twice(tmp_path):
+    import gzip
+
+    path = tmp_path / "in.jsonl.gz"
+    with gzip.open(path, "wt", encoding="utf-8") as handle:
+        handle.write(json.dumps({"id": "x", "text": seed_text("004")}) + "\n")
+    dedup_jsonl([path], tmp_path / "out", CFG)
+    again = write_jsonl(tmp_path / "again.jsonl", [{"id": "x", "text": seed_text("004")}])
+    counts = dedup_jsonl([again], tmp_path / "out", CFG)
+    assert (counts["kept"], counts["duplicates"]) == (0, 1)
+    dup = json.loads((tmp_path / "out" / "duplicates" / "part-000001.jsonl").read_text())
+    assert dup["metadata"]["duplicate_of"] == "x" and dup["metadata"]["similarity"] == 1.0
+
+
+def test_dedup_jsonl_killed_between_publish_and_commit_reruns_to_the_same_state(tmp_path, monkeypatch):
+    first, second = corpus(tmp_path)
+    clean = tmp_path / "clean"
+    dedup_jsonl([first], clean, CFG, batch_size=2)
+    dedup_jsonl([second], clean, CFG, batch_size=2)
+
+    killed = tmp_path / "killed"
+    calls = []
+    real_commit = dedup_module._commit_batch
+
+    def dies_on_second_batch(*args):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # the files of this batch are published, its commit never happens
+        real_commit(*args)
+
+    monkeypatch.setattr(dedup_module, "_commit_batch", dies_on_second_batch)
+    with pytest.raises(KeyboardInterrupt):
+        dedup_jsonl([first], killed, CFG, batch_size=2)
+    assert (killed / "duplicates" / "part-000001.jsonl").exists()  # published before the kill
+    monkeypatch.setattr(dedup_module, "_commit_batch", real_commit)
+    dedup_jsonl([first], killed, CFG, batch_size=2)
+    dedup_jsonl([second], killed, CFG, batch_size=2)
+    assert read_tree(killed) == read_tree(clean)
+    assert not list(killed.glob("*/.*.tmp"))
