@@ -20,6 +20,8 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/accuracy.py
+	$(BIN)/python bench/dedup.py
+	$(BIN)/python bench/speed.py
 
 clean:
-	rm -rf cleaned/documents cleaned/rejects cleaned/report.json
+	rm -rf cleaned/documents cleaned/duplicates cleaned/rejects cleaned/report.json cleaned/_state
