@@ -334,3 +334,26 @@ def test_dedup_rebuild_after_changing_parameters(corpus: Path, small_shards: Pat
     assert cli("run", str(raw), "-o", str(out), "--config", str(other)).returncode == 0  # the new input
     stats = json.loads(cli("stats", str(out), "--json").stdout)
     assert stats["last_run"]["totals"]["documents"] == len(ids(out, "documents")) == len(after["documents"]) + 1
+
+
+def test_next_run_sends_only_new_near_copies_to_duplicates(corpus: Path, tmp_path: Path):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    for name in ("000_d2de09946bceaf6b.txt", "001_92dcaf02a642ec9d.txt"):
+        (raw / name).write_bytes((corpus / name).read_bytes())
+    out = tmp_path / "out"
+    assert cli("run", str(raw), "-o", str(out)).returncode == 0
+    kept = sorted(ids(out, "documents"))
+    assert len(kept) == 2 and not ids(out, "duplicates")  # two reports of one event are not duplicates
+    # tonight's crawl: the same story syndicated elsewhere, longer (an extra paragraph) and with a footer
+    seed0 = (corpus / "000_d2de09946bceaf6b.txt").read_text(encoding="utf-8")
+    lead = next(line for line in seed0.splitlines() if line.startswith("In a decisive effort"))
+    added = ("The visit was reported by several regional newspapers, which carried the agency's account of the "
+             "talks in full on their front pages the following morning.")
+    copy = seed0.replace(lead, lead + "\n\n" + added) + "\n\nDistributed by Wire Agency.\n"
+    (raw / "syndicated.txt").write_text(copy, encoding="utf-8")
+    assert cli("run", str(raw), "-o", str(out)).returncode == 0
+    assert sorted(ids(out, "documents")) == kept  # the earlier document stays, although the copy is longer
+    dups = [json.loads(line) for line in lines(out)["duplicates"]]
+    assert [Path(d["metadata"]["source_path"]).name for d in dups] == ["syndicated.txt"]
+    assert dups[0]["metadata"]["duplicate_of"] in kept and 0.6 <= dups[0]["metadata"]["similarity"] < 1.0
