@@ -90,11 +90,22 @@ def _work_one(item):
     counters = Counters()
     outcome = pipeline.process(page, counters)
     doc = outcome.document
-    result = PageResult(key, record_of(doc, _WORKER["stamp"]), outcome.reject_reason, counters)
-    dedup = pipeline.config.dedup
-    if outcome.reject_reason is None and dedup.enabled:
-        result.exact, result.sig = fingerprint(doc.text, dedup)
-    return result
+    if outcome.reject_reason is None:
+        # always signed (cheap beside cleaning), so pending documents can be deduplicated even if a run
+        # with dedup disabled is followed by one with it enabled
+        try:
+            exact, sig = fingerprint(doc.text, pipeline.config.dedup)
+        except Exception as exc:  # MemoryError under the worker's memory guard included
+            reason = "memory" if isinstance(exc, MemoryError) else "error"
+            doc.metadata.update(filter_reason=reason, filter_detail=f"dedup signature: {type(exc).__name__}: {exc}",
+                                filter_stage="dedup")
+            counters.documents -= 1
+            counters.rejects[reason] += 1
+            counters.stage_rejects["dedup"] += 1
+            return PageResult(key, record_of(doc, _WORKER["stamp"]), reason, counters)
+        result = PageResult(key, record_of(doc, _WORKER["stamp"]), None, counters, exact, sig)
+        return result
+    return PageResult(key, record_of(doc, _WORKER["stamp"]), outcome.reject_reason, counters)
 
 
 def crash_result(stamp: str, item) -> object:
@@ -223,16 +234,32 @@ class BatchRun:
                 self.counters.inputs["new"] += 1
             self.files[key] = found
             self.pages_done[key] = found.resume_at
-            complete = True
-            for n, page in enumerate(read_inputs(path, self.raw, max_bytes), 1):
-                if n <= found.resume_at:
-                    continue
-                self.counters.bytes_read += len(page.data)
-                yield (key, page)
+            complete, failed, n = True, False, 0
+            pages = read_inputs(path, self.raw, max_bytes)
+            while True:
+                try:
+                    page = next(pages, None)
+                except Exception as exc:  # a reader bug or a pathological file: a reject, the run goes on
+                    detail = f"{path}: reading stopped: {type(exc).__name__}: {exc}"
+                    page = RawPage(str(path), f"{key}#error", b"", {"reject": ("error", detail)})
+                    failed = True
+                if page is None:
+                    break
+                n += 1
+                # an input that could not be read to its end is redone whole next run, not resumed
+                failed = failed or page.meta.get("reject", ("",))[0] == "unreadable"
+                if n > found.resume_at or failed:
+                    self.counters.bytes_read += len(page.data)
+                    yield (key, page)
+                if failed:
+                    break
                 if self.stop.signum:
                     complete = False
                     break
-            if complete:
+            if failed:
+                self.counters.inputs["failed"] += 1
+                yield EndOfInput(key, failed=True)
+            elif complete:
                 yield EndOfInput(key)
 
     def _advance(self, path: Path) -> None:
@@ -313,15 +340,16 @@ class BatchRun:
         for seq, ids in sorted(by_seq.items()):
             for stream in STREAM_DIRS:
                 _rewrite_without(self.out / stream / _shard_file(seq), ids, key)
-        ids = sorted({doc_id for doc_id, _s, _q in rows})
+        status = self.state.shard_status()
+        kept = sorted({doc_id for doc_id, stream, seq in rows if stream == "documents" and status.get(seq) == "final"})
         with self.state.transaction() as db:
             for seq, stream, n in _count_rows(rows):
                 counts = json.loads(db.execute("SELECT counts FROM shards WHERE seq = ?", (seq,)).fetchone()[0])
                 counts[stream] = max(0, counts.get(stream, 0) - n)
                 db.execute("UPDATE shards SET counts = ? WHERE seq = ?", (json.dumps(counts), seq))
             db.execute("DELETE FROM outputs WHERE input = ?", (key,))
-            db.executemany("DELETE FROM pending WHERE doc_id = ?", ((i,) for i in ids))
-            self.index.forget(ids)
+            db.execute("DELETE FROM pending WHERE input = ?", (key,))
+            self.index.forget(kept)  # an id kept from another input too is impossible: resolve_new makes it a duplicate
         log.info("%s changed: %d earlier records retracted", key, len(rows))
 
     # phase 2: dedup -------------------------------------------------------------------------------------
@@ -329,37 +357,36 @@ class BatchRun:
     def dedup(self) -> None:
         started = time.perf_counter()
         rows = self.state.db.execute(
-            "SELECT doc_id, seq, text_len, date, exact, sig FROM pending ORDER BY seq, pos").fetchall()
+            "SELECT doc_id, seq, text_len, date, exact, sig, input FROM pending ORDER BY seq, pos").fetchall()
         staged = sorted(seq for seq, status in self.state.shard_status().items() if status == "staged")
         if not staged:
             return
         items = [DedupItem(id=r[0], text_len=r[2], date=r[3], exact=r[4], sig=r[5]) for r in rows]
         decisions = self._resolve(items)
-        by_pos: dict[tuple[int, str], list[Decision]] = {}
+        by_pos: dict[tuple[int, str], list[tuple[Decision, str]]] = {}
         for row, decision in zip(rows, decisions, strict=True):
-            by_pos.setdefault((row[1], row[0]), []).append(decision)
+            by_pos.setdefault((row[1], row[0]), []).append((decision, row[6]))
         dup_ids = []
         final_counts = {}
         for seq in staged:
             files = ShardSet(self.out, seq)
-            source = self.out / STAGED / _shard_file(seq)
-            with open(source, encoding="utf-8") as handle:
-                for line in handle:
-                    record = json.loads(line)
-                    queue = by_pos.get((seq, record["id"]))
-                    decision = queue.pop(0) if queue else None
-                    meta = record["metadata"]
-                    if decision is None:  # dedup disabled
-                        files.write("documents", record)
-                        continue
-                    meta["duplicate_of"] = decision.duplicate_of
-                    meta["similarity"] = decision.similarity
-                    meta["dup_cluster"] = decision.cluster
-                    if decision.duplicate_of is None:
-                        files.write("documents", record)
-                    else:
-                        files.write("duplicates", record)
-                        dup_ids.append(record["id"])
+            for record in _records(self.out / STAGED / _shard_file(seq)):
+                queue = by_pos.get((seq, record["id"]))
+                if not queue:
+                    raise RuntimeError(f"staged shard {seq}: no pending signature for {record['id']}")
+                decision, key = queue.pop(0)
+                if decision is None:  # dedup disabled
+                    files.write("documents", record)
+                    continue
+                meta = record["metadata"]
+                meta["duplicate_of"] = decision.duplicate_of
+                meta["similarity"] = decision.similarity
+                meta["dup_cluster"] = decision.cluster
+                if decision.duplicate_of is None:
+                    files.write("documents", record)
+                else:
+                    files.write("duplicates", record)
+                    dup_ids.append((record["id"], key))
             files.publish()
             counts = json.loads(self.state.db.execute("SELECT counts FROM shards WHERE seq = ?", (seq,))
                                 .fetchone()[0])
@@ -373,8 +400,8 @@ class BatchRun:
             db.execute("DELETE FROM pending")
             for seq, counts in final_counts.items():
                 db.execute("UPDATE shards SET status = 'final', counts = ? WHERE seq = ?", (json.dumps(counts), seq))
-            db.executemany("UPDATE outputs SET stream = 'duplicates' WHERE doc_id = ? AND stream = 'documents'",
-                           ((i,) for i in dup_ids))
+            db.executemany("UPDATE outputs SET stream = 'duplicates' WHERE doc_id = ? AND input = ? "
+                           "AND stream = 'documents'", dup_ids)
         for seq in staged:
             (self.out / STAGED / _shard_file(seq)).unlink(missing_ok=True)
         self.counters.duplicates = len(dup_ids)
@@ -414,8 +441,8 @@ class _Shard:
             # staged even when dedup is off, so that documents/ is written in one place
             self.files.write(STAGED, record)
             self.outputs.append((record["id"], result.key, "documents"))
-            self.pending.append((record["id"], self.seq, len(self.pending), len(record["text"]),
-                                 record["metadata"].get("date"), result.exact or "", result.sig or b""))
+            self.pending.append((record["id"], result.key, self.seq, len(self.pending), len(record["text"]),
+                                 record["metadata"].get("date"), result.exact, result.sig))
         else:
             self.files.write("rejects", record)
             self.outputs.append((record["id"], result.key, "rejects"))
@@ -669,15 +696,27 @@ def rebuild_dedup(out: Path, config: Config) -> dict:
             "seconds": round(time.perf_counter() - started, 3)}
 
 
+def _records(path: Path) -> Iterator[dict]:
+    """The records of a shard file; none if it does not exist (every record of it was retracted)."""
+    if path.exists():
+        with open(path, encoding="utf-8") as handle:
+            for line in handle:
+                yield json.loads(line)
+
+
 def _kept_and_duplicates(out: Path, seqs: list[int]) -> Iterator[tuple[int, str, int, dict]]:
-    """(shard, stream, line number, record) of the documents and duplicates of the given shards."""
+    """(shard, stream, line number, record) of the documents and duplicates of the given shards.
+
+    A record met twice in one shard (a rebuild killed between moving it from one stream's file to the
+    other's) is yielded once, so rerunning the rebuild repairs it."""
     for seq in seqs:
+        seen: set[tuple[str, str]] = set()
         for stream in ("documents", "duplicates"):
-            path = out / stream / _shard_file(seq)
-            if path.exists():
-                with open(path, encoding="utf-8") as handle:
-                    for n, line in enumerate(handle):
-                        yield seq, stream, n, json.loads(line)
+            for n, record in enumerate(_records(out / stream / _shard_file(seq))):
+                mark = (record["id"], (record.get("metadata") or {}).get("source_path") or "")
+                if mark not in seen:
+                    seen.add(mark)
+                    yield seq, stream, n, record
 
 
 def _remove_all_shards(out: Path) -> int:

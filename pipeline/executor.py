@@ -55,7 +55,7 @@ class SerialExecutor:
 def _worker_init(init: Callable[[], None], memory_limit: int) -> None:
     # the driver handles SIGINT/SIGTERM (it finishes the shard in hand); workers must not die first
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a TERM to the whole process group is the driver's to handle
     if memory_limit > 0:  # a page that needs more raises MemoryError in its worker, not an OOM kill
         _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
         limit = memory_limit if hard == resource.RLIM_INFINITY else min(memory_limit, hard)

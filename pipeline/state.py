@@ -48,6 +48,7 @@ CREATE TABLE IF NOT EXISTS shards (
 );
 CREATE TABLE IF NOT EXISTS pending (  -- signatures of cleaned documents awaiting the run's dedup step
     doc_id TEXT NOT NULL,       -- not unique: the same URL scraped twice gives the same id
+    input TEXT NOT NULL,        -- the input file it came from
     seq INTEGER NOT NULL,
     pos INTEGER NOT NULL,       -- order within the shard
     text_len INTEGER NOT NULL,
@@ -191,7 +192,7 @@ class RunState:
                 "INSERT OR REPLACE INTO inputs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 ((f.key, f.size, f.mtime_ns, f.sha1, st, done, seq, run_id) for f, st, done in inputs),
             )
-            db.executemany("INSERT INTO pending VALUES (?, ?, ?, ?, ?, ?, ?)", pending)
+            db.executemany("INSERT INTO pending VALUES (?, ?, ?, ?, ?, ?, ?, ?)", pending)
 
     def fail_input(self, key: str, run_id: int) -> None:
         """An input that could not be read: not done, so the next run tries it again."""

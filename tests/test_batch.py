@@ -357,3 +357,33 @@ def test_next_run_sends_only_new_near_copies_to_duplicates(corpus: Path, tmp_pat
     dups = [json.loads(line) for line in lines(out)["duplicates"]]
     assert [Path(d["metadata"]["source_path"]).name for d in dups] == ["syndicated.txt"]
     assert dups[0]["metadata"]["duplicate_of"] in kept and 0.6 <= dups[0]["metadata"]["similarity"] < 1.0
+
+
+def test_input_changed_after_a_run_killed_before_dedup(tmp_path: Path, monkeypatch):
+    """The staged shard held only the changed input's documents: its retraction empties it."""
+    from pipeline import batch
+
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    story = raw / "story.txt"
+    story.write_bytes((SEEDS_RAW / "001_92dcaf02a642ec9d.txt").read_bytes())
+    out = tmp_path / "out"
+
+    class Killed(BaseException):
+        pass
+
+    def die(self):
+        raise Killed
+
+    real_dedup = batch.BatchRun.dedup
+    monkeypatch.setattr(batch.BatchRun, "dedup", die)
+    with pytest.raises(Killed):
+        run_corpus(raw, out, load_config(), workers=0, progress=False)
+    monkeypatch.setattr(batch.BatchRun, "dedup", real_dedup)
+    story.write_bytes((SEEDS_RAW / "004_57d7f56e55303209.txt").read_bytes())
+    result = run_corpus(raw, out, load_config(), workers=0, progress=False)
+    assert result.exit_code == 0 and result.report["inputs"]["changed"] == 1
+    docs = [json.loads(line) for line in lines(out)["documents"]]
+    assert len(docs) == 1 and docs[0]["metadata"]["source_path"].endswith("story.txt")
+    assert docs[0]["metadata"]["title"] == json.loads(
+        (SHARED / "seeds" / "gold" / "004_57d7f56e55303209.json").read_text(encoding="utf-8"))["title"]
