@@ -37,7 +37,7 @@ from . import __version__
 from .config import Config, ConfigError
 from .dedup import Decision, DedupIndex, DedupItem, fingerprint, resolve_new
 from .document import RawPage
-from .executor import LocalPoolExecutor, SerialExecutor, default_workers
+from .executor import LocalPoolExecutor, RayExecutor, SerialExecutor, default_workers
 from .rules import RuleSet, load_rules
 from .runner import FAILURE_REASONS, Counters, Pipeline, processed_at, record_of
 from .sources import discover, read_inputs
@@ -156,6 +156,27 @@ class RunResult:
 
 # --- the run -------------------------------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class Engine:
+    """Where the per-page work runs: `local` (a process pool of `workers`; 0 = in this process) or `ray`
+    (Ray core tasks on the cluster at `address`, or on a local Ray with `workers` CPUs)."""
+
+    kind: str = "local"
+    workers: int = 0
+    address: str | None = None
+
+
+def _ray_temp_dir(out: Path) -> str:
+    """Ray's session files under the output's state, unless that path is too long for its unix sockets."""
+    import tempfile
+
+    folder = (out / STATE_DIR / "ray").resolve()
+    if len(str(folder)) <= 40:
+        folder.mkdir(parents=True, exist_ok=True)
+        return str(folder)
+    return tempfile.mkdtemp(prefix="pw-ray-")
+
+
 class _Stop:
     """SIGINT/SIGTERM: the first asks the run to finish the shard in hand; a second one stops at once."""
 
@@ -184,9 +205,10 @@ class BatchRun:
     """One run over `raw` into `out`; see the module docstring for the phases."""
 
     def __init__(self, raw: Path, out: Path, config: Config, state: RunState, run_id: int, stamp: str,
-                 rules: RuleSet, workers: int, stop: _Stop, progress: bool) -> None:
+                 rules: RuleSet, engine: Engine, stop: _Stop, progress: bool) -> None:
         self.raw, self.out, self.config, self.state = raw, out, config, state
-        self.run_id, self.stamp, self.rules, self.workers, self.stop = run_id, stamp, rules, workers, stop
+        self.run_id, self.stamp, self.rules, self.stop = run_id, stamp, rules, stop
+        self.engine, self.workers = engine, engine.workers
         self.counters = RunCounters()
         try:
             self.index = DedupIndex(state.db, config.dedup)
@@ -275,7 +297,10 @@ class BatchRun:
         chunks = _chunked(self.items(), CHUNK_PAGES)
         init = functools.partial(init_worker, self.config, self.rules, self.stamp)
         on_crash = functools.partial(crash_result, self.stamp)
-        if self.workers <= 0:
+        if self.engine.kind == "ray":
+            executor = RayExecutor(init, work, on_crash, address=self.engine.address, num_cpus=self.workers,
+                                   temp_dir=_ray_temp_dir(self.out))
+        elif self.workers <= 0:
             executor = SerialExecutor(init, work)
         else:
             executor = LocalPoolExecutor(self.workers, init, work, on_crash,
@@ -547,31 +572,33 @@ def _peak_rss_mb() -> dict:
 
 
 def run_corpus(raw: Path, out: Path, config: Config, *, rules: RuleSet | None = None, full: bool = False,
-               wait: bool = False, workers: int | None = None, progress: bool | None = None) -> RunResult:
+               wait: bool = False, workers: int | None = None, progress: bool | None = None,
+               executor: str = "local", address: str | None = None) -> RunResult:
     """Clean what is new under `raw` into `out`; raises LockBusy if another run holds `out`."""
     started = time.time()
     stamp = processed_at(started)
     rules = rules if rules is not None else load_rules(config.rules_dirs)  # bad rules: refused before any input
     workers = workers if workers is not None else (config.workers or default_workers())
+    engine = Engine(executor, workers, address)
     progress = sys.stderr.isatty() if progress is None else progress
     out.mkdir(parents=True, exist_ok=True)
     with run_lock(out / STATE_DIR, wait=wait), _Stop() as stop:
         state = RunState(out / STATE_DIR)
         try:
-            return _run_locked(raw, out, config, state, stamp, started, rules, workers, stop, progress, full)
+            return _run_locked(raw, out, config, state, stamp, started, rules, engine, stop, progress, full)
         finally:
             state.close()
 
 
 def _run_locked(raw: Path, out: Path, config: Config, state: RunState, stamp: str, started: float,
-                rules: RuleSet, workers: int, stop: _Stop, progress: bool, full: bool) -> RunResult:
+                rules: RuleSet, engine: Engine, stop: _Stop, progress: bool, full: bool) -> RunResult:
     run_id = state.begin_run(stamp)
     if full:  # the state and the index are emptied together, so neither outlives the other
         DedupIndex.create_schema(state.db)
         with state.transaction() as db:
             DedupIndex.clear(db)
             state.reset(db)
-    batch = BatchRun(raw, out, config, state, run_id, stamp, rules, workers, stop, progress)
+    batch = BatchRun(raw, out, config, state, run_id, stamp, rules, engine, stop, progress)
     removed = sweep(out, state) if not full else _remove_all_shards(out)
     if removed:
         log.info("removed %d files left by an interrupted run", removed)
@@ -593,7 +620,8 @@ def _run_locked(raw: Path, out: Path, config: Config, state: RunState, stamp: st
             "processed_at": stamp,
             "input": str(raw),
             "output": str(out),
-            "workers": workers,
+            "workers": engine.workers,
+            "executor": engine.kind,
             "inputs": {k: c.inputs[k] for k in ("seen", "new", "changed", "resumed", "skipped", "failed")},
             "pages": c.pages,
             "documents": c.documents - c.duplicates,

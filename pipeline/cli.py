@@ -54,7 +54,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise ConfigError("--workers must be at least 1")
     try:
         result = run_corpus(raw, out, config, full=args.full, wait=args.wait, workers=args.workers,
-                            progress=args.progress)
+                            progress=args.progress, executor=args.executor, address=args.address)
     except LockBusy as busy:
         print(f"pagewash: {busy}; not starting (use --wait to wait for it)", file=sys.stderr)
         return EXIT_BUSY
@@ -212,6 +212,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-error-rate", type=float, metavar="RATE",
                    help="share of failed inputs above which the run exits 1 (default 0.05)")
     p.add_argument("--workers", type=int, metavar="N", help="worker processes (default: one per core)")
+    p.add_argument("--executor", choices=("local", "ray"), default="local",
+                   help="local process pool (default) or Ray core tasks (needs pagewash[ray])")
+    p.add_argument("--address", metavar="ADDR",
+                   help="with --executor ray: the Ray cluster to join (default: start a local Ray with --workers CPUs)")
     p.add_argument("--full", action="store_true", help="forget what earlier runs did and reprocess every input")
     p.add_argument("--wait", action="store_true", help="if another run holds OUT, wait for it instead of exit 75")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,

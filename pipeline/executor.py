@@ -127,3 +127,84 @@ class LocalPoolExecutor:
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
+
+
+# --- Ray core tasks (optional: `pip install pagewash[ray]`) ------------------------------------------------
+
+_RAY_READY: dict = {}  # per Ray worker process: the run tokens whose `init` has run there
+
+
+def _ray_chunk(token: str, setup: tuple, chunk: Chunk) -> list[Result]:
+    init, work = setup
+    if token not in _RAY_READY:
+        init()
+        _RAY_READY[token] = True
+    return work(chunk)
+
+
+class RayExecutor:
+    """Ray core tasks, one per chunk, behind the same `map` (no Ray Data): results in input order, at most
+    `window` tasks in flight. Ray retries a task whose worker died or which raised (`max_retries`); a chunk
+    that still fails is run item by item, and an item that fails alone gets `on_crash(item)`.
+
+    Without `address`, a local Ray is started (`address="local"`) with `num_cpus` CPUs and its temporary
+    files under `temp_dir`; with one, the run joins that cluster (the inputs and the output must then be on
+    storage every node sees).
+    """
+
+    def __init__(self, init: Callable[[], None], work: Callable[[Chunk], list[Result]],
+                 on_crash: Callable[[Item], Result], address: str | None = None, num_cpus: int | None = None,
+                 temp_dir: str | None = None, window: int = 0, max_retries: int = 3) -> None:
+        try:
+            import ray
+        except ImportError as exc:  # pragma: no cover - depends on the install
+            raise RuntimeError("the Ray executor needs Ray: pip install 'pagewash[ray]'") from exc
+        import uuid
+
+        self._ray = ray
+        self._started = False
+        if not ray.is_initialized():
+            if address:
+                ray.init(address=address, log_to_driver=False)
+            else:
+                ray.init(address="local", num_cpus=num_cpus, _temp_dir=temp_dir, include_dashboard=False,
+                         log_to_driver=False)
+            self._started = True
+        self._token = uuid.uuid4().hex
+        self._setup = ray.put((init, work))
+        self._task = ray.remote(max_retries=max_retries, retry_exceptions=True)(_ray_chunk)
+        self._on_crash = on_crash
+        cpus = int(ray.cluster_resources().get("CPU", 1))
+        self._window = window or 4 * max(1, cpus)
+
+    def _submit(self, chunk: Chunk):
+        return self._task.remote(self._token, self._setup, chunk)
+
+    def map(self, chunks: Iterable[Chunk]) -> Iterator[list[Result]]:
+        pending: deque = deque()
+        stream = iter(chunks)
+        exhausted = False
+        while True:
+            while not exhausted and len(pending) < self._window:
+                chunk = next(stream, None)
+                if chunk is None:
+                    exhausted = True
+                    break
+                pending.append((chunk, self._submit(chunk)))
+            if not pending:
+                return
+            chunk, ref = pending.popleft()
+            try:
+                yield self._ray.get(ref)
+            except self._ray.exceptions.RayError:
+                yield [self._run_alone(item) for item in chunk]
+
+    def _run_alone(self, item: Item) -> Result:
+        try:
+            return self._ray.get(self._submit([item]))[0]
+        except self._ray.exceptions.RayError:
+            return self._on_crash(item)
+
+    def close(self) -> None:
+        if self._started:
+            self._ray.shutdown()
