@@ -52,6 +52,25 @@ class SerialExecutor:
         pass
 
 
+def _windowed(chunks: Iterable[Chunk], window: int, submit: Callable[[Chunk], Any]) -> Iterator[tuple]:
+    """(chunk, handle, the handles still in flight), oldest first, with at most `window` submitted ahead;
+    the caller may empty the in-flight deque (to resubmit those chunks another way)."""
+    pending: deque[tuple[Chunk, Any]] = deque()
+    stream = iter(chunks)
+    exhausted = False
+    while True:
+        while not exhausted and len(pending) < window:
+            chunk = next(stream, None)
+            if chunk is None:
+                exhausted = True
+                break
+            pending.append((chunk, submit(chunk)))
+        if not pending:
+            return
+        chunk, handle = pending.popleft()
+        yield chunk, handle, pending
+
+
 def _worker_init(init: Callable[[], None], memory_limit: int) -> None:
     # the driver handles SIGINT/SIGTERM (it finishes the shard in hand); workers must not die first
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -84,19 +103,7 @@ class LocalPoolExecutor:
         return ProcessPoolExecutor(self.workers, initializer=_worker_init, initargs=(self._init, self._memory_limit))
 
     def map(self, chunks: Iterable[Chunk]) -> Iterator[list[Result]]:
-        pending: deque[tuple[Chunk, Future]] = deque()
-        stream = iter(chunks)
-        exhausted = False
-        while True:
-            while not exhausted and len(pending) < self._window:
-                chunk = next(stream, None)
-                if chunk is None:
-                    exhausted = True
-                    break
-                pending.append((chunk, self._submit(chunk)))
-            if not pending:
-                return
-            chunk, future = pending.popleft()
+        for chunk, future, pending in _windowed(chunks, self._window, self._submit):
             try:
                 yield future.result()
             except BrokenProcessPool:
@@ -181,19 +188,7 @@ class RayExecutor:
         return self._task.remote(self._token, self._setup, chunk)
 
     def map(self, chunks: Iterable[Chunk]) -> Iterator[list[Result]]:
-        pending: deque = deque()
-        stream = iter(chunks)
-        exhausted = False
-        while True:
-            while not exhausted and len(pending) < self._window:
-                chunk = next(stream, None)
-                if chunk is None:
-                    exhausted = True
-                    break
-                pending.append((chunk, self._submit(chunk)))
-            if not pending:
-                return
-            chunk, ref = pending.popleft()
+        for chunk, ref, _pending in _windowed(chunks, self._window, self._submit):
             try:
                 yield self._ray.get(ref)
             except self._ray.exceptions.RayError:
