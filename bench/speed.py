@@ -44,13 +44,14 @@ def build_corpus(folder: Path, sources: list[Path], pages: int, suffix: str) -> 
     return total
 
 
-def pagewash_run(raw: Path, out: Path, workers: int, executor: str | None = None) -> dict:
+def pagewash_run(raw: Path, out: Path, workers: int, executor: str = "local") -> dict:
     args = [sys.executable, str(ROOT / "cli.py"), "-q", "run", str(raw), "-o", str(out), "--workers", str(workers),
             "--no-progress", "--max-error-rate", "1"]
-    if executor:
-        args += ["--executor", executor]
+    args += ["--executor", executor]
     started = time.perf_counter()
-    proc = subprocess.run(args, capture_output=True, text=True, cwd=ROOT)
+    # a pinned processed_at, so that runs with different executors can be compared byte for byte
+    env = {**os.environ, "SOURCE_DATE_EPOCH": "1760000000"}
+    proc = subprocess.run(args, capture_output=True, text=True, cwd=ROOT, env=env)
     wall = time.perf_counter() - started
     if proc.returncode != 0:
         raise SystemExit(f"pagewash run failed ({proc.returncode}): {proc.stderr[-2000:]}")
@@ -83,7 +84,11 @@ def main() -> int:
     parser.add_argument("--small", type=int, default=2_000, help="text dumps in the small run (memory)")
     parser.add_argument("--html-pages", type=int, default=2_000, help="HTML pages (pagewash and trafilatura)")
     parser.add_argument("--workers", default="1,2", help="worker counts for the scaling figures")
-    parser.add_argument("--executor", default=None, help="passed to `pagewash run --executor` (e.g. ray)")
+    parser.add_argument("--executor", choices=("local", "ray"), default="local",
+                        help="ray: also run the text corpus on a local Ray with the largest worker count, "
+                             "beside the local pool in the same run")
+    parser.add_argument("--skip-html", action="store_true", help="no HTML or trafilatura figures")
+    parser.add_argument("--skip-memory", action="store_true", help="no small run for the memory comparison")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     worker_counts = [int(w) for w in args.workers.split(",")]
@@ -98,7 +103,7 @@ def main() -> int:
 
         text = {}
         for workers in worker_counts:
-            run = pagewash_run(tmp / "text", tmp / f"out_text_{workers}", workers, args.executor)
+            run = pagewash_run(tmp / "text", tmp / f"out_text_{workers}", workers)
             run["pages_per_s"] = round(run["pages"] / run["wall_s"], 1)
             run["pages_per_s_per_worker"] = round(run["pages_per_s"] / workers, 1)
             run["mb_per_s"] = round(big_bytes / 1e6 / run["wall_s"], 2)
@@ -107,16 +112,32 @@ def main() -> int:
         if 1 in text and 2 in text:
             results["speedup_2_over_1"] = round(text[1]["wall_s"] / text[2]["wall_s"], 2)
 
+        if args.executor == "ray":
+            workers = worker_counts[-1]
+            run = pagewash_run(tmp / "text", tmp / "out_text_ray", workers, "ray")
+            run["pages_per_s"] = round(run["pages"] / run["wall_s"], 1)
+            results["ray"] = {**run, "cpus": workers,
+                              "ratio_to_local_pool": round(run["wall_s"] / text[workers]["wall_s"], 3)}
+            same = all((tmp / f"out_text_{workers}" / stream).is_dir() and sorted(
+                p.read_bytes() for p in (tmp / f"out_text_{workers}" / stream).glob("part-*.jsonl")) == sorted(
+                p.read_bytes() for p in (tmp / "out_text_ray" / stream).glob("part-*.jsonl"))
+                for stream in ("documents", "duplicates"))
+            results["ray"]["same_records_as_local_pool"] = same
+
         started = time.perf_counter()
-        rerun = pagewash_run(tmp / "text", tmp / f"out_text_{worker_counts[-1]}", worker_counts[-1], args.executor)
+        rerun = pagewash_run(tmp / "text", tmp / f"out_text_{worker_counts[-1]}", worker_counts[-1])
         results["noop_rerun"] = {"inputs": args.pages, "wall_s": round(time.perf_counter() - started, 2),
                                  "skipped": rerun["inputs"]["skipped"]}
 
-        small = pagewash_run(tmp / "text_small", tmp / "out_small", 1, args.executor)
-        results["memory"] = {"pages_small": args.small, "peak_rss_small_mb": small["peak_rss_mb"],
-                             "pages_large": args.pages, "peak_rss_large_mb": text[worker_counts[0]]["peak_rss_mb"]}
-
-        html_run = pagewash_run(tmp / "html", tmp / "out_html", 1, args.executor)
+        if not args.skip_memory:
+            small = pagewash_run(tmp / "text_small", tmp / "out_small", 1)
+            results["memory"] = {"pages_small": args.small, "peak_rss_small_mb": small["peak_rss_mb"],
+                                 "pages_large": args.pages,
+                                 "peak_rss_large_mb": text[worker_counts[0]]["peak_rss_mb"]}
+        if args.skip_html:
+            shutil.rmtree(tmp, ignore_errors=True)
+            return _print(results, text, args.json)
+        html_run = pagewash_run(tmp / "html", tmp / "out_html", 1)
         traf = trafilatura_seconds(tmp / "html")
         results["html"] = {
             "pages": args.html_pages, "mb": round(html_bytes / 1e6, 1),
@@ -126,7 +147,11 @@ def main() -> int:
             "pagewash_documents": html_run["documents"], "pagewash_duplicates": html_run["duplicates"],
         }
         shutil.rmtree(tmp, ignore_errors=True)
-    if args.json:
+    return _print(results, text, args.json)
+
+
+def _print(results: dict, text: dict, as_json: bool) -> int:
+    if as_json:
         print(json.dumps(results, indent=2))
         return 0
     print(f"cores: {results['cores']}")
@@ -139,14 +164,20 @@ def main() -> int:
               f"{run['peak_rss_mb']['largest_worker']} |")
     if "speedup_2_over_1" in results:
         print(f"speed-up, 2 workers over 1: {results['speedup_2_over_1']}x")
-    m = results["memory"]
-    print(f"peak RSS at {m['pages_small']} pages: {m['peak_rss_small_mb']}; at {m['pages_large']} pages: "
-          f"{m['peak_rss_large_mb']}")
+    if "ray" in results:
+        r = results["ray"]
+        print(f"Ray, local, {r['cpus']} CPUs: {r['wall_s']} s, {r['pages_per_s']} pages/s; "
+              f"{r['ratio_to_local_pool']}x the local pool's time; same records: {r['same_records_as_local_pool']}")
+    if "memory" in results:
+        m = results["memory"]
+        print(f"peak RSS at {m['pages_small']} pages: {m['peak_rss_small_mb']}; at {m['pages_large']} pages: "
+              f"{m['peak_rss_large_mb']}")
     r = results["noop_rerun"]
     print(f"rerun with nothing new over {r['inputs']} inputs: {r['wall_s']} s ({r['skipped']} skipped)")
-    h = results["html"]
-    print(f"HTML, {h['pages']} pages, 1 worker: pagewash {h['pagewash_ms_per_page']} ms/page (whole run), "
-          f"trafilatura.extract {h['trafilatura_ms_per_page']} ms/page; ratio {h['ratio']}")
+    if "html" in results:
+        h = results["html"]
+        print(f"HTML, {h['pages']} pages, 1 worker: pagewash {h['pagewash_ms_per_page']} ms/page (whole run), "
+              f"trafilatura.extract {h['trafilatura_ms_per_page']} ms/page; ratio {h['ratio']}")
     return 0
 
 
