@@ -35,14 +35,15 @@ from pathlib import Path
 
 from . import __version__
 from .config import Config, ConfigError
-from .dedup import Decision, DedupIndex, DedupItem, fingerprint, resolve_new
-from .document import RawPage
+from .dedup import Decision, DedupIndex, DedupItem, apply_decision, fingerprint, record_item, resolve_new
+from .document import Document, RawPage
 from .executor import LocalPoolExecutor, RayExecutor, SerialExecutor, default_workers
 from .rules import RuleSet, load_rules
 from .runner import FAILURE_REASONS, Counters, Pipeline, processed_at, record_of
-from .sources import discover, read_inputs
+from .sources import discover, input_key, read_inputs
+from .stages import document_id
 from .state import STATE_DIR, InputFile, RunState, run_lock
-from .writer import ShardSet, dump_record, shard_seq, write_atomic
+from .writer import ShardSet, shard_name, shard_seq, write_atomic
 
 log = logging.getLogger("pagewash")
 
@@ -103,8 +104,7 @@ def _work_one(item):
             counters.rejects[reason] += 1
             counters.stage_rejects["dedup"] += 1
             return PageResult(key, record_of(doc, _WORKER["stamp"]), reason, counters)
-        result = PageResult(key, record_of(doc, _WORKER["stamp"]), None, counters, exact, sig)
-        return result
+        return PageResult(key, record_of(doc, _WORKER["stamp"]), None, counters, exact, sig)
     return PageResult(key, record_of(doc, _WORKER["stamp"]), outcome.reject_reason, counters)
 
 
@@ -113,19 +113,11 @@ def crash_result(stamp: str, item) -> object:
     if isinstance(item, EndOfInput):
         return item
     key, page = item
-    from .document import Document
-
-    doc = Document(id=_page_id(page), text="", metadata={
+    doc = Document(id=document_id(page.rel_path, page.meta.get("url")), text="", metadata={
         "source_path": page.source_path, "url": page.meta.get("url"), "filter_reason": "crash",
         "filter_detail": "the worker processing this page died", "filter_stage": "worker"})
     counters = Counters(pages=1, rejects=Counter(crash=1), stage_rejects=Counter(worker=1))
     return PageResult(key, record_of(doc, stamp), "crash", counters)
-
-
-def _page_id(page: RawPage) -> str:
-    from .stages import document_id
-
-    return document_id(page.rel_path, page.meta.get("url"))
 
 
 # --- counters and the report ---------------------------------------------------------------------------
@@ -229,7 +221,7 @@ class BatchRun:
         for path in discover(self.raw):
             if self.stop.signum:
                 return
-            key = path.name if self.raw.is_file() else path.relative_to(self.raw).as_posix()
+            key = input_key(path, self.raw)
             self.counters.inputs["seen"] += 1
             try:
                 found = self.state.triage(path, key)
@@ -364,7 +356,7 @@ class BatchRun:
             by_seq.setdefault(seq, set()).add(doc_id)
         for seq, ids in sorted(by_seq.items()):
             for stream in STREAM_DIRS:
-                _rewrite_without(self.out / stream / _shard_file(seq), ids, key)
+                _rewrite_without(self.out / stream / shard_name(seq), ids, key)
         status = self.state.shard_status()
         kept = sorted({doc_id for doc_id, stream, seq in rows if stream == "documents" and status.get(seq) == "final"})
         with self.state.transaction() as db:
@@ -381,11 +373,11 @@ class BatchRun:
 
     def dedup(self) -> None:
         started = time.perf_counter()
-        rows = self.state.db.execute(
-            "SELECT doc_id, seq, text_len, date, exact, sig, input FROM pending ORDER BY seq, pos").fetchall()
         staged = sorted(seq for seq, status in self.state.shard_status().items() if status == "staged")
         if not staged:
             return
+        rows = self.state.db.execute(
+            "SELECT doc_id, seq, text_len, date, exact, sig, input FROM pending ORDER BY seq, pos").fetchall()
         items = [DedupItem(id=r[0], text_len=r[2], date=r[3], exact=r[4], sig=r[5]) for r in rows]
         decisions = self._resolve(items)
         by_pos: dict[tuple[int, str], list[tuple[Decision, str]]] = {}
@@ -395,7 +387,7 @@ class BatchRun:
         final_counts = {}
         for seq in staged:
             files = ShardSet(self.out, seq)
-            for record in _records(self.out / STAGED / _shard_file(seq)):
+            for record in _records(self.out / STAGED / shard_name(seq)):
                 queue = by_pos.get((seq, record["id"]))
                 if not queue:
                     raise RuntimeError(f"staged shard {seq}: no pending signature for {record['id']}")
@@ -403,14 +395,9 @@ class BatchRun:
                 if decision is None:  # dedup disabled
                     files.write("documents", record)
                     continue
-                meta = record["metadata"]
-                meta["duplicate_of"] = decision.duplicate_of
-                meta["similarity"] = decision.similarity
-                meta["dup_cluster"] = decision.cluster
-                if decision.duplicate_of is None:
-                    files.write("documents", record)
-                else:
-                    files.write("duplicates", record)
+                stream = apply_decision(record, decision)
+                files.write(stream, record)
+                if stream == "duplicates":
                     dup_ids.append((record["id"], key))
             files.publish()
             counts = json.loads(self.state.db.execute("SELECT counts FROM shards WHERE seq = ?", (seq,))
@@ -428,14 +415,12 @@ class BatchRun:
             db.executemany("UPDATE outputs SET stream = 'duplicates' WHERE doc_id = ? AND input = ? "
                            "AND stream = 'documents'", dup_ids)
         for seq in staged:
-            (self.out / STAGED / _shard_file(seq)).unlink(missing_ok=True)
+            (self.out / STAGED / shard_name(seq)).unlink(missing_ok=True)
         self.counters.duplicates = len(dup_ids)
         self.dedup_report = {
             "resolved": len(items), "duplicates": len(dup_ids), "clusters_with_duplicates": len(
                 {d.cluster for d in decisions if d is not None and d.duplicate_of is not None}),
             "index_size": self.index.count(), "seconds": round(time.perf_counter() - started, 3)}
-        if not self.config.dedup.enabled:
-            self.dedup_report["clusters_with_duplicates"] = 0
 
     def _resolve(self, items: list[DedupItem]) -> list[Decision]:
         """Decisions in item order. An id already kept (the same URL scraped again) is a duplicate of it."""
@@ -482,10 +467,6 @@ def _chunked(items: Iterator, size: int) -> Iterator[list]:
             chunk = []
     if chunk:
         yield chunk
-
-
-def _shard_file(seq: int) -> str:
-    return f"part-{seq:06d}.jsonl"
 
 
 def _count_rows(rows: list) -> list[tuple[int, str, int]]:
@@ -599,9 +580,9 @@ def _run_locked(raw: Path, out: Path, config: Config, state: RunState, stamp: st
             DedupIndex.clear(db)
             state.reset(db)
     batch = BatchRun(raw, out, config, state, run_id, stamp, rules, engine, stop, progress)
-    removed = sweep(out, state) if not full else _remove_all_shards(out)
+    removed = sweep(out, state)  # after --full the state names no shard: every shard file goes
     if removed:
-        log.info("removed %d files left by an interrupted run", removed)
+        log.info("removed %d shard files the state does not name (an interrupted run, or --full)", removed)
     status = "failed"
     try:
         batch.clean()
@@ -675,12 +656,8 @@ def rebuild_dedup(out: Path, config: Config) -> dict:
                        if (seq := shard_seq(path)) is not None})
         items, where = [], []
         for seq, stream, n, record in _kept_and_duplicates(out, seqs):
-            exact, sig = fingerprint(record["text"], cfg)
-            meta = record.get("metadata") or {}
-            items.append(DedupItem(id=record["id"], text_len=len(record["text"]), date=meta.get("date"),
-                                   exact=exact, sig=sig))
+            items.append(record_item(record, cfg))
             where.append((seq, stream, n))
-        DedupIndex.create_schema(db)
         scratch = DedupIndex(sqlite3.connect(":memory:", isolation_level=None), cfg)
         decisions = resolve_new(scratch, items)
         decided = {key: d for key, d in zip(where, decisions, strict=True)}
@@ -689,16 +666,13 @@ def rebuild_dedup(out: Path, config: Config) -> dict:
         for seq in seqs:
             files = ShardSet(out, seq)
             for _seq, stream, n, record in _kept_and_duplicates(out, [seq]):
-                d = decided[(seq, stream, n)]
-                record.setdefault("metadata", {}).update(
-                    duplicate_of=d.duplicate_of, similarity=d.similarity, dup_cluster=d.cluster)
-                target = "documents" if d.duplicate_of is None else "duplicates"
+                target = apply_decision(record, decided[(seq, stream, n)])
                 files.write(target, record)
                 streams_of[record["id"]] = target
             files.publish()
             for stream in ("documents", "duplicates"):  # a stream this shard no longer has any record in
                 if stream not in files.counts:
-                    (out / stream / _shard_file(seq)).unlink(missing_ok=True)
+                    (out / stream / shard_name(seq)).unlink(missing_ok=True)
             counts[seq] = files.counts
         index = DedupIndex(db, cfg, rebuild=True)
         db.execute("BEGIN IMMEDIATE")
@@ -740,23 +714,11 @@ def _kept_and_duplicates(out: Path, seqs: list[int]) -> Iterator[tuple[int, str,
     for seq in seqs:
         seen: set[tuple[str, str]] = set()
         for stream in ("documents", "duplicates"):
-            for n, record in enumerate(_records(out / stream / _shard_file(seq))):
+            for n, record in enumerate(_records(out / stream / shard_name(seq))):
                 mark = (record["id"], (record.get("metadata") or {}).get("source_path") or "")
                 if mark not in seen:
                     seen.add(mark)
                     yield seq, stream, n, record
 
 
-def _remove_all_shards(out: Path) -> int:
-    removed = 0
-    for stream in STREAM_DIRS:
-        folder = out / stream
-        if folder.is_dir():
-            for path in folder.iterdir():
-                if shard_seq(path) is not None or path.name.endswith(".tmp"):
-                    path.unlink()
-                    removed += 1
-    return removed
-
-
-__all__ = ["BatchRun", "RunResult", "run_corpus", "sweep", "dump_record", "EXIT_BUSY"]
+__all__ = ["BatchRun", "RunResult", "run_corpus", "rebuild_dedup", "sweep", "EXIT_BUSY"]

@@ -26,7 +26,7 @@ import numpy as np
 from rensa import RMinHash
 
 from .config import DedupConfig
-from .state import STATE_DIR, STREAMS
+from .state import STATE_DIR, STREAMS, content_sha1
 from .writer import ShardSet, shard_name, shard_seq
 
 # Bump when tokens, shingle hashing or band keys change: an index built otherwise must be rebuilt.
@@ -514,14 +514,6 @@ class _Batch:
     progress: dict[str, tuple[str, int, bool]]  # sha1 -> (path, lines consumed, complete)
 
 
-def _file_sha1(path: Path) -> str:
-    digest = hashlib.sha1()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _open_lines(path: Path):
     with open(path, "rb") as handle:
         gzipped = handle.read(2) == b"\x1f\x8b"
@@ -533,7 +525,7 @@ def _read_batches(inputs: list[Path], db: sqlite3.Connection, batch_size: int, c
     batch = _Batch([], {})
     seen: set[str] = set()
     for path in inputs:
-        sha1 = _file_sha1(path)
+        sha1 = content_sha1(path)
         row = db.execute("SELECT lines, complete FROM dedup_inputs WHERE sha1 = ?", (sha1,)).fetchone()
         if sha1 in seen or (row and row[1]):
             counts["inputs_skipped"] += 1
@@ -656,16 +648,27 @@ def _fill_shard(shard: ShardSet, batch: _Batch, index: DedupIndex) -> tuple[list
         if not ok:
             shard.write("rejects", record)
             continue
-        exact, sig = fingerprint(record["text"], index.cfg)
-        date = record["metadata"].get("date")
         records.append(record)
-        items.append(DedupItem(record["id"], len(record["text"]), date if isinstance(date, str) else None, exact, sig))
+        items.append(record_item(record, index.cfg))
     decisions = resolve_new(index, items)
     for record, item, decision in zip(records, items, decisions, strict=True):
-        record["metadata"].update(content_hash=item.exact, duplicate_of=decision.duplicate_of,
-                                  similarity=decision.similarity, dup_cluster=decision.cluster)
-        shard.write("duplicates" if decision.duplicate_of else "documents", record)
+        record["metadata"]["content_hash"] = item.exact
+        shard.write(apply_decision(record, decision), record)
     return items, decisions
+
+
+def record_item(record: dict, cfg: DedupConfig) -> DedupItem:
+    """The dedup item of a record with `id` and `text` (a string `metadata.date` breaks ties)."""
+    exact, sig = fingerprint(record["text"], cfg)
+    date = (record.get("metadata") or {}).get("date")
+    return DedupItem(record["id"], len(record["text"]), date if isinstance(date, str) else None, exact, sig)
+
+
+def apply_decision(record: dict, decision: Decision) -> str:
+    """Write a decision into the record's metadata; the stream it goes to (`documents` or `duplicates`)."""
+    record.setdefault("metadata", {}).update(duplicate_of=decision.duplicate_of, similarity=decision.similarity,
+                                             dup_cluster=decision.cluster)
+    return "documents" if decision.duplicate_of is None else "duplicates"
 
 
 def resolve_new(index: DedupIndex, items: list[DedupItem]) -> list[Decision]:

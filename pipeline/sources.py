@@ -49,7 +49,8 @@ def discover(root: Path) -> Iterator[Path]:
             yield path
 
 
-def _rel(path: Path, root: Path) -> str:
+def input_key(path: Path, root: Path) -> str:
+    """An input's path relative to the input root (its name when the root is the file itself)."""
     return path.name if root.is_file() else path.relative_to(root).as_posix()
 
 
@@ -79,7 +80,7 @@ def sidecar(path: Path) -> dict:
 
 def read_inputs(path: Path, root: Path, max_bytes: int) -> Iterator[RawPage]:
     """The pages of one input file."""
-    rel = _rel(path, root)
+    rel = input_key(path, root)
     kind = _kind(path) or "page"
     try:
         if kind == "jsonl":

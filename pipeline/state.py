@@ -105,6 +105,11 @@ def file_sha1(path: Path) -> str:
     st = path.stat()
     if st.st_size > HASH_LIMIT:
         return f"size={st.st_size},mtime_ns={st.st_mtime_ns}"
+    return content_sha1(path)
+
+
+def content_sha1(path: Path) -> str:
+    """sha1 of a file's bytes, read in blocks."""
     digest = hashlib.sha1()
     with open(path, "rb") as handle:
         while block := handle.read(1 << 20):
