@@ -16,6 +16,7 @@ from pathlib import Path
 from . import __version__
 from .batch import EXIT_BUSY, rebuild_dedup, run_corpus
 from .config import Config, ConfigError, load_config
+from .dedup import dedup_jsonl
 from .document import RawPage
 from .rules import load_rules
 from .runner import Pipeline, processed_at, record_of
@@ -45,6 +46,11 @@ def _read_input(name: str) -> RawPage:
     return RawPage(source_path=name, rel_path=path.name, data=data)
 
 
+def _busy(busy: LockBusy) -> int:
+    print(f"pagewash: {busy}; not starting (use --wait to wait for it)", file=sys.stderr)
+    return EXIT_BUSY
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     config = _config(args)
     raw, out = Path(args.raw), Path(args.output)
@@ -56,8 +62,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         result = run_corpus(raw, out, config, full=args.full, wait=args.wait, workers=args.workers,
                             progress=args.progress, executor=args.executor, address=args.address)
     except LockBusy as busy:
-        print(f"pagewash: {busy}; not starting (use --wait to wait for it)", file=sys.stderr)
-        return EXIT_BUSY
+        return _busy(busy)
     report = result.report
     inputs = report["inputs"]
     rejects = ", ".join(f"{reason} {n}" for reason, n in report["rejects"].items()) or "none"
@@ -77,8 +82,6 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_dedup(args: argparse.Namespace) -> int:
-    from .dedup import dedup_jsonl
-
     config = _config(args)
     out = Path(args.output)
     inputs = [Path(name) for name in args.inputs]
@@ -91,17 +94,14 @@ def cmd_dedup(args: argparse.Namespace) -> int:
         with run_lock(out / STATE_DIR, wait=args.wait):
             if args.rebuild:
                 counts = rebuild_dedup(out, config)
-                if inputs:
-                    counts = dedup_jsonl(inputs, out, config.dedup)
-            else:
+            if inputs:
                 counts = dedup_jsonl(inputs, out, config.dedup)
     except ConfigError:
         raise
     except ValueError as exc:  # an index built with other parameters
         raise ConfigError(f"{out}: {exc} (pagewash dedup --rebuild -o {out})") from exc
     except LockBusy as busy:
-        print(f"pagewash: {busy}; not starting (use --wait to wait for it)", file=sys.stderr)
-        return EXIT_BUSY
+        return _busy(busy)
     if not args.quiet:
         print("pagewash dedup: " + ", ".join(f"{k} {v}" for k, v in counts.items()), file=sys.stderr)
     return EXIT_OK
