@@ -83,10 +83,25 @@ class DedupConfig:
 
 
 @dataclass(frozen=True)
+class HtmlConfig:
+    """How trafilatura reads HTML pages (see README, "HTML speed and accuracy")."""
+
+    fast: bool = field(
+        default=False,
+        metadata={"help": "trafilatura's fast mode: no readability/jusText comparison for each page"},
+    )
+    extensive_date_search: bool = field(
+        default=False,
+        metadata={"help": "htmldate's extensive search: dates in the page's free text, not only its markup"},
+    )
+
+
+@dataclass(frozen=True)
 class Config:
     """Everything a run can be told; immutable so that stages can share it across processes."""
 
     clean: CleanConfig = field(default_factory=CleanConfig)
+    html: HtmlConfig = field(default_factory=HtmlConfig, metadata={"help": "HTML extraction: the [html] table"})
     dedup: DedupConfig = field(
         default_factory=DedupConfig, metadata={"help": "near-duplicate detection: the [dedup] table"}
     )

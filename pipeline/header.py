@@ -120,7 +120,7 @@ def analyse_header(
     """Find title, author, date and site; mark header lines in the article as dropped, with their id."""
     header = Header()
     header.sitename = _find_sitename(verdicts, rules, header)
-    _cut_about_site(verdicts, header.sitename)
+    _cut_about_site(verdicts, features, header.sitename)
     kept = [v.index for v in verdicts if v.kept]
     if not kept:
         return header
@@ -240,7 +240,7 @@ def _find_title(verdicts, window, features, byline_at, first, header: Header) ->
     previous: list[str] = []
     for v in verdicts:
         if v.label != BLANK:
-            key = line_key(v.text)
+            key = features[v.index].key
             if key in previous:
                 printed_twice.add(key)
             previous = (previous + [key])[-3:]
@@ -253,7 +253,7 @@ def _find_title(verdicts, window, features, byline_at, first, header: Header) ->
             break  # a headline stands above its story, not among the teasers after it
         if v.index == first_line or not _title_like(v, features[v.index]):
             continue
-        key = line_key(v.text)
+        key = features[v.index].key
         evidence = 2 * (key in page_keys) + (key in printed_twice)
         if evidence == 0:
             continue
@@ -273,7 +273,7 @@ def _find_title(verdicts, window, features, byline_at, first, header: Header) ->
     header.provenance["title"] = "text:header"
     title_key = line_key(choice.text)
     for v in verdicts:
-        if v.kept and line_key(v.text) == title_key:
+        if v.kept and features[v.index].key == title_key:
             _drop(v, SIG_TITLE)
     kept_words = [(v.index, len(v.text.split())) for v in verdicts if v.kept]
     above = sum(w for i, w in kept_words if i < choice.index)
@@ -309,19 +309,19 @@ def _pull_lead_heading(verdicts, features, header: Header) -> None:
     if v.rule_id is None or v.label == BAD or feats is None or v.label == GOOD:
         return
     title_key = line_key(header.title) if header.title else None
-    if line_key(v.text) == title_key or _is_dateish(v.text) or feats.words > MAX_TITLE_WORDS:
+    if feats.key == title_key or _is_dateish(v.text) or feats.words > MAX_TITLE_WORDS:
         return
     if not v.rule_id.startswith("signal."):
         return
     v.kept, v.rule_id = True, None
 
 
-def _cut_about_site(verdicts: list[LineVerdict], sitename: str | None) -> None:
+def _cut_about_site(verdicts: list[LineVerdict], features: list[LineFeatures | None], sitename: str | None) -> None:
     """An `About <Site>` box is the publisher's blurb: it and what follows leave the article."""
     if not sitename:
         return
     marker = line_key(f"About {sitename}")
-    cut = next((v.index for v in verdicts if v.kept and line_key(v.text) == marker), None)
+    cut = next((v.index for v in verdicts if v.kept and features[v.index].key == marker), None)
     if cut is None:
         return
     for v in verdicts[cut:]:

@@ -6,16 +6,15 @@ text-dump cleaner instead; `metadata.provenance.text` says which path produced t
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 
 import trafilatura
 from bs4 import BeautifulSoup
-from lxml import html as lxml_html
 
 from .base import Stage
 from .config import Config
+from .decode import normalise_text
 from .document import Document, LineVerdict
 from .rules import RuleSet, line_key, trim_line
 from .stages import ExtractText, ReadHeader, summarise_cleaning
@@ -32,51 +31,6 @@ def render_text(html: str) -> str:
         tag.decompose()
     text = soup.get_text("\n")
     return re.sub(r"\n\s*\n+", "\n\n", text)
-
-
-def _structured_metadata(html: str) -> dict[str, tuple[str, str]]:
-    """OpenGraph and JSON-LD fields: name -> (value, provenance)."""
-    found: dict[str, tuple[str, str]] = {}
-    try:
-        tree = lxml_html.fromstring(html)
-    except (ValueError, lxml_html.etree.ParserError):
-        return found
-    for prop, key in (("og:title", "title"), ("og:site_name", "sitename"), ("article:published_time", "date"),
-                      ("article:author", "author")):
-        values = tree.xpath(f'//meta[@property="{prop}"]/@content')
-        if values and values[0].strip():
-            found.setdefault(key, (values[0].strip(), f"og:{prop.split(':', 1)[1]}"))
-    for script in tree.xpath('//script[@type="application/ld+json"]/text()'):
-        try:
-            data = json.loads(script)
-        except (json.JSONDecodeError, TypeError):
-            continue
-        for item in data if isinstance(data, list) else data.get("@graph", [data]) if isinstance(data, dict) else []:
-            if not isinstance(item, dict):
-                continue
-            if item.get("headline"):
-                found.setdefault("title", (str(item["headline"]), "json-ld"))
-            if item.get("datePublished"):
-                found.setdefault("date", (str(item["datePublished"]), "json-ld"))
-            author = item.get("author")
-            names = [_json_ld_name(a) for a in (author if isinstance(author, list) else [author])]
-            names = [n for n in names if n]
-            if names:
-                found.setdefault("author", ("; ".join(names), "json-ld"))
-            publisher = item.get("publisher")
-            publisher_name = _json_ld_name(publisher)
-            if publisher_name:
-                found.setdefault("sitename", (publisher_name, "json-ld"))
-    return found
-
-
-def _json_ld_name(value: object) -> str | None:
-    """A JSON-LD person or organisation: a string, or an object whose `name` may itself be a list."""
-    if isinstance(value, dict):
-        value = value.get("name")
-    if isinstance(value, list):
-        value = ", ".join(str(v) for v in value if isinstance(v, (str, int)))
-    return str(value).strip() or None if isinstance(value, (str, int)) else None
 
 
 def _clean_title(title: str | None, sitename: str | None) -> str | None:
@@ -104,34 +58,34 @@ class ExtractHtml(Stage):
     def process(self, doc: Document) -> Document:
         html = doc.text
         url = doc.metadata.get("url")
+        options = self.config.html
         result = trafilatura.bare_extraction(
-            html, url=url, include_comments=False, with_metadata=True, deduplicate=False
+            html, url=url, include_comments=False, with_metadata=True, deduplicate=False, fast=options.fast,
+            date_extraction_params={"extensive_search": options.extensive_date_search, "original_date": True},
         )
-        text = (result.text or "") if result is not None else ""
+        text = normalise_text(result.text or "") if result is not None else ""
         if not text.strip():
             return self._fallback(doc, html)
         doc.lines = self._apply_rules(text)
         doc.text = "\n".join(v.text for v in doc.lines if v.kept)
         meta = doc.metadata
-        structured = _structured_metadata(html)
         given = meta.get("provenance", {})
         provenance = {"text": "trafilatura", **given}
         for key in ("title", "author", "date", "sitename", "hostname"):
             if key in given:
                 continue
+            # trafilatura reads OpenGraph and JSON-LD itself (a second reading here added nothing on the dev set)
             value = getattr(result, key, None)
             if value:
-                meta[key], provenance[key] = value, "trafilatura"
-            elif key in structured:
-                meta[key], provenance[key] = structured[key]
+                meta[key], provenance[key] = normalise_text(value), "trafilatura"
             else:
                 meta.setdefault(key, None)
         if meta.get("author"):
             meta["author"] = "; ".join(a.strip() for a in re.split(r"\s*;\s*", meta["author"]) if a.strip())
         meta["title"] = _clean_title(meta.get("title"), meta.get("sitename"))
         meta["url"] = url or getattr(result, "url", None)
-        meta["categories"] = list(result.categories or [])
-        meta["tags"] = list(result.tags or [])
+        meta["categories"] = [normalise_text(c) for c in result.categories or []]
+        meta["tags"] = [normalise_text(t) for t in result.tags or []]
         meta["cleaning"] = summarise_cleaning(doc.lines)
         meta["provenance"] = provenance
         return doc
@@ -146,7 +100,7 @@ class ExtractHtml(Stage):
                 verdicts.append(LineVerdict(i, line, False, None, BLANK))
                 continue
             key = line_key(line)
-            hit = self.rules.match(line, key, "drop")
+            hit = self.rules.match(line, key, "drop") if self.rules.could_match(line, key) else None
             if hit is None and len(line.split()) >= self.config.clean.repeat_min_words and key in seen:
                 hit = SIG_DUPLICATE
             seen.add(key)
@@ -154,7 +108,7 @@ class ExtractHtml(Stage):
         return verdicts
 
     def _fallback(self, doc: Document, html: str) -> Document:
-        doc.text = render_text(html)
+        doc.text = normalise_text(render_text(html))
         doc = ExtractText(self.config, self.rules, self.stopwords).process(doc)
         doc = ReadHeader(self.config, self.rules).process(doc)
         doc.metadata["provenance"]["text"] = "html-fallback:text-dump"

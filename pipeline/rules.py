@@ -35,7 +35,6 @@ HEURISTICS = (
 )
 
 _BULLETS = "•·▪◦‣∙●○■□►▶➤→*-–—>»|"
-_SPACE = re.compile(r"\s+")
 
 
 def default_rules_dir() -> Path:
@@ -53,9 +52,8 @@ def trim_line(line: str) -> str:
 
 def line_key(line: str) -> str:
     """The form exact phrases are matched in: no bullets or edge punctuation, case and spaces folded."""
-    key = _SPACE.sub(" ", line).strip().lstrip(_BULLETS).strip()
-    key = key.strip(":|·•»«>-–— ").casefold()
-    return unicodedata.normalize("NFKC", key)
+    key = " ".join(line.split()).lstrip(_BULLETS).strip().strip(":|·•»«>-–— ").casefold()
+    return key if key.isascii() else unicodedata.normalize("NFKC", key)  # NFKC leaves ASCII as it is
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +86,7 @@ class RuleSet:
 
     _by_action: dict = field(default_factory=dict, compare=False, repr=False)
     _any_regex: dict = field(default_factory=dict, compare=False, repr=False)
+    _screen: dict = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         for rule in self.rules:
@@ -97,7 +96,29 @@ class RuleSet:
             for phrase in rule.exact:
                 self._exact.setdefault((rule.action, phrase), rule.id)
         for action, rules in self._by_action.items():
-            self._any_regex[action] = _any_of([p for rule in rules for p in rule.regex])
+            self._any_regex[action] = _screens([p for rule in rules for p in rule.regex])
+        # `could_match` screens: every exact phrase and prefix, one alternation of every pattern, the heuristics
+        self._screen["exact"] = frozenset(p for rule in self.rules if not rule.sites for p in rule.exact)
+        self._screen["prefix"] = tuple(p for rule in self.rules if not rule.sites for p in rule.prefix)
+        self._screen["regex"] = _screens([p for rule in self.rules for p in rule.regex])
+        self._screen["heuristics"] = tuple(dict.fromkeys(HEURISTIC_TESTS[r.heuristic] for r in self.rules
+                                                         if r.heuristic is not None))
+        self._screen["sites"] = any(rule.sites for rule in self.rules)
+
+    def could_match(self, line: str, key: str, site_keys: frozenset[str] = frozenset()) -> bool:
+        """False when no rule of any action can match the line: most lines, the article's, skip `match`."""
+        screen = self._screen
+        if key in screen["exact"] or (site_keys and screen["sites"]):
+            return True
+        if screen["prefix"] and key.startswith(screen["prefix"]):
+            return True
+        for regex in screen["regex"]:  # plain loops: this runs on every line of every page
+            if regex.search(line) is not None:
+                return True
+        for test in screen["heuristics"]:
+            if test(line):
+                return True
+        return False
 
     def match(self, line: str, key: str, action: str, site_keys: frozenset[str] = frozenset()) -> str | None:
         """The id of the first rule of `action` that matches the line, or None."""
@@ -106,8 +127,7 @@ class RuleSet:
             return hit
         # one search over all of the action's patterns tells whether any of them can match: most lines
         # (the article's) match none, and then no pattern is tried alone
-        screen = self._any_regex.get(action)
-        regex_possible = screen is None or screen.search(line) is not None
+        regex_possible = any(screen.search(line) is not None for screen in self._any_regex.get(action, ()))
         for rule in self._by_action.get(action, ()):
             if rule.sites and not (rule.sites & site_keys):
                 continue
@@ -140,9 +160,35 @@ def _any_of(patterns: list[re.Pattern[str]]) -> re.Pattern[str] | None:
         return None
 
 
+def _anchored(pattern: re.Pattern[str]) -> bool:
+    """True when every match starts at the beginning of the line (`^...` with no top-level `|`)."""
+    try:
+        from re import _constants, _parser  # the stdlib's own regex parser; private, hence the fallback
+        tree = _parser.parse(pattern.pattern, pattern.flags)
+        return len(tree) > 0 and tree[0] == (_constants.AT, _constants.AT_BEGINNING)
+    except Exception:  # noqa: BLE001 - any doubt: treat as unanchored, which is only slower
+        return False
+
+
+def _screens(patterns: list[re.Pattern[str]]) -> tuple[re.Pattern[str], ...]:
+    """As few searches as tell whether any of the patterns matches a line.
+
+    Anchored patterns are combined apart from the rest: an alternation of `^...` branches is tried at
+    the start of the line only, while one unanchored branch makes the regex engine try every branch at
+    every position (5x slower on the rule files shipped). Patterns that cannot be combined stay alone.
+    """
+    groups: dict[tuple[bool, int], list[re.Pattern[str]]] = {}
+    for pattern in patterns:
+        groups.setdefault((_anchored(pattern), pattern.flags), []).append(pattern)
+    screens: list[re.Pattern[str]] = []
+    for _, group in sorted(groups.items(), key=lambda item: (not item[0][0], item[0][1])):
+        combined = _any_of(group)
+        screens.extend([combined] if combined is not None else group)
+    return tuple(screens)
+
+
 # --- named heuristics -------------------------------------------------------------------------------
 
-_WORD = re.compile(r"\w+")
 _GLUE = re.compile(r"[a-z\u00e0-\u00ff][A-Z][a-z]")
 # bounded label length: an unbounded run makes the search quadratic on a very long line
 _COUNTER = re.compile(r"\w[\w .&'-]{0,60}\s\(\d[\d,.]*\)")
@@ -151,9 +197,11 @@ _WEEKDAYS = re.compile(r"^(?:[MTWFS]{7}|(?:(?:Mo|Tu|We|Th|Fr|Sa|Su)\s*){7})$")
 _IMAGE = re.compile(r"^\S*\.(?:jpe?g|png|gif|webp|svg|avif|bmp|tiff?)(?:\?\S*)?$", re.IGNORECASE)
 
 
+_ALNUM = re.compile(r"[^\W_]")
+
+
 def _stray_chars(line: str) -> bool:
-    stripped = line.strip()
-    return bool(stripped) and not any(ch.isalnum() for ch in stripped)
+    return not line.isspace() and bool(line) and _ALNUM.search(line) is None
 
 
 def _glued_words(line: str) -> bool:
@@ -169,13 +217,17 @@ def _counter_cloud(line: str) -> bool:
 
 def _calendar(line: str) -> bool:
     stripped = line.strip()
+    # each form starts with a digit, a weekday letter or «, or ends with »
+    if not stripped or not (stripped[0].isdecimal() or stripped[0] in "MTWFS«" or stripped.endswith("»")):
+        return False
     return bool(_DIGIT_RUN.match(stripped) or _WEEKDAYS.match(stripped)) or bool(
         re.fullmatch(r"«\s*\w+\s+\w+\s*»|«\s*\w+|\w+\s*»", stripped)
     )
 
 
 def _image_file(line: str) -> bool:
-    return bool(_IMAGE.match(line.strip()))
+    stripped = line.strip()
+    return "." in stripped and " " not in stripped and bool(_IMAGE.match(stripped))
 
 
 HEURISTIC_TESTS = {

@@ -49,13 +49,15 @@ def decode_page(page: RawPage, config: Config) -> Document:
     if not data.strip():
         raise Rejected("empty", "input has no text")
     text, encoding = decode_bytes(data)
-    doc.text = normalise_text(text)
     meta["encoding"] = encoding
     # The kind comes from the content (a .txt holding HTML is HTML), unless the source said it.
     kind = page.meta.get("kind")
     if kind not in ("html", "text"):
         kind = "html" if looks_like_html(data, page.rel_path) else "text"
     meta["source_format"] = kind
+    # A dump is normalised whole; of an HTML page only what is extracted from it (ExtractHtml), which is
+    # a few kilobytes of the page's hundreds
+    doc.text = text if kind == "html" else normalise_text(text)
     if not doc.text.strip():
         raise Rejected("empty", "input has no visible text")
     return doc

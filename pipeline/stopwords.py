@@ -31,10 +31,9 @@ class StopwordIndex:
         """The stop list that covers most tokens of the text's first `sample_chars` (empty when none covers any)."""
         hits: Counter[str] = Counter()
         by_word = self.by_word
-        for token in _TOKEN.findall(text[:sample_chars].lower()):
-            names = by_word.get(token)
-            if names:
-                hits.update(names)
+        for token, count in Counter(_TOKEN.findall(text[:sample_chars].lower())).items():
+            for name in by_word.get(token, ()):
+                hits[name] += count
         if not hits:
             return frozenset()
         best = max(sorted(hits), key=lambda name: hits[name])

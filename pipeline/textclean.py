@@ -16,8 +16,9 @@ from .document import LineVerdict
 from .rules import RuleSet, line_key, trim_line
 
 _WORD = re.compile(r"\w+")
+_FIRST_LETTER = re.compile(r"(?<!\w)[^\W\d_]")  # the first character of each word that starts with a letter
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
-_TERMINAL = re.compile(r"[.!?。！？…:;,\"”’»)\]—–]$")
+_TERMINAL = tuple('.!?。！？…:;,"”’»)]—–')
 _URL = re.compile(r"https?://|www\.\w", re.IGNORECASE)
 
 GOOD, MEDIUM, SHORT, BAD, BLANK = "good", "medium", "short", "bad", "blank"
@@ -41,21 +42,27 @@ class LineFeatures:
     terminal: bool
     title_case: float
     url: bool
+    key: str = ""  # rules.line_key of the line, computed once
 
 
-def line_features(text: str, stopwords: frozenset[str]) -> LineFeatures:
+def line_features(text: str, stopwords: frozenset[str], key: str = "") -> LineFeatures:
+    """Features of one trimmed line (or of several joined by spaces). Every step is one C-level call:
+    this runs on every line of every page."""
     tokens = _WORD.findall(text.lower())
-    cjk = len(_CJK.findall(text))
-    words = len(tokens) + cjk // 2 if cjk > 4 else len(tokens)
-    stops = sum(1 for t in tokens if t in stopwords)
-    alpha = [t for t in _WORD.findall(text) if t[0].isalpha()]
-    capitalised = sum(1 for t in alpha if t[0].isupper())
+    words = len(tokens)
+    if not text.isascii():
+        cjk = len(_CJK.findall(text))
+        if cjk > 4:
+            words += cjk // 2
+    stops = sum(map(stopwords.__contains__, tokens)) if stopwords else 0
+    firsts = _FIRST_LETTER.findall(text)
     return LineFeatures(
         words=words,
         stop_density=stops / len(tokens) if tokens else 0.0,
-        terminal=bool(_TERMINAL.search(text)),
-        title_case=capitalised / len(alpha) if alpha else 0.0,
-        url=bool(_URL.search(text)),
+        terminal=text.endswith(_TERMINAL),
+        title_case=sum(map(str.isupper, firsts)) / len(firsts) if firsts else 0.0,
+        url=("://" in text or "www." in text.lower()) and _URL.search(text) is not None,
+        key=key,
     )
 
 
@@ -77,7 +84,7 @@ def classify(features: LineFeatures, config: CleanConfig, has_stopwords: bool) -
     return MEDIUM
 
 
-_SENTENCE_END = re.compile(r"[.!?。！？…\"”»]$")
+_SENTENCE_END = tuple('.!?。！？…"”»')
 _CONTINUES = re.compile(r"^[a-z\u00df-\u00ff,.;:!?)\]”’%]")
 
 
@@ -87,7 +94,7 @@ def _units(trimmed: list[str], labels: list[str]) -> list[list[int]]:
     for i, label in enumerate(labels):
         if label != "?":
             continue
-        if (units and units[-1][-1] == i - 1 and not _SENTENCE_END.search(trimmed[i - 1])
+        if (units and units[-1][-1] == i - 1 and not trimmed[i - 1].endswith(_SENTENCE_END)
                 and _CONTINUES.match(trimmed[i])):
             units[-1].append(i)
         else:
@@ -148,24 +155,26 @@ def clean_lines(text: str, rules: RuleSet, stopwords: frozenset[str], config: Cl
         if not line:
             continue
         key = line_key(line)
-        feats = line_features(line, stopwords)
+        feats = line_features(line, stopwords, key)
         features[i] = feats
-        # A marker ending in a colon labels an inline pointer (`Recommended:`), and one glued to an
-        # unfinished sentence above it is a link inside a paragraph: neither starts a section.
-        inline = line.endswith(":") or (i > 0 and bool(trimmed[i - 1]) and not _SENTENCE_END.search(trimmed[i - 1]))
-        for action, positions in (("cut_after", cut_after), ("cut_before", cut_before)):
-            hit = rules.match(line, key, action, site_keys)
+        if rules.could_match(line, key, site_keys):
+            # A marker ending in a colon labels an inline pointer (`Recommended:`), and one glued to an
+            # unfinished sentence above it is a link inside a paragraph: neither starts a section.
+            inline = line.endswith(":") or (i > 0 and bool(trimmed[i - 1])
+                                            and not trimmed[i - 1].endswith(_SENTENCE_END))
+            for action, positions in (("cut_after", cut_after), ("cut_before", cut_before)):
+                hit = rules.match(line, key, action, site_keys)
+                if hit is not None:
+                    if not inline:
+                        positions.append(i)
+                    labels[i], rule_of[i] = BAD, hit
+                    break
+            if labels[i] == BAD:
+                continue
+            hit = rules.match(line, key, "drop", site_keys)
             if hit is not None:
-                if not inline:
-                    positions.append(i)
                 labels[i], rule_of[i] = BAD, hit
-                break
-        if labels[i] == BAD:
-            continue
-        hit = rules.match(line, key, "drop", site_keys)
-        if hit is not None:
-            labels[i], rule_of[i] = BAD, hit
-            continue
+                continue
         if feats.url and feats.words < 2 * config.good_min_words:
             labels[i], rule_of[i] = BAD, SIG_URL
             continue
@@ -233,7 +242,7 @@ def clean_lines(text: str, rules: RuleSet, stopwords: frozenset[str], config: Cl
                 reason = SIG_OUTSIDE
             verdicts.append(LineVerdict(i, line, False, reason, label))
             continue
-        key = line_key(line)
+        key = features[i].key
         # A repeated sentence or heading is printed twice by the page; a repeated fragment ("love",
         # "and") is just the same words again in a paragraph a renderer broke at its links.
         if features[i].words >= config.repeat_min_words:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from conftest import SEEDS_RAW
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pipeline.language import detect_language
 
@@ -57,3 +60,49 @@ def test_no_letters_gives_none(text):
 def test_sample_limit():
     lang, _ = detect_language(GERMAN + " " + ENGLISH * 20, seed=0, sample_chars=len(GERMAN))
     assert lang == "de"
+
+
+# --- langdetect-rs must be langdetect, bit for bit ------------------------------------------------------
+
+def _probabilities(factory_module, exception, text: str, seed: int):
+    factory_module.init_factory()
+    detector = factory_module._factory.create()
+    detector.seed = seed
+    detector.append(text)
+    try:
+        return [(p.lang, p.prob) for p in detector.get_probabilities()]
+    except exception as exc:
+        return ("error", str(exc))
+
+
+def _both(text: str, seed: int):
+    from langdetect import detector_factory as reference
+    from langdetect.lang_detect_exception import LangDetectException as reference_error
+    from langdetect_rs import detector_factory as port
+    from langdetect_rs.lang_detect_exception import LangDetectException as port_error
+
+    return (_probabilities(reference, reference_error, text, seed), _probabilities(port, port_error, text, seed))
+
+
+def test_engine_is_the_rust_port():
+    from pipeline.language import ENGINE
+
+    assert ENGINE == "langdetect-rs"
+
+
+def test_port_equals_langdetect_on_the_seed_dumps():
+    """Every probability of every seed dump (whole, and its first 1,500 characters) equals langdetect's."""
+    texts = [p.read_text(encoding="utf-8", errors="replace") for p in sorted(SEEDS_RAW.iterdir())]
+    assert texts
+    for text in texts + [ENGLISH, GERMAN, FRENCH, AMBIGUOUS, "1234 !!", ""]:
+        for sample in (text, text[:1500]):
+            for seed in (0, 7):
+                reference, port = _both(sample, seed)
+                assert port == reference
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.text(max_size=300), st.integers(min_value=0, max_value=2**31))
+def test_port_equals_langdetect_on_any_text(text, seed):
+    reference, port = _both(text, seed)
+    assert port == reference

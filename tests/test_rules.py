@@ -6,6 +6,8 @@ import re
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pipeline.config import ConfigError
 from pipeline.rules import HEURISTIC_TESTS, HEURISTICS, RuleSet, line_key, load_rules
@@ -295,3 +297,64 @@ def test_heuristic_rejects(name, line):
 )
 def test_heuristic_rules_fire_through_ruleset(defaults, line, rule_id):
     assert drop_hit(defaults, line) == rule_id
+
+
+# --- the screen that lets most lines skip the rules ---------------------------------------------------
+
+def _any_action_hits(rules: RuleSet, line: str) -> bool:
+    key = line_key(line)
+    return any(rules.match(line, key, action) is not None for action in ("drop", "cut_after", "cut_before"))
+
+
+def _seed_lines() -> list[str]:
+    from conftest import SEEDS_RAW
+
+    lines = []
+    for path in sorted(SEEDS_RAW.iterdir()):
+        lines += [ln.strip() for ln in path.read_text(encoding="utf-8", errors="replace").split("\n") if ln.strip()]
+    return lines
+
+
+def test_screen_never_hides_a_rule_hit_on_the_seed_lines(defaults):
+    lines = _seed_lines()
+    hits = [line for line in lines if _any_action_hits(defaults, line)]
+    assert len(hits) > 50  # the seeds are full of boilerplate: the check below is not vacuous
+    for line in lines:
+        if _any_action_hits(defaults, line):
+            assert defaults.could_match(line, line_key(line)), line
+    # and it does screen: most lines (the article's) are not handed to the rules at all
+    screened_out = sum(1 for line in lines if not defaults.could_match(line, line_key(line)))
+    assert screened_out > 0.5 * len(lines)
+
+
+_RULE_WORDS = ["cookies", "we use", "share on", "facebook", "home", "»", "›", "/", "page", "of", "comments", "photo:",
+               "tags:", "©", "2024", "12", "(3)", "MTWTFSS", "img.jpg", "ShareTweetPin", "...", "- - -", "read more:"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(_RULE_WORDS) | st.text(max_size=12), max_size=8).map(" ".join))
+def test_screen_never_hides_a_rule_hit_on_any_line(line):
+    rules = load_rules()
+    line = line.strip()
+    if _any_action_hits(rules, line):
+        assert rules.could_match(line, line_key(line))
+
+
+@pytest.mark.parametrize("pattern, anchored", [
+    (r"^foo", True), (r"^(?:a|b)c$", True), (r"^a|b", False), (r"(?:^a)", True), (r"(^a)|b", False), (r"\bfoo", False),
+    (r"foo$", False),
+])
+def test_anchored_patterns_are_told_apart(pattern, anchored):
+    from pipeline.rules import _anchored
+
+    assert _anchored(re.compile(pattern)) is anchored
+
+
+def test_user_patterns_that_cannot_be_combined_still_match(tmp_path):
+    """Back-references and inline flags keep a pattern out of the combined screens, never out of the rules."""
+    write_rules(tmp_path / "r", '[[rule]]\nid = "x.backref"\nregex = ["^(\\\\w+) \\\\1$"]\n'
+                                '[[rule]]\nid = "x.flags"\nregex = ["(?s)^spam.*eggs$"]\n')
+    rules = load_rules([tmp_path / "r"])
+    for line, rule_id in (("bye bye", "x.backref"), ("spam and eggs", "x.flags")):
+        assert rules.could_match(line, line_key(line))
+        assert drop_hit(rules, line) == rule_id

@@ -1,0 +1,97 @@
+"""pipeline.html.ExtractHtml: trafilatura's text and metadata, our rules over its lines, the text fallback."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import ARTICLE
+
+from pipeline.config import load_config
+from pipeline.document import RawPage
+from pipeline.runner import Pipeline
+
+
+@pytest.fixture(scope="module")
+def pipe() -> Pipeline:
+    return Pipeline(load_config())
+
+
+def page(body: str, head: str = "") -> bytes:
+    return (f"<!DOCTYPE html><html><head>{head}</head><body>{body}</body></html>").encode()
+
+
+def run(pipe: Pipeline, data: bytes, name: str = "page.html"):
+    return pipe.process(RawPage(source_path=name, rel_path=name, data=data))
+
+
+ARTICLE_HTML = "<article><h1>Harbour plan approved</h1>" + "".join(f"<p>{p}</p>" for p in ARTICLE) + "</article>"
+HEAD = ('<title>Harbour plan approved | Harbour Times</title><meta property="og:site_name" content="Harbour Times">'
+        '<meta name="author" content="Jane Doe"><meta property="article:published_time" content="2025-03-04">')
+
+
+def test_text_and_metadata(pipe):
+    outcome = run(pipe, page("<nav><a href='/'>Home</a> <a href='/n'>News</a></nav>" + ARTICLE_HTML
+                             + "<footer>© 2025 Harbour Times</footer>", HEAD))
+    assert outcome.reject_reason is None
+    doc = outcome.document
+    meta = doc.metadata
+    assert meta["source_format"] == "html"
+    assert meta["title"] == "Harbour plan approved"  # the `| Site` suffix goes when it names the site
+    assert meta["author"] == "Jane Doe"
+    assert meta["date"] == "2025-03-04"
+    assert meta["sitename"] == "Harbour Times"
+    assert meta["language"] == "en"
+    assert meta["provenance"]["text"] == "trafilatura"
+    for paragraph in ARTICLE:
+        assert paragraph in doc.text
+    assert "Home" not in doc.text and "©" not in doc.text
+
+
+def test_rules_drop_what_trafilatura_keeps(pipe):
+    """A share bar and an `Advertisement` label inside the article go by the drop rules, with their ids."""
+    body = ARTICLE_HTML.replace("</article>", "<p>Advertisement</p><p>We use cookies to improve your experience.</p>"
+                                              "</article>")
+    doc = run(pipe, page(body, HEAD)).document
+    assert "Advertisement" not in doc.text and "cookies" not in doc.text
+    hits = doc.metadata["cleaning"]["rules_hit"]
+    assert "cookie.banner" in hits
+    assert sum(hits.values()) >= 2
+
+
+def test_extracted_text_and_metadata_are_normalised(pipe):
+    """Only what is extracted is normalised: zero-width and control characters leave text and title."""
+    body = ARTICLE_HTML.replace("The city council", "The\u200b city\u00ad council").replace(
+        "<h1>Harbour plan approved</h1>", "<h1>Harbour\u200b plan approved</h1>")
+    head = HEAD.replace("<title>Harbour plan", "<title>Harbour\u200b plan")
+    doc = run(pipe, page(body, head)).document
+    assert "The city council" in doc.text
+    assert "\u200b" not in doc.text and "\u00ad" not in doc.text
+    assert "\u200b" not in doc.metadata["title"]
+
+
+def test_crlf_and_non_utf8_pages(pipe):
+    data = page(ARTICLE_HTML.replace("harbour district", "harbour district café"), HEAD).replace(b"\n", b"\r\n")
+    doc = run(pipe, data.decode("utf-8").encode("cp1252")).document
+    assert "café" in doc.text
+    assert "\r" not in doc.text
+
+
+def test_fallback_renders_the_page_when_trafilatura_finds_nothing(pipe):
+    """trafilatura discards <aside> content whole; the rendered page still yields the article via the text path."""
+    body = "<aside>" + "".join(f"<p>{p}</p>" for p in ARTICLE) + "</aside>"
+    outcome = run(pipe, page(body))
+    assert outcome.reject_reason is None
+    doc = outcome.document
+    assert doc.metadata["provenance"]["text"] == "html-fallback:text-dump"
+    assert doc.metadata["source_format"] == "html"
+    assert doc.text.split("\n") == ARTICLE
+
+
+def test_page_without_article_is_rejected(pipe):
+    outcome = run(pipe, page("<nav><a href='/'>Home</a></nav><footer>© 2025</footer>"))
+    assert outcome.reject_reason in ("no_article", "too_short")
+
+
+def test_same_page_same_record(pipe):
+    data = page(ARTICLE_HTML, HEAD)
+    first, second = run(pipe, data).document, run(pipe, data).document
+    assert first.text == second.text and first.metadata == second.metadata
