@@ -7,7 +7,8 @@ Inputs are the WCXB dev pages (`../shared/bench/wcxb-dev`), repeated under new n
 distinct files (dedup still sees them as the near-duplicates they are, as it would in a real crawl).
 Every pagewash figure is a real `pagewash run` subprocess (start-up, reading, cleaning, dedup, writing):
 - text dumps with 1 and 2 workers: pages/s, MB/s, pages/s per worker, speed-up of 2 over 1;
-- HTML with 1 worker beside `trafilatura.extract` over the same pages in one process: time per page;
+- HTML with 1 worker beside `trafilatura.extract` over the same pages in one process, plain and with
+  `with_metadata=True` (the same work as pagewash's: title, author, date, site): time per page;
 - peak RSS of the driver and of the largest worker at `--small` pages and at `--pages` pages;
 - a rerun over the `--pages` output with nothing new: wall seconds.
 Quote ratios (same run, same machine), not absolute figures: these machines are noisy.
@@ -65,16 +66,19 @@ _TRAFILATURA = """
 import sys, time, trafilatura
 from pathlib import Path
 paths = sorted(Path(sys.argv[1]).iterdir())
+with_metadata = sys.argv[2] == "metadata"
 started = time.perf_counter()
 for path in paths:
-    trafilatura.extract(path.read_bytes().decode("utf-8", errors="replace"))
+    trafilatura.extract(path.read_bytes().decode("utf-8", errors="replace"), with_metadata=with_metadata)
 print(time.perf_counter() - started)
 """
 
 
-def trafilatura_seconds(raw: Path) -> float:
-    """Plain trafilatura.extract over every page, one process (import time excluded)."""
-    proc = subprocess.run([sys.executable, "-c", _TRAFILATURA, str(raw)], capture_output=True, text=True, check=True)
+def trafilatura_seconds(raw: Path, with_metadata: bool = False) -> float:
+    """trafilatura.extract over every page, one process (import time excluded): plain (the issue's baseline),
+    or with_metadata=True, which does the work pagewash does on HTML (title, author, date, site)."""
+    proc = subprocess.run([sys.executable, "-c", _TRAFILATURA, str(raw), "metadata" if with_metadata else "plain"],
+                          capture_output=True, text=True, check=True)
     return float(proc.stdout.strip().splitlines()[-1])
 
 
@@ -139,11 +143,14 @@ def main() -> int:
             return _print(results, text, args.json)
         html_run = pagewash_run(tmp / "html", tmp / "out_html", 1)
         traf = trafilatura_seconds(tmp / "html")
+        traf_meta = trafilatura_seconds(tmp / "html", with_metadata=True)
         results["html"] = {
             "pages": args.html_pages, "mb": round(html_bytes / 1e6, 1),
             "pagewash_ms_per_page": round(1000 * html_run["wall_s"] / args.html_pages, 2),
             "trafilatura_ms_per_page": round(1000 * traf / args.html_pages, 2),
+            "trafilatura_metadata_ms_per_page": round(1000 * traf_meta / args.html_pages, 2),
             "ratio": round(html_run["wall_s"] / traf, 3),
+            "ratio_to_metadata": round(html_run["wall_s"] / traf_meta, 3),
             "pagewash_documents": html_run["documents"], "pagewash_duplicates": html_run["duplicates"],
         }
         shutil.rmtree(tmp, ignore_errors=True)
@@ -177,7 +184,9 @@ def _print(results: dict, text: dict, as_json: bool) -> int:
     if "html" in results:
         h = results["html"]
         print(f"HTML, {h['pages']} pages, 1 worker: pagewash {h['pagewash_ms_per_page']} ms/page (whole run), "
-              f"trafilatura.extract {h['trafilatura_ms_per_page']} ms/page; ratio {h['ratio']}")
+              f"trafilatura.extract {h['trafilatura_ms_per_page']} ms/page; ratio {h['ratio']}; "
+              f"trafilatura.extract(with_metadata=True) {h['trafilatura_metadata_ms_per_page']} ms/page; "
+              f"ratio {h['ratio_to_metadata']}")
     return 0
 
 

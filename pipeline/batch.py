@@ -38,6 +38,7 @@ from .config import Config, ConfigError
 from .dedup import Decision, DedupIndex, DedupItem, apply_decision, fingerprint, record_item, resolve_new
 from .document import Document, RawPage
 from .executor import LocalPoolExecutor, RayExecutor, SerialExecutor, default_workers
+from .html import release_caches
 from .rules import RuleSet, load_rules
 from .runner import FAILURE_REASONS, Counters, Pipeline, processed_at, record_of
 from .sources import discover, input_key, read_inputs
@@ -80,7 +81,9 @@ def init_worker(config: Config, rules: RuleSet, stamp: str) -> None:
 
 
 def work(chunk: list) -> list:
-    return [_work_one(item) for item in chunk]
+    results = [_work_one(item) for item in chunk]
+    release_caches()
+    return results
 
 
 def _work_one(item):

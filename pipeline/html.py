@@ -46,6 +46,21 @@ def _clean_title(title: str | None, sitename: str | None) -> str | None:
     return title
 
 
+def release_caches() -> None:
+    """Empty trafilatura's LRU caches of whole text strings (`trim`, `line_processing`: 1,024 entries each).
+
+    They are pure, so emptying them changes no output; full, they hold tens of megabytes of old pages, and a
+    worker's memory grew with every page until they filled (142 MB at 2,000 pages, 167 MB at 20,000).
+    Called between chunks of pages.
+    """
+    from trafilatura import utils
+
+    for name in ("trim", "line_processing"):
+        cache_clear = getattr(getattr(utils, name, None), "cache_clear", None)
+        if cache_clear is not None:
+            cache_clear()
+
+
 @dataclass
 class ExtractHtml(Stage):
     """trafilatura's main text and metadata; our drop rules over its lines; text-dump fallback."""

@@ -44,3 +44,21 @@ def test_accuracy_gate(pipeline, renderer):
         assert gzip.decompress(dump.read_bytes())  # the sample is real data, not a pointer file
     mean = sum(scores) / len(scores)
     assert mean >= GATE[renderer], f"{renderer}: mean F1 {mean:.3f} on {len(scores)} pages < gate {GATE[renderer]}"
+
+
+def test_speed_bench_runs():
+    """bench/speed.py end to end on a tiny corpus: every figure it quotes is there and consistent."""
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "speed.py"), "--pages", "40", "--small", "20", "--html-pages", "8",
+         "--workers", "1", "--json"],
+        capture_output=True, text=True, check=True, cwd=ROOT,
+    )
+    results = json.loads(proc.stdout)
+    run = results["text"]["1"]
+    assert run["pages"] == 40 and run["pages_per_s"] > 0
+    assert results["noop_rerun"]["skipped"] == 40
+    assert results["memory"]["pages_small"] == 20
+    html = results["html"]
+    assert html["pages"] == 8
+    assert html["trafilatura_ms_per_page"] > 0 and html["trafilatura_metadata_ms_per_page"] > 0
+    assert html["ratio"] > 0 and html["ratio_to_metadata"] > 0

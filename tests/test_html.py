@@ -95,3 +95,20 @@ def test_same_page_same_record(pipe):
     data = page(ARTICLE_HTML, HEAD)
     first, second = run(pipe, data).document, run(pipe, data).document
     assert first.text == second.text and first.metadata == second.metadata
+
+
+def test_release_caches_empties_trafilaturas_text_caches(pipe):
+    """Worker memory grew with every page until trafilatura's 1,024-entry caches of whole texts filled;
+    the worker empties them between chunks. Emptying changes no output."""
+    from trafilatura import utils
+
+    from pipeline.html import release_caches
+
+    data = page(ARTICLE_HTML, HEAD)
+    before = run(pipe, data).document
+    assert utils.trim.cache_info().currsize > 0
+    release_caches()
+    assert utils.trim.cache_info().currsize == 0
+    assert utils.line_processing.cache_info().currsize == 0
+    after = run(pipe, data).document
+    assert (after.text, after.metadata) == (before.text, before.metadata)
