@@ -549,10 +549,26 @@ def _progress_bar(raw: Path):
                 dynamic_ncols=True, smoothing=0.1)
 
 
+def _own_peak_kb() -> int:
+    """This process's peak resident memory (kB).
+
+    Linux's VmHWM belongs to the process's own memory; `ru_maxrss` is carried across execve, so a driver
+    started by a large parent (a benchmark holding its corpus) would report the parent's peak as its own.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # elsewhere: kB on Linux and BSD
+
+
 def _peak_rss_mb() -> dict:
-    self_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # workers are forked, never exec'd: their ru_maxrss is their own
     children_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return {"driver": round(self_kb / 1024, 1), "largest_worker": round(children_kb / 1024, 1)}
+    return {"driver": round(_own_peak_kb() / 1024, 1), "largest_worker": round(children_kb / 1024, 1)}
 
 
 def run_corpus(raw: Path, out: Path, config: Config, *, rules: RuleSet | None = None, full: bool = False,

@@ -15,7 +15,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, SEEDS_RAW, SHARED
+from conftest import ARTICLE, ROOT, SEEDS_RAW, SHARED
 
 from pipeline.batch import run_corpus
 from pipeline.config import load_config
@@ -387,3 +387,19 @@ def test_input_changed_after_a_run_killed_before_dedup(tmp_path: Path, monkeypat
     assert len(docs) == 1 and docs[0]["metadata"]["source_path"].endswith("story.txt")
     assert docs[0]["metadata"]["title"] == json.loads(
         (SHARED / "seeds" / "gold" / "004_57d7f56e55303209.json").read_text(encoding="utf-8"))["title"]
+
+
+def test_driver_peak_is_its_own_not_its_parents(tmp_path):
+    """ru_maxrss survives execve: a driver started by a parent holding 300 MB reported 300 MB. The report's
+    driver peak is the driver's own (VmHWM)."""
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "a.txt").write_text("\n".join(ARTICLE), encoding="utf-8")
+    script = ("import subprocess, sys\n"
+              "ballast = bytearray(300 * 1024 * 1024)\n"
+              "for k in range(0, len(ballast), 4096): ballast[k] = 1\n"
+              f"sys.exit(subprocess.run([sys.executable, {str(ROOT / 'cli.py')!r}, '-q', 'run', {str(raw)!r}, "
+              f"'-o', {str(tmp_path / 'out')!r}, '--workers', '1', '--no-progress']).returncode)\n")
+    subprocess.run([sys.executable, "-c", script], check=True, cwd=ROOT)
+    report = json.loads((tmp_path / "out" / "report.json").read_text(encoding="utf-8"))
+    assert 0 < report["peak_rss_mb"]["driver"] < 250
