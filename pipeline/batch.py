@@ -29,7 +29,7 @@ import signal
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -358,8 +358,9 @@ class BatchRun:
         for doc_id, _stream, seq in rows:
             by_seq.setdefault(seq, set()).add(doc_id)
         for seq, ids in sorted(by_seq.items()):
+            rivals = self.state.other_inputs(seq, key, ids)
             for stream in STREAM_DIRS:
-                _rewrite_without(self.out / stream / shard_name(seq), ids, key)
+                _rewrite_without(self.out / stream / shard_name(seq), ids, key, rivals)
         status = self.state.shard_status()
         kept = sorted({doc_id for doc_id, stream, seq in rows if stream == "documents" and status.get(seq) == "final"})
         with self.state.transaction() as db:
@@ -477,24 +478,39 @@ def _count_rows(rows: list) -> list[tuple[int, str, int]]:
     return [(seq, stream, n) for (seq, stream), n in sorted(counts.items())]
 
 
-def _from_input(source_path: str, key: str) -> bool:
-    """Whether a record's source_path (`path`, `path:line` or `path@offset`) names input `key`."""
+def _from_input(source_path: str, key: str, rivals: Iterable[str] = ()) -> bool:
+    """Whether a record's source_path (`path`, `path:line` or `path@offset`) names input `key`.
+
+    A record does not carry its input key, and the input root may have been spelled otherwise by the run
+    that wrote it, so the key is matched as a path suffix. Where other inputs (`rivals`, their keys) left
+    a record with the same id in the same shard, the most specific key wins: the record of `a/x.warc` is
+    not `x.warc`'s, though its path ends in `/x.warc` too.
+    """
     for sep in ("@", ":"):
         head, _, tail = source_path.rpartition(sep)
         if head and tail.isdigit():
             source_path = head
             break
-    return source_path == key or source_path.endswith("/" + key)
+
+    def names(candidate: str) -> bool:
+        return source_path == candidate or source_path.endswith("/" + candidate)
+
+    return names(key) and not any(len(rival) > len(key) and names(rival) for rival in rivals)
 
 
-def _rewrite_without(path: Path, ids: set[str], key: str) -> None:
+def _rewrite_without(path: Path, ids: set[str], key: str, rivals: dict[str, list[str]] | None = None) -> None:
+    """Drop from a shard file the records of `ids` that input `key` left (`rivals`: id -> other inputs'
+    keys with a record of that id in the shard)."""
     if not path.exists():
         return
+    rivals = rivals or {}
     kept, dropped = [], 0
     with open(path, encoding="utf-8") as handle:
         for line in handle:
             record = json.loads(line)
-            if record["id"] in ids and _from_input(record["metadata"].get("source_path") or "", key):
+            doc_id = record["id"]
+            if doc_id in ids and _from_input(record["metadata"].get("source_path") or "", key,
+                                             rivals.get(doc_id, ())):
                 dropped += 1
             else:
                 kept.append(line)

@@ -184,6 +184,19 @@ class RunState:
         """(doc_id, stream, shard) of every record an input left in the output."""
         return self.db.execute("SELECT doc_id, stream, shard FROM outputs WHERE input = ?", (key,)).fetchall()
 
+    def other_inputs(self, seq: int, key: str, ids: Iterable[str]) -> dict[str, list[str]]:
+        """doc_id -> keys of the inputs other than `key` that left a record with that id in shard `seq`."""
+        found: dict[str, list[str]] = {}
+        ids = sorted(ids)
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            rows = self.db.execute(
+                f"SELECT doc_id, input FROM outputs WHERE shard = ? AND input != ? AND doc_id IN "
+                f"({','.join('?' * len(chunk))}) ORDER BY doc_id, input", (seq, key, *chunk)).fetchall()
+            for doc_id, other in rows:
+                found.setdefault(doc_id, []).append(other)
+        return found
+
     def commit_shard(self, seq: int, run_id: int, status: str, counts: dict,
                      inputs: Iterable[tuple[InputFile, str, int]], outputs: Iterable[tuple[str, str, str]],
                      pending: Iterable[tuple]) -> None:

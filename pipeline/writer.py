@@ -20,6 +20,7 @@ def write_atomic(path: Path, data: str) -> None:
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(tmp, path)
+    _fsync_dir(path.parent)  # the rename itself must survive a power loss, not only the data
 
 
 class ShardSet:

@@ -403,3 +403,36 @@ def test_driver_peak_is_its_own_not_its_parents(tmp_path):
     subprocess.run([sys.executable, "-c", script], check=True, cwd=ROOT)
     report = json.loads((tmp_path / "out" / "report.json").read_text(encoding="utf-8"))
     assert 0 < report["peak_rss_mb"]["driver"] < 250
+
+
+def test_retraction_tells_nested_inputs_with_the_same_name_apart(tmp_path: Path):
+    """`a/x.jsonl` and `x.jsonl` hold the same URL (one id) in one shard; when `x.jsonl` changes, only its
+    record is retracted: the one from `a/x.jsonl`, whose path also ends in `/x.jsonl`, stays."""
+    from pipeline.batch import _from_input
+
+    assert _from_input("/data/raw/a/x.jsonl:1", "x.jsonl")  # alone, a suffix match
+    assert not _from_input("/data/raw/a/x.jsonl:1", "x.jsonl", ["a/x.jsonl"])
+    assert _from_input("/data/raw/x.jsonl:1", "x.jsonl", ["a/x.jsonl"])
+    assert _from_input("/data/raw/a/x.jsonl@40", "a/x.jsonl", ["x.jsonl"])
+
+    raw = tmp_path / "raw"
+    (raw / "a").mkdir(parents=True)
+    story = SEEDS_RAW / "001_92dcaf02a642ec9d.txt"
+    line = json.dumps({"url": "https://example.org/story", "text": story.read_text(encoding="utf-8")}) + "\n"
+    (raw / "a" / "x.jsonl").write_text(line, encoding="utf-8")
+    (raw / "x.jsonl").write_text(line, encoding="utf-8")
+    out = tmp_path / "out"
+    assert run_corpus(raw, out, load_config(), workers=0, progress=False).exit_code == 0
+    before = [json.loads(text) for stream in ("documents", "duplicates") for text in lines(out)[stream]]
+    assert sorted(r["metadata"]["source_path"].split(str(raw))[1] for r in before) == ["/a/x.jsonl:1", "/x.jsonl:1"]
+
+    other = SEEDS_RAW / "004_57d7f56e55303209.txt"
+    (raw / "x.jsonl").write_text(json.dumps({"url": "https://example.org/other",
+                                             "text": other.read_text(encoding="utf-8")}) + "\n", encoding="utf-8")
+    result = run_corpus(raw, out, load_config(), workers=0, progress=False)
+    assert result.exit_code == 0 and result.report["inputs"]["changed"] == 1
+    after = [json.loads(text) for stream in ("documents", "duplicates") for text in lines(out)[stream]]
+    paths = sorted(r["metadata"]["source_path"].split(str(raw))[1] for r in after)
+    assert paths == ["/a/x.jsonl:1", "/x.jsonl:1"]
+    urls = {r["metadata"]["source_path"].split(str(raw))[1]: r["metadata"]["url"] for r in after}
+    assert urls == {"/a/x.jsonl:1": "https://example.org/story", "/x.jsonl:1": "https://example.org/other"}
