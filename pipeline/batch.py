@@ -354,6 +354,10 @@ class BatchRun:
         transaction; a kill in between makes the next run rewrite nothing and forget them then.
         """
         rows = self.state.outputs_of(key)
+        # first of all, the state learns that this input's records are going: killed before the state
+        # forgets them, the next run must process the input again even if it has reverted to the very
+        # content the state remembers (its records are half gone from the files by then)
+        self.state.mark_retracting(key)
         by_seq: dict[int, set[str]] = {}
         for doc_id, _stream, seq in rows:
             by_seq.setdefault(seq, set()).add(doc_id)

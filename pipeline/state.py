@@ -29,6 +29,7 @@ CREATE TABLE IF NOT EXISTS inputs (
     mtime_ns INTEGER NOT NULL,
     sha1 TEXT NOT NULL,
     status TEXT NOT NULL,       -- done | partial (pages_done of it are in committed shards) | failed (retried)
+                                --   | retracting (its records were being removed: processed again)
     pages_done INTEGER NOT NULL,
     shard INTEGER NOT NULL,     -- the last shard holding its records
     run_id INTEGER NOT NULL
@@ -179,6 +180,11 @@ class RunState:
             if row[3] == "partial":
                 return InputFile(path, key, st.st_size, st.st_mtime_ns, sha1, resume_at=row[4])
         return InputFile(path, key, st.st_size, st.st_mtime_ns, sha1, retract=True)
+
+    def mark_retracting(self, key: str) -> None:
+        """An input whose records are being removed: `triage` hands it out again whatever its content."""
+        with self.transaction() as db:
+            db.execute("UPDATE inputs SET status = 'retracting' WHERE path = ?", (key,))
 
     def outputs_of(self, key: str) -> list[tuple[str, str, int]]:
         """(doc_id, stream, shard) of every record an input left in the output."""

@@ -436,3 +436,39 @@ def test_retraction_tells_nested_inputs_with_the_same_name_apart(tmp_path: Path)
     assert paths == ["/a/x.jsonl:1", "/x.jsonl:1"]
     urls = {r["metadata"]["source_path"].split(str(raw))[1]: r["metadata"]["url"] for r in after}
     assert urls == {"/a/x.jsonl:1": "https://example.org/story", "/x.jsonl:1": "https://example.org/other"}
+
+
+def test_retraction_killed_half_way_then_input_reverts(tmp_path: Path, monkeypatch):
+    """Killed after the shard files lost an input's records but before the state forgot them, and the input
+    then put back as it was (same bytes, same mtime): the next run must not skip it, or its record is lost."""
+    from pipeline import batch
+
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    story = raw / "story.txt"
+    original = (SEEDS_RAW / "001_92dcaf02a642ec9d.txt").read_bytes()
+    story.write_bytes(original)
+    stamp = story.stat().st_mtime_ns
+    out = tmp_path / "out"
+    assert run_corpus(raw, out, load_config(), workers=0, progress=False).exit_code == 0
+    first = lines(out)["documents"]
+    assert len(first) == 1
+
+    class Killed(BaseException):
+        pass
+
+    def die(rows):
+        raise Killed
+
+    story.write_bytes((SEEDS_RAW / "004_57d7f56e55303209.txt").read_bytes())
+    monkeypatch.setattr(batch, "_count_rows", die)  # runs after the files are rewritten, inside the transaction
+    with pytest.raises(Killed):
+        run_corpus(raw, out, load_config(), workers=0, progress=False)
+    monkeypatch.undo()
+    assert not lines(out)["documents"]  # the kill came after the record left the files
+    story.write_bytes(original)
+    os.utime(story, ns=(stamp, stamp))
+    result = run_corpus(raw, out, load_config(), workers=0, progress=False)
+    assert result.exit_code == 0
+    assert Counter(_without_stamp(line) for line in lines(out)["documents"].elements()) == Counter(
+        _without_stamp(line) for line in first.elements())
