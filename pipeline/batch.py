@@ -361,10 +361,11 @@ class BatchRun:
         by_seq: dict[int, set[str]] = {}
         for doc_id, _stream, seq in rows:
             by_seq.setdefault(seq, set()).add(doc_id)
+        root = self.raw.parent if self.raw.is_file() else self.raw  # input keys are relative to it
         for seq, ids in sorted(by_seq.items()):
             rivals = self.state.other_inputs(seq, key, ids)
             for stream in STREAM_DIRS:
-                _rewrite_without(self.out / stream / shard_name(seq), ids, key, rivals)
+                _rewrite_without(self.out / stream / shard_name(seq), ids, key, rivals, root)
         status = self.state.shard_status()
         kept = sorted({doc_id for doc_id, stream, seq in rows if stream == "documents" and status.get(seq) == "final"})
         with self.state.transaction() as db:
@@ -482,19 +483,25 @@ def _count_rows(rows: list) -> list[tuple[int, str, int]]:
     return [(seq, stream, n) for (seq, stream), n in sorted(counts.items())]
 
 
-def _from_input(source_path: str, key: str, rivals: Iterable[str] = ()) -> bool:
+def _from_input(source_path: str, key: str, rivals: Iterable[str] = (), root: Path | None = None) -> bool:
     """Whether a record's source_path (`path`, `path:line` or `path@offset`) names input `key`.
 
-    A record does not carry its input key, and the input root may have been spelled otherwise by the run
-    that wrote it, so the key is matched as a path suffix. Where other inputs (`rivals`, their keys) left
-    a record with the same id in the same shard, the most specific key wins: the record of `a/x.warc` is
-    not `x.warc`'s, though its path ends in `/x.warc` too.
+    `root`: the folder this run's input keys are relative to. A path equal to `root/key` is the input's, one
+    equal to `root/rival` is not (`rivals`: keys of other inputs that left a record with the same id in the
+    same shard). Otherwise (the record was written by a run that spelled the input root otherwise) the key
+    is matched as a path suffix, the most specific key winning: the record of `a/x.warc` is not `x.warc`'s,
+    though its path ends in `/x.warc` too.
     """
     for sep in ("@", ":"):
         head, _, tail = source_path.rpartition(sep)
         if head and tail.isdigit():
             source_path = head
             break
+    if root is not None:
+        if source_path == str(root / key):
+            return True
+        if any(source_path == str(root / rival) for rival in rivals):
+            return False
 
     def names(candidate: str) -> bool:
         return source_path == candidate or source_path.endswith("/" + candidate)
@@ -502,9 +509,10 @@ def _from_input(source_path: str, key: str, rivals: Iterable[str] = ()) -> bool:
     return names(key) and not any(len(rival) > len(key) and names(rival) for rival in rivals)
 
 
-def _rewrite_without(path: Path, ids: set[str], key: str, rivals: dict[str, list[str]] | None = None) -> None:
+def _rewrite_without(path: Path, ids: set[str], key: str, rivals: dict[str, list[str]] | None = None,
+                     root: Path | None = None) -> None:
     """Drop from a shard file the records of `ids` that input `key` left (`rivals`: id -> other inputs'
-    keys with a record of that id in the shard)."""
+    keys with a record of that id in the shard; `root`: see `_from_input`)."""
     if not path.exists():
         return
     rivals = rivals or {}
@@ -514,7 +522,7 @@ def _rewrite_without(path: Path, ids: set[str], key: str, rivals: dict[str, list
             record = json.loads(line)
             doc_id = record["id"]
             if doc_id in ids and _from_input(record["metadata"].get("source_path") or "", key,
-                                             rivals.get(doc_id, ())):
+                                             rivals.get(doc_id, ()), root):
                 dropped += 1
             else:
                 kept.append(line)
@@ -690,6 +698,8 @@ def rebuild_dedup(out: Path, config: Config) -> dict:
     try:
         if run_output and db.execute("SELECT 1 FROM shards WHERE status = 'staged' LIMIT 1").fetchone():
             raise ConfigError(f"{out}: an interrupted run left documents awaiting dedup; run it again first")
+        if run_output and db.execute("SELECT 1 FROM inputs WHERE status = 'retracting' LIMIT 1").fetchone():
+            raise ConfigError(f"{out}: an interrupted run was removing a changed input's records; run it again first")
         cfg = config.dedup
         seqs = sorted({seq for stream in ("documents", "duplicates") for path in (out / stream).glob("part-*.jsonl")
                        if (seq := shard_seq(path)) is not None})

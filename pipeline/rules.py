@@ -147,13 +147,18 @@ class RuleSet:
         return tuple(p for p in self.meta if p.field == field_name)
 
 
+_UNCOMBINABLE = re.compile(r"\\[1-9]|\(\?[aiLmsux]+\)|\(\?\(")
+
+
+def _combinable(pattern: re.Pattern[str]) -> bool:
+    """False for inline global flags, numbered back-references and conditional groups: inside an
+    alternation of other patterns, their group numbers would point at another pattern's groups."""
+    return _UNCOMBINABLE.search(pattern.pattern) is None
+
+
 def _any_of(patterns: list[re.Pattern[str]]) -> re.Pattern[str] | None:
-    """One alternation of the patterns, or None (then each is tried alone) when they cannot be combined:
-    different flags, inline global flags or numbered back-references."""
-    if not patterns or len({p.flags for p in patterns}) != 1:
-        return None
-    if any(re.search(r"\\[1-9]|\(\?[aiLmsux]+\)", p.pattern) for p in patterns):
-        return None
+    """One alternation of combinable patterns of one set of flags, or None if it does not compile (two
+    patterns with the same group name)."""
     try:
         return re.compile("|".join(f"(?:{p.pattern})" for p in patterns), patterns[0].flags)
     except re.error:
@@ -178,13 +183,17 @@ def _screens(patterns: list[re.Pattern[str]]) -> tuple[re.Pattern[str], ...]:
     every position (5x slower on the rule files shipped). Patterns that cannot be combined stay alone.
     """
     groups: dict[tuple[bool, int], list[re.Pattern[str]]] = {}
+    alone: list[re.Pattern[str]] = []
     for pattern in patterns:
-        groups.setdefault((_anchored(pattern), pattern.flags), []).append(pattern)
+        if _combinable(pattern):
+            groups.setdefault((_anchored(pattern), pattern.flags), []).append(pattern)
+        else:
+            alone.append(pattern)
     screens: list[re.Pattern[str]] = []
     for _, group in sorted(groups.items(), key=lambda item: (not item[0][0], item[0][1])):
-        combined = _any_of(group)
+        combined = _any_of(group) if len(group) > 1 else group[0]
         screens.extend([combined] if combined is not None else group)
-    return tuple(screens)
+    return tuple(screens + alone)
 
 
 # --- named heuristics -------------------------------------------------------------------------------

@@ -55,7 +55,7 @@ def line_features(text: str, stopwords: frozenset[str], key: str = "") -> LineFe
         if cjk > 4:
             words += cjk // 2
     stops = sum(map(stopwords.__contains__, tokens)) if stopwords else 0
-    firsts = _FIRST_LETTER.findall(text)
+    firsts = list(filter(str.isalpha, _FIRST_LETTER.findall(text)))  # not ½, ², ①: letters, not digits
     return LineFeatures(
         words=words,
         stop_density=stops / len(tokens) if tokens else 0.0,

@@ -472,3 +472,59 @@ def test_retraction_killed_half_way_then_input_reverts(tmp_path: Path, monkeypat
     assert result.exit_code == 0
     assert Counter(_without_stamp(line) for line in lines(out)["documents"].elements()) == Counter(
         _without_stamp(line) for line in first.elements())
+
+
+def test_retraction_when_the_input_root_is_named_like_a_subfolder(tmp_path: Path):
+    """Root `.../a` holding `x.jsonl` and `a/x.jsonl`: both records' paths end in `/a/x.jsonl`; the path
+    under this run's root decides whose each is."""
+    from pipeline.batch import _from_input
+
+    root = Path("/data/a")
+    assert _from_input("/data/a/x.jsonl:1", "x.jsonl", ["a/x.jsonl"], root)
+    assert not _from_input("/data/a/a/x.jsonl:1", "x.jsonl", ["a/x.jsonl"], root)
+    assert _from_input("/data/a/a/x.jsonl:1", "a/x.jsonl", ["x.jsonl"], root)
+    assert not _from_input("/data/a/x.jsonl:1", "a/x.jsonl", ["x.jsonl"], root)
+
+    raw = tmp_path / "a"
+    (raw / "a").mkdir(parents=True)
+    story = (SEEDS_RAW / "001_92dcaf02a642ec9d.txt").read_text(encoding="utf-8")
+    line = json.dumps({"url": "https://example.org/story", "text": story}) + "\n"
+    (raw / "a" / "x.jsonl").write_text(line, encoding="utf-8")
+    (raw / "x.jsonl").write_text(line, encoding="utf-8")
+    out = tmp_path / "out"
+    assert run_corpus(raw, out, load_config(), workers=0, progress=False).exit_code == 0
+    other = (SEEDS_RAW / "004_57d7f56e55303209.txt").read_text(encoding="utf-8")
+    (raw / "x.jsonl").write_text(json.dumps({"url": "https://example.org/other", "text": other}) + "\n",
+                                 encoding="utf-8")
+    assert run_corpus(raw, out, load_config(), workers=0, progress=False).exit_code == 0
+    after = [json.loads(text) for stream in ("documents", "duplicates") for text in lines(out)[stream]]
+    urls = sorted((r["metadata"]["source_path"][len(str(raw)):], r["metadata"]["url"]) for r in after)
+    assert urls == [("/a/x.jsonl:1", "https://example.org/story"), ("/x.jsonl:1", "https://example.org/other")]
+
+
+def test_dedup_rebuild_refuses_while_a_retraction_is_unfinished(tmp_path: Path, monkeypatch):
+    from pipeline import batch
+    from pipeline.config import ConfigError
+
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    story = raw / "story.txt"
+    story.write_bytes((SEEDS_RAW / "001_92dcaf02a642ec9d.txt").read_bytes())
+    out = tmp_path / "out"
+    assert run_corpus(raw, out, load_config(), workers=0, progress=False).exit_code == 0
+
+    class Killed(BaseException):
+        pass
+
+    def die(rows):
+        raise Killed
+
+    story.write_bytes((SEEDS_RAW / "004_57d7f56e55303209.txt").read_bytes())
+    monkeypatch.setattr(batch, "_count_rows", die)
+    with pytest.raises(Killed):
+        run_corpus(raw, out, load_config(), workers=0, progress=False)
+    monkeypatch.undo()
+    with pytest.raises(ConfigError, match="run it again first"):
+        batch.rebuild_dedup(out, load_config())
+    assert run_corpus(raw, out, load_config(), workers=0, progress=False).exit_code == 0
+    batch.rebuild_dedup(out, load_config())  # finished: allowed again

@@ -358,3 +358,13 @@ def test_user_patterns_that_cannot_be_combined_still_match(tmp_path):
     for line, rule_id in (("bye bye", "x.backref"), ("spam and eggs", "x.flags")):
         assert rules.could_match(line, line_key(line))
         assert drop_hit(rules, line) == rule_id
+
+
+def test_conditional_groups_are_screened_alone(tmp_path):
+    """Combined with `^(x)?y`, `(?(1)b|c)` would test the other pattern's group 1 and never see its own."""
+    write_rules(tmp_path / "r", '[[rule]]\nid = "x.first"\nregex = ["^(x)?y$"]\n'
+                                '[[rule]]\nid = "x.cond"\nregex = ["^(a)?(?(1)b|c)$"]\n')
+    rules = load_rules([tmp_path / "r"])
+    assert rules.could_match("ab", line_key("ab"))
+    assert drop_hit(rules, "ab") == "x.cond"
+    assert drop_hit(rules, "xy") == "x.first"

@@ -187,3 +187,14 @@ def test_article_between_junk_is_kept(before, after):
     result = clean_lines(text, RULES, STOPWORDS.guess(text), CONFIG)
     kept = kept_texts(result)
     assert kept, "an article of five paragraphs vanished"
+
+
+@pytest.mark.parametrize("line, title_case", [
+    ("Photo ① Courtesy Of Reuters", 1.0), ("½ Cup Sugar", 1.0), ("² Squared Numbers Here", 1.0),
+    ("The 3rd Man and the city", 0.4), ("_private Names", 1.0), ("İstanbul Ve Ankara", 1.0),
+])
+def test_title_case_counts_words_that_start_with_a_letter(line, title_case):
+    """Words starting with a digit-like sign (½, ², ①) are not lowercase words: they are not counted."""
+    from pipeline.textclean import line_features
+
+    assert line_features(line, frozenset()).title_case == pytest.approx(title_case)
