@@ -438,10 +438,27 @@ def test_retraction_tells_nested_inputs_with_the_same_name_apart(tmp_path: Path)
     assert urls == {"/a/x.jsonl:1": "https://example.org/story", "/x.jsonl:1": "https://example.org/other"}
 
 
+def _change_and_kill_retraction(story: Path, raw: Path, out: Path, monkeypatch) -> None:
+    """Change `story`, then run and die after its old records left the shard files, before the state forgot
+    them (`_count_rows` runs inside that transaction)."""
+    from pipeline import batch
+
+    class Killed(BaseException):
+        pass
+
+    def die(rows):
+        raise Killed
+
+    story.write_bytes((SEEDS_RAW / "004_57d7f56e55303209.txt").read_bytes())
+    monkeypatch.setattr(batch, "_count_rows", die)
+    with pytest.raises(Killed):
+        run_corpus(raw, out, load_config(), workers=0, progress=False)
+    monkeypatch.undo()
+
+
 def test_retraction_killed_half_way_then_input_reverts(tmp_path: Path, monkeypatch):
     """Killed after the shard files lost an input's records but before the state forgot them, and the input
     then put back as it was (same bytes, same mtime): the next run must not skip it, or its record is lost."""
-    from pipeline import batch
 
     raw = tmp_path / "raw"
     raw.mkdir()
@@ -454,17 +471,7 @@ def test_retraction_killed_half_way_then_input_reverts(tmp_path: Path, monkeypat
     first = lines(out)["documents"]
     assert len(first) == 1
 
-    class Killed(BaseException):
-        pass
-
-    def die(rows):
-        raise Killed
-
-    story.write_bytes((SEEDS_RAW / "004_57d7f56e55303209.txt").read_bytes())
-    monkeypatch.setattr(batch, "_count_rows", die)  # runs after the files are rewritten, inside the transaction
-    with pytest.raises(Killed):
-        run_corpus(raw, out, load_config(), workers=0, progress=False)
-    monkeypatch.undo()
+    _change_and_kill_retraction(story, raw, out, monkeypatch)
     assert not lines(out)["documents"]  # the kill came after the record left the files
     story.write_bytes(original)
     os.utime(story, ns=(stamp, stamp))
@@ -513,17 +520,7 @@ def test_dedup_rebuild_refuses_while_a_retraction_is_unfinished(tmp_path: Path, 
     out = tmp_path / "out"
     assert run_corpus(raw, out, load_config(), workers=0, progress=False).exit_code == 0
 
-    class Killed(BaseException):
-        pass
-
-    def die(rows):
-        raise Killed
-
-    story.write_bytes((SEEDS_RAW / "004_57d7f56e55303209.txt").read_bytes())
-    monkeypatch.setattr(batch, "_count_rows", die)
-    with pytest.raises(Killed):
-        run_corpus(raw, out, load_config(), workers=0, progress=False)
-    monkeypatch.undo()
+    _change_and_kill_retraction(story, raw, out, monkeypatch)
     with pytest.raises(ConfigError, match="run it again first"):
         batch.rebuild_dedup(out, load_config())
     assert run_corpus(raw, out, load_config(), workers=0, progress=False).exit_code == 0
