@@ -459,7 +459,6 @@ def _change_and_kill_retraction(story: Path, raw: Path, out: Path, monkeypatch) 
 def test_retraction_killed_half_way_then_input_reverts(tmp_path: Path, monkeypatch):
     """Killed after the shard files lost an input's records but before the state forgot them, and the input
     then put back as it was (same bytes, same mtime): the next run must not skip it, or its record is lost."""
-
     raw = tmp_path / "raw"
     raw.mkdir()
     story = raw / "story.txt"
