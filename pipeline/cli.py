@@ -20,6 +20,7 @@ from .dedup import dedup_jsonl
 from .document import RawPage
 from .rules import load_rules
 from .runner import Pipeline, processed_at, record_of
+from .sources import input_root
 from .state import STATE_DIR, LockBusy, RunState, run_lock
 from .writer import dump_record
 
@@ -53,7 +54,7 @@ def _busy(busy: LockBusy) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     config = _config(args)
-    raw, out = Path(args.raw), Path(args.output)
+    raw, out = input_root(args.raw), Path(args.output)
     if not raw.exists():
         raise ConfigError(f"{raw}: no such file or folder")
     if args.workers is not None and args.workers < 1:
@@ -207,7 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="extra rule folder read after the packaged rules (repeatable)")
 
     p = sub.add_parser("run", help="clean every dump under RAW into OUT")
-    p.add_argument("raw")
+    p.add_argument("raw", help="a folder or file, or an fsspec URL (s3://bucket/raw; install its backend, e.g. s3fs)")
     p.add_argument("-o", "--output", required=True)
     p.add_argument("--max-error-rate", type=float, metavar="RATE",
                    help="share of failed inputs above which the run exits 1 (default 0.05)")

@@ -1,5 +1,9 @@
 """Finding and reading inputs under `raw/`: dumps, HTML, JSON-lines exports, WARC archives.
 
+`raw/` is a local folder or file, or any fsspec URL (`s3://bucket/raw`, `gs://…`, `memory://…`), read
+through universal_pathlib's pathlib API over fsspec; the URL's backend (s3fs, gcsfs, …) is the user's to
+install. Everything here goes through that API (`open`, `stat`, `rglob`), never through the OS directly.
+
 Every input file yields pages lazily (a JSONL or WARC file is streamed, never read whole). A page that
 cannot be read still comes out, carrying `meta["reject"] = (reason, detail)`, so the runner records it
 and the rest of the file goes on.
@@ -11,8 +15,10 @@ import gzip
 import json
 import zlib
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+from .config import ConfigError
 from .document import RawPage
 
 PAGE_SUFFIXES = (".txt", ".txt.gz", ".html", ".htm", ".html.gz", ".htm.gz")
@@ -37,6 +43,23 @@ def _kind(path: Path) -> str | None:
 
 def is_input(path: Path) -> bool:
     return _kind(path) is not None
+
+
+def input_root(raw: str) -> Path:
+    """The input root a user named: a local path as a `Path`, a URL (`s3://…`) as a universal_pathlib path
+    over fsspec, with the same API; `file://` URLs are local paths."""
+    if raw.startswith("file://"):
+        return Path(raw[len("file://"):])
+    if "://" in raw:
+        from upath import UPath
+
+        try:
+            root = UPath(raw)
+            root.exists()  # the backend is loaded (and its credentials read) now, not mid-run
+        except (ImportError, ValueError) as exc:  # e.g. s3:// without s3fs installed
+            raise ConfigError(f"{raw}: cannot open this URL: {exc}") from exc
+        return root
+    return Path(raw)
 
 
 def discover(root: Path) -> Iterator[Path]:
@@ -102,8 +125,15 @@ def _read_page(path: Path, rel: str, max_bytes: int) -> RawPage:
     return RawPage(source_path=str(path), rel_path=rel, data=path.read_bytes(), meta=meta)
 
 
-def _open_stream(path: Path):
-    return gzip.open(path, "rb") if path.name.lower().endswith(".gz") else open(path, "rb")
+@contextmanager
+def _open_stream(path: Path) -> Iterator:
+    """The file's bytes, gunzipped when its name ends in .gz."""
+    with path.open("rb") as stream:
+        if path.name.lower().endswith(".gz"):
+            with gzip.GzipFile(fileobj=stream, mode="rb") as unzipped:
+                yield unzipped
+        else:
+            yield stream
 
 
 def _read_jsonl(path: Path, rel: str) -> Iterator[RawPage]:
@@ -148,7 +178,7 @@ def _read_warc(path: Path, rel: str, max_bytes: int) -> Iterator[RawPage]:
     from warcio.archiveiterator import ArchiveIterator
     from warcio.exceptions import ArchiveLoadFailed
 
-    with open(path, "rb") as stream:
+    with path.open("rb") as stream:
         records = ArchiveIterator(stream)
         while True:
             try:

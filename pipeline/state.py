@@ -104,7 +104,7 @@ def file_sha1(path: Path) -> str:
     """The content hash that tells a changed input from a touched one; a huge file is not read twice for
     it, its size and mtime stand in (as rsync judges by default)."""
     st = path.stat()
-    if st.st_size > HASH_LIMIT:
+    if st.st_size > HASH_LIMIT and st.st_mtime_ns:  # an object store that gives no mtime: hash it whole
         return f"size={st.st_size},mtime_ns={st.st_mtime_ns}"
     return content_sha1(path)
 
@@ -112,7 +112,7 @@ def file_sha1(path: Path) -> str:
 def content_sha1(path: Path) -> str:
     """sha1 of a file's bytes, read in blocks."""
     digest = hashlib.sha1()
-    with open(path, "rb") as handle:
+    with path.open("rb") as handle:
         while block := handle.read(1 << 20):
             digest.update(block)
     return digest.hexdigest()
@@ -167,7 +167,8 @@ class RunState:
         row = self.db.execute(
             "SELECT size, mtime_ns, sha1, status, pages_done FROM inputs WHERE path = ?", (key,)
         ).fetchone()
-        same_stat = row is not None and row[0] == st.st_size and row[1] == st.st_mtime_ns
+        # no mtime (some object stores, fsspec's memory filesystem): size alone proves nothing, hash it
+        same_stat = row is not None and st.st_mtime_ns and row[0] == st.st_size and row[1] == st.st_mtime_ns
         if same_stat and row[3] == "done":
             return None
         sha1 = file_sha1(path)
