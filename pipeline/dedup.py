@@ -26,12 +26,11 @@ import numpy as np
 from rensa import RMinHash
 
 from .config import DedupConfig
-from .state import STATE_DIR, STREAMS, content_sha1
+from .state import STATE_DIR, STREAMS, content_sha1, sql_chunks, sql_marks
 from .writer import ShardSet, shard_name, shard_seq
 
 # Bump when tokens, shingle hashing or band keys change: an index built otherwise must be rebuilt.
 SCHEME = f"pagewash-1/rensa-{getattr(RMinHash, 'ALGORITHM_VERSION', 0)}"
-_SQL_CHUNK = 900  # bound parameters per statement (SQLite before 3.32 allows 999)
 _RUN_ALL_PAIRS = 8  # documents sharing one band key: pairs up to this distance apart, and all with the first
 
 
@@ -275,15 +274,6 @@ class _Nodes:
         return found
 
 
-def _chunks(values: list, size: int = _SQL_CHUNK) -> Iterator[list]:
-    for start in range(0, len(values), size):
-        yield values[start:start + size]
-
-
-def _marks(values: list) -> str:
-    return ",".join("?" * len(values))
-
-
 class DedupIndex:
     """The kept documents of earlier batches (signatures, exact keys, LSH band keys) in a SQLite database.
 
@@ -318,23 +308,23 @@ class DedupIndex:
     def known_ids(self, ids: Iterable[str]) -> set[str]:
         """The ids among `ids` that are indexed (kept by an earlier batch)."""
         found: set[str] = set()
-        for chunk in _chunks(sorted(set(ids))):
-            found.update(r[0] for r in self.db.execute(f"SELECT id FROM dedup_docs WHERE id IN ({_marks(chunk)})",
+        for chunk in sql_chunks(sorted(set(ids))):
+            found.update(r[0] for r in self.db.execute(f"SELECT id FROM dedup_docs WHERE id IN ({sql_marks(chunk)})",
                                                        chunk))
         return found
 
     def _docs_where(self, column: str, values: list) -> list[tuple]:
         rows = []
-        for chunk in _chunks(values):
+        for chunk in sql_chunks(values):
             rows += self.db.execute(
-                f"SELECT doc, id, exact, sig FROM dedup_docs WHERE {column} IN ({_marks(chunk)})", chunk).fetchall()
+                f"SELECT doc, id, exact, sig FROM dedup_docs WHERE {column} IN ({sql_marks(chunk)})", chunk).fetchall()
         return rows
 
     def _band_hits(self, band: int, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(key, doc) of the indexed documents whose key in `band` is among `keys`."""
         hits = []
-        for chunk in _chunks(np.unique(keys).tolist()):
-            hits += self.db.execute(f"SELECT key, doc FROM dedup_bands WHERE band = ? AND key IN ({_marks(chunk)})",
+        for chunk in sql_chunks(np.unique(keys).tolist()):
+            hits += self.db.execute(f"SELECT key, doc FROM dedup_bands WHERE band = ? AND key IN ({sql_marks(chunk)})",
                                     [band, *chunk]).fetchall()
         found = np.array(hits, dtype=np.int64).reshape(-1, 2)
         return found[:, 0], found[:, 1]
@@ -467,8 +457,9 @@ class DedupIndex:
 
     def forget(self, ids: Iterable[str]) -> None:
         """Remove documents from the index (their input changed); no transaction handling."""
-        for chunk in _chunks(sorted(set(ids))):
-            rows = self.db.execute(f"SELECT doc, sig FROM dedup_docs WHERE id IN ({_marks(chunk)})", chunk).fetchall()
+        for chunk in sql_chunks(sorted(set(ids))):
+            rows = self.db.execute(f"SELECT doc, sig FROM dedup_docs WHERE id IN ({sql_marks(chunk)})",
+                                   chunk).fetchall()
             if not rows:
                 continue
             self._write_bands("DELETE FROM dedup_bands WHERE band = ? AND key = ? AND doc = ?",
@@ -679,9 +670,9 @@ def resolve_new(index: DedupIndex, items: list[DedupItem]) -> list[Decision]:
     if not known:
         return decisions
     stored = {}
-    for chunk in _chunks(sorted(known)):
+    for chunk in sql_chunks(sorted(known)):
         stored.update((r[0], (r[1], r[2])) for r in index.db.execute(
-            f"SELECT id, exact, sig FROM dedup_docs WHERE id IN ({_marks(chunk)})", chunk))
+            f"SELECT id, exact, sig FROM dedup_docs WHERE id IN ({sql_marks(chunk)})", chunk))
     num_perm = index.cfg.num_perm
     for k, item in enumerate(items):
         if item.id in known and decisions[k].duplicate_of is None:

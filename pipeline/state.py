@@ -100,6 +100,20 @@ def run_lock(state_dir: Path, wait: bool = False) -> Iterator[None]:
 HASH_LIMIT = 64 * 1024 * 1024  # larger inputs (archives, exports) are known by size and mtime alone
 
 
+SQL_CHUNK = 900  # bound parameters per statement (SQLite before 3.32 allows 999)
+
+
+def sql_chunks(values: list, size: int = SQL_CHUNK) -> Iterator[list]:
+    """`values` in slices small enough for one `IN (...)` list."""
+    for start in range(0, len(values), size):
+        yield values[start:start + size]
+
+
+def sql_marks(values: list) -> str:
+    """The `?, ?, …` of an `IN (...)` list for `values`."""
+    return ",".join("?" * len(values))
+
+
 def file_sha1(path: Path) -> str:
     """The content hash that tells a changed input from a touched one; a huge file is not read twice for
     it, its size and mtime stand in (as rsync judges by default)."""
@@ -194,12 +208,10 @@ class RunState:
     def other_inputs(self, seq: int, key: str, ids: Iterable[str]) -> dict[str, list[str]]:
         """doc_id -> keys of the inputs other than `key` that left a record with that id in shard `seq`."""
         found: dict[str, list[str]] = {}
-        ids = sorted(ids)
-        for start in range(0, len(ids), 500):
-            chunk = ids[start:start + 500]
+        for chunk in sql_chunks(sorted(ids)):
             rows = self.db.execute(
                 f"SELECT doc_id, input FROM outputs WHERE shard = ? AND input != ? AND doc_id IN "
-                f"({','.join('?' * len(chunk))}) ORDER BY doc_id, input", (seq, key, *chunk)).fetchall()
+                f"({sql_marks(chunk)}) ORDER BY doc_id, input", (seq, key, *chunk)).fetchall()
             for doc_id, other in rows:
                 found.setdefault(doc_id, []).append(other)
         return found

@@ -359,15 +359,20 @@ def test_next_run_sends_only_new_near_copies_to_duplicates(corpus: Path, tmp_pat
     assert dups[0]["metadata"]["duplicate_of"] in kept and 0.6 <= dups[0]["metadata"]["similarity"] < 1.0
 
 
-def test_input_changed_after_a_run_killed_before_dedup(tmp_path: Path, monkeypatch):
-    """The staged shard held only the changed input's documents: its retraction empties it."""
-    from pipeline import batch
-
+def _one_story(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """raw/ holding one seed dump as story.txt, and an output folder: (raw, story, out)."""
     raw = tmp_path / "raw"
     raw.mkdir()
     story = raw / "story.txt"
     story.write_bytes((SEEDS_RAW / "001_92dcaf02a642ec9d.txt").read_bytes())
-    out = tmp_path / "out"
+    return raw, story, tmp_path / "out"
+
+
+def test_input_changed_after_a_run_killed_before_dedup(tmp_path: Path, monkeypatch):
+    """The staged shard held only the changed input's documents: its retraction empties it."""
+    from pipeline import batch
+
+    raw, story, out = _one_story(tmp_path)
 
     class Killed(BaseException):
         pass
@@ -459,13 +464,8 @@ def _change_and_kill_retraction(story: Path, raw: Path, out: Path, monkeypatch) 
 def test_retraction_killed_half_way_then_input_reverts(tmp_path: Path, monkeypatch):
     """Killed after the shard files lost an input's records but before the state forgot them, and the input
     then put back as it was (same bytes, same mtime): the next run must not skip it, or its record is lost."""
-    raw = tmp_path / "raw"
-    raw.mkdir()
-    story = raw / "story.txt"
-    original = (SEEDS_RAW / "001_92dcaf02a642ec9d.txt").read_bytes()
-    story.write_bytes(original)
-    stamp = story.stat().st_mtime_ns
-    out = tmp_path / "out"
+    raw, story, out = _one_story(tmp_path)
+    original, stamp = story.read_bytes(), story.stat().st_mtime_ns
     assert run_corpus(raw, out, load_config(), workers=0, progress=False).exit_code == 0
     first = lines(out)["documents"]
     assert len(first) == 1
@@ -512,11 +512,7 @@ def test_dedup_rebuild_refuses_while_a_retraction_is_unfinished(tmp_path: Path, 
     from pipeline import batch
     from pipeline.config import ConfigError
 
-    raw = tmp_path / "raw"
-    raw.mkdir()
-    story = raw / "story.txt"
-    story.write_bytes((SEEDS_RAW / "001_92dcaf02a642ec9d.txt").read_bytes())
-    out = tmp_path / "out"
+    raw, story, out = _one_story(tmp_path)
     assert run_corpus(raw, out, load_config(), workers=0, progress=False).exit_code == 0
 
     _change_and_kill_retraction(story, raw, out, monkeypatch)
