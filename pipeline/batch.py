@@ -25,6 +25,7 @@ import functools
 import json
 import logging
 import resource
+import shutil
 import signal
 import sys
 import time
@@ -35,7 +36,20 @@ from pathlib import Path
 
 from . import __version__
 from .config import Config, ConfigError
-from .dedup import Decision, DedupIndex, DedupItem, apply_decision, fingerprint, record_item, resolve_new
+from .dedup import DedupIndex, apply_decision, fingerprint, record_item, resolve_new
+from .dedup_steps import (
+    ROUNDS,
+    DedupJob,
+    buckets,
+    components,
+    duplicates_of,
+    filter_shard,
+    install_rounds,
+    kept_decisions,
+    kept_items,
+    round_dir,
+    signatures,
+)
 from .document import Document, RawPage
 from .executor import LocalPoolExecutor, RayExecutor, SerialExecutor, default_workers
 from .html import release_caches
@@ -212,6 +226,7 @@ class BatchRun:
         self.files: dict[str, InputFile] = {}  # inputs in flight: key -> file
         self.pages_done: Counter = Counter()  # pages of each in-flight input in committed or current shards
         self.dedup_report: dict = {}
+        self._executor = None
         self._bar = None
         if progress:
             self._bar = _progress_bar(raw)
@@ -288,18 +303,30 @@ class BatchRun:
 
     # phase 1: clean ---------------------------------------------------------------------------------------
 
+    @property
+    def executor(self):
+        """The engine's executor, started on first use and kept for both phases (`close` ends it)."""
+        if self._executor is None:
+            init = functools.partial(init_worker, self.config, self.rules, self.stamp)
+            on_crash = functools.partial(crash_result, self.stamp)
+            if self.engine.kind == "ray":
+                self._executor = RayExecutor(init, work, on_crash, address=self.engine.address,
+                                             num_cpus=self.workers, temp_dir=_ray_temp_dir(self.out))
+            elif self.workers <= 0:
+                self._executor = SerialExecutor(init, work)
+            else:
+                self._executor = LocalPoolExecutor(self.workers, init, work, on_crash,
+                                                   memory_limit=self.config.memory_limit_mb * 1024 * 1024)
+        return self._executor
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.close()
+            self._executor = None
+
     def clean(self) -> None:
         chunks = _chunked(self.items(), CHUNK_PAGES)
-        init = functools.partial(init_worker, self.config, self.rules, self.stamp)
-        on_crash = functools.partial(crash_result, self.stamp)
-        if self.engine.kind == "ray":
-            executor = RayExecutor(init, work, on_crash, address=self.engine.address, num_cpus=self.workers,
-                                   temp_dir=_ray_temp_dir(self.out))
-        elif self.workers <= 0:
-            executor = SerialExecutor(init, work)
-        else:
-            executor = LocalPoolExecutor(self.workers, init, work, on_crash,
-                                         memory_limit=self.config.memory_limit_mb * 1024 * 1024)
+        executor = self.executor
         shard = _Shard(self.out, self.state.next_seq())
         try:
             for results in executor.map(chunks):
@@ -322,7 +349,6 @@ class BatchRun:
             shard.files.abort()
             raise
         finally:
-            executor.close()
             if self._bar is not None:
                 self._bar.close()
 
@@ -381,61 +407,63 @@ class BatchRun:
     # phase 2: dedup -------------------------------------------------------------------------------------
 
     def dedup(self) -> None:
+        """The staged shards through the four dedup steps (pipeline/dedup_steps.py) on the run's executor,
+        then one transaction: the kept documents indexed, the shards final, the duplicates' streams noted;
+        then the filtered files are moved into place. The driver holds task results, never signatures."""
         started = time.perf_counter()
         staged = sorted(seq for seq, status in self.state.shard_status().items() if status == "staged")
         if not staged:
             return
-        rows = self.state.db.execute(
-            "SELECT doc_id, seq, text_len, date, exact, sig, input FROM pending ORDER BY seq, pos").fetchall()
-        items = [DedupItem(id=r[0], text_len=r[2], date=r[3], exact=r[4], sig=r[5]) for r in rows]
-        decisions = self._resolve(items)
-        by_pos: dict[tuple[int, str], list[tuple[Decision, str]]] = {}
-        for row, decision in zip(rows, decisions, strict=True):
-            by_pos.setdefault((row[1], row[0]), []).append((decision, row[6]))
-        dup_ids = []
-        final_counts = {}
-        for seq in staged:
-            files = ShardSet(self.out, seq)
-            for record in _records(self.out / STAGED / shard_name(seq)):
-                queue = by_pos.get((seq, record["id"]))
-                if not queue:
-                    raise RuntimeError(f"staged shard {seq}: no pending signature for {record['id']}")
-                decision, key = queue.pop(0)
-                if decision is None:  # dedup disabled
-                    files.write("documents", record)
-                    continue
-                stream = apply_decision(record, decision)
-                files.write(stream, record)
-                if stream == "duplicates":
-                    dup_ids.append((record["id"], key))
-            files.publish()
-            counts = json.loads(self.state.db.execute("SELECT counts FROM shards WHERE seq = ?", (seq,))
-                                .fetchone()[0])
-            counts.pop(STAGED, None)
-            counts.update(files.counts)
-            final_counts[seq] = counts
-        with self.state.transaction() as db:
-            if self.config.dedup.enabled:
-                kept = [(i, d) for i, d in zip(items, decisions, strict=True) if d.duplicate_of is None]
-                self.index.stage([i for i, _ in kept], [d for _, d in kept])
-            db.execute("DELETE FROM pending")
-            for seq, counts in final_counts.items():
-                db.execute("UPDATE shards SET status = 'final', counts = ? WHERE seq = ?", (json.dumps(counts), seq))
-            db.executemany("UPDATE outputs SET stream = 'duplicates' WHERE doc_id = ? AND input = ? "
-                           "AND stream = 'documents'", dup_ids)
-        for seq in staged:
-            (self.out / STAGED / shard_name(seq)).unlink(missing_ok=True)
-        self.counters.duplicates = len(dup_ids)
-        self.dedup_report = {
-            "resolved": len(items), "duplicates": len(dup_ids), "clusters_with_duplicates": len(
-                {d.cluster for d in decisions if d is not None and d.duplicate_of is not None}),
-            "index_size": self.index.count(), "seconds": round(time.perf_counter() - started, 3)}
+        cfg = self.config.dedup
+        folder = round_dir(self.out, self.state.db, cfg)
+        for other in sorted((self.out / ROUNDS).glob("round-*")):
+            if other != folder:  # a round of another pending set, never committed: its results are stale
+                shutil.rmtree(other)
+        write_atomic(folder / "job.json", json.dumps({"seqs": staged}))
+        job = DedupJob(str(self.out), str(folder), cfg, tuple(staged))
+        tasks, seconds = Counter(), {}
 
-    def _resolve(self, items: list[DedupItem]) -> list[Decision]:
-        """Decisions in item order. An id already kept (the same URL scraped again) is a duplicate of it."""
-        if not self.config.dedup.enabled:
-            return [None] * len(items)
-        return resolve_new(self.index, items)
+        def step(name: str, fn, args: list[tuple]) -> list[dict] | None:
+            if self.stop.signum:  # finished tasks keep their markers: the next run resumes from them
+                return None
+            begun = time.perf_counter()
+            results = list(self.executor.run(fn, args))
+            seconds[name] = round(time.perf_counter() - begun, 3)
+            tasks.update("resumed" if r["resumed"] else "run" for r in results)
+            return results
+
+        found = {"duplicates": 0, "clusters_with_duplicates": 0}
+        if cfg.enabled:
+            step("signatures", signatures, [(job, seq) for seq in staged])
+            step("buckets", buckets, [(job, p) for p in range(cfg.partitions)])
+            found = (step("components", components, [(job,)]) or [found])[0]
+        filtered = step("filter", filter_shard, [(job, seq, str(self.out / STAGED / shard_name(seq)))
+                                                 for seq in staged])
+        if filtered is None:
+            return
+        duplicates = 0
+        with self.state.transaction() as db:
+            for seq, result in zip(staged, filtered, strict=True):
+                if cfg.enabled:
+                    items = kept_items(job, seq)
+                    self.index.stage(items, kept_decisions(items))
+                    dups = duplicates_of(job, seq)
+                    db.executemany("UPDATE outputs SET stream = 'duplicates' WHERE doc_id = ? AND input = ? "
+                                   "AND stream = 'documents'", dups)
+                    duplicates += len(dups)
+                counts = json.loads(db.execute("SELECT counts FROM shards WHERE seq = ?", (seq,)).fetchone()[0])
+                counts.pop(STAGED, None)
+                counts.update(result["counts"])
+                db.execute("UPDATE shards SET status = 'final', counts = ? WHERE seq = ?", (json.dumps(counts), seq))
+            resolved = db.execute("SELECT COUNT(*) FROM pending").fetchone()[0]
+            db.execute("DELETE FROM pending")
+        install_rounds(self.out, self.state.shard_status())
+        self.counters.duplicates = duplicates
+        self.dedup_report = {
+            "resolved": resolved, "duplicates": duplicates,
+            "clusters_with_duplicates": found["clusters_with_duplicates"], "index_size": self.index.count(),
+            "partitions": cfg.partitions, "tasks": {"run": tasks["run"], "resumed": tasks["resumed"]},
+            "steps": seconds, "seconds": round(time.perf_counter() - started, 3)}
 
 
 @dataclass
@@ -627,14 +655,18 @@ def _run_locked(raw: Path, out: Path, config: Config, state: RunState, stamp: st
             DedupIndex.clear(db)
             state.reset(db)
     batch = BatchRun(raw, out, config, state, run_id, stamp, rules, engine, stop, progress)
+    install_rounds(out, state.shard_status())  # a run killed between its dedup commit and the files' move
     removed = sweep(out, state)  # after --full the state names no shard: every shard file goes
     if removed:
         log.info("removed %d shard files the state does not name (an interrupted run, or --full)", removed)
     status = "failed"
     try:
-        batch.clean()
-        if not stop.signum:
-            batch.dedup()
+        try:
+            batch.clean()
+            if not stop.signum:
+                batch.dedup()
+        finally:
+            batch.close()
         status = "interrupted" if stop.signum else "done"
     finally:
         c = batch.counters
@@ -696,6 +728,8 @@ def rebuild_dedup(out: Path, config: Config) -> dict:
         raise ConfigError(f"{out}: no pagewash state in {state_dir}")
     db = sqlite3.connect(db_path, isolation_level=None)
     try:
+        if run_output:  # a run killed between its dedup commit and moving the files into place
+            install_rounds(out, dict(db.execute("SELECT seq, status FROM shards")))
         if run_output and db.execute("SELECT 1 FROM shards WHERE status = 'staged' LIMIT 1").fetchone():
             raise ConfigError(f"{out}: an interrupted run left documents awaiting dedup; run it again first")
         if run_output and db.execute("SELECT 1 FROM inputs WHERE status = 'retracting' LIMIT 1").fetchone():

@@ -71,10 +71,13 @@ class DedupConfig:
     bands: int = field(default=32, metadata={"help": "LSH bands; bands x rows must equal num_perm"})
     rows: int = field(default=4, metadata={"help": "signature slots per LSH band"})
     seed: int = field(default=1, metadata={"help": "MinHash seed, fixed so that signatures are reproducible"})
+    partitions: int = field(
+        default=16, metadata={"help": "partitions of a run's band shuffle (tasks of its buckets step); never "
+                                      "changes a result, only task sizes and file counts"})
 
     def __post_init__(self) -> None:
-        if self.ngram < 1 or self.num_perm < 1 or self.bands < 1 or self.rows < 1:
-            raise ConfigError("[dedup] ngram, num_perm, bands and rows must be at least 1")
+        if self.ngram < 1 or self.num_perm < 1 or self.bands < 1 or self.rows < 1 or self.partitions < 1:
+            raise ConfigError("[dedup] ngram, num_perm, bands, rows and partitions must be at least 1")
         if self.bands * self.rows != self.num_perm:
             raise ConfigError(
                 f"[dedup] bands x rows ({self.bands} x {self.rows}) must equal num_perm ({self.num_perm})")

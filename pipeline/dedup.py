@@ -281,11 +281,14 @@ class DedupIndex:
     caller commits them together with its own state.
     """
 
-    def __init__(self, db: sqlite3.Connection, cfg: DedupConfig, rebuild: bool = False) -> None:
+    def __init__(self, db: sqlite3.Connection, cfg: DedupConfig, rebuild: bool = False, check: bool = True) -> None:
         """Raises ValueError if the index was built with other parameters, unless `rebuild`: then the caller
-        must `reset()` it (inside its own transaction) before using it."""
+        must `reset()` it (inside its own transaction) before using it. `check=False`: lookups only, by a
+        task of a run that has checked the parameters (no schema statement, no write)."""
         self.db = db
         self.cfg = cfg
+        if not check:
+            return
         db.executescript(_SCHEMA)
         params = self._params()
         stored = dict(db.execute("SELECT key, value FROM dedup_meta"))

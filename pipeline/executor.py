@@ -26,6 +26,11 @@ Chunk = list
 class Executor(Protocol):
     def map(self, chunks: Iterable[Chunk]) -> Iterator[list[Result]]: ...
 
+    def run(self, fn: Callable[..., Result], tasks: Iterable[tuple]) -> Iterator[Result]:
+        """`fn(*args)` for each args tuple (a dedup step's tasks), results in task order; a task that fails
+        (after the engine's retries) raises here."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -47,6 +52,10 @@ class SerialExecutor:
     def map(self, chunks: Iterable[Chunk]) -> Iterator[list[Result]]:
         for chunk in chunks:
             yield self._work(chunk)
+
+    def run(self, fn: Callable[..., Result], tasks: Iterable[tuple]) -> Iterator[Result]:
+        for args in tasks:
+            yield fn(*args)
 
     def close(self) -> None:
         pass
@@ -103,15 +112,41 @@ class LocalPoolExecutor:
         return ProcessPoolExecutor(self.workers, initializer=_worker_init, initargs=(self._init, self._memory_limit))
 
     def map(self, chunks: Iterable[Chunk]) -> Iterator[list[Result]]:
-        for chunk, future, pending in _windowed(chunks, self._window, self._submit):
+        # after a broken pool, one item at a time, so only the culprit breaks the pool again
+        yield from self._results(_windowed(chunks, self._window, self._submit),
+                                 lambda chunk: [self._run_alone(item) for item in chunk])
+
+    def run(self, fn: Callable[..., Result], tasks: Iterable[tuple]) -> Iterator[Result]:
+        """A task whose worker dies is run once more in a fresh pool; dying again, it raises."""
+        yield from self._results(_windowed(tasks, self._window, lambda args: self._call(fn, args)),
+                                 lambda args: self._call_again(fn, args))
+
+    def _results(self, submitted: Iterator[tuple], again: Callable[[Any], Result]) -> Iterator[Result]:
+        """The results of `_windowed` handles in order; when the pool breaks, the failed task and those in
+        flight go through `again`, in a fresh pool."""
+        for task, future, pending in submitted:
             try:
                 yield future.result()
             except BrokenProcessPool:
-                retry = [chunk] + [c for c, _ in pending]
+                retry = [task] + [t for t, _ in pending]
                 pending.clear()
                 self._restart()
-                for again in retry:  # one item at a time, so only the culprit breaks the pool again
-                    yield [self._run_alone(item) for item in again]
+                for t in retry:
+                    yield again(t)
+
+    def _call_again(self, fn: Callable[..., Result], args: tuple) -> Result:
+        try:
+            return self._pool.submit(fn, *args).result()
+        except BrokenProcessPool as exc:
+            self._restart()
+            raise RuntimeError(f"{fn.__name__}: a task killed its worker twice") from exc
+
+    def _call(self, fn: Callable[..., Result], args: tuple) -> Future:
+        try:
+            return self._pool.submit(fn, *args)
+        except BrokenProcessPool:
+            self._restart()
+            return self._pool.submit(fn, *args)
 
     def _submit(self, chunk: Chunk) -> Future:
         try:
@@ -180,6 +215,7 @@ class RayExecutor:
         self._token = uuid.uuid4().hex
         self._setup = ray.put((init, work))
         self._task = ray.remote(max_retries=max_retries, retry_exceptions=True)(_ray_chunk)
+        self._max_retries = max_retries
         self._on_crash = on_crash
         cpus = int(ray.cluster_resources().get("CPU", 1))
         self._window = window or 4 * max(1, cpus)
@@ -193,6 +229,12 @@ class RayExecutor:
                 yield self._ray.get(ref)
             except self._ray.exceptions.RayError:
                 yield [self._run_alone(item) for item in chunk]
+
+    def run(self, fn: Callable[..., Result], tasks: Iterable[tuple]) -> Iterator[Result]:
+        """One Ray task per args tuple, retried by Ray (`max_retries`) when it raises or its worker dies."""
+        remote = self._ray.remote(max_retries=self._max_retries, retry_exceptions=True)(fn)
+        for _args, ref, _pending in _windowed(tasks, self._window, lambda args: remote.remote(*args)):
+            yield self._ray.get(ref)
 
     def _run_alone(self, item: Item) -> Result:
         try:

@@ -20,7 +20,7 @@ def write_atomic(path: Path, data: str) -> None:
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(tmp, path)
-    _fsync_dir(path.parent)  # the rename itself must survive a power loss, not only the data
+    fsync_dir(path.parent)  # the rename itself must survive a power loss, not only the data
 
 
 class ShardSet:
@@ -58,7 +58,7 @@ class ShardSet:
             handle.close()
         for stream in self._handles:
             os.replace(self._tmp_path(stream), self.final_path(stream))
-            _fsync_dir(self.final_path(stream).parent)
+            fsync_dir(self.final_path(stream).parent)
         self._handles.clear()
 
     def abort(self) -> None:
@@ -80,7 +80,7 @@ def shard_seq(path: Path) -> int | None:
     return None
 
 
-def _fsync_dir(folder: Path) -> None:
+def fsync_dir(folder: Path) -> None:
     """Make a rename durable: the directory entry must reach the disk too."""
     fd = os.open(folder, os.O_RDONLY)
     try:

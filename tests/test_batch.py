@@ -291,9 +291,46 @@ def test_kill_between_dedup_and_commit_then_rerun(corpus: Path, small_shards: Pa
     monkeypatch.setattr(batch.DedupIndex, "stage", die)
     with pytest.raises(Killed):
         run_corpus(corpus, out, config, workers=2, progress=False)
-    assert list((out / "documents").glob("part-*.jsonl"))  # published before the kill
+    # every step finished and left its marker; nothing reached documents/ or duplicates/
+    assert list((out / STATE_DIR / "dedup").glob("round-*/filtered/documents/part-*.jsonl"))
+    assert not list((out / "documents").glob("part-*.jsonl"))
     monkeypatch.setattr(batch.DedupIndex, "stage", real_stage)
-    assert run_corpus(corpus, out, config, workers=2, progress=False).exit_code == 0
+    again = run_corpus(corpus, out, config, workers=2, progress=False)
+    assert again.exit_code == 0
+    assert again.report["dedup"]["tasks"]["run"] == 0 and again.report["dedup"]["tasks"]["resumed"] > 0
+    assert lines(out) == lines(reference)
+    assert not list((out / STATE_DIR / "dedup").glob("round-*"))
+
+
+def test_kill_between_dedup_commit_and_install_then_rerun(corpus: Path, small_shards: Path, reference: Path,
+                                                        tmp_path: Path, monkeypatch):
+    """The state says the shards are final, the process dies before the filtered files are moved into place:
+    the next run moves them before anything else (and `dedup --rebuild` would too)."""
+    from pipeline import batch
+
+    out = tmp_path / "out"
+    config = load_config(small_shards, max_error_rate=0.2)
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", EPOCH["SOURCE_DATE_EPOCH"])
+
+    class Killed(BaseException):
+        pass
+
+    real_install = batch.install_rounds
+    calls = []
+
+    def die_second_time(*args):
+        calls.append(args)
+        if len(calls) == 2:  # the first call is the run's start-up check
+            raise Killed
+        return real_install(*args)
+
+    monkeypatch.setattr(batch, "install_rounds", die_second_time)
+    with pytest.raises(Killed):
+        run_corpus(corpus, out, config, workers=2, progress=False)
+    assert not list((out / "documents").glob("part-*.jsonl"))
+    monkeypatch.setattr(batch, "install_rounds", real_install)
+    again = run_corpus(corpus, out, config, workers=2, progress=False)
+    assert again.exit_code == 0 and again.report["inputs"]["skipped"] == 45 and again.report["dedup"] == {}
     assert lines(out) == lines(reference)
 
 

@@ -1,0 +1,563 @@
+"""A run's dedup as four shard-parallel steps joined by a file-based shuffle (DESIGN.md: map → shuffle → reduce).
+
+1. signatures, one task per staged shard: reads the shard's pending signatures from the state, writes them
+   as a matrix file, writes its band rows (one row per document and LSH band, plus an exact-text and an id
+   row) into the shuffle partition `key % P`, and matches the shard against the index of documents kept by
+   earlier runs (same id, same text, or a verified LSH hit).
+2. buckets, one task per partition: sorts the partition's band rows; documents sharing a bucket become
+   candidate pairs, each verified by the share of equal signature slots. Exact copies link directly; the
+   same id twice makes the later copy an alias of the first.
+3. components, one task: union-find over the verified edges only (never over all documents), one
+   representative per component, and a decision per duplicate, written per shard.
+4. filter, one task per staged shard: routes each staged record to `documents` or `duplicates`.
+
+Every task writes its files atomically, then a completion marker holding its result; a task whose marker
+exists is not run again, so an interrupted run resumes where it stopped as long as the pending set and the
+index are unchanged (the round directory is named by a hash of both). The driver only schedules tasks and
+reads their small results; it then commits the index, the shards' status and the records' streams in one
+transaction, and moves the filtered files into place (`install_rounds`, also run first thing by every run,
+finishes a move a kill interrupted).
+
+Documents are nodes: `seq << 32 | i` for the i-th pending document of shard `seq`, `-doc` for the index's
+document `doc`. Buckets are ordered by a hash of the document id, so neither the partition count nor the
+shard layout changes a result; the decisions are those of `DedupIndex.resolve` followed by `resolve_new`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sqlite3
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .config import DedupConfig
+from .dedup import (
+    Decision,
+    DedupIndex,
+    DedupItem,
+    _bucket_pairs,
+    _equal_share,
+    _hits_to_pairs,
+    _sig_matrix,
+    _UnionFind,
+    band_key,
+)
+from .state import STATE_DIR, sql_chunks, sql_marks
+from .writer import ShardSet, fsync_dir, shard_name, shard_seq, write_atomic
+
+ROUNDS = f"{STATE_DIR}/dedup"
+STATE_DB = f"{STATE_DIR}/state.sqlite"
+ID_BAND, EXACT_BAND = -2, -1
+LINK, ALIAS = 0, 1  # edge kinds: a verified link; `a` is the same document as `b` (same id)
+_ROW = np.dtype([("band", "<i8"), ("key", "<i8"), ("hi", "<i8"), ("lo", "<i8"), ("rank", "<i8"), ("node", "<i8")])
+_EPS = 1e-9
+
+
+@dataclass(frozen=True)
+class DedupJob:
+    """One round: the staged shards `seqs` of the output `out`, deduplicated into `round_dir`."""
+
+    out: str
+    round_dir: str
+    cfg: DedupConfig
+    seqs: tuple[int, ...]
+
+    def path(self, *parts: str) -> Path:
+        return Path(self.round_dir, *parts)
+
+    @property
+    def partitions(self) -> int:
+        return self.cfg.partitions
+
+
+def node_of(seq: int, i: np.ndarray | int):
+    return (np.int64(seq) << np.int64(32)) | np.asarray(i, dtype=np.int64)
+
+
+def _split(nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return nodes >> np.int64(32), nodes & np.int64(0xFFFFFFFF)
+
+
+def _id_hash(doc_id: str) -> int:
+    return int.from_bytes(hashlib.blake2b(doc_id.encode("utf-8"), digest_size=8).digest(), "little", signed=True)
+
+
+def _id_rank(doc_id: str) -> int:
+    """An int64 in the order of the id's first 8 bytes: buckets list their documents in (about) id order,
+    as `DedupIndex.resolve` does; equal prefixes fall back to input order."""
+    return int.from_bytes(doc_id.encode("utf-8")[:8].ljust(8, b"\0"), "big") - (1 << 63)
+
+
+def _exact_halves(exacts: list[str]) -> np.ndarray:
+    """The 128-bit exact keys (32 hex digits each) as pairs of int64."""
+    raw = b"".join(bytes.fromhex(e) for e in exacts)
+    if len(raw) != 16 * len(exacts):
+        raise ValueError("exact keys must be 32 hex digits")
+    return np.frombuffer(raw, dtype=">u8").astype(np.uint64).view(np.int64).reshape(len(exacts), 2)
+
+
+def _save(path: Path, array: np.ndarray) -> None:
+    """np.save, atomically (temp file, fsync, rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as handle:
+        np.save(handle, array, allow_pickle=False)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def _connect(job: DedupJob) -> sqlite3.Connection:
+    return sqlite3.connect(Path(job.out, STATE_DB), timeout=60)
+
+
+def _once(job: DedupJob, name: str, compute: Callable[[], dict]) -> dict:
+    """Run a task unless its completion marker exists; the marker holds the task's result."""
+    marker = job.path("done", f"{name}.json")
+    if marker.exists():
+        return {**json.loads(marker.read_text(encoding="utf-8")), "resumed": True}
+    result = compute()
+    write_atomic(marker, json.dumps(result, sort_keys=True))
+    return {**result, "resumed": False}
+
+
+def _meta(job: DedupJob, seq: int) -> dict:
+    return json.loads(job.path("sig", f"s{seq}.json").read_text(encoding="utf-8"))
+
+
+class _Sigs:
+    """Signatures of nodes: new documents from their shards' matrix files (memory-mapped, only the rows
+    asked for are read), indexed documents from the index."""
+
+    def __init__(self, job: DedupJob, db: sqlite3.Connection) -> None:
+        self.job, self.db = job, db
+        self._maps: dict[int, np.ndarray] = {}
+
+    def gather(self, nodes: np.ndarray) -> np.ndarray:
+        out = np.empty((len(nodes), self.job.cfg.num_perm), dtype="<u4")
+        seqs, rows = _split(nodes)
+        new = nodes >= 0
+        for seq in np.unique(seqs[new]).tolist():
+            at = np.flatnonzero(new & (seqs == seq))
+            matrix = self._maps.get(seq)
+            if matrix is None:
+                matrix = self._maps[seq] = np.load(self.job.path("sig", f"s{seq}.npy"), mmap_mode="r")
+            out[at] = matrix[rows[at]]
+        old = np.flatnonzero(~new)
+        if len(old):
+            docs = (-nodes[old]).tolist()
+            found = {}
+            for chunk in sql_chunks(sorted(set(docs))):
+                found.update(self.db.execute(
+                    f"SELECT doc, sig FROM dedup_docs WHERE doc IN ({sql_marks(chunk)})", chunk).fetchall())
+            out[old] = _sig_matrix([found[d] for d in docs], self.job.cfg.num_perm)
+        return out
+
+
+def _verified(job: DedupJob, sigs: _Sigs, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Mask of the candidate pairs (a[k], b[k]) whose signatures agree in at least `threshold` of slots."""
+    if not len(a):
+        return np.zeros(0, dtype=bool)
+    nodes, inverse = np.unique(np.concatenate([a, b]), return_inverse=True)
+    share = _equal_share(sigs.gather(nodes), inverse[:len(a)], inverse[len(a):])
+    return share >= job.cfg.threshold - _EPS
+
+
+def _edges(a: np.ndarray, b: np.ndarray, kind: int) -> np.ndarray:
+    return np.stack([a, b, np.full(len(a), kind, dtype=np.int64)], axis=1).astype(np.int64).reshape(-1, 3)
+
+
+# --- 1. signatures ---------------------------------------------------------------------------------------
+
+def signatures(job: DedupJob, seq: int) -> dict:
+    return _once(job, f"signatures-{seq}", lambda: _signatures(job, seq))
+
+
+def _signatures(job: DedupJob, seq: int) -> dict:
+    cfg = job.cfg
+    db = _connect(job)
+    try:
+        rows = db.execute("SELECT doc_id, input, text_len, date, exact, sig FROM pending WHERE seq = ? ORDER BY pos",
+                          (seq,)).fetchall()
+        ids = [r[0] for r in rows]
+        exacts = [r[4] for r in rows]
+        sigs = _sig_matrix([r[5] for r in rows], cfg.num_perm)
+        _save(job.path("sig", f"s{seq}.npy"), sigs)
+        write_atomic(job.path("sig", f"s{seq}.json"), json.dumps(
+            {"ids": ids, "inputs": [r[1] for r in rows], "text_len": [r[2] for r in rows],
+             "dates": [r[3] for r in rows], "exact": exacts}))
+        nodes = node_of(seq, np.arange(len(rows)))
+        halves = _exact_halves(exacts)
+        ranks = np.array([_id_rank(i) for i in ids], dtype=np.int64)
+        blocks = [(ID_BAND, np.array([_id_hash(i) for i in ids], dtype=np.int64)), (EXACT_BAND, halves[:, 0])]
+        blocks += [(band, band_key(sigs, band, cfg.rows)) for band in range(cfg.bands)]
+        table = np.empty(len(blocks) * len(rows), dtype=_ROW)
+        for k, (band, keys) in enumerate(blocks):
+            part = table[k * len(rows):(k + 1) * len(rows)]
+            part["band"], part["key"], part["rank"], part["node"] = band, keys, ranks, nodes
+            part["hi"], part["lo"] = halves[:, 0], halves[:, 1]
+        where = table["key"] % job.partitions
+        for p in range(job.partitions):
+            _save(job.path("bands", f"p{p}", f"s{seq}.npy"), table[where == p])
+        edges = _match_index(job, db, seq, ids, exacts, sigs)
+        _save(job.path("edges", f"s{seq}.npy"), edges)
+    finally:
+        db.close()
+    return {"documents": len(rows), "index_edges": len(edges)}
+
+
+def _match_index(job: DedupJob, db: sqlite3.Connection, seq: int, ids: list[str], exacts: list[str],
+                 sigs: np.ndarray) -> np.ndarray:
+    """Edges from this shard's documents to the documents kept by earlier runs."""
+    index = DedupIndex(db, job.cfg, check=False)
+    if not len(ids) or db.execute("SELECT 1 FROM dedup_docs LIMIT 1").fetchone() is None:
+        return np.empty((0, 3), dtype=np.int64)
+    out = []
+    # the same id kept before: this document is that one again (it becomes a duplicate of its own id)
+    doc_of_id = {r[1]: r[0] for r in index._docs_where("id", sorted(set(ids)))}
+    known = [(i, doc_of_id[doc_id]) for i, doc_id in enumerate(ids) if doc_id in doc_of_id]
+    if known:
+        i, doc = np.array(known, dtype=np.int64).T
+        out.append(_edges(node_of(seq, i), -doc, ALIAS))
+    # the same text
+    docs_of_exact: dict[str, list[int]] = {}
+    for doc, _id, exact, _sig in index._docs_where("exact", sorted(set(exacts))):
+        docs_of_exact.setdefault(exact, []).append(doc)
+    same = [(i, doc) for i, exact in enumerate(exacts) for doc in docs_of_exact.get(exact, ())]
+    if same:
+        i, doc = np.array(same, dtype=np.int64).T
+        out.append(_edges(node_of(seq, i), -doc, LINK))
+    # near copies: LSH hits, each verified
+    candidates = []
+    for band in range(job.cfg.bands):
+        keys = band_key(sigs, band, job.cfg.rows)
+        hit_keys, hit_docs = index._band_hits(band, keys)
+        if len(hit_keys):
+            candidates.append(_hits_to_pairs(keys, hit_keys, hit_docs))
+    if candidates:
+        pairs = np.unique(np.concatenate(candidates), axis=0)
+        a, b = node_of(seq, pairs[:, 0]), -pairs[:, 1]
+        ok = _verified(job, _Sigs(job, db), a, b)
+        out.append(_edges(a[ok], b[ok], LINK))
+    return np.concatenate(out) if out else np.empty((0, 3), dtype=np.int64)
+
+
+# --- 2. buckets ------------------------------------------------------------------------------------------
+
+def buckets(job: DedupJob, partition: int) -> dict:
+    return _once(job, f"buckets-{partition}", lambda: _buckets(job, partition))
+
+
+def _buckets(job: DedupJob, partition: int) -> dict:
+    folder = job.path("bands", f"p{partition}")
+    parts = [np.load(folder / f"s{seq}.npy") for seq in job.seqs]
+    rows = np.concatenate(parts) if parts else np.empty(0, dtype=_ROW)
+    del parts
+    rows = rows[np.lexsort((rows["node"], rows["rank"], rows["lo"], rows["hi"], rows["key"], rows["band"]))]
+    bands = rows["band"]
+    starts = np.searchsorted(bands, np.arange(ID_BAND, job.cfg.bands), side="left")
+    ends = np.searchsorted(bands, np.arange(ID_BAND, job.cfg.bands), side="right")
+    edges = []
+    db = _connect(job)
+    try:
+        edges.append(_same_ids(job, rows[starts[0]:ends[0]]))
+        edges.append(_exact_copies(rows[starts[1]:ends[1]]))
+        candidates = []
+        for start, end in zip(starts[2:].tolist(), ends[2:].tolist(), strict=True):
+            block = rows[start:end]
+            if not len(block):
+                continue
+            # one row per text in each bucket (exact copies are linked already): resolve's exact leaders
+            first = np.r_[True, (block["key"][1:] != block["key"][:-1]) | (block["hi"][1:] != block["hi"][:-1])
+                          | (block["lo"][1:] != block["lo"][:-1])]
+            leaders = block[first]
+            leaders = leaders[np.lexsort((leaders["node"], leaders["rank"], leaders["key"]))]
+            pairs = _bucket_pairs(leaders["key"])
+            if len(pairs):
+                candidates.append(np.stack([leaders["node"][pairs[:, 0]], leaders["node"][pairs[:, 1]]], axis=1))
+        if candidates:
+            pairs = np.unique(np.sort(np.concatenate(candidates), axis=1), axis=0)
+            ok = _verified(job, _Sigs(job, db), pairs[:, 0], pairs[:, 1])
+            edges.append(_edges(pairs[ok, 0], pairs[ok, 1], LINK))
+    finally:
+        db.close()
+    found = np.concatenate(edges)
+    _save(job.path("edges", f"p{partition}.npy"), found)
+    return {"rows": len(rows), "edges": len(found)}
+
+
+def _same_ids(job: DedupJob, rows: np.ndarray) -> np.ndarray:
+    """Alias edges (later copy, first copy) of the documents with equal ids (the same URL scraped twice)."""
+    keys = rows["key"]
+    repeated = np.flatnonzero(np.r_[False, keys[1:] == keys[:-1]] | np.r_[keys[:-1] == keys[1:], False])
+    if not len(repeated):
+        return np.empty((0, 3), dtype=np.int64)
+    nodes = rows["node"][repeated]
+    ids = _ids_of(job, nodes)  # the hash may collide: the full ids decide
+    first: dict[str, int] = {}
+    alias = []
+    for node, doc_id in sorted(zip(nodes.tolist(), ids, strict=True)):
+        if doc_id in first:
+            alias.append((node, first[doc_id]))
+        else:
+            first[doc_id] = node
+    a, b = np.array(alias, dtype=np.int64).reshape(-1, 2).T
+    return _edges(a, b, ALIAS)
+
+
+def _ids_of(job: DedupJob, nodes: np.ndarray) -> list[str]:
+    seqs, rows = _split(nodes)
+    ids: list[str] = [""] * len(nodes)
+    for seq in np.unique(seqs).tolist():
+        meta_ids = _meta(job, seq)["ids"]
+        for k in np.flatnonzero(seqs == seq).tolist():
+            ids[k] = meta_ids[rows[k]]
+    return ids
+
+
+def _exact_copies(rows: np.ndarray) -> np.ndarray:
+    """Links from each document to the first (by id hash) with the same text."""
+    if not len(rows):
+        return np.empty((0, 3), dtype=np.int64)
+    start = np.r_[True, (rows["hi"][1:] != rows["hi"][:-1]) | (rows["lo"][1:] != rows["lo"][:-1])]
+    group_first = rows["node"][np.flatnonzero(start)][np.cumsum(start) - 1]
+    copies = ~start
+    return _edges(rows["node"][copies], group_first[copies], LINK)
+
+
+# --- 3. components ---------------------------------------------------------------------------------------
+
+def components(job: DedupJob) -> dict:
+    return _once(job, "components", lambda: _components(job))
+
+
+def _components(job: DedupJob) -> dict:
+    files = [job.path("edges", f"s{seq}.npy") for seq in job.seqs]
+    files += [job.path("edges", f"p{p}.npy") for p in range(job.partitions)]
+    edges = np.concatenate([np.load(f) for f in files] or [np.empty((0, 3), dtype=np.int64)])
+    alias = edges[edges[:, 2] == ALIAS]
+    links = edges[edges[:, 2] == LINK][:, :2]
+    del edges
+    # a document with the id of another is that document: its first copy, or the indexed one
+    target: dict[int, int] = {}
+    for a, b in alias[:, :2].tolist():
+        if b < 0 or a not in target:  # the indexed document wins over a first copy in this round
+            target[a] = b
+    known = {a for a, b in target.items() if b < 0}
+
+    def resolve_alias(node: int) -> int:
+        while node in target and node not in known:
+            node = target[node]
+        return target.get(node, node)
+
+    primary = {a: resolve_alias(a) for a in target}
+    if len(links):
+        mapped = np.array([primary.get(n, n) for n in links.ravel().tolist()], dtype=np.int64).reshape(-1, 2)
+    else:
+        mapped = links
+    nodes = np.unique(np.concatenate([mapped.ravel(), np.array(sorted(set(primary.values())), dtype=np.int64)]))
+    position = {n: k for k, n in enumerate(nodes.tolist())}
+    uf = _UnionFind(len(nodes))
+    for a, b in mapped.tolist():
+        uf.union(position[a], position[b])
+    roots = uf.roots()
+    db = _connect(job)
+    try:
+        attrs = _Attributes(job, db, np.unique(np.concatenate([nodes, np.array(sorted(target), dtype=np.int64)])))
+        rep = nodes[_representatives(nodes, roots, attrs)]
+        decided: dict[int, int] = {}  # node -> the node it duplicates
+        for node, r in zip(nodes.tolist(), rep.tolist(), strict=True):
+            if node >= 0 and node != r:
+                decided[node] = r
+        for node, first in primary.items():
+            if node in known:
+                decided[node] = node  # the same id kept before: a duplicate of itself
+            else:
+                decided[node] = decided.get(first, first)
+        clusters = _write_decisions(job, _Sigs(job, db), attrs, decided, {a: target[a] for a in known})
+    finally:
+        db.close()
+    return {"duplicates": len(decided), "clusters_with_duplicates": len(clusters)}
+
+
+class _Attributes:
+    """id, exact key, text length and date of the nodes a component step reasons about."""
+
+    def __init__(self, job: DedupJob, db: sqlite3.Connection, nodes: np.ndarray) -> None:
+        self.id: dict[int, str] = {}
+        self.exact: dict[int, str] = {}
+        self.text_len: dict[int, int] = {}
+        self.date: dict[int, str | None] = {}
+        seqs, rows = _split(nodes)
+        new = nodes >= 0
+        for seq in np.unique(seqs[new]).tolist():
+            meta = _meta(job, seq)
+            for k in np.flatnonzero(new & (seqs == seq)).tolist():
+                node, i = int(nodes[k]), int(rows[k])
+                self.id[node], self.exact[node] = meta["ids"][i], meta["exact"][i]
+                self.text_len[node], self.date[node] = meta["text_len"][i], meta["dates"][i]
+        old = sorted((-nodes[~new]).tolist())
+        for chunk in sql_chunks(old):
+            for doc, doc_id, exact in db.execute(
+                    f"SELECT doc, id, exact FROM dedup_docs WHERE doc IN ({sql_marks(chunk)})", chunk):
+                self.id[-doc], self.exact[-doc] = doc_id, exact
+
+
+def _representatives(nodes: np.ndarray, roots: np.ndarray, attrs: _Attributes) -> np.ndarray:
+    """Position of each node's representative: the component's indexed document with the smallest id, else
+    its longest text, then earliest date (none last), then smallest id (DedupIndex._representatives)."""
+    ids = [attrs.id[n] for n in nodes.tolist()]
+    id_rank = np.empty(len(nodes), dtype=np.int64)
+    id_rank[sorted(range(len(nodes)), key=ids.__getitem__)] = np.arange(len(nodes))
+    pinned = nodes < 0
+    dates = sorted({d for n in nodes.tolist() if n >= 0 and (d := attrs.date[n]) is not None})
+    date_rank = {d: k for k, d in enumerate(dates)}
+    date_key = np.array([0 if n < 0 else date_rank.get(attrs.date[n], len(dates)) for n in nodes.tolist()],
+                        dtype=np.int64)
+    text_len = np.array([0 if n < 0 else attrs.text_len[n] for n in nodes.tolist()], dtype=np.int64)
+    order = np.lexsort((id_rank, date_key, -text_len, ~pinned, roots))
+    sorted_roots = roots[order]
+    first = np.r_[True, sorted_roots[1:] != sorted_roots[:-1]] if len(order) else np.zeros(0, dtype=bool)
+    rep_of_root = np.empty(len(nodes), dtype=np.int64)
+    rep_of_root[sorted_roots[first]] = order[first]
+    return rep_of_root[roots]
+
+
+def _write_decisions(job: DedupJob, sigs: _Sigs, attrs: _Attributes, decided: dict[int, int],
+                     twin: dict[int, int]) -> set[str]:
+    """decisions/s{seq}.json for every shard: {i: [duplicate_of, similarity, cluster]}; the clusters."""
+    pairs = sorted(decided.items())
+    a = np.array([p[0] for p in pairs], dtype=np.int64)
+    # a document whose id was kept before is compared with that indexed document
+    b_cmp = np.array([twin.get(node, target) for node, target in pairs], dtype=np.int64)
+    share = np.zeros(len(pairs))
+    if len(pairs):
+        nodes, inverse = np.unique(np.concatenate([a, b_cmp]), return_inverse=True)
+        share = _equal_share(sigs.gather(nodes), inverse[:len(a)], inverse[len(a):])
+    by_seq: dict[int, dict[str, list]] = {seq: {} for seq in job.seqs}
+    clusters = set()
+    for (node, target), other, sim in zip(pairs, b_cmp.tolist(), share.tolist(), strict=True):
+        seq, i = node >> 32, node & 0xFFFFFFFF
+        rep_id = attrs.id[target]
+        sim = 1.0 if attrs.exact[node] == attrs.exact[other] else round(sim, 4)
+        by_seq[seq][str(i)] = [rep_id, sim, rep_id]
+        clusters.add(rep_id)
+    for seq, decisions in by_seq.items():
+        write_atomic(job.path("decisions", f"s{seq}.json"), json.dumps(decisions, sort_keys=True))
+    return clusters
+
+
+# --- 4. filter -------------------------------------------------------------------------------------------
+
+def filter_shard(job: DedupJob, seq: int, staged: str) -> dict:
+    """Route the records of the staged shard file `staged` to `documents` or `duplicates`."""
+    return _once(job, f"filter-{seq}", lambda: _filter(job, seq, Path(staged)))
+
+
+def _filter(job: DedupJob, seq: int, staged: Path) -> dict:
+    enabled = job.cfg.enabled
+    ids = _meta(job, seq)["ids"] if enabled else None
+    inputs = _meta(job, seq)["inputs"] if enabled else None
+    decisions = json.loads(job.path("decisions", f"s{seq}.json").read_text(encoding="utf-8")) if enabled else {}
+    files = ShardSet(job.path("filtered"), seq)
+    dups = []
+    try:
+        i = -1
+        if staged.exists():
+            with open(staged, encoding="utf-8") as handle:
+                for i, line in enumerate(handle):
+                    record = json.loads(line)
+                    if not enabled:
+                        files.write("documents", record)
+                        continue
+                    if i >= len(ids) or ids[i] != record["id"]:
+                        raise RuntimeError(f"staged shard {seq}: record {i} ({record['id']}) has no pending signature")
+                    decision = decisions.get(str(i))
+                    meta = record.setdefault("metadata", {})
+                    if decision is None:
+                        meta.update(duplicate_of=None, similarity=None, dup_cluster=record["id"])
+                        files.write("documents", record)
+                    else:
+                        meta.update(duplicate_of=decision[0], similarity=decision[1], dup_cluster=decision[2])
+                        files.write("duplicates", record)
+                        dups.append((record["id"], inputs[i]))
+        if enabled and i + 1 != len(ids):
+            raise RuntimeError(f"staged shard {seq}: {len(ids)} pending signatures, {i + 1} records")
+        write_atomic(job.path("filtered", f"s{seq}.dups.json"), json.dumps(dups))
+        files.publish()
+    except BaseException:
+        files.abort()
+        raise
+    return {"counts": files.counts}
+
+
+# --- the driver's part -----------------------------------------------------------------------------------
+
+def round_dir(out: Path, db: sqlite3.Connection, cfg: DedupConfig) -> Path:
+    """The round's folder, named by what its results depend on: the parameters, the pending documents and
+    the index (streamed through a hash: nothing is held)."""
+    digest = hashlib.sha1(json.dumps([cfg.num_perm, cfg.bands, cfg.rows, cfg.ngram, cfg.seed, cfg.threshold,
+                                      cfg.enabled, cfg.partitions]).encode())
+    for row in db.execute("SELECT seq, pos, doc_id, input, exact FROM pending ORDER BY seq, pos"):
+        digest.update(json.dumps(row).encode())
+    if cfg.enabled:
+        digest.update(json.dumps(db.execute("SELECT COUNT(*), COALESCE(MAX(doc), 0) FROM dedup_docs").fetchone())
+                      .encode())
+    return out / ROUNDS / f"round-{digest.hexdigest()[:16]}"
+
+
+def kept_items(job: DedupJob, seq: int) -> list[DedupItem]:
+    """The documents of shard `seq` that the round keeps, to be indexed."""
+    meta = _meta(job, seq)
+    decisions = json.loads(job.path("decisions", f"s{seq}.json").read_text(encoding="utf-8"))
+    sigs = np.load(job.path("sig", f"s{seq}.npy"), mmap_mode="r")
+    return [DedupItem(meta["ids"][i], meta["text_len"][i], meta["dates"][i], meta["exact"][i], sigs[i].tobytes())
+            for i in range(len(meta["ids"])) if str(i) not in decisions]
+
+
+def kept_decisions(items: Iterable[DedupItem]) -> list[Decision]:
+    return [Decision(item.id, None, None, item.id) for item in items]
+
+
+def duplicates_of(job: DedupJob, seq: int) -> list[tuple[str, str]]:
+    """(doc_id, input) of the records the filter step sent to `duplicates`."""
+    return [tuple(p) for p in json.loads(job.path("filtered", f"s{seq}.dups.json").read_text(encoding="utf-8"))]
+
+
+def install_rounds(out: Path, status: dict[int, str]) -> int:
+    """Move the filtered files of committed shards (status final) into `documents/` and `duplicates/`,
+    remove their staged files, and remove rounds with nothing left to install. Returns files moved."""
+    moved = 0
+    root = out / ROUNDS
+    if not root.is_dir():
+        return 0
+    for folder in sorted(root.glob("round-*")):
+        waiting = False
+        for stream in ("documents", "duplicates"):
+            for path in sorted((folder / "filtered" / stream).glob("part-*.jsonl")):
+                seq = shard_seq(path)
+                if status.get(seq) == "final":
+                    (out / stream).mkdir(parents=True, exist_ok=True)
+                    os.replace(path, out / stream / path.name)
+                    moved += 1
+                else:
+                    waiting = True
+        if moved:
+            for stream in ("documents", "duplicates"):
+                if (out / stream).is_dir():
+                    fsync_dir(out / stream)
+        if not waiting:
+            job = folder / "job.json"
+            seqs = json.loads(job.read_text(encoding="utf-8"))["seqs"] if job.exists() else []
+            if seqs and all(status.get(seq) == "final" for seq in seqs):
+                for seq in seqs:
+                    (out / STATE_DIR / "staged" / shard_name(seq)).unlink(missing_ok=True)
+                shutil.rmtree(folder)
+    return moved
+
