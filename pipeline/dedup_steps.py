@@ -19,8 +19,11 @@ transaction, and moves the filtered files into place (`install_rounds`, also run
 finishes a move a kill interrupted).
 
 Documents are nodes: `seq << 32 | i` for the i-th pending document of shard `seq`, `-doc` for the index's
-document `doc`. Buckets are ordered by a hash of the document id, so neither the partition count nor the
-shard layout changes a result; the decisions are those of `DedupIndex.resolve` followed by `resolve_new`.
+document `doc`. Buckets list their documents in id order, so neither the partition count nor the shard
+layout changes a result. The decisions are those of `DedupIndex.resolve` followed by `resolve_new` (the
+tests check it), with one difference where an id occurs more than once: the resolver keeps one signature
+per id (the first copy's, even in place of the indexed document's), here every copy's text links, and a
+document whose id was kept before is compared with the indexed text.
 """
 
 from __future__ import annotations

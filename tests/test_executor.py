@@ -73,3 +73,32 @@ def test_memory_guard_turns_a_huge_allocation_into_memory_error():
         assert [x for result in pool.map([[1, 4096, 2]]) for x in result] == [1, "MemoryError", 2]
     finally:
         pool.close()
+
+
+def _task(marker: str, n: int) -> int:
+    """A dedup-step-like task: its worker dies the first time it runs task 5 (a kill, the OOM killer)."""
+    if n == 5 and not os.path.exists(marker):
+        open(marker, "w").close()
+        os.kill(os.getpid(), signal.SIGKILL)
+    return n * 10
+
+
+def _always_dies(n: int) -> int:
+    if n == 2:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return n
+
+
+def test_run_gives_task_results_in_order_and_reruns_a_task_whose_worker_died(tmp_path):
+    pool = LocalPoolExecutor(2, _noop, _square, on_crash=lambda item: None, window=3)
+    try:
+        marker = str(tmp_path / "died-once")
+        assert list(pool.run(_task, [(marker, n) for n in range(12)])) == [n * 10 for n in range(12)]
+        assert os.path.exists(marker)
+        with pytest.raises(RuntimeError, match="killed its worker twice"):
+            list(pool.run(_always_dies, [(n,) for n in range(4)]))
+        assert list(pool.run(_task, [(marker, n) for n in range(3)])) == [0, 10, 20]  # the pool was renewed
+    finally:
+        pool.close()
+    serial = SerialExecutor(_noop, _square)
+    assert list(serial.run(_task, [(marker, n) for n in range(6)])) == [n * 10 for n in range(6)]

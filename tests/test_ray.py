@@ -108,3 +108,28 @@ def test_an_item_that_always_fails_becomes_on_crash(tmp_path: Path, local_ray):
     finally:
         executor.close()
     assert flat == [0, 1, 2, "crash 3", 4, 5]
+
+
+def _step_fails_once():
+    """Built here so that it is pickled by value (see `_fails_once`)."""
+
+    def step(marker: str, n: int) -> int:
+        path = Path(marker)
+        if n == 3 and not path.exists():
+            path.write_text("failed once")
+            raise RuntimeError("a worker hiccup")
+        return n + 100
+
+    return step
+
+
+def test_a_dedup_step_task_that_fails_once_is_retried(tmp_path: Path, local_ray):
+    from pipeline.executor import RayExecutor
+
+    executor = RayExecutor(_noop(), _fails_once(str(tmp_path / "unused")), on_crash=lambda item: "crash")
+    try:
+        marker = str(tmp_path / "marker")
+        assert list(executor.run(_step_fails_once(), [(marker, n) for n in range(8)])) == [n + 100 for n in range(8)]
+    finally:
+        executor.close()
+    assert (tmp_path / "marker").exists()

@@ -1,0 +1,217 @@
+"""The four dedup steps of a run (pipeline/dedup_steps.py): the decisions of the in-memory resolver, whatever
+the partitioning, resumed from completion markers."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import random
+from pathlib import Path
+
+import pytest
+from conftest import SEEDS_RAW
+
+from pipeline import dedup_steps
+from pipeline.batch import run_corpus
+from pipeline.config import DedupConfig, load_config
+from pipeline.dedup import Decision, DedupIndex, DedupItem, fingerprint, resolve_new
+from pipeline.dedup_steps import DedupJob, buckets, components, filter_shard, round_dir, signatures
+from pipeline.state import STATE_DIR, RunState
+
+WORDS = [f"w{n}" for n in range(3000)]
+
+
+def _story(rng: random.Random, n: int = 150) -> list[str]:
+    return [rng.choice(WORDS) for _ in range(n)]
+
+
+def _edit(rng: random.Random, words: list[str], share: float) -> list[str]:
+    out = list(words)
+    for k in rng.sample(range(len(out)), int(len(out) * share)):
+        out[k] = rng.choice(WORDS)
+    return out
+
+
+def _corpus(seed: int, same_ids: bool = True) -> tuple[list[tuple], list[tuple]]:
+    """(id, text, date) of documents kept by an earlier run, and of the new ones: near and exact copies of
+    each other and of the kept ones, a huge bucket of one text, and (`same_ids`) the same id twice and ids
+    kept before."""
+    rng = random.Random(seed)
+    kept = [(f"k{n:03d}", " ".join(_story(rng)), None) for n in range(20)]
+    new = []
+    for n in range(60):
+        words = _story(rng)
+        date = rng.choice([None, "2025-01-02", "2024-12-31"])
+        new.append((f"n{n:03d}", " ".join(words), date))
+        for c in range(rng.choice([0, 0, 1, 2, 3])):
+            new.append((f"c{n:03d}_{c}", " ".join(_edit(rng, words, rng.choice([0.0, 0.02, 0.05, 0.3]))),
+                        rng.choice([None, "2025-01-01"])))
+        if same_ids and n % 7 == 0:
+            new.append((f"n{n:03d}", " ".join(_edit(rng, words, 0.03)), None))  # the same URL scraped again
+        if n % 5 == 0:
+            new.append((f"x{n:03d}", " ".join(words).upper() + " !", None))  # exact copy, other case
+    for k, (doc_id, text, _date) in enumerate(kept[:8]):
+        words = text.split()
+        new.append((f"d{k:03d}", " ".join(_edit(rng, words, 0.02)), None))  # near copy of a kept one
+        if same_ids and k % 3 == 0:
+            new.append((doc_id, " ".join(_edit(rng, words, 0.05)), None))  # its id was kept before
+    common = " ".join(_story(rng))
+    new += [(f"m{n:03d}", common, None) for n in range(14)]  # one text, many copies: a large bucket
+    rng.shuffle(new)
+    return kept, new
+
+
+def _item(doc_id: str, text: str, date: str | None, cfg: DedupConfig) -> DedupItem:
+    exact, sig = fingerprint(text, cfg)
+    return DedupItem(doc_id, len(text), date, exact, sig)
+
+
+def _prepare(tmp_path: Path, cfg: DedupConfig, seed: int, shard_size: int = 17,
+             same_ids: bool = True) -> tuple[RunState, list]:
+    """An output folder as a run leaves it before its dedup: an index, staged shards, pending signatures."""
+    kept, new = _corpus(seed, same_ids)
+    out = tmp_path / "out"
+    state = RunState(out / STATE_DIR)
+    index = DedupIndex(state.db, cfg)
+    kept_items = [_item(*doc, cfg) for doc in kept]
+    with state.transaction():
+        index.stage(kept_items, [Decision(i.id, None, None, i.id) for i in kept_items])
+    items = []
+    for seq, start in enumerate(range(0, len(new), shard_size)):
+        part = new[start:start + shard_size]
+        staged = out / STATE_DIR / "staged" / f"part-{seq:06d}.jsonl"
+        staged.parent.mkdir(parents=True, exist_ok=True)
+        staged.write_text("".join(json.dumps({"id": d, "text": t, "metadata": {"source_path": f"in{seq}"}}) + "\n"
+                                  for d, t, _ in part), encoding="utf-8")
+        pending = []
+        for pos, doc in enumerate(part):
+            item = _item(*doc, cfg)
+            items.append(item)
+            pending.append((item.id, f"in{seq}", seq, pos, item.text_len, item.date, item.exact, item.sig))
+        state.commit_shard(seq, 1, "staged", {}, [], [], pending)
+    return state, items
+
+
+def _run_steps(out: Path, state: RunState, cfg: DedupConfig) -> tuple[DedupJob, list[dict]]:
+    seqs = tuple(sorted(state.shard_status()))
+    job = DedupJob(str(out), str(round_dir(out, state.db, cfg)), cfg, seqs)
+    results = [signatures(job, seq) for seq in seqs]
+    results += [buckets(job, p) for p in range(cfg.partitions)]
+    results.append(components(job))
+    results += [filter_shard(job, seq, str(out / STATE_DIR / "staged" / f"part-{seq:06d}.jsonl")) for seq in seqs]
+    return job, results
+
+
+def _decisions(out: Path, job: DedupJob) -> list[tuple]:
+    """(id, duplicate_of, similarity, cluster) of every record, in shard and record order."""
+    found = []
+    for seq in job.seqs:
+        records = {}
+        for stream in ("documents", "duplicates"):
+            path = job.path("filtered", stream, f"part-{seq:06d}.jsonl")
+            if path.exists():
+                for line in path.read_text(encoding="utf-8").splitlines():
+                    record = json.loads(line)
+                    records.setdefault(record["id"], []).append(record)
+        staged = out / STATE_DIR / "staged" / f"part-{seq:06d}.jsonl"
+        for line in staged.read_text(encoding="utf-8").splitlines():
+            meta = records[json.loads(line)["id"]].pop(0)["metadata"]
+            found.append((json.loads(line)["id"], meta["duplicate_of"], meta["similarity"], meta["dup_cluster"]))
+    return found
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_steps_decide_as_the_in_memory_resolver(tmp_path: Path, seed: int):
+    cfg = DedupConfig(partitions=5)
+    state, items = _prepare(tmp_path, cfg, seed, same_ids=False)
+    expected = [(d.id, d.duplicate_of, d.similarity, d.cluster)
+                for d in resolve_new(DedupIndex(state.db, cfg), items)]
+    job, _ = _run_steps(tmp_path / "out", state, cfg)
+    got = _decisions(tmp_path / "out", job)
+    assert got == expected
+    assert any(d[1] is None for d in got) and any(d[1] and d[1].startswith("k") for d in got)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_the_same_id_again(tmp_path: Path, seed: int):
+    """An id kept before: a duplicate of itself, compared with the indexed text, which still links its near
+    copies (the in-memory resolver let the new version stand in for it). The same id twice in one round:
+    the later copy follows the first, and its text links too."""
+    cfg = DedupConfig(partitions=5)
+    state, items = _prepare(tmp_path, cfg, seed)
+    job, _ = _run_steps(tmp_path / "out", state, cfg)
+    got = {}
+    for doc_id, dup_of, sim, cluster in _decisions(tmp_path / "out", job):
+        got.setdefault(doc_id, []).append((dup_of, sim, cluster))
+    for k in (0, 3, 6):  # k000, k003, k006 came again, 5 % edited; d000, d003, d006 are 2 % edits of them
+        doc_id = f"k{k:03d}"
+        [(dup_of, sim, cluster)] = got[doc_id]
+        assert dup_of == cluster == doc_id and 0.5 < sim < 1.0
+        [(dup_of, sim, cluster)] = got[f"d{k:03d}"]
+        assert dup_of == doc_id and sim >= cfg.threshold
+    twice = [decisions for doc_id, decisions in got.items() if doc_id.startswith("n") and len(decisions) == 2]
+    assert len(twice) >= 5
+    for first, later in twice:
+        target = first[2]  # the first copy's own id if it was kept, else its representative's
+        assert later[0] == later[2] == target and later[1] > 0.5
+
+
+def test_results_do_not_depend_on_partitions_or_shard_sizes(tmp_path: Path):
+    outcomes = set()
+    for partitions, shard_size in ((1, 17), (4, 17), (16, 5), (3, 200)):
+        cfg = DedupConfig(partitions=partitions)
+        folder = tmp_path / f"p{partitions}-s{shard_size}"
+        state, _ = _prepare(folder, cfg, seed=3, shard_size=shard_size)
+        job, _ = _run_steps(folder / "out", state, cfg)
+        outcomes.add(tuple(_decisions(folder / "out", job)))
+        state.close()
+    assert len(outcomes) == 1
+
+
+def test_steps_resume_from_their_markers(tmp_path: Path):
+    cfg = DedupConfig(partitions=4)
+    state, _ = _prepare(tmp_path, cfg, seed=4)
+    out = tmp_path / "out"
+    job, first = _run_steps(out, state, cfg)
+    assert not any(r["resumed"] for r in first)
+    outputs = {p: p.read_bytes() for p in Path(job.round_dir).rglob("*") if p.is_file() and "done" not in p.parts}
+    # as if the run had been killed during the buckets step: one partition and everything after it undone
+    for name in ("buckets-2", "components", *(f"filter-{seq}" for seq in job.seqs)):
+        job.path("done", f"{name}.json").unlink()
+    _, second = _run_steps(out, state, cfg)
+    redone = sorted(k for k, r in enumerate(second) if not r["resumed"])
+    n = len(job.seqs)
+    assert redone == [n + 2, n + cfg.partitions, *range(n + cfg.partitions + 1, len(second))]
+    assert {p: p.read_bytes() for p in outputs} == outputs  # the same files, byte for byte
+
+
+def test_a_run_failing_in_a_step_resumes_there(tmp_path: Path, monkeypatch):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    for seed in sorted(SEEDS_RAW.glob("*.txt")):
+        (raw / seed.name).write_bytes(seed.read_bytes())
+    (raw / "copy.txt").write_bytes((SEEDS_RAW / "000_d2de09946bceaf6b.txt").read_bytes())
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1760000000")
+    config = dataclasses.replace(load_config(), shard_pages=2)
+    config = dataclasses.replace(config, dedup=dataclasses.replace(config.dedup, partitions=3))
+    reference = run_corpus(raw, tmp_path / "reference", config, workers=0, progress=False)
+    assert reference.report["dedup"]["duplicates"] == 1
+
+    real = dedup_steps._buckets
+
+    def fail_on_partition_1(job, partition):
+        if partition == 1:
+            raise RuntimeError("a node went away")
+        return real(job, partition)
+
+    monkeypatch.setattr(dedup_steps, "_buckets", fail_on_partition_1)
+    with pytest.raises(RuntimeError, match="went away"):
+        run_corpus(raw, tmp_path / "out", config, workers=0, progress=False)
+    monkeypatch.setattr(dedup_steps, "_buckets", real)
+    again = run_corpus(raw, tmp_path / "out", config, workers=0, progress=False)
+    # signatures (3 shards) and partition 0 were done; partitions 1-2, components and 3 filters remain
+    assert again.report["dedup"]["tasks"] == {"run": 6, "resumed": 4}
+    for stream in ("documents", "duplicates", "rejects"):
+        ours = {p.name: p.read_bytes() for p in (tmp_path / "out" / stream).glob("part-*.jsonl")}
+        theirs = {p.name: p.read_bytes() for p in (tmp_path / "reference" / stream).glob("part-*.jsonl")}
+        assert ours == theirs
