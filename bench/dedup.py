@@ -1,6 +1,6 @@
 """Near-duplicate detection on a labelled set built from the WCXB dev gold texts, beside baselines.
 
-    python bench/dedup.py [--shared ../shared] [--seed 1] [--json] [--scale N]
+    python bench/dedup.py [--shared ../shared] [--seed 1] [--json] [--scale N | --run N]
                           [--threshold T --ngram N --num-perm P --bands B --rows R]
 
 The set: every gold story of at least 80 words, published as "headline line + body". About 60 % of the
@@ -15,6 +15,9 @@ Metrics: adjusted Rand index over all documents, pairwise precision and recall (
 documents per second on one core for pagewash (signatures + clustering), exact-hash dedup (normalise +
 hash) and datasketch (MinHash + MinHashLSH with the same num_perm, threshold and shingles; candidates
 linked as the library returns them, unverified). Exit 1 if ARI < 0.95 or pairwise precision < 0.99.
+
+`--run N [--workers W] [--partitions P]` builds an output folder holding N cleaned documents awaiting dedup
+and times `pagewash run`'s four dedup steps on it, with the driver's memory beside the signatures' size.
 
 `--scale N` instead times N synthetic ~600-word documents (sentences sampled from the gold texts, 20 %
 near-copies): signatures per second on one core, index + clustering (resolve and stage into a SQLite file),
@@ -315,12 +318,86 @@ def scale(stories: list[Story], count: int, cfg: DedupConfig, seed: int) -> dict
     return result
 
 
+# --- the run path: the four dedup steps of `pagewash run` ---------------------------------------------
+
+def run_path(count: int, cfg: DedupConfig, seed: int, workers: int, shard_pages: int = 2000) -> dict:
+    """An output folder holding `count` cleaned documents awaiting dedup (as a run leaves it after its clean
+    phase), then `pagewash run` over an empty input folder: only its dedup phase works. Signatures are
+    synthetic (random slots; 20 % near copies keeping 75-95 % of an earlier document's slots, 5 % exact
+    copies), which exercises the steps as real text would without spending minutes on MinHash."""
+    import subprocess
+
+    import numpy as np
+
+    from pipeline.state import STATE_DIR, RunState
+
+    staged = f"{STATE_DIR}/staged"
+    rng = np.random.default_rng(seed)
+    result = {"documents": count, "workers": workers, "partitions": cfg.partitions,
+              "signature_mb": round(count * cfg.num_perm * 4 / 2**20, 1)}
+    with tempfile.TemporaryDirectory() as tmp:
+        raw, out = Path(tmp) / "raw", Path(tmp) / "out"
+        raw.mkdir()
+        state = RunState(out / STATE_DIR)
+        run_id = state.begin_run("bench")
+        sigs = np.empty((count, cfg.num_perm), dtype=np.uint32)
+        exacts: list[str] = []
+        for seq, start in enumerate(range(0, count, shard_pages)):
+            n = min(shard_pages, count - start)
+            pending, outputs, lines = [], [], []
+            for pos in range(n):
+                k = start + pos
+                draw = rng.random()
+                if k and draw < 0.25:
+                    source = int(rng.integers(0, k))
+                    sigs[k] = sigs[source]
+                    if draw < 0.05:
+                        exacts.append(exacts[source])
+                    else:
+                        changed = rng.random(cfg.num_perm) < rng.uniform(0.05, 0.25)
+                        sigs[k, changed] = rng.integers(0, 2**32, size=int(changed.sum()), dtype=np.uint32)
+                        exacts.append(rng.bytes(16).hex())
+                else:
+                    sigs[k] = rng.integers(0, 2**32, size=cfg.num_perm, dtype=np.uint32)
+                    exacts.append(rng.bytes(16).hex())
+                doc_id = f"{k:040x}"
+                pending.append((doc_id, f"in{seq}", seq, pos, 3000, None, exacts[k], sigs[k].tobytes()))
+                outputs.append((doc_id, f"in{seq}", "documents"))
+                lines.append(json.dumps({"id": doc_id, "text": f"document {k}",
+                                         "metadata": {"source_path": f"raw/in{seq}"}}))
+            (out / staged).mkdir(parents=True, exist_ok=True)
+            (out / staged / f"part-{seq:06d}.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+            state.commit_shard(seq, run_id, "staged", {staged: n}, [], outputs, pending)
+        state.end_run(run_id, "interrupted", "bench", {})
+        state.close()
+        del sigs, exacts
+        config = Path(tmp) / "pagewash.toml"
+        config.write_text(f"[dedup]\npartitions = {cfg.partitions}\n", encoding="utf-8")
+        proc = subprocess.run([sys.executable, str(ROOT / "cli.py"), "-q", "run", str(raw), "-o", str(out),
+                               "--workers", str(workers), "--config", str(config)], capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise RuntimeError(proc.stderr)
+        report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    dedup = report["dedup"]
+    driver = dedup["driver_rss_mb"]
+    result.update(duplicates=dedup["duplicates"], seconds=dedup["seconds"], steps=dedup["steps"],
+                  driver_rss_before_mb=driver["before"], driver_peak_mb=driver["peak"],
+                  driver_peak_over_signatures=round(driver["peak"] / result["signature_mb"], 2),
+                  driver_growth_mb=round(driver["peak"] - driver["before"], 1),
+                  largest_worker_mb=report["peak_rss_mb"]["largest_worker"])
+    return result
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--shared", default=str(ROOT.parent / "shared"))
     parser.add_argument("--seed", type=int, default=1, help="seed of the generated set (not the MinHash seed)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument("--scale", type=int, default=0, metavar="N", help="time N synthetic 600-word documents")
+    parser.add_argument("--run", type=int, default=0, metavar="N",
+                        help="the dedup steps of `pagewash run` over N documents: time and the driver's memory")
+    parser.add_argument("--workers", type=int, default=2, help="workers of the --run measurement (0: in-process)")
+    parser.add_argument("--partitions", type=int, default=DedupConfig().partitions, help="for --run")
     parser.add_argument("--no-datasketch", action="store_true", help="skip the (slow) datasketch baseline")
     for name in ("threshold", "ngram", "num_perm", "bands", "rows"):
         kind = float if name == "threshold" else int
@@ -330,6 +407,11 @@ def main(argv: list[str] | None = None) -> int:
                                                 if (v := getattr(args, k)) is not None})
     stories = load_stories(Path(args.shared) / "bench" / "wcxb-dev" / "gold")
     params = {k: getattr(cfg, k) for k in ("threshold", "ngram", "num_perm", "bands", "rows", "seed")}
+    if args.run:
+        cfg = dataclasses.replace(cfg, partitions=args.partitions)
+        result = {"params": params, **run_path(args.run, cfg, args.seed, args.workers)}
+        print(json.dumps(result, indent=1) if args.json else "\n".join(f"{k}: {v}" for k, v in result.items()))
+        return 0
     if args.scale:
         result = {"params": params, **scale(stories, args.scale, cfg, args.seed)}
         print(json.dumps(result, indent=1) if args.json else "\n".join(f"{k}: {v}" for k, v in result.items()))

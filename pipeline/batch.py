@@ -227,6 +227,7 @@ class BatchRun:
         self.pages_done: Counter = Counter()  # pages of each in-flight input in committed or current shards
         self.dedup_report: dict = {}
         self._executor = None
+        self.clean_peak_kb = 0  # the driver's peak before the dedup phase started measuring its own
         self._bar = None
         if progress:
             self._bar = _progress_bar(raw)
@@ -415,6 +416,8 @@ class BatchRun:
         if not staged:
             return
         cfg = self.config.dedup
+        self.clean_peak_kb, rss_before = _own_kb(), _own_kb("VmRSS")
+        own_peak = _reset_peak()
         folder = round_dir(self.out, self.state.db, cfg)
         for other in sorted((self.out / ROUNDS).glob("round-*")):
             if other != folder:  # a round of another pending set, never committed: its results are stale
@@ -463,7 +466,10 @@ class BatchRun:
             "resolved": resolved, "duplicates": duplicates,
             "clusters_with_duplicates": found["clusters_with_duplicates"], "index_size": self.index.count(),
             "partitions": cfg.partitions, "tasks": {"run": tasks["run"], "resumed": tasks["resumed"]},
-            "steps": seconds, "seconds": round(time.perf_counter() - started, 3)}
+            "steps": seconds, "seconds": round(time.perf_counter() - started, 3),
+            # what the driver itself holds while deduplicating (tasks run in the workers unless --workers 0)
+            "driver_rss_mb": {"before": round(rss_before / 1024, 1),
+                              "peak": round(_own_kb() / 1024, 1) if own_peak else None}}
 
 
 @dataclass
@@ -605,8 +611,8 @@ def _progress_bar(raw: Path):
                 dynamic_ncols=True, smoothing=0.1)
 
 
-def _own_peak_kb() -> int:
-    """This process's peak resident memory (kB).
+def _own_kb(field: str = "VmHWM") -> int:
+    """This process's peak (`VmHWM`) or current (`VmRSS`) resident memory, kB.
 
     Linux's VmHWM belongs to the process's own memory; `ru_maxrss` is carried across execve, so a driver
     started by a large parent (a benchmark holding its corpus) would report the parent's peak as its own.
@@ -614,17 +620,28 @@ def _own_peak_kb() -> int:
     try:
         with open("/proc/self/status", encoding="ascii") as handle:
             for line in handle:
-                if line.startswith("VmHWM:"):
+                if line.startswith(field + ":"):
                     return int(line.split()[1])
     except (OSError, ValueError, IndexError):
         pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # elsewhere: kB on Linux and BSD
 
 
-def _peak_rss_mb() -> dict:
+def _reset_peak() -> bool:
+    """Start VmHWM afresh (Linux 4.0+), so that a phase's own peak can be read; False where impossible."""
+    try:
+        with open("/proc/self/clear_refs", "w", encoding="ascii") as handle:
+            handle.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def _peak_rss_mb(earlier_peak_kb: int = 0) -> dict:
     # workers are forked, never exec'd: their ru_maxrss is their own
     children_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return {"driver": round(_own_peak_kb() / 1024, 1), "largest_worker": round(children_kb / 1024, 1)}
+    driver_kb = max(_own_kb(), earlier_peak_kb)
+    return {"driver": round(driver_kb / 1024, 1), "largest_worker": round(children_kb / 1024, 1)}
 
 
 def run_corpus(raw: Path, out: Path, config: Config, *, rules: RuleSet | None = None, full: bool = False,
@@ -699,7 +716,7 @@ def _run_locked(raw: Path, out: Path, config: Config, state: RunState, stamp: st
             "dedup": batch.dedup_report,
             "throughput": {"pages_per_s": round(c.pages / seconds, 1) if seconds else 0.0,
                            "mb_per_s": round(c.bytes_read / 1e6 / seconds, 2) if seconds else 0.0},
-            "peak_rss_mb": _peak_rss_mb(),
+            "peak_rss_mb": _peak_rss_mb(batch.clean_peak_kb),
             "seconds": round(seconds, 3),
             "totals": state.totals(),
         }

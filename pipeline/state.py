@@ -40,7 +40,8 @@ CREATE TABLE IF NOT EXISTS outputs (
     stream TEXT NOT NULL,
     shard INTEGER NOT NULL
 );
-CREATE INDEX IF NOT EXISTS outputs_input ON outputs (input);
+DROP INDEX IF EXISTS outputs_input;  -- (input) alone: replaced by the index below, which serves it too
+CREATE INDEX IF NOT EXISTS outputs_input_doc ON outputs (input, doc_id);
 CREATE TABLE IF NOT EXISTS shards (
     seq INTEGER PRIMARY KEY,
     run_id INTEGER NOT NULL,
