@@ -59,6 +59,7 @@ def pagewash_run(raw: Path, out: Path, workers: int, executor: str = "local") ->
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))
     return {"wall_s": round(wall, 2), "pages": report["pages"], "documents": report["documents"],
             "duplicates": report["duplicates"], "peak_rss_mb": report["peak_rss_mb"],
+            "dedup": {k: report["dedup"].get(k) for k in ("seconds", "steps", "driver_rss_mb")},
             "inputs": report["inputs"]}
 
 

@@ -9,11 +9,13 @@ A run has two phases.
    state's `pending` table, all published (temp file, fsync, rename) and then recorded in one SQLite
    transaction together with how far each input got. A kill at any moment loses at most the shard in hand,
    which the next run redoes; files the state does not name are leftovers and are removed first.
-2. Dedup (driver, signatures only). Every pending document is resolved at once against the persistent
-   index, so the outcome does not depend on shard boundaries, worker counts or where an earlier run was
-   killed; the staged shards are then rewritten into `documents/` and `duplicates/`, and the index, the
-   pending rows and the shards' status change in one transaction. A kill before that commit simply makes
-   the next run resolve the same pending set against the same index again.
+2. Dedup (the executor's workers; see pipeline/dedup_steps.py). The staged shards go through four steps,
+   signatures → buckets (a file-based band shuffle) → components → filter, each task leaving a completion
+   marker, so a killed run resumes at the step it reached. Every pending document is decided together
+   against the persistent index, so the outcome does not depend on shard boundaries, worker counts or
+   where an earlier run was killed. The driver then commits the index, the shards' status and the records'
+   streams in one transaction and moves the filtered files into `documents/` and `duplicates/`; a kill
+   before that commit leaves the round to be resumed, a kill after it leaves the move to the next run.
 
 Shard boundaries depend only on the order of the inputs, never on the number of workers, so the output is
 byte-identical for any `--workers` (with SOURCE_DATE_EPOCH pinning `processed_at`).

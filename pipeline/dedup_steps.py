@@ -48,7 +48,6 @@ from .dedup import (
     _equal_share,
     _hits_to_pairs,
     _sig_matrix,
-    _UnionFind,
     band_key,
 )
 from .state import STATE_DIR, sql_chunks, sql_marks
@@ -172,6 +171,33 @@ def _verified(job: DedupJob, sigs: _Sigs, a: np.ndarray, b: np.ndarray) -> np.nd
     return share >= job.cfg.threshold - _EPS
 
 
+def _component_labels(pairs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The nodes of the pairs (sorted) and, for each, a node of its connected component that all its
+    members share: minimum-label propagation with pointer jumping, in numpy."""
+    nodes, inverse = np.unique(pairs, return_inverse=True)
+    inverse = inverse.reshape(-1, 2)
+    label = np.arange(len(nodes))
+    while True:
+        low = np.minimum(label[inverse[:, 0]], label[inverse[:, 1]])
+        new = label.copy()
+        np.minimum.at(new, inverse[:, 0], low)
+        np.minimum.at(new, inverse[:, 1], low)
+        new = new[new]
+        if np.array_equal(new, label):
+            return nodes, nodes[label]
+        label = new
+
+
+def _forest(edges: np.ndarray) -> np.ndarray:
+    """LINK edges joining exactly the components `edges` join, at most one per node (node -> its label):
+    what the components step needs, whatever the number of verified pairs behind it."""
+    if not len(edges):
+        return edges
+    nodes, labels = _component_labels(edges[:, :2])
+    apart = nodes != labels
+    return _edges(nodes[apart], labels[apart], LINK)
+
+
 def _edges(a: np.ndarray, b: np.ndarray, kind: int) -> np.ndarray:
     return np.stack([a, b, np.full(len(a), kind, dtype=np.int64)], axis=1).astype(np.int64).reshape(-1, 3)
 
@@ -269,7 +295,7 @@ def _buckets(job: DedupJob, partition: int) -> dict:
     edges = []
     db = _connect(job)
     try:
-        edges.append(_same_ids(job, rows[starts[0]:ends[0]]))
+        aliases = _same_ids(job, rows[starts[0]:ends[0]])
         edges.append(_exact_copies(rows[starts[1]:ends[1]]))
         candidates = []
         for start, end in zip(starts[2:].tolist(), ends[2:].tolist(), strict=True):
@@ -290,9 +316,10 @@ def _buckets(job: DedupJob, partition: int) -> dict:
             edges.append(_edges(pairs[ok, 0], pairs[ok, 1], LINK))
     finally:
         db.close()
-    found = np.concatenate(edges)
+    links = np.concatenate(edges)
+    found = np.concatenate([aliases, _forest(links)])
     _save(job.path("edges", f"p{partition}.npy"), found)
-    return {"rows": len(rows), "edges": len(found)}
+    return {"rows": len(rows), "verified_links": len(links), "edges": len(found)}
 
 
 def _same_ids(job: DedupJob, rows: np.ndarray) -> np.ndarray:
@@ -364,12 +391,12 @@ def _components(job: DedupJob) -> dict:
         mapped = np.array([primary.get(n, n) for n in links.ravel().tolist()], dtype=np.int64).reshape(-1, 2)
     else:
         mapped = links
-    nodes = np.unique(np.concatenate([mapped.ravel(), np.array(sorted(set(primary.values())), dtype=np.int64)]))
-    position = {n: k for k, n in enumerate(nodes.tolist())}
-    uf = _UnionFind(len(nodes))
-    for a, b in mapped.tolist():
-        uf.union(position[a], position[b])
-    roots = uf.roots()
+    targets = np.array(sorted(set(primary.values())), dtype=np.int64)
+    linked, labels = _component_labels(mapped)
+    nodes = np.union1d(linked, targets)
+    roots = nodes.copy()  # a node in no link: a component of its own
+    roots[np.searchsorted(nodes, linked)] = labels
+    roots = np.searchsorted(nodes, roots)  # as positions in `nodes`
     db = _connect(job)
     try:
         attrs = _Attributes(job, db, np.unique(np.concatenate([nodes, np.array(sorted(target), dtype=np.int64)])))

@@ -8,13 +8,16 @@ import json
 import random
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import SEEDS_RAW
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pipeline import dedup_steps
 from pipeline.batch import run_corpus
 from pipeline.config import DedupConfig, load_config
-from pipeline.dedup import Decision, DedupIndex, DedupItem, fingerprint, resolve_new
+from pipeline.dedup import Decision, DedupIndex, DedupItem, _UnionFind, fingerprint, resolve_new
 from pipeline.dedup_steps import DedupJob, buckets, components, filter_shard, round_dir, signatures
 from pipeline.state import STATE_DIR, RunState
 
@@ -215,3 +218,30 @@ def test_a_run_failing_in_a_step_resumes_there(tmp_path: Path, monkeypatch):
         ours = {p.name: p.read_bytes() for p in (tmp_path / "out" / stream).glob("part-*.jsonl")}
         theirs = {p.name: p.read_bytes() for p in (tmp_path / "reference" / stream).glob("part-*.jsonl")}
         assert ours == theirs
+
+
+def _partition(pairs: list[tuple[int, int]]) -> set[frozenset]:
+    groups: dict[int, set] = {}
+    if pairs:
+        nodes = sorted({n for pair in pairs for n in pair})
+        uf = _UnionFind(len(nodes))
+        for a, b in pairs:
+            uf.union(nodes.index(a), nodes.index(b))
+        for node, root in zip(nodes, uf.roots().tolist(), strict=True):
+            groups.setdefault(root, set()).add(node)
+    return {frozenset(g) for g in groups.values()}
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(-6, 40), st.integers(-6, 40)), max_size=80))
+def test_a_bucket_forest_joins_exactly_the_components_of_its_verified_pairs(pairs):
+    """The buckets step keeps one link per document (to its component's label) instead of every verified pair."""
+    edges = dedup_steps._edges(np.array([a for a, _ in pairs], dtype=np.int64),
+                               np.array([b for _, b in pairs], dtype=np.int64), dedup_steps.LINK)
+    forest = dedup_steps._forest(edges)
+    assert len(forest) <= len({n for pair in pairs for n in pair})
+    loops_apart = {frozenset({n}) for a, b in pairs for n in (a, b)}  # a node in a pair with itself only
+    got = _partition([tuple(e) for e in forest[:, :2].tolist()])
+    covered = {n for group in got for n in group}
+    got |= {group for group in loops_apart if not group & covered}
+    assert got == _partition(pairs)
