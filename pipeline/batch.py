@@ -453,8 +453,10 @@ class BatchRun:
                     items = kept_items(job, seq)
                     self.index.stage(items, kept_decisions(items))
                     dups = duplicates_of(job, seq)
-                    db.executemany("UPDATE outputs SET stream = 'duplicates' WHERE doc_id = ? AND input = ? "
-                                   "AND stream = 'documents'", dups)
+                    # one row each: the same URL twice in one input has two rows, the later is the duplicate
+                    db.executemany("UPDATE outputs SET stream = 'duplicates' WHERE rowid = (SELECT rowid FROM outputs "
+                                   "WHERE doc_id = ? AND input = ? AND shard = ? AND stream = 'documents' "
+                                   "ORDER BY rowid DESC LIMIT 1)", [(d, key, seq) for d, key in dups])
                     duplicates += len(dups)
                 counts = json.loads(db.execute("SELECT counts FROM shards WHERE seq = ?", (seq,)).fetchone()[0])
                 counts.pop(STAGED, None)
@@ -462,7 +464,8 @@ class BatchRun:
                 db.execute("UPDATE shards SET status = 'final', counts = ? WHERE seq = ?", (json.dumps(counts), seq))
             resolved = db.execute("SELECT COUNT(*) FROM pending").fetchone()[0]
             db.execute("DELETE FROM pending")
-        install_rounds(self.out, self.state.shard_status())
+            db.execute("INSERT OR REPLACE INTO dedup_rounds (name) VALUES (?)", (folder.name,))
+        install_rounds(self.out, self.state.db)
         self.counters.duplicates = duplicates
         self.dedup_report = {
             "resolved": resolved, "duplicates": duplicates,
@@ -673,8 +676,9 @@ def _run_locked(raw: Path, out: Path, config: Config, state: RunState, stamp: st
         with state.transaction() as db:
             DedupIndex.clear(db)
             state.reset(db)
+        shutil.rmtree(out / ROUNDS, ignore_errors=True)  # no earlier round may be resumed or installed
     batch = BatchRun(raw, out, config, state, run_id, stamp, rules, engine, stop, progress)
-    install_rounds(out, state.shard_status())  # a run killed between its dedup commit and the files' move
+    install_rounds(out, state.db)  # a run killed between its dedup commit and the files' move
     removed = sweep(out, state)  # after --full the state names no shard: every shard file goes
     if removed:
         log.info("removed %d shard files the state does not name (an interrupted run, or --full)", removed)
@@ -748,7 +752,7 @@ def rebuild_dedup(out: Path, config: Config) -> dict:
     db = sqlite3.connect(db_path, isolation_level=None)
     try:
         if run_output:  # a run killed between its dedup commit and moving the files into place
-            install_rounds(out, dict(db.execute("SELECT seq, status FROM shards")))
+            install_rounds(out, db)
         if run_output and db.execute("SELECT 1 FROM shards WHERE status = 'staged' LIMIT 1").fetchone():
             raise ConfigError(f"{out}: an interrupted run left documents awaiting dedup; run it again first")
         if run_output and db.execute("SELECT 1 FROM inputs WHERE status = 'retracting' LIMIT 1").fetchone():

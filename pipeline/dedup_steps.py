@@ -48,10 +48,11 @@ from .dedup import (
     _equal_share,
     _hits_to_pairs,
     _sig_matrix,
+    _UnionFind,
     band_key,
 )
 from .state import STATE_DIR, sql_chunks, sql_marks
-from .writer import ShardSet, fsync_dir, shard_name, shard_seq, write_atomic
+from .writer import ShardSet, fsync_dir, shard_name, write_atomic
 
 ROUNDS = f"{STATE_DIR}/dedup"
 STATE_DB = f"{STATE_DIR}/state.sqlite"
@@ -59,6 +60,8 @@ ID_BAND, EXACT_BAND = -2, -1
 LINK, ALIAS = 0, 1  # edge kinds: a verified link; `a` is the same document as `b` (same id)
 _ROW = np.dtype([("band", "<i8"), ("key", "<i8"), ("hi", "<i8"), ("lo", "<i8"), ("rank", "<i8"), ("node", "<i8")])
 _EPS = 1e-9
+_HOOK_ROUNDS = 32
+_VERIFY_CHUNK = 65_536  # candidate pairs whose signatures are gathered at once
 
 
 @dataclass(frozen=True)
@@ -139,7 +142,6 @@ class _Sigs:
 
     def __init__(self, job: DedupJob, db: sqlite3.Connection) -> None:
         self.job, self.db = job, db
-        self._maps: dict[int, np.ndarray] = {}
 
     def gather(self, nodes: np.ndarray) -> np.ndarray:
         out = np.empty((len(nodes), self.job.cfg.num_perm), dtype="<u4")
@@ -147,10 +149,9 @@ class _Sigs:
         new = nodes >= 0
         for seq in np.unique(seqs[new]).tolist():
             at = np.flatnonzero(new & (seqs == seq))
-            matrix = self._maps.get(seq)
-            if matrix is None:
-                matrix = self._maps[seq] = np.load(self.job.path("sig", f"s{seq}.npy"), mmap_mode="r")
+            matrix = np.load(self.job.path("sig", f"s{seq}.npy"), mmap_mode="r")  # mapped for this read only
             out[at] = matrix[rows[at]]
+            del matrix
         old = np.flatnonzero(~new)
         if len(old):
             docs = (-nodes[old]).tolist()
@@ -164,33 +165,51 @@ class _Sigs:
 
 def _verified(job: DedupJob, sigs: _Sigs, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Mask of the candidate pairs (a[k], b[k]) whose signatures agree in at least `threshold` of slots."""
-    if not len(a):
-        return np.zeros(0, dtype=bool)
-    nodes, inverse = np.unique(np.concatenate([a, b]), return_inverse=True)
-    share = _equal_share(sigs.gather(nodes), inverse[:len(a)], inverse[len(a):])
-    return share >= job.cfg.threshold - _EPS
+    return _shares(sigs, a, b) >= job.cfg.threshold - _EPS
+
+
+def _shares(sigs: _Sigs, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Share of equal signature slots of each pair (a[k], b[k]), gathering a bounded number at a time."""
+    out = np.zeros(len(a))
+    for start in range(0, len(a), _VERIFY_CHUNK):
+        end = start + _VERIFY_CHUNK
+        nodes, inverse = np.unique(np.concatenate([a[start:end], b[start:end]]), return_inverse=True)
+        half = len(a[start:end])
+        out[start:end] = _equal_share(sigs.gather(nodes), inverse[:half], inverse[half:])
+    return out
 
 
 def _component_labels(pairs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The nodes of the pairs (sorted) and, for each, a node of its connected component that all its
-    members share: minimum-label propagation with pointer jumping, in numpy."""
+    """The nodes of the pairs (sorted) and, for each, the smallest node of its connected component.
+
+    Star contraction in numpy: every star's root hooks onto the smallest root across its edges, then
+    pointer jumping until every tree is a star again; a few rounds on real link graphs. A graph that needs
+    more (a long chain in an adverse order) is finished by union-find, which is linear.
+    """
     nodes, inverse = np.unique(pairs, return_inverse=True)
-    inverse = inverse.reshape(-1, 2)
-    label = np.arange(len(nodes))
-    while True:
-        low = np.minimum(label[inverse[:, 0]], label[inverse[:, 1]])
-        new = label.copy()
-        np.minimum.at(new, inverse[:, 0], low)
-        np.minimum.at(new, inverse[:, 1], low)
-        new = new[new]
-        if np.array_equal(new, label):
-            return nodes, nodes[label]
-        label = new
+    u, v = inverse.reshape(-1, 2).T
+    parent = np.arange(len(nodes))
+    for _round in range(_HOOK_ROUNDS):
+        pu, pv = parent[u], parent[v]
+        apart = pu != pv
+        if not apart.any():
+            return nodes, nodes[parent]
+        np.minimum.at(parent, np.maximum(pu[apart], pv[apart]), np.minimum(pu[apart], pv[apart]))
+        while True:
+            jumped = parent[parent]
+            if np.array_equal(jumped, parent):
+                break
+            parent = jumped
+    links = _UnionFind(len(nodes))
+    for a, b in zip(u.tolist(), v.tolist(), strict=True):
+        links.union(a, b)
+    return nodes, nodes[links.roots()]
 
 
 def _forest(edges: np.ndarray) -> np.ndarray:
-    """LINK edges joining exactly the components `edges` join, at most one per node (node -> its label):
-    what the components step needs, whatever the number of verified pairs behind it."""
+    """LINK edges joining exactly the components `edges` join, one per node that is not its component's
+    smallest (node -> that smallest node), sorted by node: what the components step needs, whatever the
+    number of verified pairs behind it."""
     if not len(edges):
         return edges
     nodes, labels = _component_labels(edges[:, :2])
@@ -292,12 +311,11 @@ def _buckets(job: DedupJob, partition: int) -> dict:
     bands = rows["band"]
     starts = np.searchsorted(bands, np.arange(ID_BAND, job.cfg.bands), side="left")
     ends = np.searchsorted(bands, np.arange(ID_BAND, job.cfg.bands), side="right")
-    edges = []
     db = _connect(job)
     try:
         aliases = _same_ids(job, rows[starts[0]:ends[0]])
-        edges.append(_exact_copies(rows[starts[1]:ends[1]]))
-        candidates = []
+        forest = _forest(_exact_copies(rows[starts[1]:ends[1]]))
+        sigs = _Sigs(job, db)
         for start, end in zip(starts[2:].tolist(), ends[2:].tolist(), strict=True):
             block = rows[start:end]
             if not len(block):
@@ -308,18 +326,25 @@ def _buckets(job: DedupJob, partition: int) -> dict:
             leaders = block[first]
             leaders = leaders[np.lexsort((leaders["node"], leaders["rank"], leaders["key"]))]
             pairs = _bucket_pairs(leaders["key"])
-            if len(pairs):
-                candidates.append(np.stack([leaders["node"][pairs[:, 0]], leaders["node"][pairs[:, 1]]], axis=1))
-        if candidates:
-            pairs = np.unique(np.sort(np.concatenate(candidates), axis=1), axis=0)
-            ok = _verified(job, _Sigs(job, db), pairs[:, 0], pairs[:, 1])
-            edges.append(_edges(pairs[ok, 0], pairs[ok, 1], LINK))
+            a, b = leaders["node"][pairs[:, 0]], leaders["node"][pairs[:, 1]]
+            apart = _label(forest, a) != _label(forest, b)  # joined already: no need to verify again
+            a, b = a[apart], b[apart]
+            ok = _verified(job, sigs, a, b)
+            if ok.any():  # the links so far, as a forest: memory bounded by the documents, not the pairs
+                forest = _forest(np.concatenate([forest, _edges(a[ok], b[ok], LINK)]))
     finally:
         db.close()
-    links = np.concatenate(edges)
-    found = np.concatenate([aliases, _forest(links)])
+    found = np.concatenate([aliases, forest])
     _save(job.path("edges", f"p{partition}.npy"), found)
-    return {"rows": len(rows), "verified_links": len(links), "edges": len(found)}
+    return {"rows": len(rows), "edges": len(found)}
+
+
+def _label(forest: np.ndarray, nodes: np.ndarray) -> np.ndarray:
+    """The component label of each node under a `_forest` (sorted by node); a node not in it is its own."""
+    if not len(forest) or not len(nodes):
+        return nodes
+    at = np.minimum(np.searchsorted(forest[:, 0], nodes), len(forest) - 1)
+    return np.where(forest[at, 0] == nodes, forest[at, 1], nodes)
 
 
 def _same_ids(job: DedupJob, rows: np.ndarray) -> np.ndarray:
@@ -466,10 +491,7 @@ def _write_decisions(job: DedupJob, sigs: _Sigs, attrs: _Attributes, decided: di
     a = np.array([p[0] for p in pairs], dtype=np.int64)
     # a document whose id was kept before is compared with that indexed document
     b_cmp = np.array([twin.get(node, target) for node, target in pairs], dtype=np.int64)
-    share = np.zeros(len(pairs))
-    if len(pairs):
-        nodes, inverse = np.unique(np.concatenate([a, b_cmp]), return_inverse=True)
-        share = _equal_share(sigs.gather(nodes), inverse[:len(a)], inverse[len(a):])
+    share = _shares(sigs, a, b_cmp)
     by_seq: dict[int, dict[str, list]] = {seq: {} for seq in job.seqs}
     clusters = set()
     for (node, target), other, sim in zip(pairs, b_cmp.tolist(), share.tolist(), strict=True):
@@ -534,6 +556,9 @@ def round_dir(out: Path, db: sqlite3.Connection, cfg: DedupConfig) -> Path:
     the index (streamed through a hash: nothing is held)."""
     digest = hashlib.sha1(json.dumps([cfg.num_perm, cfg.bands, cfg.rows, cfg.ngram, cfg.seed, cfg.threshold,
                                       cfg.enabled, cfg.partitions]).encode())
+    # the run that cleaned each shard: a rerun after --full (same inputs, new records) is another round
+    digest.update(json.dumps(db.execute("SELECT seq, run_id FROM shards WHERE status = 'staged' ORDER BY seq")
+                             .fetchall()).encode())
     for row in db.execute("SELECT seq, pos, doc_id, input, exact FROM pending ORDER BY seq, pos"):
         digest.update(json.dumps(row).encode())
     if cfg.enabled:
@@ -560,34 +585,27 @@ def duplicates_of(job: DedupJob, seq: int) -> list[tuple[str, str]]:
     return [tuple(p) for p in json.loads(job.path("filtered", f"s{seq}.dups.json").read_text(encoding="utf-8"))]
 
 
-def install_rounds(out: Path, status: dict[int, str]) -> int:
-    """Move the filtered files of committed shards (status final) into `documents/` and `duplicates/`,
-    remove their staged files, and remove rounds with nothing left to install. Returns files moved."""
+def install_rounds(out: Path, db: sqlite3.Connection) -> int:
+    """Move the filtered files of the committed rounds (named in the state by the commit) into `documents/`
+    and `duplicates/`, remove their staged files and folders, and forget them. Returns files moved."""
     moved = 0
-    root = out / ROUNDS
-    if not root.is_dir():
+    try:
+        rounds = db.execute("SELECT name FROM dedup_rounds ORDER BY name").fetchall()
+    except sqlite3.OperationalError:  # a state written before rounds existed: nothing to move
         return 0
-    for folder in sorted(root.glob("round-*")):
-        waiting = False
+    for (name,) in rounds:
+        folder = out / ROUNDS / name
         for stream in ("documents", "duplicates"):
-            for path in sorted((folder / "filtered" / stream).glob("part-*.jsonl")):
-                seq = shard_seq(path)
-                if status.get(seq) == "final":
-                    (out / stream).mkdir(parents=True, exist_ok=True)
-                    os.replace(path, out / stream / path.name)
-                    moved += 1
-                else:
-                    waiting = True
-        if moved:
-            for stream in ("documents", "duplicates"):
-                if (out / stream).is_dir():
-                    fsync_dir(out / stream)
-        if not waiting:
-            job = folder / "job.json"
-            seqs = json.loads(job.read_text(encoding="utf-8"))["seqs"] if job.exists() else []
-            if seqs and all(status.get(seq) == "final" for seq in seqs):
-                for seq in seqs:
-                    (out / STATE_DIR / "staged" / shard_name(seq)).unlink(missing_ok=True)
-                shutil.rmtree(folder)
+            files = sorted((folder / "filtered" / stream).glob("part-*.jsonl"))
+            for path in files:
+                (out / stream).mkdir(parents=True, exist_ok=True)
+                os.replace(path, out / stream / path.name)
+                moved += 1
+            if files:
+                fsync_dir(out / stream)
+        job = folder / "job.json"
+        for seq in json.loads(job.read_text(encoding="utf-8"))["seqs"] if job.exists() else []:
+            (out / STATE_DIR / "staged" / shard_name(seq)).unlink(missing_ok=True)
+        shutil.rmtree(folder, ignore_errors=True)
+        db.execute("DELETE FROM dedup_rounds WHERE name = ?", (name,))
     return moved
-

@@ -156,6 +156,10 @@ class LocalPoolExecutor:
             return self._pool.submit(self._work, chunk)
 
     def _restart(self) -> None:
+        # the pool's survivors ignore SIGTERM (the driver handles signals): killed, so that none of them
+        # goes on with a task that is about to run again in the new pool
+        for process in list((getattr(self._pool, "_processes", None) or {}).values()):
+            process.kill()
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._pool = self._new_pool()
 

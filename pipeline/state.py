@@ -58,6 +58,10 @@ CREATE TABLE IF NOT EXISTS pending (  -- signatures of cleaned documents awaitin
     exact TEXT NOT NULL,
     sig BLOB NOT NULL
 );
+CREATE INDEX IF NOT EXISTS pending_shard ON pending (seq, pos);
+CREATE TABLE IF NOT EXISTS dedup_rounds (  -- dedup rounds committed, whose files are still to be moved
+    name TEXT PRIMARY KEY
+);
 CREATE TABLE IF NOT EXISTS runs (
     run_id INTEGER PRIMARY KEY,
     started TEXT NOT NULL,
@@ -276,5 +280,5 @@ class RunState:
     def reset(self, db: sqlite3.Connection) -> None:
         """Forget every input, shard and pending signature (for `--full`), inside the caller's transaction;
         the run history stays."""
-        for table in ("inputs", "outputs", "shards", "pending"):
+        for table in ("inputs", "outputs", "shards", "pending", "dedup_rounds"):
             db.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names

@@ -245,3 +245,33 @@ def test_a_bucket_forest_joins_exactly_the_components_of_its_verified_pairs(pair
     covered = {n for group in got for n in group}
     got |= {group for group in loops_apart if not group & covered}
     assert got == _partition(pairs)
+
+
+def test_full_after_a_killed_dedup_never_reuses_its_round(tmp_path: Path, monkeypatch):
+    """A run dies after its dedup steps, before the commit; `--full` with other records (another
+    processed_at) must not resume that round's files, nor install them later."""
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    for seed in sorted(SEEDS_RAW.glob("*.txt")):
+        (raw / seed.name).write_bytes(seed.read_bytes())
+    out = tmp_path / "out"
+    config = dataclasses.replace(load_config(), shard_pages=2)
+
+    class Killed(BaseException):
+        pass
+
+    def die(*args, **kwargs):
+        raise Killed
+
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1000000000")
+    real_stage = DedupIndex.stage
+    monkeypatch.setattr(DedupIndex, "stage", die)
+    with pytest.raises(Killed):
+        run_corpus(raw, out, config, workers=0, progress=False)
+    monkeypatch.setattr(DedupIndex, "stage", real_stage)
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+    again = run_corpus(raw, out, config, workers=0, progress=False, full=True)
+    assert again.report["dedup"]["tasks"]["resumed"] == 0
+    stamps = {json.loads(line)["metadata"]["processed_at"] for path in (out / "documents").glob("part-*.jsonl")
+              for line in path.read_text(encoding="utf-8").splitlines()}
+    assert stamps == {"2023-11-14T22:13:20Z"}
