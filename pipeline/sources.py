@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -63,12 +64,28 @@ def input_root(raw: str) -> Path:
 
 
 def discover(root: Path) -> Iterator[Path]:
-    """Input files under `root` (or `root` itself), in a stable order, so runs are reproducible."""
+    """Input files under `root` (or `root` itself), in a stable order (that of sorted paths), so runs are
+    reproducible. A local tree is walked folder by folder, holding the names of one folder at a time, not
+    a list of every input; an fsspec URL is listed through its filesystem."""
     if root.is_file():
         yield root
         return
-    for path in sorted(root.rglob("*")):
-        if path.is_file() and is_input(path):
+    if not isinstance(root, Path):  # a universal_pathlib path over fsspec
+        for path in sorted(root.rglob("*")):
+            if path.is_file() and is_input(path):
+                yield path
+        return
+    yield from _walk(root)
+
+
+def _walk(folder: Path) -> Iterator[Path]:
+    with os.scandir(folder) as entries:
+        names = sorted((entry.name, entry.is_dir(follow_symlinks=False)) for entry in entries)
+    for name, is_dir in names:
+        path = folder / name
+        if is_dir:
+            yield from _walk(path)
+        elif path.is_file() and is_input(path):
             yield path
 
 

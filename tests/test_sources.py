@@ -242,3 +242,18 @@ def test_file_url_is_the_local_path(mixed: Path, tmp_path: Path):
     proc = run(f"file://{mixed}", tmp_path / "out", "--max-error-rate", "0.5")
     assert proc.returncode == 0, proc.stderr
     assert records(tmp_path / "out" / "documents")
+
+
+def test_discover_walks_a_tree_in_sorted_path_order(tmp_path: Path):
+    """Folder by folder (no list of every input), in the order of sorted paths, as runs always had it."""
+    from pipeline.sources import discover, is_input
+
+    root = tmp_path / "raw"
+    for rel in ("b.txt", "a.txt", "a/z.html", "a/b/c.jsonl", "a-b/x.txt", "a b/y.txt", "A/u.txt", "n.bin",
+                "deep/er/est/p.warc.gz", "é/v.txt"):
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("x", encoding="utf-8")
+    (root / "linked").symlink_to(root / "a", target_is_directory=True)  # not descended into, as rglob
+    expected = [p for p in sorted(root.rglob("*")) if p.is_file() and is_input(p)]
+    assert list(discover(root)) == expected and len(expected) == 9
