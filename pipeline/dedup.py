@@ -220,6 +220,26 @@ def _equal_share(sigs: np.ndarray, a: np.ndarray, b: np.ndarray, chunk: int = 32
     return out
 
 
+def representatives(roots: np.ndarray, pinned: np.ndarray, ids: list[str], dates: list[str | None],
+                    text_len: list[int]) -> np.ndarray:
+    """Position of each node's representative, by component (`roots`, positions): the pinned node (kept
+    by an earlier run) with the smallest id, else the longest text, then the earliest date (none last),
+    then the smallest id. The dates and lengths of pinned nodes are not read."""
+    total = len(ids)
+    id_rank = np.empty(total, dtype=np.int64)
+    id_rank[sorted(range(total), key=ids.__getitem__)] = np.arange(total)
+    known = sorted({d for d, p in zip(dates, pinned.tolist(), strict=True) if d is not None and not p})
+    date_rank = {d: k for k, d in enumerate(known)}
+    date_key = np.array([date_rank.get(d, len(known)) for d in dates], dtype=np.int64)
+    lengths = np.array(text_len, dtype=np.int64)
+    order = np.lexsort((id_rank, np.where(pinned, 0, date_key), np.where(pinned, 0, -lengths), ~pinned, roots))
+    sorted_roots = roots[order]
+    first = np.r_[True, sorted_roots[1:] != sorted_roots[:-1]] if total else np.zeros(0, dtype=bool)
+    rep_of_root = np.empty(total, dtype=np.int64)
+    rep_of_root[sorted_roots[first]] = order[first]
+    return rep_of_root[roots]
+
+
 class _UnionFind:
     def __init__(self, size: int) -> None:
         self.parent = list(range(size))
@@ -411,25 +431,12 @@ class DedupIndex:
 
     @staticmethod
     def _representatives(items: list[DedupItem], nodes: _Nodes, pinned: set[str], roots: np.ndarray) -> np.ndarray:
-        """Node of each node's representative: the component's document kept before with the smallest id,
-        else its longest text, then earliest date (none last), then smallest id."""
-        total, m = len(nodes.ids), len(items)
-        id_rank = np.empty(total, dtype=np.int64)
-        id_rank[sorted(range(total), key=nodes.ids.__getitem__)] = np.arange(total)
-        is_pinned = np.array([node_id in pinned for node_id in nodes.ids], dtype=bool)
-        dates = sorted({item.date for item in items if item.date is not None})
-        date_rank = {date: k for k, date in enumerate(dates)}
-        date_key = np.full(total, len(dates), dtype=np.int64)
-        date_key[:m] = [date_rank.get(item.date, len(dates)) for item in items]
-        text_len = np.zeros(total, dtype=np.int64)
-        text_len[:m] = [item.text_len for item in items]
-        order = np.lexsort((id_rank, np.where(is_pinned, 0, date_key), np.where(is_pinned, 0, -text_len),
-                            ~is_pinned, roots))
-        sorted_roots = roots[order]
-        first = np.r_[True, sorted_roots[1:] != sorted_roots[:-1]]
-        rep_of_root = np.empty(total, dtype=np.int64)
-        rep_of_root[sorted_roots[first]] = order[first]
-        return rep_of_root[roots]
+        """Node of each node's representative (`representatives`); nodes past the batch's are indexed."""
+        m = len(items)
+        extra = len(nodes.ids) - m
+        return representatives(roots, np.array([node_id in pinned for node_id in nodes.ids], dtype=bool), nodes.ids,
+                               [item.date for item in items] + [None] * extra,
+                               [item.text_len for item in items] + [0] * extra)
 
     def stage(self, batch: list[DedupItem], decisions: list[Decision]) -> None:
         """Index the kept items (INSERTs only, no transaction handling); staging twice changes nothing."""

@@ -29,6 +29,7 @@ document whose id was kept before is compared with the indexed text.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -49,9 +50,11 @@ from .dedup import (
     _hits_to_pairs,
     _sig_matrix,
     _UnionFind,
+    apply_decision,
     band_key,
+    representatives,
 )
-from .state import STATE_DIR, sql_chunks, sql_marks
+from .state import STATE_DIR
 from .writer import ShardSet, fsync_dir, shard_name, write_atomic
 
 ROUNDS = f"{STATE_DIR}/dedup"
@@ -108,14 +111,10 @@ def _exact_halves(exacts: list[str]) -> np.ndarray:
 
 
 def _save(path: Path, array: np.ndarray) -> None:
-    """np.save, atomically (temp file, fsync, rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as handle:
-        np.save(handle, array, allow_pickle=False)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    """np.save, atomically (`write_atomic`)."""
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    write_atomic(path, buffer.getvalue())
 
 
 def _connect(job: DedupJob) -> sqlite3.Connection:
@@ -141,7 +140,7 @@ class _Sigs:
     asked for are read), indexed documents from the index."""
 
     def __init__(self, job: DedupJob, db: sqlite3.Connection) -> None:
-        self.job, self.db = job, db
+        self.job, self.index = job, DedupIndex(db, job.cfg, check=False)
 
     def gather(self, nodes: np.ndarray) -> np.ndarray:
         out = np.empty((len(nodes), self.job.cfg.num_perm), dtype="<u4")
@@ -155,10 +154,7 @@ class _Sigs:
         old = np.flatnonzero(~new)
         if len(old):
             docs = (-nodes[old]).tolist()
-            found = {}
-            for chunk in sql_chunks(sorted(set(docs))):
-                found.update(self.db.execute(
-                    f"SELECT doc, sig FROM dedup_docs WHERE doc IN ({sql_marks(chunk)})", chunk).fetchall())
+            found = {doc: sig for doc, _id, _exact, sig in self.index._docs_where("doc", sorted(set(docs)))}
             out[old] = _sig_matrix([found[d] for d in docs], self.job.cfg.num_perm)
         return out
 
@@ -457,31 +453,16 @@ class _Attributes:
                 node, i = int(nodes[k]), int(rows[k])
                 self.id[node], self.exact[node] = meta["ids"][i], meta["exact"][i]
                 self.text_len[node], self.date[node] = meta["text_len"][i], meta["dates"][i]
-        old = sorted((-nodes[~new]).tolist())
-        for chunk in sql_chunks(old):
-            for doc, doc_id, exact in db.execute(
-                    f"SELECT doc, id, exact FROM dedup_docs WHERE doc IN ({sql_marks(chunk)})", chunk):
-                self.id[-doc], self.exact[-doc] = doc_id, exact
+        for doc, doc_id, exact, _sig in DedupIndex(db, job.cfg, check=False)._docs_where(
+                "doc", sorted((-nodes[~new]).tolist())):
+            self.id[-doc], self.exact[-doc] = doc_id, exact
 
 
 def _representatives(nodes: np.ndarray, roots: np.ndarray, attrs: _Attributes) -> np.ndarray:
-    """Position of each node's representative: the component's indexed document with the smallest id, else
-    its longest text, then earliest date (none last), then smallest id (DedupIndex._representatives)."""
-    ids = [attrs.id[n] for n in nodes.tolist()]
-    id_rank = np.empty(len(nodes), dtype=np.int64)
-    id_rank[sorted(range(len(nodes)), key=ids.__getitem__)] = np.arange(len(nodes))
-    pinned = nodes < 0
-    dates = sorted({d for n in nodes.tolist() if n >= 0 and (d := attrs.date[n]) is not None})
-    date_rank = {d: k for k, d in enumerate(dates)}
-    date_key = np.array([0 if n < 0 else date_rank.get(attrs.date[n], len(dates)) for n in nodes.tolist()],
-                        dtype=np.int64)
-    text_len = np.array([0 if n < 0 else attrs.text_len[n] for n in nodes.tolist()], dtype=np.int64)
-    order = np.lexsort((id_rank, date_key, -text_len, ~pinned, roots))
-    sorted_roots = roots[order]
-    first = np.r_[True, sorted_roots[1:] != sorted_roots[:-1]] if len(order) else np.zeros(0, dtype=bool)
-    rep_of_root = np.empty(len(nodes), dtype=np.int64)
-    rep_of_root[sorted_roots[first]] = order[first]
-    return rep_of_root[roots]
+    """Position of each node's representative (`dedup.representatives`); negative nodes are indexed."""
+    nodes_list = nodes.tolist()
+    return representatives(roots, nodes < 0, [attrs.id[n] for n in nodes_list],
+                           [attrs.date.get(n) for n in nodes_list], [attrs.text_len.get(n, 0) for n in nodes_list])
 
 
 def _write_decisions(job: DedupJob, sigs: _Sigs, attrs: _Attributes, decided: dict[int, int],
@@ -514,8 +495,8 @@ def filter_shard(job: DedupJob, seq: int, staged: str) -> dict:
 
 def _filter(job: DedupJob, seq: int, staged: Path) -> dict:
     enabled = job.cfg.enabled
-    ids = _meta(job, seq)["ids"] if enabled else None
-    inputs = _meta(job, seq)["inputs"] if enabled else None
+    meta = _meta(job, seq) if enabled else {}
+    ids, inputs = meta.get("ids"), meta.get("inputs")
     decisions = json.loads(job.path("decisions", f"s{seq}.json").read_text(encoding="utf-8")) if enabled else {}
     files = ShardSet(job.path("filtered"), seq)
     dups = []
@@ -530,14 +511,10 @@ def _filter(job: DedupJob, seq: int, staged: Path) -> dict:
                         continue
                     if i >= len(ids) or ids[i] != record["id"]:
                         raise RuntimeError(f"staged shard {seq}: record {i} ({record['id']}) has no pending signature")
-                    decision = decisions.get(str(i))
-                    meta = record.setdefault("metadata", {})
-                    if decision is None:
-                        meta.update(duplicate_of=None, similarity=None, dup_cluster=record["id"])
-                        files.write("documents", record)
-                    else:
-                        meta.update(duplicate_of=decision[0], similarity=decision[1], dup_cluster=decision[2])
-                        files.write("duplicates", record)
+                    dup_of, similarity, cluster = decisions.get(str(i), (None, None, record["id"]))
+                    stream = apply_decision(record, Decision(record["id"], dup_of, similarity, cluster))
+                    files.write(stream, record)
+                    if stream == "duplicates":
                         dups.append((record["id"], inputs[i]))
         if enabled and i + 1 != len(ids):
             raise RuntimeError(f"staged shard {seq}: {len(ids)} pending signatures, {i + 1} records")

@@ -149,11 +149,7 @@ class LocalPoolExecutor:
             return self._pool.submit(fn, *args)
 
     def _submit(self, chunk: Chunk) -> Future:
-        try:
-            return self._pool.submit(self._work, chunk)
-        except BrokenProcessPool:
-            self._restart()
-            return self._pool.submit(self._work, chunk)
+        return self._call(self._work, (chunk,))
 
     def _restart(self) -> None:
         # the pool's survivors ignore SIGTERM (the driver handles signals): killed, so that none of them

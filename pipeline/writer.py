@@ -11,12 +11,13 @@ def dump_record(record: dict) -> str:
     return json.dumps(record, ensure_ascii=False, separators=(",", ":"))
 
 
-def write_atomic(path: Path, data: str) -> None:
-    """Write a whole file so that readers see the old one or the new one, never half of it."""
+def write_atomic(path: Path, data: str | bytes) -> None:
+    """Write a whole file (text as UTF-8, or bytes) so that readers see the old one or the new one, never
+    half of it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        handle.write(data)
+    with open(tmp, "wb") as handle:
+        handle.write(data.encode("utf-8") if isinstance(data, str) else data)
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(tmp, path)
