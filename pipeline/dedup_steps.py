@@ -64,6 +64,7 @@ LINK, ALIAS = 0, 1  # edge kinds: a verified link; `a` is the same document as `
 _ROW = np.dtype([("band", "<i8"), ("key", "<i8"), ("hi", "<i8"), ("lo", "<i8"), ("rank", "<i8"), ("node", "<i8")])
 _EPS = 1e-9
 _HOOK_ROUNDS = 32
+_BANDS_AT_ONCE = 8  # bands whose candidate pairs are verified together (fewer reads, bounded memory)
 _VERIFY_CHUNK = 65_536  # candidate pairs whose signatures are gathered at once
 
 
@@ -141,6 +142,25 @@ class _Sigs:
 
     def __init__(self, job: DedupJob, db: sqlite3.Connection) -> None:
         self.job, self.index = job, DedupIndex(db, job.cfg, check=False)
+        self._layout: dict[int, tuple[int, tuple, np.dtype]] = {}  # seq -> header size, shape, dtype
+
+    def _rows(self, seq: int, rows: np.ndarray) -> np.ndarray:
+        """Rows of shard `seq`'s signature matrix, read through a mapping that lives for this read only (a
+        task's address space and resident memory do not grow with the run's signatures); the file's
+        header is parsed once."""
+        path = self.job.path("sig", f"s{seq}.npy")
+        layout = self._layout.get(seq)
+        if layout is None:
+            with open(path, "rb") as handle:
+                fmt = np.lib.format
+                read_header = fmt.read_array_header_1_0 if fmt.read_magic(handle) == (1, 0) else \
+                    fmt.read_array_header_2_0
+                shape, _order, dtype = read_header(handle)
+                layout = self._layout[seq] = (handle.tell(), shape, dtype)
+        offset, shape, dtype = layout
+        if not shape[0]:
+            return np.empty((0, *shape[1:]), dtype=dtype)
+        return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape)[rows]  # a copy: unmapped now
 
     def gather(self, nodes: np.ndarray) -> np.ndarray:
         out = np.empty((len(nodes), self.job.cfg.num_perm), dtype="<u4")
@@ -148,9 +168,7 @@ class _Sigs:
         new = nodes >= 0
         for seq in np.unique(seqs[new]).tolist():
             at = np.flatnonzero(new & (seqs == seq))
-            matrix = np.load(self.job.path("sig", f"s{seq}.npy"), mmap_mode="r")  # mapped for this read only
-            out[at] = matrix[rows[at]]
-            del matrix
+            out[at] = self._rows(seq, rows[at])
         old = np.flatnonzero(~new)
         if len(old):
             docs = (-nodes[old]).tolist()
@@ -312,17 +330,11 @@ def _buckets(job: DedupJob, partition: int) -> dict:
         aliases = _same_ids(job, rows[starts[0]:ends[0]])
         forest = _forest(_exact_copies(rows[starts[1]:ends[1]]))
         sigs = _Sigs(job, db)
-        for start, end in zip(starts[2:].tolist(), ends[2:].tolist(), strict=True):
-            block = rows[start:end]
-            if not len(block):
-                continue
-            # one row per text in each bucket (exact copies are linked already): resolve's exact leaders
-            first = np.r_[True, (block["key"][1:] != block["key"][:-1]) | (block["hi"][1:] != block["hi"][:-1])
-                          | (block["lo"][1:] != block["lo"][:-1])]
-            leaders = block[first]
-            leaders = leaders[np.lexsort((leaders["node"], leaders["rank"], leaders["key"]))]
-            pairs = _bucket_pairs(leaders["key"])
-            a, b = leaders["node"][pairs[:, 0]], leaders["node"][pairs[:, 1]]
+        bounds = list(zip(starts[2:].tolist(), ends[2:].tolist(), strict=True))
+        for group in range(0, len(bounds), _BANDS_AT_ONCE):
+            candidates = [_candidates(rows[start:end]) for start, end in bounds[group:group + _BANDS_AT_ONCE]]
+            pairs = np.unique(np.concatenate(candidates), axis=0)
+            a, b = pairs[:, 0], pairs[:, 1]
             apart = _label(forest, a) != _label(forest, b)  # joined already: no need to verify again
             a, b = a[apart], b[apart]
             ok = _verified(job, sigs, a, b)
@@ -333,6 +345,19 @@ def _buckets(job: DedupJob, partition: int) -> dict:
     found = np.concatenate([aliases, forest])
     _save(job.path("edges", f"p{partition}.npy"), found)
     return {"rows": len(rows), "edges": len(found)}
+
+
+def _candidates(block: np.ndarray) -> np.ndarray:
+    """Candidate pairs (node, node), smaller first, of one band's rows (sorted by key, then exact key)."""
+    if not len(block):
+        return np.empty((0, 2), dtype=np.int64)
+    # one row per text in each bucket (exact copies are linked already): resolve's exact leaders
+    first = np.r_[True, (block["key"][1:] != block["key"][:-1]) | (block["hi"][1:] != block["hi"][:-1])
+                  | (block["lo"][1:] != block["lo"][:-1])]
+    leaders = block[first]
+    leaders = leaders[np.lexsort((leaders["node"], leaders["rank"], leaders["key"]))]
+    pairs = _bucket_pairs(leaders["key"])
+    return np.sort(np.stack([leaders["node"][pairs[:, 0]], leaders["node"][pairs[:, 1]]], axis=1), axis=1)
 
 
 def _label(forest: np.ndarray, nodes: np.ndarray) -> np.ndarray:
