@@ -54,11 +54,9 @@ from .dedup_steps import (
 )
 from .document import Document, RawPage
 from .executor import LocalPoolExecutor, RayExecutor, SerialExecutor, default_workers
-from .html import release_caches
+from .records import FAILURE_REASONS, Counters, document_id, processed_at, record_of
 from .rules import RuleSet, load_rules
-from .runner import FAILURE_REASONS, Counters, Pipeline, processed_at, record_of
-from .sources import discover, input_key, read_inputs
-from .stages import document_id
+from .sources import discover, read_inputs, walk_inputs
 from .state import STATE_DIR, InputFile, RunState, run_lock
 from .writer import ShardSet, shard_name, shard_seq, write_atomic
 
@@ -92,11 +90,15 @@ _WORKER: dict = {}  # per worker process: the pipeline built once by `init_worke
 
 
 def init_worker(config: Config, rules: RuleSet, stamp: str) -> None:
+    from .runner import Pipeline  # imported by the driver only once there is work (see BatchRun.executor)
+
     _WORKER["pipeline"] = Pipeline(config, rules)
     _WORKER["stamp"] = stamp
 
 
 def work(chunk: list) -> list:
+    from .html import release_caches
+
     results = [_work_one(item) for item in chunk]
     release_caches()
     return results
@@ -106,7 +108,7 @@ def _work_one(item):
     if isinstance(item, EndOfInput):
         return item
     key, page = item
-    pipeline: Pipeline = _WORKER["pipeline"]
+    pipeline = _WORKER["pipeline"]
     counters = Counters()
     outcome = pipeline.process(page, counters)
     doc = outcome.document
@@ -239,10 +241,9 @@ class BatchRun:
     def items(self) -> Iterator:
         """Pages to clean, in input order, then an end marker per input; stops early on a signal."""
         max_bytes = self.config.max_input_bytes
-        for path in discover(self.raw):
+        for path, key in walk_inputs(self.raw):
             if self.stop.signum:
                 return
-            key = input_key(path, self.raw)
             self.counters.inputs["seen"] += 1
             try:
                 found = self.state.triage(path, key)
@@ -310,6 +311,11 @@ class BatchRun:
     def executor(self):
         """The engine's executor, started on first use and kept for both phases (`close` ends it)."""
         if self._executor is None:
+            # The pipeline's modules (trafilatura, dateparser, language models) are imported here, once there
+            # is work, not at start-up (a rerun with nothing new never needs them), and before the pool
+            # forks, so that its workers share those pages instead of importing them each.
+            from . import html, runner  # noqa: F401
+
             init = functools.partial(init_worker, self.config, self.rules, self.stamp)
             on_crash = functools.partial(crash_result, self.stamp)
             if self.engine.kind == "ray":

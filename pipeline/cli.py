@@ -18,8 +18,8 @@ from .batch import EXIT_BUSY, rebuild_dedup, run_corpus
 from .config import Config, ConfigError, load_config
 from .dedup import dedup_jsonl
 from .document import RawPage
+from .records import processed_at, record_of
 from .rules import load_rules
-from .runner import Pipeline, processed_at, record_of
 from .sources import input_root
 from .state import STATE_DIR, LockBusy, RunState, run_lock
 from .writer import dump_record
@@ -34,6 +34,13 @@ def _config(args: argparse.Namespace) -> Config:
         rules_dirs=getattr(args, "rules", None),
         max_error_rate=getattr(args, "max_error_rate", None),
     )
+
+
+def _pipeline(config: Config):
+    """The one-page pipeline, imported on use: `run` and `stats` start without trafilatura and its kin."""
+    from .runner import Pipeline
+
+    return Pipeline(config)
 
 
 def _read_input(name: str) -> RawPage:
@@ -110,14 +117,14 @@ def cmd_dedup(args: argparse.Namespace) -> int:
 
 def cmd_extract(args: argparse.Namespace) -> int:
     config = _config(args)
-    outcome = Pipeline(config).process(_read_input(args.file))
+    outcome = _pipeline(config).process(_read_input(args.file))
     print(dump_record(record_of(outcome.document, processed_at())))
     return EXIT_OK
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
     config = _config(args)
-    outcome = Pipeline(config).process(_read_input(args.file))
+    outcome = _pipeline(config).process(_read_input(args.file))
     doc = outcome.document
     width = shutil.get_terminal_size((120, 20)).columns if sys.stdout.isatty() else 200
     text_width = max(20, width - 40)

@@ -30,7 +30,11 @@ SIDECAR_KEYS = ("url", "fetched_at", "site")
 
 
 def _kind(path: Path) -> str | None:
-    name = path.name.lower()
+    return _kind_of_name(path.name)
+
+
+def _kind_of_name(name: str) -> str | None:
+    name = name.lower()
     if name.startswith(".") or name.endswith(SIDECAR_SUFFIX):
         return None
     if name.endswith(JSONL_SUFFIXES):
@@ -64,29 +68,37 @@ def input_root(raw: str) -> Path:
 
 
 def discover(root: Path) -> Iterator[Path]:
-    """Input files under `root` (or `root` itself), in a stable order (that of sorted paths), so runs are
-    reproducible. A local tree is walked folder by folder, holding the names of one folder at a time, not
-    a list of every input; an fsspec URL is listed through its filesystem."""
+    """Input files under `root` (or `root` itself), in a stable order (that of sorted paths)."""
+    for path, _key in walk_inputs(root):
+        yield path
+
+
+def walk_inputs(root: Path) -> Iterator[tuple[Path, str]]:
+    """Each input file under `root` (or `root` itself) with its key (`input_key`), in the order of sorted
+    paths, so runs are reproducible. A local tree is walked folder by folder, holding the names of one
+    folder at a time, not a list of every input, and judged by name and directory entry (no stat per
+    file: a rerun over a large tree is bound by these calls); an fsspec URL is listed through its
+    filesystem."""
     if root.is_file():
-        yield root
+        yield root, root.name
         return
     if not isinstance(root, Path):  # a universal_pathlib path over fsspec
         for path in sorted(root.rglob("*")):
             if path.is_file() and is_input(path):
-                yield path
+                yield path, path.relative_to(root).as_posix()
         return
-    yield from _walk(root)
+    yield from _walk(root, "")
 
 
-def _walk(folder: Path) -> Iterator[Path]:
+def _walk(folder: Path, prefix: str) -> Iterator[tuple[Path, str]]:
     with os.scandir(folder) as entries:
-        names = sorted((entry.name, entry.is_dir(follow_symlinks=False)) for entry in entries)
-    for name, is_dir in names:
-        path = folder / name
+        # is_dir/is_file come from the directory entry; only a symbolic link costs a stat
+        names = sorted((entry.name, entry.is_dir(follow_symlinks=False), entry.is_file()) for entry in entries)
+    for name, is_dir, is_file in names:
         if is_dir:
-            yield from _walk(path)
-        elif path.is_file() and is_input(path):
-            yield path
+            yield from _walk(folder / name, f"{prefix}{name}/")
+        elif is_file and _kind_of_name(name) is not None:
+            yield folder / name, prefix + name
 
 
 def input_key(path: Path, root: Path) -> str:

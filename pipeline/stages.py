@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -15,16 +14,12 @@ from .document import Document, LineVerdict, RawPage, Rejected
 from .header import analyse_header
 from .html_sniff import looks_like_html
 from .language import detect_language
+from .records import document_id
 from .rules import RuleSet
 from .stopwords import StopwordIndex
 from .textclean import BLANK, clean_lines
 
 _WORD = re.compile(r"\w+")
-
-
-def document_id(rel_path: str, url: str | None = None) -> str:
-    """Stable id: sha1 of the URL when known, else of the path relative to the input root."""
-    return hashlib.sha1((url or rel_path).encode("utf-8")).hexdigest()
 
 
 def decode_page(page: RawPage, config: Config) -> Document:

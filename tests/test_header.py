@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from pipeline.config import load_config
 from pipeline.document import RawPage
 from pipeline.header import parse_date
-from pipeline.runner import Counters, Pipeline
+from pipeline.records import Counters
+from pipeline.runner import Pipeline
 
 TITLE = "Council Approves Harbour District Plan After Two Years of Debate"
 PARAGRAPHS = ARTICLE[:4]

@@ -1,0 +1,79 @@
+"""What a page's processing yields beyond the document: counters, the record envelope, the stable id.
+
+Kept apart from the stages (and their trafilatura, dateparser and language models) so that a run's driver,
+which only schedules, triages inputs and writes records, starts without importing them: a rerun with
+nothing new does not pay for a pipeline it never builds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from . import __version__
+from .document import Document
+
+
+def document_id(rel_path: str, url: str | None = None) -> str:
+    """Stable id: sha1 of the URL when known, else of the path relative to the input root."""
+    return hashlib.sha1((url or rel_path).encode("utf-8")).hexdigest()
+
+
+@dataclass
+class Counters:
+    """What `Pipeline.process` counts; a run adds these up over its pages (batch.RunCounters)."""
+
+    pages: int = 0
+    documents: int = 0
+    rejects: Counter = field(default_factory=Counter)
+    rules_hit: Counter = field(default_factory=Counter)
+    languages: Counter = field(default_factory=Counter)
+    stage_seconds: Counter = field(default_factory=Counter)
+    stage_rejects: Counter = field(default_factory=Counter)
+    lines_in: int = 0
+    lines_kept: int = 0
+
+    def merge(self, other: Counters) -> None:
+        self.pages += other.pages
+        self.documents += other.documents
+        self.lines_in += other.lines_in
+        self.lines_kept += other.lines_kept
+        for name in ("rejects", "rules_hit", "languages", "stage_seconds", "stage_rejects"):
+            getattr(self, name).update(getattr(other, name))
+
+
+# Reasons that mean an input failed (as opposed to holding no article); they count toward max_error_rate.
+FAILURE_REASONS = frozenset(
+    {"error", "binary", "undecodable", "bad_gzip", "unreadable", "too_large", "timeout", "memory", "crash",
+     "bad_jsonl", "bad_warc"}
+)
+_METADATA_ORDER = (
+    "source_path", "source_format", "url", "fetched_at", "title", "author", "date", "sitename", "hostname",
+    "language", "language_score", "word_count", "content_hash", "duplicate_of", "dup_cluster",
+    "similarity", "categories", "tags", "cleaning", "provenance", "encoding",
+)
+
+
+def processed_at(now: float | None = None) -> str:
+    """Run start in UTC; SOURCE_DATE_EPOCH, when set, pins it for byte-identical reruns."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    moment = float(epoch) if epoch else (now if now is not None else time.time())
+    return datetime.fromtimestamp(moment, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def record_of(doc: Document, stamp: str) -> dict:
+    """The datatrove envelope: every schema key present (null when unknown), in the documented order.
+
+    Text dumps, HTML, exports and archives thus share one schema, whatever each path could fill in.
+    """
+    meta = {key: doc.metadata.get(key) for key in _METADATA_ORDER}
+    for key in sorted(doc.metadata):
+        if key not in meta:
+            meta[key] = doc.metadata[key]
+    meta["pipeline_version"] = __version__
+    meta["processed_at"] = stamp
+    return {"id": doc.id, "text": doc.text, "metadata": meta}
