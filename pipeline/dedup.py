@@ -220,24 +220,32 @@ def _equal_share(sigs: np.ndarray, a: np.ndarray, b: np.ndarray, chunk: int = 32
     return out
 
 
-def representatives(roots: np.ndarray, pinned: np.ndarray, ids: list[str], dates: list[str | None],
-                    text_len: list[int]) -> np.ndarray:
+def representatives(roots: np.ndarray, pinned: np.ndarray, ids: np.ndarray, dates: np.ndarray,
+                    text_len: np.ndarray) -> np.ndarray:
     """Position of each node's representative, by component (`roots`, positions): the pinned node (kept
     by an earlier run) with the smallest id, else the longest text, then the earliest date (none last),
-    then the smallest id. The dates and lengths of pinned nodes are not read."""
+    then the smallest id. The dates and lengths of pinned nodes are not read.
+
+    `ids` and `dates` are numpy string arrays (UTF-8 bytes, `S`, or `U`; their order is that of the
+    strings); an empty date is no date. Nothing here is a Python object per node."""
     total = len(ids)
     id_rank = np.empty(total, dtype=np.int64)
-    id_rank[sorted(range(total), key=ids.__getitem__)] = np.arange(total)
-    known = sorted({d for d, p in zip(dates, pinned.tolist(), strict=True) if d is not None and not p})
-    date_rank = {d: k for k, d in enumerate(known)}
-    date_key = np.array([date_rank.get(d, len(known)) for d in dates], dtype=np.int64)
-    lengths = np.array(text_len, dtype=np.int64)
+    id_rank[np.argsort(ids, kind="stable")] = np.arange(total)
+    dated = (dates != dates.dtype.type()) & ~pinned
+    known = np.unique(dates[dated])
+    date_key = np.where(dated, np.searchsorted(known, dates), len(known))
+    lengths = np.asarray(text_len, dtype=np.int64)
     order = np.lexsort((id_rank, np.where(pinned, 0, date_key), np.where(pinned, 0, -lengths), ~pinned, roots))
     sorted_roots = roots[order]
     first = np.r_[True, sorted_roots[1:] != sorted_roots[:-1]] if total else np.zeros(0, dtype=bool)
     rep_of_root = np.empty(total, dtype=np.int64)
     rep_of_root[sorted_roots[first]] = order[first]
     return rep_of_root[roots]
+
+
+def utf8_array(values: Iterable[str | None]) -> np.ndarray:
+    """Strings as a numpy `S` array of their UTF-8 bytes (None as empty), which sorts as the strings do."""
+    return np.array([(v or "").encode("utf-8") for v in values], dtype=np.bytes_)
 
 
 class _UnionFind:
@@ -336,11 +344,11 @@ class DedupIndex:
                                                        chunk))
         return found
 
-    def _docs_where(self, column: str, values: list) -> list[tuple]:
+    def _docs_where(self, column: str, values: list, fields: str = "doc, id, exact, sig") -> list[tuple]:
         rows = []
         for chunk in sql_chunks(values):
             rows += self.db.execute(
-                f"SELECT doc, id, exact, sig FROM dedup_docs WHERE {column} IN ({sql_marks(chunk)})", chunk).fetchall()
+                f"SELECT {fields} FROM dedup_docs WHERE {column} IN ({sql_marks(chunk)})", chunk).fetchall()
         return rows
 
     def _band_hits(self, band: int, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -434,9 +442,9 @@ class DedupIndex:
         """Node of each node's representative (`representatives`); nodes past the batch's are indexed."""
         m = len(items)
         extra = len(nodes.ids) - m
-        return representatives(roots, np.array([node_id in pinned for node_id in nodes.ids], dtype=bool), nodes.ids,
-                               [item.date for item in items] + [None] * extra,
-                               [item.text_len for item in items] + [0] * extra)
+        return representatives(roots, np.array([node_id in pinned for node_id in nodes.ids], dtype=bool),
+                               utf8_array(nodes.ids), utf8_array([item.date for item in items] + [None] * extra),
+                               np.array([item.text_len for item in items] + [0] * extra, dtype=np.int64))
 
     def stage(self, batch: list[DedupItem], decisions: list[Decision]) -> None:
         """Index the kept items (INSERTs only, no transaction handling); staging twice changes nothing."""

@@ -53,6 +53,7 @@ from .dedup import (
     apply_decision,
     band_key,
     representatives,
+    utf8_array,
 )
 from .state import STATE_DIR
 from .writer import ShardSet, fsync_dir, shard_name, write_atomic
@@ -65,7 +66,7 @@ _ROW = np.dtype([("band", "<i8"), ("key", "<i8"), ("hi", "<i8"), ("lo", "<i8"), 
 _EPS = 1e-9
 _HOOK_ROUNDS = 32
 _BANDS_AT_ONCE = 8  # bands whose candidate pairs are verified together (fewer reads, bounded memory)
-_VERIFY_CHUNK = 65_536  # candidate pairs whose signatures are gathered at once
+_VERIFY_CHUNK = 4_096  # candidate pairs whose signatures are gathered at once (~9 MB of a task at most)
 
 
 @dataclass(frozen=True)
@@ -414,101 +415,130 @@ def components(job: DedupJob) -> dict:
 
 
 def _components(job: DedupJob) -> dict:
+    """Everything here is a numpy array over the nodes that have an edge (a few bytes each, no Python
+    object per node), and decisions are written one shard at a time: a task's memory is that of the
+    edges, not of the run's documents."""
     files = [job.path("edges", f"s{seq}.npy") for seq in job.seqs]
     files += [job.path("edges", f"p{p}.npy") for p in range(job.partitions)]
     edges = np.concatenate([np.load(f) for f in files] or [np.empty((0, 3), dtype=np.int64)])
-    alias = edges[edges[:, 2] == ALIAS]
-    links = edges[edges[:, 2] == LINK][:, :2]
+    aliases = _Aliases(edges[edges[:, 2] == ALIAS])
+    links = aliases.map(edges[edges[:, 2] == LINK][:, :2])
     del edges
-    # a document with the id of another is that document: its first copy, or the indexed one
-    target: dict[int, int] = {}
-    for a, b in alias[:, :2].tolist():
-        if b < 0 or a not in target:  # the indexed document wins over a first copy in this round
-            target[a] = b
-    known = {a for a, b in target.items() if b < 0}
-
-    def resolve_alias(node: int) -> int:
-        while node in target and node not in known:
-            node = target[node]
-        return target.get(node, node)
-
-    primary = {a: resolve_alias(a) for a in target}
-    if len(links):
-        mapped = np.array([primary.get(n, n) for n in links.ravel().tolist()], dtype=np.int64).reshape(-1, 2)
-    else:
-        mapped = links
-    targets = np.array(sorted(set(primary.values())), dtype=np.int64)
-    linked, labels = _component_labels(mapped)
-    nodes = np.union1d(linked, targets)
+    linked, labels = _component_labels(links)
+    nodes = np.union1d(linked, aliases.primary)
     roots = nodes.copy()  # a node in no link: a component of its own
     roots[np.searchsorted(nodes, linked)] = labels
     roots = np.searchsorted(nodes, roots)  # as positions in `nodes`
     db = _connect(job)
     try:
-        attrs = _Attributes(job, db, np.unique(np.concatenate([nodes, np.array(sorted(target), dtype=np.int64)])))
-        rep = nodes[_representatives(nodes, roots, attrs)]
-        decided: dict[int, int] = {}  # node -> the node it duplicates
-        for node, r in zip(nodes.tolist(), rep.tolist(), strict=True):
-            if node >= 0 and node != r:
-                decided[node] = r
-        for node, first in primary.items():
-            if node in known:
-                decided[node] = node  # the same id kept before: a duplicate of itself
-            else:
-                decided[node] = decided.get(first, first)
-        clusters = _write_decisions(job, _Sigs(job, db), attrs, decided, {a: target[a] for a in known})
+        attrs = _Attributes(job, db, np.union1d(nodes, aliases.keys))
+        at = attrs.at(nodes)
+        rep = nodes[representatives(roots, nodes < 0, attrs.id[at], attrs.date[at], attrs.text_len[at])]
+        # a duplicate, the node it duplicates and the node it is compared with: the component's members
+        dup = (nodes >= 0) & (rep != nodes)
+        dup_nodes, dup_targets, compared = nodes[dup], rep[dup], rep[dup]
+        # a document with an id kept before is a duplicate of itself, compared with the indexed text; one
+        # with the id of an earlier copy in this round follows that copy's decision
+        known = aliases.primary < 0
+        first = aliases.primary
+        first_rep = np.where(first >= 0, rep[np.searchsorted(nodes, first)], first)
+        alias_targets = np.where(known, aliases.keys, first_rep)
+        order = np.argsort(np.concatenate([dup_nodes, aliases.keys]), kind="stable")
+        dup_nodes = np.concatenate([dup_nodes, aliases.keys])[order]
+        dup_targets = np.concatenate([dup_targets, alias_targets])[order]
+        compared = np.concatenate([compared, np.where(known, first, alias_targets)])[order]
+        clusters = _write_decisions(job, _Sigs(job, db), attrs, dup_nodes, dup_targets, compared)
     finally:
         db.close()
-    return {"duplicates": len(decided), "clusters_with_duplicates": len(clusters)}
+    return {"duplicates": len(dup_nodes), "clusters_with_duplicates": clusters}
+
+
+class _Aliases:
+    """Documents that are another by id (the same URL scraped twice), from the ALIAS edges: `keys` (sorted)
+    and the `primary` node each stands for: the indexed document with its id (negative) or the first copy
+    of this round."""
+
+    def __init__(self, alias: np.ndarray) -> None:
+        alias = alias[np.lexsort((alias[:, 1], alias[:, 0]))] if len(alias) else alias.reshape(-1, 3)
+        first = np.r_[True, alias[1:, 0] != alias[:-1, 0]] if len(alias) else np.zeros(0, dtype=bool)
+        # an id is indexed once, so a node has at most one negative target, which sorts first and wins
+        self.keys, target = alias[first, 0], alias[first, 1]
+        primary = target.copy()
+        while True:  # a first copy whose own id was kept before stands for the indexed document
+            pos = np.minimum(np.searchsorted(self.keys, primary), max(len(self.keys) - 1, 0))
+            chained = (primary >= 0) & (self.keys[pos] == primary) if len(self.keys) else primary < 0
+            if not chained.any():
+                break
+            primary[chained] = target[pos[chained]]
+        self.primary = primary
+
+    def map(self, pairs: np.ndarray) -> np.ndarray:
+        """`pairs` with every alias replaced by the node it stands for."""
+        if not len(self.keys) or not len(pairs):
+            return pairs
+        flat = pairs.ravel().copy()
+        pos = np.minimum(np.searchsorted(self.keys, flat), len(self.keys) - 1)
+        hit = self.keys[pos] == flat
+        flat[hit] = self.primary[pos[hit]]
+        return flat.reshape(-1, 2)
 
 
 class _Attributes:
-    """id, exact key, text length and date of the nodes a component step reasons about."""
+    """id, exact key, date (numpy `S` arrays of UTF-8 bytes; empty: none) and text length of the sorted
+    `nodes` a component step reasons about, read shard by shard; indexed nodes have no date or length."""
 
     def __init__(self, job: DedupJob, db: sqlite3.Connection, nodes: np.ndarray) -> None:
-        self.id: dict[int, str] = {}
-        self.exact: dict[int, str] = {}
-        self.text_len: dict[int, int] = {}
-        self.date: dict[int, str | None] = {}
+        self.nodes = nodes
+        self.text_len = np.zeros(len(nodes), dtype=np.int64)
+        parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []  # positions, ids, exacts, dates
         seqs, rows = _split(nodes)
         new = nodes >= 0
         for seq in np.unique(seqs[new]).tolist():
             meta = _meta(job, seq)
-            for k in np.flatnonzero(new & (seqs == seq)).tolist():
-                node, i = int(nodes[k]), int(rows[k])
-                self.id[node], self.exact[node] = meta["ids"][i], meta["exact"][i]
-                self.text_len[node], self.date[node] = meta["text_len"][i], meta["dates"][i]
-        for doc, doc_id, exact, _sig in DedupIndex(db, job.cfg, check=False)._docs_where(
-                "doc", sorted((-nodes[~new]).tolist())):
-            self.id[-doc], self.exact[-doc] = doc_id, exact
+            at = np.flatnonzero(new & (seqs == seq))
+            mine = rows[at].tolist()
+            parts.append((at, utf8_array(meta["ids"][i] for i in mine), utf8_array(meta["exact"][i] for i in mine),
+                          utf8_array(meta["dates"][i] for i in mine)))
+            self.text_len[at] = np.array(meta["text_len"], dtype=np.int64)[rows[at]]
+            del meta
+        old = np.flatnonzero(~new)
+        if len(old):
+            found = DedupIndex(db, job.cfg, check=False)._docs_where("doc", sorted((-nodes[old]).tolist()),
+                                                                      fields="doc, id, exact")
+            at = self.at(-np.array([row[0] for row in found], dtype=np.int64))
+            parts.append((at, utf8_array(row[1] for row in found), utf8_array(row[2] for row in found),
+                          utf8_array([None] * len(found))))
+        self.id, self.exact, self.date = (self._place([(p[0], p[k]) for p in parts]) for k in (1, 2, 3))
+
+    def _place(self, parts: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+        values = np.concatenate([v for _at, v in parts]) if parts else np.empty(0, dtype=np.bytes_)
+        out = np.zeros(len(self.nodes), dtype=values.dtype)
+        if parts:
+            out[np.concatenate([at for at, _v in parts])] = values
+        return out
+
+    def at(self, nodes: np.ndarray) -> np.ndarray:
+        """Positions of `nodes` (all among this step's) in the attribute arrays."""
+        return np.searchsorted(self.nodes, nodes)
 
 
-def _representatives(nodes: np.ndarray, roots: np.ndarray, attrs: _Attributes) -> np.ndarray:
-    """Position of each node's representative (`dedup.representatives`); negative nodes are indexed."""
-    nodes_list = nodes.tolist()
-    return representatives(roots, nodes < 0, [attrs.id[n] for n in nodes_list],
-                           [attrs.date.get(n) for n in nodes_list], [attrs.text_len.get(n, 0) for n in nodes_list])
-
-
-def _write_decisions(job: DedupJob, sigs: _Sigs, attrs: _Attributes, decided: dict[int, int],
-                     twin: dict[int, int]) -> set[str]:
-    """decisions/s{seq}.json for every shard: {i: [duplicate_of, similarity, cluster]}; the clusters."""
-    pairs = sorted(decided.items())
-    a = np.array([p[0] for p in pairs], dtype=np.int64)
-    # a document whose id was kept before is compared with that indexed document
-    b_cmp = np.array([twin.get(node, target) for node, target in pairs], dtype=np.int64)
-    share = _shares(sigs, a, b_cmp)
-    by_seq: dict[int, dict[str, list]] = {seq: {} for seq in job.seqs}
-    clusters = set()
-    for (node, target), other, sim in zip(pairs, b_cmp.tolist(), share.tolist(), strict=True):
-        seq, i = node >> 32, node & 0xFFFFFFFF
-        rep_id = attrs.id[target]
-        sim = 1.0 if attrs.exact[node] == attrs.exact[other] else round(sim, 4)
-        by_seq[seq][str(i)] = [rep_id, sim, rep_id]
-        clusters.add(rep_id)
-    for seq, decisions in by_seq.items():
+def _write_decisions(job: DedupJob, sigs: _Sigs, attrs: _Attributes, nodes: np.ndarray, targets: np.ndarray,
+                     compared: np.ndarray) -> int:
+    """decisions/s{seq}.json for every shard, one shard at a time: {i: [duplicate_of, similarity, cluster]}
+    for each duplicate `nodes[k]` (sorted) of `targets[k]`, its similarity that to `compared[k]`. Returns
+    the number of clusters (distinct targets)."""
+    share = _shares(sigs, nodes, compared)
+    at, target_at, compared_at = attrs.at(nodes), attrs.at(targets), attrs.at(compared)
+    same_text = attrs.exact[at] == attrs.exact[compared_at]
+    seqs, rows = _split(nodes)
+    for seq in job.seqs:
+        lo, hi = np.searchsorted(seqs, [seq, seq + 1])
+        decisions = {}
+        for k in range(lo, hi):
+            rep_id = attrs.id[target_at[k]].decode("utf-8")
+            decisions[str(int(rows[k]))] = [rep_id, 1.0 if same_text[k] else round(float(share[k]), 4), rep_id]
         write_atomic(job.path("decisions", f"s{seq}.json"), json.dumps(decisions, sort_keys=True))
-    return clusters
+    return len(np.unique(attrs.id[target_at]))
 
 
 # --- 4. filter -------------------------------------------------------------------------------------------
