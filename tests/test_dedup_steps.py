@@ -247,6 +247,20 @@ def test_a_bucket_forest_joins_exactly_the_components_of_its_verified_pairs(pair
     assert got == _partition(pairs)
 
 
+def test_aliases_stand_for_the_indexed_document_through_a_first_copy():
+    """The same URL three times in a round (nodes 30, 20, 10; 10 the first copy) whose id was kept before
+    (indexed document 5): every copy stands for the indexed one, and links are mapped through them."""
+    alias = dedup_steps._edges(np.array([30, 20, 10, 30], dtype=np.int64), np.array([10, 10, -5, -5], dtype=np.int64),
+                               dedup_steps.ALIAS)
+    aliases = dedup_steps._Aliases(alias)
+    assert aliases.keys.tolist() == [10, 20, 30] and aliases.primary.tolist() == [-5, -5, -5]
+    assert aliases.map(np.array([[20, 7], [8, 9]], dtype=np.int64)).tolist() == [[-5, 7], [8, 9]]
+    # without the indexed document, the later copies stand for the first
+    chain = dedup_steps._Aliases(alias[:2])
+    assert chain.keys.tolist() == [20, 30] and chain.primary.tolist() == [10, 10]
+    assert dedup_steps._Aliases(alias[:0]).map(np.array([[1, 2]], dtype=np.int64)).tolist() == [[1, 2]]
+
+
 def test_full_after_a_killed_dedup_never_reuses_its_round(tmp_path: Path, monkeypatch):
     """A run dies after its dedup steps, before the commit; `--full` with other records (another
     processed_at) must not resume that round's files, nor install them later."""
