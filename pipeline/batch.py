@@ -41,6 +41,7 @@ from .config import Config, ConfigError
 from .dedup import DedupIndex, apply_decision, fingerprint, record_item, resolve_new
 from .dedup_steps import (
     ROUNDS,
+    STAGED,
     DedupJob,
     buckets,
     components,
@@ -57,13 +58,13 @@ from .executor import LocalPoolExecutor, RayExecutor, SerialExecutor, default_wo
 from .records import FAILURE_REASONS, Counters, document_id, processed_at, record_of
 from .rules import RuleSet, load_rules
 from .sources import discover, read_inputs, walk_inputs
-from .state import STATE_DIR, InputFile, RunState, run_lock
+from .state import InputFile, RunState, run_lock
+from .store import LocalStore, Store, open_output
 from .writer import ShardSet, shard_name, shard_seq, write_atomic
 
 log = logging.getLogger("pagewash")
 
-STAGED = f"{STATE_DIR}/staged"
-STREAM_DIRS = ("documents", "duplicates", "rejects", STAGED)
+STREAM_DIRS = ("documents", "duplicates", "rejects")  # in the output's store; STAGED is in the state folder
 CHUNK_PAGES = 16
 EXIT_OK, EXIT_FAILURES, EXIT_BUSY = 0, 1, 75
 
@@ -179,11 +180,11 @@ class Engine:
     address: str | None = None
 
 
-def _ray_temp_dir(out: Path) -> str:
-    """Ray's session files under the output's state, unless that path is too long for its unix sockets."""
+def _ray_temp_dir(state_dir: Path) -> str:
+    """Ray's session files under the run's state, unless that path is too long for its unix sockets."""
     import tempfile
 
-    folder = (out / STATE_DIR / "ray").resolve()
+    folder = (state_dir / "ray").resolve()
     if len(str(folder)) <= 40:
         folder.mkdir(parents=True, exist_ok=True)
         return str(folder)
@@ -215,18 +216,20 @@ class _Stop:
 
 
 class BatchRun:
-    """One run over `raw` into `out`; see the module docstring for the phases."""
+    """One run over `raw` into the output `store`, with its state in `state_dir`; see the module docstring
+    for the phases."""
 
-    def __init__(self, raw: Path, out: Path, config: Config, state: RunState, run_id: int, stamp: str,
-                 rules: RuleSet, engine: Engine, stop: _Stop, progress: bool) -> None:
-        self.raw, self.out, self.config, self.state = raw, out, config, state
+    def __init__(self, raw: Path, store: Store, state_dir: Path, config: Config, state: RunState, run_id: int,
+                 stamp: str, rules: RuleSet, engine: Engine, stop: _Stop, progress: bool) -> None:
+        self.raw, self.store, self.state_dir, self.config, self.state = raw, store, state_dir, config, state
+        self.staged = LocalStore(state_dir)  # the STAGED stream
         self.run_id, self.stamp, self.rules, self.stop = run_id, stamp, rules, stop
         self.engine, self.workers = engine, engine.workers
         self.counters = RunCounters()
         try:
             self.index = DedupIndex(state.db, config.dedup)
         except ValueError as exc:
-            raise ConfigError(f"{out}: {exc}; rerun with --full, or `pagewash dedup --rebuild {out}`") from exc
+            raise ConfigError(f"{store}: {exc}; rerun with --full, or `pagewash dedup --rebuild {store}`") from exc
         self.files: dict[str, InputFile] = {}  # inputs in flight: key -> file
         self.pages_done: Counter = Counter()  # pages of each in-flight input in committed or current shards
         self.dedup_report: dict = {}
@@ -320,7 +323,7 @@ class BatchRun:
             on_crash = functools.partial(crash_result, self.stamp)
             if self.engine.kind == "ray":
                 self._executor = RayExecutor(init, work, on_crash, address=self.engine.address,
-                                             num_cpus=self.workers, temp_dir=_ray_temp_dir(self.out))
+                                             num_cpus=self.workers, temp_dir=_ray_temp_dir(self.state_dir))
             elif self.workers <= 0:
                 self._executor = SerialExecutor(init, work)
             else:
@@ -336,7 +339,7 @@ class BatchRun:
     def clean(self) -> None:
         chunks = _chunked(self.items(), CHUNK_PAGES)
         executor = self.executor
-        shard = _Shard(self.out, self.state.next_seq())
+        shard = self._shard(self.state.next_seq())
         try:
             for results in executor.map(chunks):
                 for result in results:
@@ -352,7 +355,7 @@ class BatchRun:
                         self._bar.set_postfix_str(f"{self.counters.pages} pages", refresh=False)
                     if shard.pages >= self.config.shard_pages:
                         self._commit(shard)
-                        shard = _Shard(self.out, shard.seq + 1)
+                        shard = self._shard(shard.seq + 1)
             self._commit(shard)
         except BaseException:
             shard.files.abort()
@@ -360,6 +363,9 @@ class BatchRun:
         finally:
             if self._bar is not None:
                 self._bar.close()
+
+    def _shard(self, seq: int) -> _Shard:
+        return _Shard(seq, ShardSet(self.store, seq, {STAGED: self.staged}))
 
     def _commit(self, shard: _Shard) -> None:
         if not shard.pages and not shard.ended and not shard.touched:
@@ -399,8 +405,8 @@ class BatchRun:
         root = self.raw.parent if self.raw.is_file() else self.raw  # input keys are relative to it
         for seq, ids in sorted(by_seq.items()):
             rivals = self.state.other_inputs(seq, key, ids)
-            for stream in STREAM_DIRS:
-                _rewrite_without(self.out / stream / shard_name(seq), ids, key, rivals, root)
+            for store, stream in [(self.store, s) for s in STREAM_DIRS] + [(self.staged, STAGED)]:
+                _rewrite_without(store, stream, shard_name(seq), ids, key, rivals, root)
         status = self.state.shard_status()
         kept = sorted({doc_id for doc_id, stream, seq in rows if stream == "documents" and status.get(seq) == "final"})
         with self.state.transaction() as db:
@@ -426,12 +432,12 @@ class BatchRun:
         cfg = self.config.dedup
         self.clean_peak_kb, rss_before = _own_kb(), _own_kb("VmRSS")
         own_peak = _reset_peak()
-        folder = round_dir(self.out, self.state.db, cfg)
-        for other in sorted((self.out / ROUNDS).glob("round-*")):
+        folder = round_dir(self.state_dir, self.state.db, cfg)
+        for other in sorted((self.state_dir / ROUNDS).glob("round-*")):
             if other != folder:  # a round of another pending set, never committed: its results are stale
                 shutil.rmtree(other)
         write_atomic(folder / "job.json", json.dumps({"seqs": staged}))
-        job = DedupJob(str(self.out), str(folder), cfg, tuple(staged))
+        job = DedupJob(str(self.state_dir), str(folder), cfg, tuple(staged))
         tasks, seconds = Counter(), {}
 
         def step(name: str, fn, args: list[tuple]) -> list[dict] | None:
@@ -448,7 +454,7 @@ class BatchRun:
             step("signatures", signatures, [(job, seq) for seq in staged])
             step("buckets", buckets, [(job, p) for p in range(cfg.partitions)])
             found = (step("components", components, [(job,)]) or [found])[0]
-        filtered = step("filter", filter_shard, [(job, seq, str(self.out / STAGED / shard_name(seq)))
+        filtered = step("filter", filter_shard, [(job, seq, str(self.state_dir / STAGED / shard_name(seq)))
                                                  for seq in staged])
         if filtered is None:
             return
@@ -466,12 +472,13 @@ class BatchRun:
                     duplicates += len(dups)
                 counts = json.loads(db.execute("SELECT counts FROM shards WHERE seq = ?", (seq,)).fetchone()[0])
                 counts.pop(STAGED, None)
+                counts.pop("_state/staged", None)  # the stream's name in states written before 0.2
                 counts.update(result["counts"])
                 db.execute("UPDATE shards SET status = 'final', counts = ? WHERE seq = ?", (json.dumps(counts), seq))
             resolved = db.execute("SELECT COUNT(*) FROM pending").fetchone()[0]
             db.execute("DELETE FROM pending")
             db.execute("INSERT OR REPLACE INTO dedup_rounds (name) VALUES (?)", (folder.name,))
-        install_rounds(self.out, self.state.db)
+        install_rounds(self.store, self.state_dir, self.state.db)
         self.counters.duplicates = duplicates
         self.dedup_report = {
             "resolved": resolved, "duplicates": duplicates,
@@ -485,17 +492,13 @@ class BatchRun:
 
 @dataclass
 class _Shard:
-    out: Path
     seq: int
+    files: ShardSet
     pages: int = 0
     outputs: list = field(default_factory=list)  # (doc_id, input key, stream)
     pending: list = field(default_factory=list)  # rows of the pending table
     ended: dict = field(default_factory=dict)  # input key -> failed
     touched: set = field(default_factory=set)  # inputs with pages in this shard
-    files: ShardSet = None
-
-    def __post_init__(self) -> None:
-        self.files = ShardSet(self.out, self.seq)
 
     def add(self, result: PageResult) -> None:
         self.pages += 1
@@ -554,43 +557,39 @@ def _from_input(source_path: str, key: str, rivals: Iterable[str] = (), root: Pa
     return names(key) and not any(len(rival) > len(key) and names(rival) for rival in rivals)
 
 
-def _rewrite_without(path: Path, ids: set[str], key: str, rivals: dict[str, list[str]] | None = None,
-                     root: Path | None = None) -> None:
-    """Drop from a shard file the records of `ids` that input `key` left (`rivals`: id -> other inputs'
-    keys with a record of that id in the shard; `root`: see `_from_input`)."""
-    if not path.exists():
-        return
+def _rewrite_without(store: Store, stream: str, name: str, ids: set[str], key: str,
+                     rivals: dict[str, list[str]] | None = None, root: Path | None = None) -> None:
+    """Drop from the shard file `stream/name` the records of `ids` that input `key` left (`rivals`: id ->
+    other inputs' keys with a record of that id in the shard; `root`: see `_from_input`)."""
     rivals = rivals or {}
     kept, dropped = [], 0
-    with open(path, encoding="utf-8") as handle:
-        for line in handle:
-            record = json.loads(line)
-            doc_id = record["id"]
-            if doc_id in ids and _from_input(record["metadata"].get("source_path") or "", key,
-                                             rivals.get(doc_id, ()), root):
-                dropped += 1
-            else:
-                kept.append(line)
+    for line in store.lines(stream, name):
+        record = json.loads(line)
+        doc_id = record["id"]
+        if doc_id in ids and _from_input(record["metadata"].get("source_path") or "", key,
+                                         rivals.get(doc_id, ()), root):
+            dropped += 1
+        else:
+            kept.append(line)
     if not dropped:
         return
     if kept:
-        write_atomic(path, "".join(kept))
+        temp = store.temp_path(stream, name)
+        write_atomic(temp, "".join(kept))
+        store.publish(stream, name, temp)
     else:
-        path.unlink()
+        store.remove(stream, name)
 
 
-def sweep(out: Path, state: RunState) -> int:
+def sweep(store: Store, state_dir: Path, state: RunState) -> int:
     """Remove what a killed run left: temp files, and shard files the state does not name (or names as
     not yet deduplicated, for documents/duplicates; or as done, for staged files). Returns files removed."""
     status = state.shard_status()
     removed = 0
-    for stream in STREAM_DIRS:
-        folder = out / stream
-        if not folder.is_dir():
-            continue
-        for path in folder.iterdir():
-            seq = shard_seq(path)
-            if path.name.endswith(".tmp"):
+    for where, stream in [(store, s) for s in STREAM_DIRS] + [(LocalStore(state_dir), STAGED)]:
+        for name in where.names(stream):
+            seq = shard_seq(Path(name))
+            if name.endswith(".tmp"):
                 stale = True
             elif seq is None:
                 continue
@@ -603,8 +602,11 @@ def sweep(out: Path, state: RunState) -> int:
             else:
                 stale = False
             if stale:
-                path.unlink()
+                where.remove(stream, name)
                 removed += 1
+    if store.remote:  # the local halves of uploads a kill interrupted
+        for path in sorted(store.scratch.rglob(".*.tmp")):
+            path.unlink()
     return removed
 
 
@@ -655,37 +657,40 @@ def _peak_rss_mb(earlier_peak_kb: int = 0) -> dict:
     return {"driver": round(driver_kb / 1024, 1), "largest_worker": round(children_kb / 1024, 1)}
 
 
-def run_corpus(raw: Path, out: Path, config: Config, *, rules: RuleSet | None = None, full: bool = False,
+def run_corpus(raw: Path, out: Path | str, config: Config, *, rules: RuleSet | None = None, full: bool = False,
                wait: bool = False, workers: int | None = None, progress: bool | None = None,
-               executor: str = "local", address: str | None = None) -> RunResult:
-    """Clean what is new under `raw` into `out`; raises LockBusy if another run holds `out`."""
+               executor: str = "local", address: str | None = None, state_dir: Path | str | None = None) -> RunResult:
+    """Clean what is new under `raw` into `out` (a folder, or an fsspec URL with `state_dir`: see
+    pipeline/store.py); raises LockBusy if another run holds its state."""
     started = time.time()
     stamp = processed_at(started)
     rules = rules if rules is not None else load_rules(config.rules_dirs)  # bad rules: refused before any input
     workers = workers if workers is not None else (config.workers or default_workers())
     engine = Engine(executor, workers, address)
     progress = sys.stderr.isatty() if progress is None else progress
-    out.mkdir(parents=True, exist_ok=True)
-    with run_lock(out / STATE_DIR, wait=wait), _Stop() as stop:
-        state = RunState(out / STATE_DIR)
+    store, state_dir = open_output(str(out), str(state_dir) if state_dir else None)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    with run_lock(state_dir, wait=wait), _Stop() as stop:
+        state = RunState(state_dir)
         try:
-            return _run_locked(raw, out, config, state, stamp, started, rules, engine, stop, progress, full)
+            return _run_locked(raw, store, state_dir, config, state, stamp, started, rules, engine, stop, progress,
+                               full)
         finally:
             state.close()
 
 
-def _run_locked(raw: Path, out: Path, config: Config, state: RunState, stamp: str, started: float,
-                rules: RuleSet, engine: Engine, stop: _Stop, progress: bool, full: bool) -> RunResult:
+def _run_locked(raw: Path, store: Store, state_dir: Path, config: Config, state: RunState, stamp: str,
+                started: float, rules: RuleSet, engine: Engine, stop: _Stop, progress: bool, full: bool) -> RunResult:
     run_id = state.begin_run(stamp)
     if full:  # the state and the index are emptied together, so neither outlives the other
         DedupIndex.create_schema(state.db)
         with state.transaction() as db:
             DedupIndex.clear(db)
             state.reset(db)
-        shutil.rmtree(out / ROUNDS, ignore_errors=True)  # no earlier round may be resumed or installed
-    batch = BatchRun(raw, out, config, state, run_id, stamp, rules, engine, stop, progress)
-    install_rounds(out, state.db)  # a run killed between its dedup commit and the files' move
-    removed = sweep(out, state)  # after --full the state names no shard: every shard file goes
+        shutil.rmtree(state_dir / ROUNDS, ignore_errors=True)  # no earlier round may be resumed or installed
+    batch = BatchRun(raw, store, state_dir, config, state, run_id, stamp, rules, engine, stop, progress)
+    install_rounds(store, state_dir, state.db)  # a run killed between its dedup commit and the files' move
+    removed = sweep(store, state_dir, state)  # after --full the state names no shard: every shard file goes
     if removed:
         log.info("removed %d shard files the state does not name (an interrupted run, or --full)", removed)
     status = "failed"
@@ -708,7 +713,7 @@ def _run_locked(raw: Path, out: Path, config: Config, state: RunState, stamp: st
             "status": status,
             "processed_at": stamp,
             "input": str(raw),
-            "output": str(out),
+            "output": str(store),
             "workers": engine.workers,
             "executor": engine.kind,
             "inputs": {k: c.inputs[k] for k in ("seen", "new", "changed", "resumed", "skipped", "failed")},
@@ -732,7 +737,7 @@ def _run_locked(raw: Path, out: Path, config: Config, state: RunState, stamp: st
             "seconds": round(seconds, 3),
             "totals": state.totals(),
         }
-        write_atomic(out / "report.json", json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+        store.write_text("report.json", json.dumps(report, indent=2, ensure_ascii=False) + "\n")
         state.end_run(run_id, status, processed_at(), report)
     if stop.signum:
         exit_code = 128 + stop.signum
@@ -741,7 +746,7 @@ def _run_locked(raw: Path, out: Path, config: Config, state: RunState, stamp: st
     return RunResult(batch.counters, failures, error_rate, exit_code, report)
 
 
-def rebuild_dedup(out: Path, config: Config) -> dict:
+def rebuild_dedup(store: Store, state_dir: Path, config: Config) -> dict:
     """Recompute every cluster from the records on disk (`documents/` and `duplicates/`) with the current
     `[dedup]` parameters: a fresh index, each shard rewritten atomically, then the index (and, for a `run`
     output, the state's record streams and counts) committed in one transaction. Killed half way, it is
@@ -750,24 +755,23 @@ def rebuild_dedup(out: Path, config: Config) -> dict:
     import sqlite3
 
     started = time.perf_counter()
-    state_dir = out / STATE_DIR
     run_output = (state_dir / "state.sqlite").exists()
     db_path = state_dir / ("state.sqlite" if run_output else "dedup.sqlite")
     if not db_path.exists():
-        raise ConfigError(f"{out}: no pagewash state in {state_dir}")
+        raise ConfigError(f"{store}: no pagewash state in {state_dir}")
     db = sqlite3.connect(db_path, isolation_level=None)
     try:
         if run_output:  # a run killed between its dedup commit and moving the files into place
-            install_rounds(out, db)
+            install_rounds(store, state_dir, db)
         if run_output and db.execute("SELECT 1 FROM shards WHERE status = 'staged' LIMIT 1").fetchone():
-            raise ConfigError(f"{out}: an interrupted run left documents awaiting dedup; run it again first")
+            raise ConfigError(f"{store}: an interrupted run left documents awaiting dedup; run it again first")
         if run_output and db.execute("SELECT 1 FROM inputs WHERE status = 'retracting' LIMIT 1").fetchone():
-            raise ConfigError(f"{out}: an interrupted run was removing a changed input's records; run it again first")
+            raise ConfigError(f"{store}: an interrupted run was removing a changed input's records; run it again first")
         cfg = config.dedup
-        seqs = sorted({seq for stream in ("documents", "duplicates") for path in (out / stream).glob("part-*.jsonl")
-                       if (seq := shard_seq(path)) is not None})
+        seqs = sorted({seq for stream in ("documents", "duplicates") for name in store.names(stream)
+                       if (seq := shard_seq(Path(name))) is not None})
         items, where = [], []
-        for seq, stream, n, record in _kept_and_duplicates(out, seqs):
+        for seq, stream, n, record in _kept_and_duplicates(store, seqs):
             items.append(record_item(record, cfg))
             where.append((seq, stream, n))
         scratch = DedupIndex(sqlite3.connect(":memory:", isolation_level=None), cfg)
@@ -776,15 +780,15 @@ def rebuild_dedup(out: Path, config: Config) -> dict:
         streams_of: dict[str, str] = {}
         counts: dict[int, dict] = {}
         for seq in seqs:
-            files = ShardSet(out, seq)
-            for _seq, stream, n, record in _kept_and_duplicates(out, [seq]):
+            files = ShardSet(store, seq)
+            for _seq, stream, n, record in _kept_and_duplicates(store, [seq]):
                 target = apply_decision(record, decided[(seq, stream, n)])
                 files.write(target, record)
                 streams_of[record["id"]] = target
             files.publish()
             for stream in ("documents", "duplicates"):  # a stream this shard no longer has any record in
                 if stream not in files.counts:
-                    (out / stream / shard_name(seq)).unlink(missing_ok=True)
+                    store.remove(stream, shard_name(seq))
             counts[seq] = files.counts
         index = DedupIndex(db, cfg, rebuild=True)
         db.execute("BEGIN IMMEDIATE")
@@ -810,15 +814,7 @@ def rebuild_dedup(out: Path, config: Config) -> dict:
             "seconds": round(time.perf_counter() - started, 3)}
 
 
-def _records(path: Path) -> Iterator[dict]:
-    """The records of a shard file; none if it does not exist (every record of it was retracted)."""
-    if path.exists():
-        with open(path, encoding="utf-8") as handle:
-            for line in handle:
-                yield json.loads(line)
-
-
-def _kept_and_duplicates(out: Path, seqs: list[int]) -> Iterator[tuple[int, str, int, dict]]:
+def _kept_and_duplicates(store: Store, seqs: list[int]) -> Iterator[tuple[int, str, int, dict]]:
     """(shard, stream, line number, record) of the documents and duplicates of the given shards.
 
     A record met twice in one shard (a rebuild killed between moving it from one stream's file to the
@@ -826,7 +822,7 @@ def _kept_and_duplicates(out: Path, seqs: list[int]) -> Iterator[tuple[int, str,
     for seq in seqs:
         seen: set[tuple[str, str]] = set()
         for stream in ("documents", "duplicates"):
-            for n, record in enumerate(_records(out / stream / shard_name(seq))):
+            for n, record in enumerate(map(json.loads, store.lines(stream, shard_name(seq)))):
                 mark = (record["id"], (record.get("metadata") or {}).get("source_path") or "")
                 if mark not in seen:
                     seen.add(mark)

@@ -21,10 +21,13 @@ from .document import RawPage
 from .records import processed_at, record_of
 from .rules import load_rules
 from .sources import input_root
-from .state import STATE_DIR, LockBusy, RunState, run_lock
+from .state import LockBusy, RunState, run_lock
+from .store import open_output
 from .writer import dump_record
 
 EXIT_OK, EXIT_FAILURES, EXIT_USAGE = 0, 1, 2
+_STATE_HELP = ("the run's state (SQLite, lock, staged shards, dedup round): default OUT/_state; required when OUT "
+               "is a URL, a local folder or, on a cluster, a shared POSIX one")
 log = logging.getLogger("pagewash")
 
 
@@ -61,14 +64,15 @@ def _busy(busy: LockBusy) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     config = _config(args)
-    raw, out = input_root(args.raw), Path(args.output)
+    raw, out = input_root(args.raw), args.output
     if not raw.exists():
         raise ConfigError(f"{raw}: no such file or folder")
     if args.workers is not None and args.workers < 1:
         raise ConfigError("--workers must be at least 1")
     try:
         result = run_corpus(raw, out, config, full=args.full, wait=args.wait, workers=args.workers,
-                            progress=args.progress, executor=args.executor, address=args.address)
+                            progress=args.progress, executor=args.executor, address=args.address,
+                            state_dir=args.state)
     except LockBusy as busy:
         return _busy(busy)
     report = result.report
@@ -91,6 +95,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_dedup(args: argparse.Namespace) -> int:
     config = _config(args)
+    store, state_dir = open_output(args.output, args.state)
     out = Path(args.output)
     inputs = [Path(name) for name in args.inputs]
     if not inputs and not args.rebuild:
@@ -98,10 +103,13 @@ def cmd_dedup(args: argparse.Namespace) -> int:
     for path in inputs:
         if not path.is_file():
             raise ConfigError(f"{path}: no such file")
+    if inputs and (store.remote or args.state):
+        raise ConfigError(f"{args.output}: dedup of JSONL files keeps its index in OUT/_state of a local OUT "
+                          "(a URL and --state are for outputs of `run`)")
     try:
-        with run_lock(out / STATE_DIR, wait=args.wait):
+        with run_lock(state_dir, wait=args.wait):
             if args.rebuild:
-                counts = rebuild_dedup(out, config)
+                counts = rebuild_dedup(store, state_dir, config)
             if inputs:
                 counts = dedup_jsonl(inputs, out, config.dedup)
     except ConfigError:
@@ -155,15 +163,14 @@ def cmd_rules_check(args: argparse.Namespace) -> int:
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
-    out = Path(args.output)
-    report_path = out / "report.json"
+    store, state_dir = open_output(args.output, args.state)
     try:
-        report = json.loads(report_path.read_text(encoding="utf-8"))
+        report = json.loads(store.read_text("report.json") or "")
     except (OSError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"{report_path}: no readable run report ({exc})") from exc
+        raise ConfigError(f"{store}/report.json: no readable run report ({exc})") from exc
     history = []
-    if (out / STATE_DIR / "state.sqlite").exists():
-        state = RunState(out / STATE_DIR)
+    if (state_dir / "state.sqlite").exists():
+        state = RunState(state_dir)
         try:
             history = state.history(args.runs)
             totals = state.totals()
@@ -216,7 +223,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="clean every dump under RAW into OUT")
     p.add_argument("raw", help="a folder or file, or an fsspec URL (s3://bucket/raw; install its backend, e.g. s3fs)")
-    p.add_argument("-o", "--output", required=True)
+    p.add_argument("-o", "--output", required=True,
+                   help="a folder, or an fsspec URL (s3://bucket/cleaned) with --state")
+    p.add_argument("--state", metavar="DIR", help=_STATE_HELP)
     p.add_argument("--max-error-rate", type=float, metavar="RATE",
                    help="share of failed inputs above which the run exits 1 (default 0.05)")
     p.add_argument("--workers", type=int, metavar="N", help="worker processes (default: one per core)")
@@ -234,6 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("dedup", help="near-duplicate removal over JSONL files with `id` and `text`")
     p.add_argument("inputs", nargs="*", metavar="IN.jsonl")
     p.add_argument("-o", "--output", required=True)
+    p.add_argument("--state", metavar="DIR", help=_STATE_HELP)
     p.add_argument("--rebuild", action="store_true",
                    help="recompute every cluster of OUT (a `run` or `dedup` output) from the records on disk, "
                         "with the current [dedup] settings")
@@ -260,6 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("stats", help="the last run's report in OUT, totals over all runs, and the run history")
     p.add_argument("output")
+    p.add_argument("--state", metavar="DIR", help=_STATE_HELP)
     p.add_argument("--runs", type=int, default=10, metavar="N", help="runs of the history to show (default 10)")
     p.add_argument("--json", action="store_true", help="the last report and the history as JSON")
     p.set_defaults(func=cmd_stats)

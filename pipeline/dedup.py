@@ -27,6 +27,7 @@ from rensa import RMinHash
 
 from .config import DedupConfig
 from .state import STATE_DIR, STREAMS, content_sha1, sql_chunks, sql_marks
+from .store import LocalStore
 from .writer import ShardSet, shard_name, shard_seq
 
 # Bump when tokens, shingle hashing or band keys change: an index built otherwise must be rebuilt.
@@ -627,7 +628,7 @@ def dedup_jsonl(inputs: list[Path], out: Path, cfg: DedupConfig, batch_size: int
         db.executescript(_JSONL_STATE)
         seq = _clean_unpublished(db, out)
         for batch in _read_batches(inputs, db, batch_size, counts):
-            shard = ShardSet(out, seq)
+            shard = ShardSet(LocalStore(out), seq)
             try:
                 items, decisions = _fill_shard(shard, batch, index)
             except BaseException:

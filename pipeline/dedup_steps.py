@@ -31,7 +31,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import shutil
 import sqlite3
 from collections.abc import Callable, Iterable
@@ -55,11 +54,12 @@ from .dedup import (
     representatives,
     utf8_array,
 )
-from .state import STATE_DIR
-from .writer import ShardSet, fsync_dir, shard_name, write_atomic
+from .store import LocalStore, Store
+from .writer import ShardSet, shard_name, write_atomic
 
-ROUNDS = f"{STATE_DIR}/dedup"
-STATE_DB = f"{STATE_DIR}/state.sqlite"
+ROUNDS = "dedup"  # in the state folder, as are the database and the staged shards
+STATE_DB = "state.sqlite"
+STAGED = "staged"
 ID_BAND, EXACT_BAND = -2, -1
 LINK, ALIAS = 0, 1  # edge kinds: a verified link; `a` is the same document as `b` (same id)
 _ROW = np.dtype([("band", "<i8"), ("key", "<i8"), ("hi", "<i8"), ("lo", "<i8"), ("rank", "<i8"), ("node", "<i8")])
@@ -71,9 +71,10 @@ _VERIFY_CHUNK = 4_096  # candidate pairs whose signatures are gathered at once (
 
 @dataclass(frozen=True)
 class DedupJob:
-    """One round: the staged shards `seqs` of the output `out`, deduplicated into `round_dir`."""
+    """One round: the staged shards `seqs` of the run whose state folder is `state`, deduplicated into
+    `round_dir` (both POSIX paths every worker can reach: local, or a shared filesystem on a cluster)."""
 
-    out: str
+    state: str
     round_dir: str
     cfg: DedupConfig
     seqs: tuple[int, ...]
@@ -120,7 +121,7 @@ def _save(path: Path, array: np.ndarray) -> None:
 
 
 def _connect(job: DedupJob) -> sqlite3.Connection:
-    return sqlite3.connect(Path(job.out, STATE_DB), timeout=60)
+    return sqlite3.connect(Path(job.state, STATE_DB), timeout=60)
 
 
 def _once(job: DedupJob, name: str, compute: Callable[[], dict]) -> dict:
@@ -553,7 +554,7 @@ def _filter(job: DedupJob, seq: int, staged: Path) -> dict:
     meta = _meta(job, seq) if enabled else {}
     ids, inputs = meta.get("ids"), meta.get("inputs")
     decisions = json.loads(job.path("decisions", f"s{seq}.json").read_text(encoding="utf-8")) if enabled else {}
-    files = ShardSet(job.path("filtered"), seq)
+    files = ShardSet(LocalStore(job.path("filtered")), seq)
     dups = []
     try:
         i = -1
@@ -583,7 +584,7 @@ def _filter(job: DedupJob, seq: int, staged: Path) -> dict:
 
 # --- the driver's part -----------------------------------------------------------------------------------
 
-def round_dir(out: Path, db: sqlite3.Connection, cfg: DedupConfig) -> Path:
+def round_dir(state_dir: Path, db: sqlite3.Connection, cfg: DedupConfig) -> Path:
     """The round's folder, named by what its results depend on: the parameters, the pending documents and
     the index (streamed through a hash: nothing is held)."""
     digest = hashlib.sha1(json.dumps([cfg.num_perm, cfg.bands, cfg.rows, cfg.ngram, cfg.seed, cfg.threshold,
@@ -596,7 +597,7 @@ def round_dir(out: Path, db: sqlite3.Connection, cfg: DedupConfig) -> Path:
     if cfg.enabled:
         digest.update(json.dumps(db.execute("SELECT COUNT(*), COALESCE(MAX(doc), 0) FROM dedup_docs").fetchone())
                       .encode())
-    return out / ROUNDS / f"round-{digest.hexdigest()[:16]}"
+    return state_dir / ROUNDS / f"round-{digest.hexdigest()[:16]}"
 
 
 def kept_items(job: DedupJob, seq: int) -> list[DedupItem]:
@@ -617,27 +618,24 @@ def duplicates_of(job: DedupJob, seq: int) -> list[tuple[str, str]]:
     return [tuple(p) for p in json.loads(job.path("filtered", f"s{seq}.dups.json").read_text(encoding="utf-8"))]
 
 
-def install_rounds(out: Path, db: sqlite3.Connection) -> int:
-    """Move the filtered files of the committed rounds (named in the state by the commit) into `documents/`
-    and `duplicates/`, remove their staged files and folders, and forget them. Returns files moved."""
+def install_rounds(store: Store, state_dir: Path, db: sqlite3.Connection) -> int:
+    """Publish the filtered files of the committed rounds (named in the state by the commit) into the
+    store's `documents/` and `duplicates/`, remove their staged files and folders, and forget them.
+    Idempotent: a file published twice (a kill after its upload) is the same file. Returns files published."""
     moved = 0
     try:
         rounds = db.execute("SELECT name FROM dedup_rounds ORDER BY name").fetchall()
     except sqlite3.OperationalError:  # a state written before rounds existed: nothing to move
         return 0
     for (name,) in rounds:
-        folder = out / ROUNDS / name
+        folder = state_dir / ROUNDS / name
         for stream in ("documents", "duplicates"):
-            files = sorted((folder / "filtered" / stream).glob("part-*.jsonl"))
-            for path in files:
-                (out / stream).mkdir(parents=True, exist_ok=True)
-                os.replace(path, out / stream / path.name)
+            for path in sorted((folder / "filtered" / stream).glob("part-*.jsonl")):
+                store.publish(stream, path.name, path)
                 moved += 1
-            if files:
-                fsync_dir(out / stream)
         job = folder / "job.json"
         for seq in json.loads(job.read_text(encoding="utf-8"))["seqs"] if job.exists() else []:
-            (out / STATE_DIR / "staged" / shard_name(seq)).unlink(missing_ok=True)
+            (state_dir / STAGED / shard_name(seq)).unlink(missing_ok=True)
         shutil.rmtree(folder, ignore_errors=True)
         db.execute("DELETE FROM dedup_rounds WHERE name = ?", (name,))
     return moved

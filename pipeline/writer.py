@@ -27,22 +27,23 @@ def write_atomic(path: Path, data: str | bytes) -> None:
 class ShardSet:
     """One numbered shard across the output streams: `STREAM/part-NNNNNN.jsonl`, published together.
 
-    Records go to hidden temp files; `publish` fsyncs and renames them into place (a stream that got no
-    record gets no file), so a reader or a killed run never sees half a shard.
+    Records go to hidden local temp files; `publish` fsyncs them and hands each to its stream's store
+    (`pipeline.store`: a rename, or an upload), so that a reader or a killed run never sees half a shard;
+    a stream that got no record gets no file. `store` holds every stream but those `routes` sends elsewhere.
     """
 
-    def __init__(self, out: Path, seq: int) -> None:
-        self.out = out
+    def __init__(self, store, seq: int, routes: dict | None = None) -> None:
+        self.store = store
+        self.routes = routes or {}
         self.seq = seq
         self.counts: dict[str, int] = {}
         self._handles: dict[str, object] = {}
 
-    def final_path(self, stream: str) -> Path:
-        return self.out / stream / shard_name(self.seq)
+    def _store(self, stream: str):
+        return self.routes.get(stream, self.store)
 
     def _tmp_path(self, stream: str) -> Path:
-        final = self.final_path(stream)
-        return final.with_name(f".{final.name}.tmp")
+        return self._store(stream).temp_path(stream, shard_name(self.seq))
 
     def write(self, stream: str, record: dict) -> None:
         handle = self._handles.get(stream)
@@ -58,8 +59,7 @@ class ShardSet:
             os.fsync(handle.fileno())
             handle.close()
         for stream in self._handles:
-            os.replace(self._tmp_path(stream), self.final_path(stream))
-            fsync_dir(self.final_path(stream).parent)
+            self._store(stream).publish(stream, shard_name(self.seq), self._tmp_path(stream))
         self._handles.clear()
 
     def abort(self) -> None:

@@ -20,6 +20,7 @@ from conftest import ARTICLE, ROOT, SEEDS_RAW, SHARED
 from pipeline.batch import run_corpus
 from pipeline.config import load_config
 from pipeline.state import STATE_DIR, run_lock
+from pipeline.store import LocalStore
 
 DEV_DUMPS = SHARED / "bench" / "wcxb-dev" / "dumps" / "bs4"
 EPOCH = {"SOURCE_DATE_EPOCH": "1760000000"}
@@ -556,6 +557,6 @@ def test_dedup_rebuild_refuses_while_a_retraction_is_unfinished(tmp_path: Path, 
 
     _change_and_kill_retraction(story, raw, out, monkeypatch)
     with pytest.raises(ConfigError, match="run it again first"):
-        batch.rebuild_dedup(out, load_config())
+        batch.rebuild_dedup(LocalStore(out), out / STATE_DIR, load_config())
     assert run_corpus(raw, out, load_config(), workers=0, progress=False).exit_code == 0
-    batch.rebuild_dedup(out, load_config())  # finished: allowed again
+    batch.rebuild_dedup(LocalStore(out), out / STATE_DIR, load_config())  # finished: allowed again

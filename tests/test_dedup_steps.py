@@ -97,7 +97,7 @@ def _prepare(tmp_path: Path, cfg: DedupConfig, seed: int, shard_size: int = 17,
 
 def _run_steps(out: Path, state: RunState, cfg: DedupConfig) -> tuple[DedupJob, list[dict]]:
     seqs = tuple(sorted(state.shard_status()))
-    job = DedupJob(str(out), str(round_dir(out, state.db, cfg)), cfg, seqs)
+    job = DedupJob(str(out / STATE_DIR), str(round_dir(out / STATE_DIR, state.db, cfg)), cfg, seqs)
     results = [signatures(job, seq) for seq in seqs]
     results += [buckets(job, p) for p in range(cfg.partitions)]
     results.append(components(job))

@@ -1,0 +1,166 @@
+"""Where a run's record streams and report live: a local folder, or any fsspec URL (`s3://…`, `gs://…`).
+
+A run writes every file whole on local disk first (temp file + fsync), then publishes it:
+- `LocalStore`: a rename into place (atomic on POSIX), the directory fsynced;
+- `FsspecStore`: one upload to the final name. Object stores (S3, GCS, Azure) show an object only once its
+  upload completed, so a reader or a killed run never sees half a shard there either.
+
+The state (SQLite, the lock, staged shards, the dedup round's files) needs a POSIX folder: `OUT/_state`
+for a local output, `--state DIR` for a URL. A shard is recorded in the state only after it is published,
+and files the state does not name are swept at the start of the next run, so the protocol is the same on
+both kinds of store.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+from .config import ConfigError
+from .writer import fsync_dir, write_atomic
+
+
+class LocalStore:
+    """Streams as folders of `root`; temp files sit beside their final name (one filesystem: renames)."""
+
+    remote = False
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def __str__(self) -> str:
+        return str(self.root)
+
+    def temp_path(self, stream: str, name: str) -> Path:
+        return self.root / stream / f".{name}.tmp"
+
+    def publish(self, stream: str, name: str, local: Path) -> None:
+        """Move the complete, fsynced file `local` (a `temp_path`, or a file on the same filesystem) to
+        `stream/name`."""
+        folder = self.root / stream
+        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            os.replace(local, folder / name)
+        except OSError as exc:
+            if exc.errno != errno.EXDEV:
+                raise
+            # a state folder on another filesystem (--state): copy beside the final name, then rename
+            temp = self.temp_path(stream, name)
+            shutil.copyfile(local, temp)
+            with open(temp, "rb") as handle:
+                os.fsync(handle.fileno())
+            os.replace(temp, folder / name)
+            local.unlink()
+        fsync_dir(folder)
+
+    def exists(self, stream: str, name: str) -> bool:
+        return (self.root / stream / name).is_file()
+
+    def lines(self, stream: str, name: str) -> Iterator[str]:
+        """The lines of `stream/name`; none if it does not exist."""
+        path = self.root / stream / name
+        if path.exists():
+            with open(path, encoding="utf-8") as handle:
+                yield from handle
+
+    def names(self, stream: str) -> list[str]:
+        """Every file name in the stream's folder, temp files included, sorted."""
+        folder = self.root / stream
+        return sorted(p.name for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
+
+    def remove(self, stream: str, name: str) -> None:
+        (self.root / stream / name).unlink(missing_ok=True)
+
+    def write_text(self, name: str, text: str) -> None:
+        write_atomic(self.root / name, text)
+
+    def read_text(self, name: str) -> str | None:
+        path = self.root / name
+        return path.read_text(encoding="utf-8") if path.exists() else None
+
+
+class FsspecStore:
+    """Streams under an fsspec URL; temp files in a local `scratch` folder (the state's), uploaded whole."""
+
+    remote = True
+
+    def __init__(self, url: str, scratch: Path) -> None:
+        try:
+            import fsspec
+
+            self.fs, path = fsspec.core.url_to_fs(url)
+            self.fs.exists(path)  # the backend is loaded (and its credentials read) now, not mid-run
+        except Exception as exc:  # noqa: BLE001 - s3:// without s3fs, no credentials, no such bucket: refused now
+            raise ConfigError(f"{url}: cannot open this URL: {type(exc).__name__}: {exc}") from exc
+        self.url, self.base, self.scratch = url, path.rstrip("/"), scratch
+
+    def __str__(self) -> str:
+        return self.url
+
+    def _path(self, *parts: str) -> str:
+        return "/".join((self.base, *parts))
+
+    def temp_path(self, stream: str, name: str) -> Path:
+        return self.scratch / stream / f".{name}.tmp"
+
+    def publish(self, stream: str, name: str, local: Path) -> None:
+        self.fs.makedirs(self._path(stream), exist_ok=True)
+        self.fs.put_file(str(local), self._path(stream, name))
+        local.unlink()
+
+    def exists(self, stream: str, name: str) -> bool:
+        return self.fs.isfile(self._path(stream, name))
+
+    def lines(self, stream: str, name: str) -> Iterator[str]:
+        path = self._path(stream, name)
+        if self.fs.isfile(path):
+            with self.fs.open(path, "r", encoding="utf-8") as handle:
+                yield from handle
+
+    def names(self, stream: str) -> list[str]:
+        folder = self._path(stream)
+        if not self.fs.isdir(folder):
+            return []
+        return sorted(entry["name"].rstrip("/").rsplit("/", 1)[-1] for entry in self.fs.ls(folder, detail=True)
+                      if entry.get("type") == "file")
+
+    def remove(self, stream: str, name: str) -> None:
+        path = self._path(stream, name)
+        if self.fs.isfile(path):
+            self.fs.rm_file(path)
+
+    def write_text(self, name: str, text: str) -> None:
+        local = self.scratch / f".{name}.tmp"
+        write_atomic(local, text)
+        self.fs.makedirs(self.base, exist_ok=True)
+        self.fs.put_file(str(local), self._path(name))
+        local.unlink()
+
+    def read_text(self, name: str) -> str | None:
+        path = self._path(name)
+        return self.fs.cat_file(path).decode("utf-8") if self.fs.isfile(path) else None
+
+
+Store = LocalStore | FsspecStore
+
+
+def is_url(name: str) -> bool:
+    return "://" in name and not name.startswith("file://")
+
+
+def open_output(output: str, state: str | None = None) -> tuple[Store, Path]:
+    """The store of the output `output` and its state folder: `OUT/_state` for a local folder (or
+    `state`, if given), `state` for a URL, where it is required (SQLite and the lock need POSIX)."""
+    from .state import STATE_DIR
+
+    if not is_url(output):
+        root = Path(output[len("file://"):] if output.startswith("file://") else output)
+        return LocalStore(root), Path(state) if state else root / STATE_DIR
+    if not state:
+        raise ConfigError(f"{output}: an output URL needs --state DIR, a local (or shared POSIX) folder for the "
+                          "run's state: SQLite and the lock cannot live in object storage")
+    state_dir = Path(state)
+    return FsspecStore(output, state_dir / "outgoing"), state_dir
