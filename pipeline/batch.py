@@ -24,6 +24,7 @@ byte-identical for any `--workers` (with SOURCE_DATE_EPOCH pinning `processed_at
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import logging
 import resource
@@ -338,10 +339,10 @@ class BatchRun:
 
     def clean(self) -> None:
         chunks = _chunked(self.items(), CHUNK_PAGES)
-        executor = self.executor
         shard = self._shard(self.state.next_seq())
         try:
-            for results in executor.map(chunks):
+            first = next(chunks, None)  # no work (a rerun with nothing new): no executor, no pipeline imported
+            for results in self.executor.map(itertools.chain([first], chunks)) if first is not None else ():
                 for result in results:
                     if isinstance(result, EndOfInput):
                         shard.ended[result.key] = result.failed

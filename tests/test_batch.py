@@ -125,6 +125,10 @@ def test_rerun_with_nothing_new_does_nothing(corpus: Path, small_shards: Path, r
     assert report["inputs"]["skipped"] == report["inputs"]["seen"] == 45 and report["pages"] == 0
     assert {p: p.read_bytes() for p in out.rglob("part-*.jsonl")} == before
     assert "0 new" in proc.stderr and "45 unchanged" in proc.stderr
+    # with nothing to clean, no worker starts and no pipeline module (trafilatura, language models) loads
+    again = subprocess.run([sys.executable, "-X", "importtime", str(ROOT / "cli.py"), "run", str(corpus), "-o",
+                            str(out), "--config", str(small_shards)], capture_output=True, text=True, cwd=ROOT)
+    assert again.returncode == 0 and "import time" in again.stderr and "trafilatura" not in again.stderr
 
 
 def test_incremental_new_changed_and_touched_inputs(corpus: Path, small_shards: Path, tmp_path: Path):
