@@ -91,13 +91,22 @@ def walk_inputs(root: Path) -> Iterator[tuple[Path, str]]:
 
 
 def _walk(folder: Path, prefix: str) -> Iterator[tuple[Path, str]]:
+    # One folder's input and folder names (as plain strings: ~70 bytes each), sorted; is_dir/is_file come
+    # from the directory entry, so only a symbolic link costs a stat.
+    subfolders: set[str] = set()
+    names: list[str] = []
     with os.scandir(folder) as entries:
-        # is_dir/is_file come from the directory entry; only a symbolic link costs a stat
-        names = sorted((entry.name, entry.is_dir(follow_symlinks=False), entry.is_file()) for entry in entries)
-    for name, is_dir, is_file in names:
-        if is_dir:
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                subfolders.add(entry.name)
+                names.append(entry.name)
+            elif _kind_of_name(entry.name) is not None and entry.is_file():
+                names.append(entry.name)
+    names.sort()
+    for name in names:
+        if name in subfolders:
             yield from _walk(folder / name, f"{prefix}{name}/")
-        elif is_file and _kind_of_name(name) is not None:
+        else:
             yield folder / name, prefix + name
 
 
