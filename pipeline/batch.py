@@ -60,7 +60,7 @@ from .records import FAILURE_REASONS, Counters, document_id, processed_at, recor
 from .rules import RuleSet, load_rules
 from .sources import discover, read_inputs, walk_inputs
 from .state import InputFile, RunState, run_lock
-from .store import LocalStore, Store, open_output
+from .store import LocalStore, Store, StoreError, bind, open_output
 from .writer import ShardSet, shard_name, shard_seq, write_atomic
 
 log = logging.getLogger("pagewash")
@@ -96,6 +96,10 @@ def init_worker(config: Config, rules: RuleSet, stamp: str) -> None:
 
     _WORKER["pipeline"] = Pipeline(config, rules)
     _WORKER["stamp"] = stamp
+
+
+def no_init() -> None:
+    """The dedup steps' workers need nothing built beforehand."""
 
 
 def work(chunk: list) -> list:
@@ -439,6 +443,8 @@ class BatchRun:
                 shutil.rmtree(other)
         write_atomic(folder / "job.json", json.dumps({"seqs": staged}))
         job = DedupJob(str(self.state_dir), str(folder), cfg, tuple(staged))
+        if isinstance(self._executor, LocalPoolExecutor):  # the steps need no pipeline: fresh, lean workers
+            self._executor.renew(no_init)
         tasks, seconds = Counter(), {}
 
         def step(name: str, fn, args: list[tuple]) -> list[dict] | None:
@@ -689,6 +695,7 @@ def _run_locked(raw: Path, store: Store, state_dir: Path, config: Config, state:
             DedupIndex.clear(db)
             state.reset(db)
         shutil.rmtree(state_dir / ROUNDS, ignore_errors=True)  # no earlier round may be resumed or installed
+    bind(store, state_dir, state.state_id(), knows_shards=bool(state.shard_status()), full=full)
     batch = BatchRun(raw, store, state_dir, config, state, run_id, stamp, rules, engine, stop, progress)
     install_rounds(store, state_dir, state.db)  # a run killed between its dedup commit and the files' move
     removed = sweep(store, state_dir, state)  # after --full the state names no shard: every shard file goes
@@ -738,7 +745,10 @@ def _run_locked(raw: Path, store: Store, state_dir: Path, config: Config, state:
             "seconds": round(seconds, 3),
             "totals": state.totals(),
         }
-        store.write_text("report.json", json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+        try:
+            store.write_text("report.json", json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+        except StoreError as exc:  # the run's own failure, if any, is the one to raise; the state keeps the report
+            log.error("report.json not written: %s", exc)
         state.end_run(run_id, status, processed_at(), report)
     if stop.signum:
         exit_code = 128 + stop.signum
@@ -763,6 +773,11 @@ def rebuild_dedup(store: Store, state_dir: Path, config: Config) -> dict:
     db = sqlite3.connect(db_path, isolation_level=None)
     try:
         if run_output:  # a run killed between its dedup commit and moving the files into place
+            state = RunState(state_dir)
+            try:
+                bind(store, state_dir, state.state_id(), knows_shards=bool(state.shard_status()), full=False)
+            finally:
+                state.close()
             install_rounds(store, state_dir, db)
         if run_output and db.execute("SELECT 1 FROM shards WHERE status = 'staged' LIMIT 1").fetchone():
             raise ConfigError(f"{store}: an interrupted run left documents awaiting dedup; run it again first")

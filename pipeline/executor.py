@@ -166,6 +166,14 @@ class LocalPoolExecutor:
             self._restart()
             return self._on_crash(item)
 
+    def renew(self, init: Callable[[], None]) -> None:
+        """Replace the workers by fresh ones that run `init`: a phase that needs nothing the last one loaded
+        (the dedup steps after cleaning) then starts from the driver's footprint, not on top of the
+        memory the cleaning pipeline left in each worker."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._init = init
+        self._pool = self._new_pool()
+
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
