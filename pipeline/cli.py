@@ -1,7 +1,7 @@
 """Command line: `pagewash run|extract|explain|dedup|rules check|stats`.
 
 Data goes to stdout, logs to stderr. Exit codes: 0 ok, 1 too many failed inputs, 2 usage or
-configuration error, 75 the output folder is in use by another run, 128+N stopped by signal N.
+configuration error, 75 the output is in use by another run or its store failed (rerun), 128+N stopped by signal N.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from .records import processed_at, record_of
 from .rules import load_rules
 from .sources import input_root
 from .state import LockBusy, RunState, run_lock
-from .store import open_output
+from .store import StoreError, open_output
 from .writer import dump_record
 
 EXIT_OK, EXIT_FAILURES, EXIT_USAGE = 0, 1, 2
@@ -75,6 +75,9 @@ def cmd_run(args: argparse.Namespace) -> int:
                             state_dir=args.state)
     except LockBusy as busy:
         return _busy(busy)
+    except StoreError as exc:  # the output store failed (network, permissions): temporary, rerun to go on
+        log.error("%s; nothing is lost: rerun to go on from the last committed shard", exc)
+        return EXIT_BUSY
     report = result.report
     inputs = report["inputs"]
     rejects = ", ".join(f"{reason} {n}" for reason, n in report["rejects"].items()) or "none"
@@ -96,7 +99,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_dedup(args: argparse.Namespace) -> int:
     config = _config(args)
     store, state_dir = open_output(args.output, args.state)
-    out = Path(args.output)
+    out = Path(str(store))
     inputs = [Path(name) for name in args.inputs]
     if not inputs and not args.rebuild:
         raise ConfigError("dedup needs IN.jsonl files, or --rebuild")

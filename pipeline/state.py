@@ -14,6 +14,7 @@ import json
 import os
 import sqlite3
 import time
+import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -61,6 +62,10 @@ CREATE TABLE IF NOT EXISTS pending (  -- signatures of cleaned documents awaitin
 CREATE INDEX IF NOT EXISTS pending_shard ON pending (seq, pos);
 CREATE TABLE IF NOT EXISTS dedup_rounds (  -- dedup rounds committed, whose files are still to be moved
     name TEXT PRIMARY KEY
+);
+CREATE TABLE IF NOT EXISTS settings (  -- the state's own facts: its id, which the output's marker names
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS runs (
     run_id INTEGER PRIMARY KEY,
@@ -249,6 +254,15 @@ class RunState:
     def next_seq(self) -> int:
         (top,) = self.db.execute("SELECT COALESCE(MAX(seq), -1) FROM shards").fetchone()
         return top + 1
+
+    def state_id(self) -> str:
+        """This state's id, made on first use: the output's marker (`pipeline.store.bind`) names it."""
+        row = self.db.execute("SELECT value FROM settings WHERE key = 'state_id'").fetchone()
+        if row is None:
+            with self.transaction() as db:
+                db.execute("INSERT OR IGNORE INTO settings (key, value) VALUES ('state_id', ?)", (uuid.uuid4().hex,))
+            row = self.db.execute("SELECT value FROM settings WHERE key = 'state_id'").fetchone()
+        return row[0]
 
     def begin_run(self, started: str) -> int:
         with self.transaction() as db:

@@ -14,6 +14,8 @@ both kinds of store.
 from __future__ import annotations
 
 import errno
+import functools
+import json
 import os
 import shutil
 from collections.abc import Iterator
@@ -82,6 +84,28 @@ class LocalStore:
         return path.read_text(encoding="utf-8") if path.exists() else None
 
 
+class StoreError(OSError):
+    """The output store failed (network, permissions, quota): the run stops; rerun to go on from there."""
+
+
+# fsspec protocols whose objects appear only once their upload completed; elsewhere (local://, sftp, hdfs,
+# smb, ftp, webdav) a file is written under a temp name and renamed, as in a folder
+OBJECT_STORES = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "oss", "memory"})
+
+
+def _guarded(method):
+    """Any failure of the filesystem behind the URL becomes a StoreError naming the URL."""
+    @functools.wraps(method)
+    def call(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except StoreError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - each backend raises its own errors
+            raise StoreError(f"{self.url}: {method.__name__} failed: {type(exc).__name__}: {exc}") from exc
+    return call
+
+
 class FsspecStore:
     """Streams under an fsspec URL; temp files in a local `scratch` folder (the state's), uploaded whole."""
 
@@ -96,6 +120,8 @@ class FsspecStore:
         except Exception as exc:  # noqa: BLE001 - s3:// without s3fs, no credentials, no such bucket: refused now
             raise ConfigError(f"{url}: cannot open this URL: {type(exc).__name__}: {exc}") from exc
         self.url, self.base, self.scratch = url, path.rstrip("/"), scratch
+        protocols = self.fs.protocol if isinstance(self.fs.protocol, (tuple, list)) else (self.fs.protocol,)
+        self.object_store = bool(OBJECT_STORES.intersection(protocols))
 
     def __str__(self) -> str:
         return self.url
@@ -106,20 +132,38 @@ class FsspecStore:
     def temp_path(self, stream: str, name: str) -> Path:
         return self.scratch / stream / f".{name}.tmp"
 
+    @_guarded
     def publish(self, stream: str, name: str, local: Path) -> None:
-        self.fs.makedirs(self._path(stream), exist_ok=True)
-        self.fs.put_file(str(local), self._path(stream, name))
+        self._upload(local, stream, name)
         local.unlink()
 
+    def _upload(self, local: Path, *parts: str) -> None:
+        """`local` to the store's `parts`, whole or not at all: one upload to an object store, elsewhere an
+        upload to a temp name (swept if a kill interrupts it) and a rename."""
+        final = self._path(*parts)
+        if self.object_store:  # no folders to make (s3fs' makedirs would create a mistyped bucket)
+            self.fs.put_file(str(local), final)
+            return
+        folder, _, name = final.rpartition("/")
+        self.fs.makedirs(folder, exist_ok=True)
+        temp = f"{folder}/.{name}.tmp"
+        self.fs.put_file(str(local), temp)
+        self.fs.mv(temp, final)
+
+    @_guarded
     def exists(self, stream: str, name: str) -> bool:
         return self.fs.isfile(self._path(stream, name))
 
     def lines(self, stream: str, name: str) -> Iterator[str]:
         path = self._path(stream, name)
-        if self.fs.isfile(path):
-            with self.fs.open(path, "r", encoding="utf-8") as handle:
-                yield from handle
+        try:  # a generator: guarded here, around the reading, not around the call
+            if self.fs.isfile(path):
+                with self.fs.open(path, "r", encoding="utf-8") as handle:
+                    yield from handle
+        except Exception as exc:  # noqa: BLE001 - each backend raises its own errors
+            raise StoreError(f"{self.url}: reading {stream}/{name} failed: {type(exc).__name__}: {exc}") from exc
 
+    @_guarded
     def names(self, stream: str) -> list[str]:
         folder = self._path(stream)
         if not self.fs.isdir(folder):
@@ -127,24 +171,54 @@ class FsspecStore:
         return sorted(entry["name"].rstrip("/").rsplit("/", 1)[-1] for entry in self.fs.ls(folder, detail=True)
                       if entry.get("type") == "file")
 
+    @_guarded
     def remove(self, stream: str, name: str) -> None:
         path = self._path(stream, name)
         if self.fs.isfile(path):
             self.fs.rm_file(path)
 
+    @_guarded
     def write_text(self, name: str, text: str) -> None:
         local = self.scratch / f".{name}.tmp"
         write_atomic(local, text)
-        self.fs.makedirs(self.base, exist_ok=True)
-        self.fs.put_file(str(local), self._path(name))
+        self._upload(local, name)
         local.unlink()
 
+    @_guarded
     def read_text(self, name: str) -> str | None:
         path = self._path(name)
         return self.fs.cat_file(path).decode("utf-8") if self.fs.isfile(path) else None
 
 
 Store = LocalStore | FsspecStore
+MARKER = ".pagewash-state"  # in the output: which state names its shards
+STREAMS = ("documents", "duplicates", "rejects")
+
+
+def bind(store: Store, state_dir: Path, state_id: str, knows_shards: bool, full: bool) -> None:
+    """Make sure the output's shards are this state's to keep or sweep, and mark the output with it.
+
+    A run sweeps every shard its state does not name, so a wrong `--state` (a typo, a relative path run
+    from elsewhere, a forgotten flag) or a second run with another state would delete the output's
+    records. The output's marker names the state that writes it: another state is refused, and so is a
+    new state over an output that already holds shards but no marker, unless `full` (which rewrites it).
+    """
+    text = store.read_text(MARKER)
+    if text is not None:
+        marked = json.loads(text)
+        if marked.get("state_id") != state_id:
+            raise ConfigError(f"{store} is written by the state in {marked.get('state_dir')}, not {state_dir}: "
+                              f"pass --state {marked.get('state_dir')} (or remove {store}/{MARKER} if that "
+                              "state is gone for good)")
+        return
+    if not knows_shards and not full and any(shard_like(name) for stream in STREAMS for name in store.names(stream)):
+        raise ConfigError(f"{store} holds shards that the state in {state_dir} never wrote: pass the state they "
+                          "were written with (--state), or --full to rewrite the output")
+    store.write_text(MARKER, json.dumps({"state_id": state_id, "state_dir": str(state_dir.resolve())}) + "\n")
+
+
+def shard_like(name: str) -> bool:
+    return name.startswith("part-") and name.endswith(".jsonl")
 
 
 def is_url(name: str) -> bool:

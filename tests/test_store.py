@@ -121,3 +121,79 @@ def test_the_cli_runs_into_an_fsspec_url_and_reads_its_stats(tmp_path: Path):
                            capture_output=True, text=True, env=env)
     assert stats.returncode == 0, stats.stderr
     assert json.loads(stats.stdout)["last_run"]["documents"] == 5
+
+
+def _seed_corpus(tmp_path: Path) -> Path:
+    corpus = tmp_path / "raw"
+    corpus.mkdir()
+    for path in sorted(SEEDS_RAW.iterdir()):
+        (corpus / path.name).write_bytes(path.read_bytes())
+    return corpus
+
+
+def test_an_output_is_written_by_one_state_only(tmp_path: Path):
+    """A wrong --state would sweep every shard it did not write: refused, as is a new state over an output
+    that holds shards but no marker (unless --full); the right state goes on."""
+    corpus, out = _seed_corpus(tmp_path), f"local://{tmp_path / 'out'}"
+    config = load_config()
+    first = run_corpus(corpus, out, config, workers=1, progress=False, state_dir=tmp_path / "a")
+    assert first.exit_code == 0 and first.report["documents"] == 5
+    (corpus / sorted(p.name for p in corpus.iterdir())[0]).unlink()
+    with pytest.raises(ConfigError, match="--state .*/a"):
+        run_corpus(corpus, out, config, workers=1, progress=False, state_dir=tmp_path / "b")
+    store = FsspecStore(out, tmp_path / "scratch")
+    assert sum(len(list(store.lines("documents", n))) for n in store.names("documents")) == 5  # nothing swept
+    fs, root = fsspec.core.url_to_fs(out)
+    fs.rm_file(f"{root}/.pagewash-state")  # a marker lost, or an output written before markers existed
+    with pytest.raises(ConfigError, match="never wrote"):
+        run_corpus(corpus, out, config, workers=1, progress=False, state_dir=tmp_path / "b")
+    again = run_corpus(corpus, out, config, workers=1, progress=False, state_dir=tmp_path / "a")
+    assert again.exit_code == 0 and again.report["inputs"]["skipped"] == 4  # its own state: marked again
+    with pytest.raises(ConfigError, match="--state .*/a"):  # --full too: taking an output over is explicit
+        run_corpus(corpus, out, config, workers=1, progress=False, state_dir=tmp_path / "c", full=True)
+    fs.rm_file(f"{root}/.pagewash-state")
+    full = run_corpus(corpus, out, config, workers=1, progress=False, state_dir=tmp_path / "c", full=True)
+    assert full.exit_code == 0 and full.report["documents"] == 4 and full.report["inputs"]["new"] == 4
+    assert sum(len(list(store.lines("documents", n))) for n in store.names("documents")) == 4
+    with pytest.raises(ConfigError, match="--state .*/c"):
+        run_corpus(corpus, out, config, workers=1, progress=False, state_dir=tmp_path / "a")
+
+
+def test_a_non_object_store_gets_a_temp_name_then_a_rename(tmp_path: Path, monkeypatch):
+    """On fsspec's local filesystem (as on sftp, hdfs…) an upload is not all or nothing: it goes to a temp
+    name first, which a killed upload leaves behind and the next run sweeps."""
+    store = FsspecStore(f"local://{tmp_path / 'out'}", tmp_path / "scratch")
+    assert not store.object_store and FsspecStore(_memory_url(), tmp_path / "s").object_store
+    uploads = []
+    real_put = store.fs.put_file
+    monkeypatch.setattr(store.fs, "put_file", lambda src, dst, **kw: (uploads.append(dst), real_put(src, dst, **kw)))
+    shard = ShardSet(store, 0)
+    shard.write("documents", {"id": "a"})
+    shard.publish()
+    assert uploads == [f"{tmp_path / 'out' / 'documents'}/.part-000000.jsonl.tmp"]
+    assert store.names("documents") == ["part-000000.jsonl"]
+
+
+def test_a_failing_store_stops_the_run_with_exit_75_and_loses_nothing(tmp_path: Path, monkeypatch):
+    from pipeline import cli
+    from pipeline.store import StoreError
+
+    corpus, out = _seed_corpus(tmp_path), f"local://{tmp_path / 'out'}"
+    real_publish = FsspecStore.publish
+
+    def flaky(self, stream, name, local):
+        if stream == "rejects" or name.endswith("1.jsonl"):
+            raise StoreError(f"{self.url}: publish failed: ConnectionError: the network is down")
+        return real_publish(self, stream, name, local)
+
+    config = tmp_path / "pagewash.toml"
+    config.write_text("shard_pages = 1\n", encoding="utf-8")
+    monkeypatch.setattr(FsspecStore, "publish", flaky)
+    args = ["-q", "run", str(corpus), "-o", out, "--state", str(tmp_path / "state"), "--workers", "1",
+            "--no-progress", "--config", str(config)]
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", EPOCH)
+    assert cli.main(args) == 75
+    monkeypatch.setattr(FsspecStore, "publish", real_publish)
+    assert cli.main(args) == 0
+    store = FsspecStore(out, tmp_path / "scratch")
+    assert sum(len(list(store.lines("documents", n))) for n in store.names("documents")) == 5
