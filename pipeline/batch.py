@@ -59,13 +59,12 @@ from .executor import LocalPoolExecutor, RayExecutor, SerialExecutor, default_wo
 from .records import FAILURE_REASONS, Counters, document_id, processed_at, record_of
 from .rules import RuleSet, load_rules
 from .sources import discover, read_inputs, walk_inputs
-from .state import InputFile, RunState, run_lock
+from .state import STREAMS, InputFile, RunState, run_lock
 from .store import LocalStore, Store, StoreError, bind, open_output
 from .writer import ShardSet, shard_name, shard_seq, write_atomic
 
 log = logging.getLogger("pagewash")
 
-STREAM_DIRS = ("documents", "duplicates", "rejects")  # in the output's store; STAGED is in the state folder
 CHUNK_PAGES = 16
 EXIT_OK, EXIT_FAILURES, EXIT_BUSY = 0, 1, 75
 
@@ -410,7 +409,7 @@ class BatchRun:
         root = self.raw.parent if self.raw.is_file() else self.raw  # input keys are relative to it
         for seq, ids in sorted(by_seq.items()):
             rivals = self.state.other_inputs(seq, key, ids)
-            for store, stream in [(self.store, s) for s in STREAM_DIRS] + [(self.staged, STAGED)]:
+            for store, stream in _every_stream(self.store, self.staged):
                 _rewrite_without(store, stream, shard_name(seq), ids, key, rivals, root)
         status = self.state.shard_status()
         kept = sorted({doc_id for doc_id, stream, seq in rows if stream == "documents" and status.get(seq) == "final"})
@@ -588,12 +587,17 @@ def _rewrite_without(store: Store, stream: str, name: str, ids: set[str], key: s
         store.remove(stream, name)
 
 
-def sweep(store: Store, state_dir: Path, state: RunState) -> int:
+def _every_stream(store: Store, staged: LocalStore) -> list[tuple[Store, str]]:
+    """(store, stream) of every shard stream: the records' in the output's store, STAGED in the state's."""
+    return [(store, stream) for stream in STREAMS] + [(staged, STAGED)]
+
+
+def sweep(store: Store, staged: LocalStore, state: RunState) -> int:
     """Remove what a killed run left: temp files, and shard files the state does not name (or names as
     not yet deduplicated, for documents/duplicates; or as done, for staged files). Returns files removed."""
     status = state.shard_status()
     removed = 0
-    for where, stream in [(store, s) for s in STREAM_DIRS] + [(LocalStore(state_dir), STAGED)]:
+    for where, stream in _every_stream(store, staged):
         for name in where.names(stream):
             seq = shard_seq(Path(name))
             if name.endswith(".tmp"):
@@ -695,10 +699,10 @@ def _run_locked(raw: Path, store: Store, state_dir: Path, config: Config, state:
             DedupIndex.clear(db)
             state.reset(db)
         shutil.rmtree(state_dir / ROUNDS, ignore_errors=True)  # no earlier round may be resumed or installed
-    bind(store, state_dir, state.state_id(), knows_shards=bool(state.shard_status()), full=full)
+    bind(store, state_dir, state, full=full)
     batch = BatchRun(raw, store, state_dir, config, state, run_id, stamp, rules, engine, stop, progress)
     install_rounds(store, state_dir, state.db)  # a run killed between its dedup commit and the files' move
-    removed = sweep(store, state_dir, state)  # after --full the state names no shard: every shard file goes
+    removed = sweep(store, batch.staged, state)  # after --full the state names no shard: every shard file goes
     if removed:
         log.info("removed %d shard files the state does not name (an interrupted run, or --full)", removed)
     status = "failed"
@@ -775,7 +779,7 @@ def rebuild_dedup(store: Store, state_dir: Path, config: Config) -> dict:
         if run_output:  # a run killed between its dedup commit and moving the files into place
             state = RunState(state_dir)
             try:
-                bind(store, state_dir, state.state_id(), knows_shards=bool(state.shard_status()), full=False)
+                bind(store, state_dir, state, full=False)
             finally:
                 state.close()
             install_rounds(store, state_dir, db)

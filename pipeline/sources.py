@@ -21,6 +21,7 @@ from pathlib import Path
 
 from .config import ConfigError
 from .document import RawPage
+from .store import is_url, local_path
 
 PAGE_SUFFIXES = (".txt", ".txt.gz", ".html", ".htm", ".html.gz", ".htm.gz")
 JSONL_SUFFIXES = (".jsonl", ".jsonl.gz")
@@ -53,18 +54,16 @@ def is_input(path: Path) -> bool:
 def input_root(raw: str) -> Path:
     """The input root a user named: a local path as a `Path`, a URL (`s3://…`) as a universal_pathlib path
     over fsspec, with the same API; `file://` URLs are local paths."""
-    if raw.startswith("file://"):
-        return Path(raw[len("file://"):])
-    if "://" in raw:
-        from upath import UPath
+    if not is_url(raw):
+        return local_path(raw)
+    from upath import UPath
 
-        try:
-            root = UPath(raw)
-            root.exists()  # the backend is loaded (and its credentials read) now, not mid-run
-        except (ImportError, ValueError) as exc:  # e.g. s3:// without s3fs installed
-            raise ConfigError(f"{raw}: cannot open this URL: {exc}") from exc
-        return root
-    return Path(raw)
+    try:
+        root = UPath(raw)
+        root.exists()  # the backend is loaded (and its credentials read) now, not mid-run
+    except (ImportError, ValueError) as exc:  # e.g. s3:// without s3fs installed
+        raise ConfigError(f"{raw}: cannot open this URL: {exc}") from exc
+    return root
 
 
 def discover(root: Path) -> Iterator[Path]:

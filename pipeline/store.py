@@ -22,7 +22,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from .config import ConfigError
-from .writer import fsync_dir, write_atomic
+from .state import STATE_DIR, STREAMS, RunState
+from .writer import fsync_dir, shard_seq, write_atomic
 
 
 class LocalStore:
@@ -192,10 +193,9 @@ class FsspecStore:
 
 Store = LocalStore | FsspecStore
 MARKER = ".pagewash-state"  # in the output: which state names its shards
-STREAMS = ("documents", "duplicates", "rejects")
 
 
-def bind(store: Store, state_dir: Path, state_id: str, knows_shards: bool, full: bool) -> None:
+def bind(store: Store, state_dir: Path, state: RunState, full: bool) -> None:
     """Make sure the output's shards are this state's to keep or sweep, and mark the output with it.
 
     A run sweeps every shard its state does not name, so a wrong `--state` (a typo, a relative path run
@@ -203,6 +203,7 @@ def bind(store: Store, state_dir: Path, state_id: str, knows_shards: bool, full:
     records. The output's marker names the state that writes it: another state is refused, and so is a
     new state over an output that already holds shards but no marker, unless `full` (which rewrites it).
     """
+    state_id = state.state_id()
     text = store.read_text(MARKER)
     if text is not None:
         marked = json.loads(text)
@@ -211,27 +212,27 @@ def bind(store: Store, state_dir: Path, state_id: str, knows_shards: bool, full:
                               f"pass --state {marked.get('state_dir')} (or remove {store}/{MARKER} if that "
                               "state is gone for good)")
         return
-    if not knows_shards and not full and any(shard_like(name) for stream in STREAMS for name in store.names(stream)):
+    if not full and not state.shard_status() and any(
+            shard_seq(Path(name)) is not None for stream in STREAMS for name in store.names(stream)):
         raise ConfigError(f"{store} holds shards that the state in {state_dir} never wrote: pass the state they "
                           "were written with (--state), or --full to rewrite the output")
     store.write_text(MARKER, json.dumps({"state_id": state_id, "state_dir": str(state_dir.resolve())}) + "\n")
 
 
-def shard_like(name: str) -> bool:
-    return name.startswith("part-") and name.endswith(".jsonl")
-
-
 def is_url(name: str) -> bool:
+    """An fsspec URL (`s3://…`); a `file://` URL names a local path (`local_path`)."""
     return "://" in name and not name.startswith("file://")
+
+
+def local_path(name: str) -> Path:
+    return Path(name[len("file://"):] if name.startswith("file://") else name)
 
 
 def open_output(output: str, state: str | None = None) -> tuple[Store, Path]:
     """The store of the output `output` and its state folder: `OUT/_state` for a local folder (or
     `state`, if given), `state` for a URL, where it is required (SQLite and the lock need POSIX)."""
-    from .state import STATE_DIR
-
     if not is_url(output):
-        root = Path(output[len("file://"):] if output.startswith("file://") else output)
+        root = local_path(output)
         return LocalStore(root), Path(state) if state else root / STATE_DIR
     if not state:
         raise ConfigError(f"{output}: an output URL needs --state DIR, a local (or shared POSIX) folder for the "
