@@ -66,6 +66,7 @@ from .writer import ShardSet, shard_name, shard_seq, write_atomic
 log = logging.getLogger("pagewash")
 
 CHUNK_PAGES = 16
+SETTINGS_KEY = "settings_fingerprint"  # in the state's settings: what made the output's records
 EXIT_OK, EXIT_FAILURES, EXIT_BUSY = 0, 1, 75
 
 
@@ -195,6 +196,14 @@ def _ray_temp_dir(state_dir: Path) -> str:
     return tempfile.mkdtemp(prefix="pw-ray-")
 
 
+class StoppedAtOnce(BaseException):
+    """A second SIGINT/SIGTERM: the run stops where it is (as safe as a kill: the next run goes on)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
 class _Stop:
     """SIGINT/SIGTERM: the first asks the run to finish the shard in hand; a second one stops at once."""
 
@@ -209,7 +218,7 @@ class _Stop:
 
     def _handle(self, signum: int, frame) -> None:
         if self.signum:
-            raise KeyboardInterrupt
+            raise StoppedAtOnce(signum)
         self.signum = signum
         log.warning("%s: finishing the shard in hand, then stopping (again to stop at once)",
                     signal.Signals(signum).name)
@@ -235,6 +244,7 @@ class BatchRun:
         except ValueError as exc:
             raise ConfigError(f"{store}: {exc}; rerun with --full, or `pagewash dedup --rebuild {store}`") from exc
         self.files: dict[str, InputFile] = {}  # inputs in flight: key -> file
+        self.first_seq = 0  # the first shard this run writes (set when cleaning starts)
         self.pages_done: Counter = Counter()  # pages of each in-flight input in committed or current shards
         self.dedup_report: dict = {}
         self._executor = None
@@ -342,7 +352,8 @@ class BatchRun:
 
     def clean(self) -> None:
         chunks = _chunked(self.items(), CHUNK_PAGES)
-        shard = self._shard(self.state.next_seq())
+        self.first_seq = self.state.next_seq()
+        shard = self._shard(self.first_seq)
         try:
             first = next(chunks, None)  # no work (a rerun with nothing new): no executor, no pipeline imported
             for results in self.executor.map(itertools.chain([first], chunks)) if first is not None else ():
@@ -464,7 +475,7 @@ class BatchRun:
                                                  for seq in staged])
         if filtered is None:
             return
-        duplicates = 0
+        duplicates = earlier = 0  # earlier: duplicates among documents an interrupted earlier run cleaned
         with self.state.transaction() as db:
             for seq, result in zip(staged, filtered, strict=True):
                 if cfg.enabled:
@@ -476,6 +487,8 @@ class BatchRun:
                                    "WHERE doc_id = ? AND input = ? AND shard = ? AND stream = 'documents' "
                                    "ORDER BY rowid DESC LIMIT 1)", [(d, key, seq) for d, key in dups])
                     duplicates += len(dups)
+                    if seq < self.first_seq:
+                        earlier += len(dups)
                 counts = json.loads(db.execute("SELECT counts FROM shards WHERE seq = ?", (seq,)).fetchone()[0])
                 counts.pop(STAGED, None)
                 counts.pop("_state/staged", None)  # the stream's name in states written before 0.2
@@ -485,9 +498,12 @@ class BatchRun:
             db.execute("DELETE FROM pending")
             db.execute("INSERT OR REPLACE INTO dedup_rounds (name) VALUES (?)", (folder.name,))
         install_rounds(self.store, self.state_dir, self.state.db)
-        self.counters.duplicates = duplicates
+        self.counters.duplicates = duplicates - earlier
         self.dedup_report = {
             "resolved": resolved, "duplicates": duplicates,
+            # documents an interrupted run cleaned and this one deduplicated: not this run's pages
+            "from_earlier_runs": {"documents": max(0, resolved - self.counters.documents - earlier),
+                                  "duplicates": earlier},
             "clusters_with_duplicates": found["clusters_with_duplicates"], "index_size": self.index.count(),
             "partitions": cfg.partitions, "tasks": {"run": tasks["run"], "resumed": tasks["resumed"]},
             "steps": seconds, "seconds": round(time.perf_counter() - started, 3),
@@ -668,15 +684,47 @@ def _peak_rss_mb(earlier_peak_kb: int = 0) -> dict:
     return {"driver": round(driver_kb / 1024, 1), "largest_worker": round(children_kb / 1024, 1)}
 
 
+WORKER_BUDGET_MB = 300  # what a cleaning worker holds at its peak (~140 MB measured by bench/speed.py), with room
+
+
+def cap_workers(requested: int) -> int:
+    """At most four workers a core and as many as the available memory holds at WORKER_BUDGET_MB each: a
+    pool far beyond that (`--workers 500`) swaps the machine to a halt instead of running faster."""
+    cores = default_workers()
+    limit = 4 * cores
+    available_mb = _meminfo_mb("MemAvailable")
+    if available_mb:
+        limit = min(limit, available_mb // WORKER_BUDGET_MB)
+    limit = max(1, limit)
+    if requested > limit:
+        log.warning("%d workers capped to %d: this machine has %d cores and %s MB of memory available (~%d MB a "
+                    "worker)", requested, limit, cores, available_mb or "unknown", WORKER_BUDGET_MB)
+        return limit
+    return requested
+
+
+def _meminfo_mb(field: str) -> int:
+    """A /proc/meminfo figure in MB (0 where there is none)."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) // 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
 def run_corpus(raw: Path, out: Path | str, config: Config, *, rules: RuleSet | None = None, full: bool = False,
                wait: bool = False, workers: int | None = None, progress: bool | None = None,
-               executor: str = "local", address: str | None = None, state_dir: Path | str | None = None) -> RunResult:
+               executor: str = "local", address: str | None = None, state_dir: Path | str | None = None,
+               accept_mixed: bool = False) -> RunResult:
     """Clean what is new under `raw` into `out` (a folder, or an fsspec URL with `state_dir`: see
     pipeline/store.py); raises LockBusy if another run holds its state."""
     started = time.time()
     stamp = processed_at(started)
     rules = rules if rules is not None else load_rules(config.rules_dirs)  # bad rules: refused before any input
-    workers = workers if workers is not None else (config.workers or default_workers())
+    workers = cap_workers(workers if workers is not None else (config.workers or default_workers()))
     engine = Engine(executor, workers, address)
     progress = sys.stderr.isatty() if progress is None else progress
     store, state_dir = open_output(str(out), str(state_dir) if state_dir else None)
@@ -685,13 +733,38 @@ def run_corpus(raw: Path, out: Path | str, config: Config, *, rules: RuleSet | N
         state = RunState(state_dir)
         try:
             return _run_locked(raw, store, state_dir, config, state, stamp, started, rules, engine, stop, progress,
-                               full)
+                               full, accept_mixed)
         finally:
             state.close()
 
 
+def check_settings(state: RunState, config: Config, rules: RuleSet, *, full: bool, accept_mixed: bool) -> list[str]:
+    """Refuse (ConfigError) a run whose settings differ from those that made the output's records, unless it
+    starts over (`--full`) or the user accepts mixing (`--accept-mixed`); returns what changed, and records the
+    new fingerprint when the run may go on. A state from before fingerprints adopts the current one."""
+    from .fingerprint import changes, settings_fingerprint
+
+    now = settings_fingerprint(config, rules)
+    stored = state.setting(SETTINGS_KEY)
+    changed = changes(json.loads(stored), now) if stored is not None else []
+    if changed and not full and not state.is_empty():
+        if not accept_mixed:
+            listed = "".join(f"\n  {line}" for line in changed[:20])
+            more = f"\n  … and {len(changed) - 20} more" if len(changed) > 20 else ""
+            raise ConfigError(
+                f"the settings differ from those that made the records in this output:{listed}{more}\n"
+                "rerun with --full to reprocess every input with the new settings, or with --accept-mixed to keep "
+                "the earlier records and clean only new or changed inputs with the new settings")
+        log.warning("settings changed (%s); --accept-mixed: earlier records are kept as they are", "; ".join(changed))
+    if stored is None or changed:
+        state.set_setting(SETTINGS_KEY, json.dumps(now, sort_keys=True))
+    return changed
+
+
 def _run_locked(raw: Path, store: Store, state_dir: Path, config: Config, state: RunState, stamp: str,
-                started: float, rules: RuleSet, engine: Engine, stop: _Stop, progress: bool, full: bool) -> RunResult:
+                started: float, rules: RuleSet, engine: Engine, stop: _Stop, progress: bool, full: bool,
+                accept_mixed: bool) -> RunResult:
+    changed = check_settings(state, config, rules, full=full, accept_mixed=accept_mixed)
     run_id = state.begin_run(stamp)
     if full:  # the state and the index are emptied together, so neither outlives the other
         DedupIndex.create_schema(state.db)
@@ -714,6 +787,9 @@ def _run_locked(raw: Path, store: Store, state_dir: Path, config: Config, state:
         finally:
             batch.close()
         status = "interrupted" if stop.signum else "done"
+    except StoppedAtOnce:
+        status = "interrupted"
+        raise
     finally:
         c = batch.counters
         failures = c.failures
@@ -728,6 +804,7 @@ def _run_locked(raw: Path, store: Store, state_dir: Path, config: Config, state:
             "output": str(store),
             "workers": engine.workers,
             "executor": engine.kind,
+            "settings_changed": changed,
             "inputs": {k: c.inputs[k] for k in ("seen", "new", "changed", "resumed", "skipped", "failed")},
             "pages": c.pages,
             "documents": c.documents - c.duplicates,

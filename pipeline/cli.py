@@ -10,11 +10,12 @@ import argparse
 import json
 import logging
 import shutil
+import sqlite3
 import sys
 from pathlib import Path
 
 from . import __version__
-from .batch import EXIT_BUSY, rebuild_dedup, run_corpus
+from .batch import EXIT_BUSY, StoppedAtOnce, rebuild_dedup, run_corpus
 from .config import Config, ConfigError, load_config
 from .dedup import dedup_jsonl
 from .document import RawPage
@@ -72,12 +73,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         result = run_corpus(raw, out, config, full=args.full, wait=args.wait, workers=args.workers,
                             progress=args.progress, executor=args.executor, address=args.address,
-                            state_dir=args.state)
+                            state_dir=args.state, accept_mixed=args.accept_mixed)
     except LockBusy as busy:
         return _busy(busy)
-    except StoreError as exc:  # the output store failed (network, permissions): temporary, rerun to go on
-        log.error("%s; nothing is lost: rerun to go on from the last committed shard", exc)
-        return EXIT_BUSY
     report = result.report
     inputs = report["inputs"]
     rejects = ", ".join(f"{reason} {n}" for reason, n in report["rejects"].items()) or "none"
@@ -173,7 +171,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
         raise ConfigError(f"{store}/report.json: no readable run report ({exc})") from exc
     history = []
     if (state_dir / "state.sqlite").exists():
-        state = RunState(state_dir)
+        state = RunState(state_dir, readonly=True)
         try:
             history = state.history(args.runs)
             totals = state.totals()
@@ -237,6 +235,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--address", metavar="ADDR",
                    help="with --executor ray: the Ray cluster to join (default: start a local Ray with --workers CPUs)")
     p.add_argument("--full", action="store_true", help="forget what earlier runs did and reprocess every input")
+    p.add_argument("--accept-mixed", action="store_true",
+                   help="when the settings (config, rules, library versions) differ from those that made OUT's "
+                        "records, keep those records and clean only new or changed inputs with the new settings")
     p.add_argument("--wait", action="store_true", help="if another run holds OUT, wait for it instead of exit 75")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bar on stderr (default: only when stderr is a terminal)")
@@ -292,3 +293,21 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     except BrokenPipeError:  # `pagewash explain x | head`
         return EXIT_OK
+    except StoppedAtOnce as stopped:
+        print(f"pagewash: stopped at once by a second {stopped}; the next run goes on from the last committed "
+              "shard", file=sys.stderr)
+        return 128 + stopped.signum
+    except (OSError, sqlite3.Error) as exc:
+        # what escapes a command is the output's side failing (disk full, read-only, quota, a store's network):
+        # input failures are rejects. Committed work stands; the next run goes on from there.
+        print(f"pagewash: error: {_os_error(exc)}; nothing committed is lost: fix it and rerun", file=sys.stderr)
+        return EXIT_BUSY
+
+
+def _os_error(exc: OSError | sqlite3.Error) -> str:
+    """One line for an OSError or SQLite error: what failed, and where."""
+    if isinstance(exc, sqlite3.Error):
+        return f"the run's state (SQLite): {exc}"
+    if isinstance(exc, StoreError) or not exc.strerror:
+        return str(exc)
+    return f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror

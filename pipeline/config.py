@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,45 +18,79 @@ class ConfigError(ValueError):
     """A configuration or rule file that cannot be used; the message names file, line and reason."""
 
 
+# [dedup] partitions: each is a task and a few files per shard; beyond this a run makes files, not progress
+MAX_PARTITIONS = 4096
+# a worker is forked from a driver that has mapped ~1.3 GB of address space (trafilatura, lxml, numpy, language
+# profiles); an address-space limit near that kills workers at start-up, before any page
+MIN_MEMORY_LIMIT_MB = 2048
+
+
+def _check_ranges(obj: object, table: str = "") -> None:
+    """Every number of a config dataclass finite and inside the bounds its field declares (`min`, `max`, and
+    `zero_or_min` for a limit where 0 means none), so a value that cannot work is refused at load, naming the key."""
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        key = f"[{table}] {f.name}" if table else f.name
+        if not math.isfinite(value):
+            raise ConfigError(f"{key} must be a finite number, got {value!r}")
+        low, high = f.metadata.get("min"), f.metadata.get("max")
+        zero_or_min = f.metadata.get("zero_or_min")
+        if zero_or_min is not None and value != 0 and value < zero_or_min:
+            raise ConfigError(f"{key} must be 0 (no limit) or at least {zero_or_min}, got {value!r}")
+        if low is not None and value < low:
+            raise ConfigError(f"{key} must be at least {low}, got {value!r}")
+        if high is not None and value > high:
+            raise ConfigError(f"{key} must be at most {high}, got {value!r}")
+
+
 @dataclass(frozen=True)
 class CleanConfig:
     """Thresholds of the text-dump cleaner (see pipeline/textclean.py for what each one weighs)."""
 
-    good_min_words: int = field(default=8, metadata={"help": "words for a line to count as prose"})
+    good_min_words: int = field(default=8, metadata={"help": "words for a line to count as prose", "min": 1})
     good_min_stopword_density: float = field(
-        default=0.18, metadata={"help": "share of stop words for a line to count as prose"}
+        default=0.18, metadata={"help": "share of stop words for a line to count as prose", "min": 0.0, "max": 1.0}
     )
     unpunctuated_min_words: int = field(
-        default=25, metadata={"help": "a prose line without end punctuation needs this many words"}
+        default=25, metadata={"help": "a prose line without end punctuation needs this many words", "min": 1}
     )
-    short_max_words: int = field(default=4, metadata={"help": "at most this many words is a short line"})
-    bad_penalty: float = field(default=10.0, metadata={"help": "region score lost per boilerplate line"})
-    short_penalty: float = field(default=1.5, metadata={"help": "region score lost per unclear short line"})
+    short_max_words: int = field(default=4, metadata={"help": "at most this many words is a short line", "min": 0})
+    bad_penalty: float = field(default=10.0, metadata={"help": "region score lost per boilerplate line", "min": 0.0})
+    short_penalty: float = field(default=1.5, metadata={"help": "region score lost per unclear short line", "min": 0.0})
     max_short_run: int = field(
-        default=40, metadata={"help": "more non-prose lines in a row than this inside the article is a menu"}
+        default=40,
+        metadata={"help": "more non-prose lines in a row than this inside the article is a menu", "min": 1}
     )
     good_weight_cap: int = field(
-        default=40, metadata={"help": "region score of one prose line is its word count, capped here"}
+        default=40, metadata={"help": "region score of one prose line is its word count, capped here", "min": 1}
     )
     link_list_min_lines: int = field(
-        default=6, metadata={"help": "a run of this many headline-like lines inside the article may be links"}
+        default=6,
+        metadata={"help": "a run of this many headline-like lines inside the article may be links", "min": 1}
     )
     link_list_share: float = field(
-        default=0.8, metadata={"help": "share of headline-like lines that makes such a run a list of links"}
+        default=0.8, metadata={"help": "share of headline-like lines that makes such a run a list of links",
+                               "min": 0.0, "max": 1.0}
     )
     headline_title_case: float = field(
-        default=0.7, metadata={"help": "share of capitalised words from which a line reads as a headline"}
+        default=0.7, metadata={"help": "share of capitalised words from which a line reads as a headline",
+                               "min": 0.0, "max": 1.0}
     )
     medium_gain: float = field(
-        default=0.0, metadata={"help": "region score per stop word of a line between prose and heading"}
+        default=0.0, metadata={"help": "region score per stop word of a line between prose and heading", "min": 0.0}
     )
     header_lines: int = field(
-        default=15, metadata={"help": "lines above the article searched for title, byline, date"}
+        default=15, metadata={"help": "lines above the article searched for title, byline, date", "min": 0}
     )
     repeat_min_words: int = field(
-        default=4, metadata={"help": "a repeated line of at least this many words is kept once"}
+        default=4, metadata={"help": "a repeated line of at least this many words is kept once", "min": 1}
     )
-    min_article_words: int = field(default=25, metadata={"help": "fewer words than this is no article"})
+    min_article_words: int = field(default=25, metadata={"help": "fewer words than this is no article", "min": 0})
+
+    def __post_init__(self) -> None:
+        _check_ranges(self, "clean")
 
 
 @dataclass(frozen=True)
@@ -73,9 +108,11 @@ class DedupConfig:
     seed: int = field(default=1, metadata={"help": "MinHash seed, fixed so that signatures are reproducible"})
     partitions: int = field(
         default=16, metadata={"help": "partitions of a run's band shuffle (tasks of its buckets step); never "
-                                      "changes a result, only task sizes and file counts"})
+                                      "changes a result, only task sizes and file counts",
+                                "min": 1, "max": MAX_PARTITIONS})
 
     def __post_init__(self) -> None:
+        _check_ranges(self, "dedup")
         if self.ngram < 1 or self.num_perm < 1 or self.bands < 1 or self.rows < 1 or self.partitions < 1:
             raise ConfigError("[dedup] ngram, num_perm, bands, rows and partitions must be at least 1")
         if self.bands * self.rows != self.num_perm:
@@ -112,27 +149,34 @@ class Config:
         default=(), metadata={"help": "user rule folders, read after the packaged defaults"}
     )
     max_input_bytes: int = field(
-        default=16 * 1024 * 1024, metadata={"help": "larger inputs are rejected as too_large"}
+        default=16 * 1024 * 1024, metadata={"help": "larger inputs are rejected as too_large", "min": 1}
     )
     extract_timeout: float = field(
-        default=30.0, metadata={"help": "seconds one page may spend in all its stages before it is rejected as timeout"}
+        default=30.0,
+        metadata={"help": "seconds one page may spend in all its stages before it is rejected as timeout", "min": 0.01},
     )
     language_seed: int = field(default=0, metadata={"help": "langdetect seed, for deterministic output"})
     max_error_rate: float = field(
-        default=0.05, metadata={"help": "share of failed inputs above which `run` exits 1"}
+        default=0.05, metadata={"help": "share of failed inputs above which `run` exits 1", "min": 0.0, "max": 1.0}
     )
-    workers: int = field(default=0, metadata={"help": "worker processes for `run`; 0 means one per core"})
+    workers: int = field(default=0, metadata={"help": "worker processes for `run`; 0 means one per core", "min": 0})
     shard_pages: int = field(
         default=2000,
-        metadata={"help": "pages per output shard: the unit of commit, of dedup batches and of work lost to a kill"},
+        metadata={"help": "pages per output shard: the unit of commit, of dedup batches and of work lost to a kill",
+                  "min": 1},
     )
     memory_limit_mb: int = field(
         default=4096,
-        metadata={"help": "address-space limit of a worker (MB); a page needing more is a `memory` reject; 0: none"},
+        metadata={"help": "address-space limit of a worker (MB); a page needing more is a `memory` reject; 0: none",
+                  "zero_or_min": MIN_MEMORY_LIMIT_MB},
     )
 
+    def __post_init__(self) -> None:
+        _check_ranges(self)
 
-def _merge(cls: type, base: object, overrides: dict, where: str) -> object:
+
+def _merge(cls: type, base: object, overrides: dict, where: str, source: str = "") -> object:
+    """`base` with `overrides` (a TOML table) applied; `where` names the table in errors, `source` the file."""
     values = {}
     known = {f.name: f for f in dataclasses.fields(cls)}
     for key, value in overrides.items():
@@ -142,7 +186,7 @@ def _merge(cls: type, base: object, overrides: dict, where: str) -> object:
         if dataclasses.is_dataclass(current):
             if not isinstance(value, dict):
                 raise ConfigError(f"{where}: [{key}] must be a table")
-            values[key] = _merge(type(current), current, value, f"{where} [{key}]")
+            values[key] = _merge(type(current), current, value, f"{where} [{key}]", source or where)
         elif isinstance(current, tuple):
             if not isinstance(value, list):
                 raise ConfigError(f"{where}: {key} must be a list")
@@ -154,7 +198,10 @@ def _merge(cls: type, base: object, overrides: dict, where: str) -> object:
             if not isinstance(value, expected) or isinstance(value, bool) != isinstance(current, bool):
                 raise ConfigError(f"{where}: {key} must be {expected.__name__}, got {value!r}")
             values[key] = value
-    return dataclasses.replace(base, **values)
+    try:
+        return dataclasses.replace(base, **values)
+    except ConfigError as exc:
+        raise ConfigError(f"{source or where}: {exc}") from exc
 
 
 def load_config(path: str | Path | None = None, **overrides: object) -> Config:

@@ -17,6 +17,11 @@ from pathlib import Path
 
 from .config import ConfigError
 
+try:
+    from importlib.resources.abc import Traversable
+except ImportError:  # pragma: no cover - Python 3.10
+    from importlib.abc import Traversable
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
@@ -37,10 +42,12 @@ HEURISTICS = (
 _BULLETS = "•·▪◦‣∙●○■□►▶➤→*-–—>»|"
 
 
-def default_rules_dir() -> Path:
-    """The packaged defaults (the repository's `rules/`, installed as `pipeline.default_rules`)."""
+def default_rules_dir() -> Traversable:
+    """The packaged defaults (the repository's `rules/`, installed as `pipeline.default_rules`), read through
+    importlib.resources: installed from a wheel, that data-only folder is a namespace package, whose files are
+    a Traversable (a MultiplexedPath), not a folder path."""
     try:
-        return Path(str(resources.files("pipeline.default_rules")))
+        return resources.files("pipeline.default_rules")
     except ModuleNotFoundError:  # pragma: no cover - running from a bare checkout
         return Path(__file__).resolve().parent.parent / "rules"
 
@@ -267,7 +274,7 @@ def _key_line(text: str, start: int, key: str) -> int:
     return start
 
 
-def _read_tables(path: Path) -> tuple[list[tuple[dict, int]], list[tuple[dict, int]], str]:
+def _read_tables(path: Traversable) -> tuple[list[tuple[dict, int]], list[tuple[dict, int]], str]:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -368,15 +375,17 @@ def _build_meta(raw: dict, where: str, text: str, line: int) -> MetaPattern | No
     return MetaPattern(id=meta_id, field=raw["field"], regex=pattern)
 
 
-def rule_files(directory: Path) -> list[Path]:
+def rule_files(directory: Traversable) -> list[Traversable]:
+    """The `.toml` files of a rule folder (a path, or the packaged resources), by name."""
     if not directory.is_dir():
         raise ConfigError(f"{directory}: not a folder of rule files")
-    return sorted(p for p in directory.iterdir() if p.suffix == ".toml")
+    return sorted((p for p in directory.iterdir() if p.name.endswith(".toml") and p.is_file()),
+                  key=lambda p: p.name)
 
 
 def load_rules(user_dirs: Iterable[str | Path] = (), include_defaults: bool = True) -> RuleSet:
     """Read and validate every rule file; raise ConfigError naming file, line and reason."""
-    dirs = ([default_rules_dir()] if include_defaults else []) + [Path(d) for d in user_dirs]
+    dirs: list[Traversable] = ([default_rules_dir()] if include_defaults else []) + [Path(d) for d in user_dirs]
     raw_rules: dict[str, tuple[dict, str, str, int]] = {}
     raw_metas: dict[str, tuple[dict, str, str, int]] = {}
     files = []

@@ -142,6 +142,21 @@ def content_sha1(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _connect_readonly(path: Path) -> sqlite3.Connection:
+    """A read-only connection. A WAL database needs its `-shm` file even to be read; where it cannot be made
+    (a read-only folder), the file is read as immutable (no locking: a run writing it at that very moment
+    could be seen half way, which a report reader can live with)."""
+    from urllib.parse import quote
+
+    uri = f"file:{quote(str(path.resolve()))}"
+    try:
+        db = sqlite3.connect(f"{uri}?mode=ro", uri=True, isolation_level=None)
+        db.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+        return db
+    except sqlite3.OperationalError:
+        return sqlite3.connect(f"{uri}?immutable=1", uri=True, isolation_level=None)
+
+
 @dataclass(frozen=True)
 class InputFile:
     """An input file as seen now, with what the state knew of it."""
@@ -158,7 +173,10 @@ class InputFile:
 class RunState:
     """The SQLite state of one output folder; the dedup index lives in the same database."""
 
-    def __init__(self, state_dir: Path) -> None:
+    def __init__(self, state_dir: Path, readonly: bool = False) -> None:
+        if readonly:  # `stats`: reads only, so it works on an output the user may not (or cannot) write
+            self.db = _connect_readonly(state_dir / "state.sqlite")
+            return
         state_dir.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(state_dir / "state.sqlite", isolation_level=None)
         self.db.execute("PRAGMA journal_mode=WAL")
@@ -263,6 +281,18 @@ class RunState:
                 db.execute("INSERT OR IGNORE INTO settings (key, value) VALUES ('state_id', ?)", (uuid.uuid4().hex,))
             row = self.db.execute("SELECT value FROM settings WHERE key = 'state_id'").fetchone()
         return row[0]
+
+    def setting(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_setting(self, key: str, value: str) -> None:
+        with self.transaction() as db:
+            db.execute("INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)", (key, value))
+
+    def is_empty(self) -> bool:
+        """No input or shard recorded yet (a new output, or one reset by --full)."""
+        return not self.db.execute("SELECT 1 FROM inputs UNION ALL SELECT 1 FROM shards LIMIT 1").fetchone()
 
     def begin_run(self, started: str) -> int:
         with self.transaction() as db:

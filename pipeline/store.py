@@ -231,6 +231,9 @@ def local_path(name: str) -> Path:
 def open_output(output: str, state: str | None = None) -> tuple[Store, Path]:
     """The store of the output `output` and its state folder: `OUT/_state` for a local folder (or
     `state`, if given), `state` for a URL, where it is required (SQLite and the lock need POSIX)."""
+    for name, path in (("output", output), ("--state", state)):
+        if path and not is_url(path) and local_path(path).exists() and not local_path(path).is_dir():
+            raise ConfigError(f"{path}: not a folder (the {name} must be a folder{', or a URL' * (name == 'output')})")
     if not is_url(output):
         root = local_path(output)
         return LocalStore(root), Path(state) if state else root / STATE_DIR

@@ -305,6 +305,11 @@ def test_kill_between_dedup_and_commit_then_rerun(corpus: Path, small_shards: Pa
     again = run_corpus(corpus, out, config, workers=2, progress=False)
     assert again.exit_code == 0
     assert again.report["dedup"]["tasks"]["run"] == 0 and again.report["dedup"]["tasks"]["resumed"] > 0
+    # the rerun cleaned no page: what it published was the killed run's, and counts never go negative
+    assert again.report["documents"] == 0 and again.report["duplicates"] == 0
+    earlier = again.report["dedup"]["from_earlier_runs"]
+    assert earlier["duplicates"] == len(ids(reference, "duplicates")) > 0
+    assert earlier["documents"] == len(ids(reference, "documents"))
     assert lines(out) == lines(reference)
     assert not list((out / STATE_DIR / "dedup").glob("round-*"))
 

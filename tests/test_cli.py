@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, SEEDS_RAW
+from conftest import ROOT, SEEDS_RAW, SHARED
 
 PROSE = (
     "The city council approved the new budget on Tuesday after a long debate about housing, transport "
@@ -198,3 +198,120 @@ def test_installed_entry_point_is_the_same_command(tmp_path: Path):
         pytest.fail(f"pagewash entry point not installed next to {sys.executable}")
     proc = subprocess.run([str(script), "rules", "check"], capture_output=True)
     assert proc.returncode == 0 and proc.stdout == pagewash("rules", "check").stdout
+
+
+# --- failures of the output side: one clear line and the documented exit code ------------------------------
+
+@pytest.fixture()
+def small_disk(tmp_path: Path):
+    """A 4 MB tmpfs: a disk that fills up, and can be remounted read-only (needs root, as CI runs)."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)],
+                                           capture_output=True).returncode != 0:
+        pytest.skip("needs root and tmpfs mounts")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], capture_output=True)
+
+
+def _seeds(raw: Path, names: list[Path]) -> None:
+    raw.mkdir(exist_ok=True)
+    for seed in names:
+        (raw / seed.name).write_bytes(seed.read_bytes())
+
+
+def _fill(folder: Path) -> Path:
+    """Take every free byte of the filesystem of `folder`."""
+    filler = folder / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
+    try:
+        while os.write(fd, b"\0" * 4096):
+            pass
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+    return filler
+
+
+def _two_runs_in_one(raw: Path, out: Path) -> None:
+    """A first run over two seeds into `out`, then the other three seeds added to `raw` for a second."""
+    seeds = sorted(SEEDS_RAW.glob("*.txt"))
+    _seeds(raw, seeds[:2])
+    assert pagewash("run", str(raw), "-o", str(out), "--workers", "1").returncode == 0
+    _seeds(raw, seeds[2:])
+
+
+def test_disk_full_exits_75_with_one_line_and_the_rerun_completes(small_disk: Path, tmp_path: Path):
+    raw, out = tmp_path / "raw", small_disk / "out"
+    _two_runs_in_one(raw, out)
+    filler = _fill(small_disk)
+    full = pagewash("run", str(raw), "-o", str(out), "--workers", "1")
+    err = full.stderr.decode()
+    assert full.returncode == 75, err
+    assert "Traceback" not in err and "No space left on device" in err or "disk is full" in err, err
+    filler.unlink()
+    again = pagewash("run", str(raw), "-o", str(out), "--workers", "1")
+    assert again.returncode == 0, again.stderr.decode()
+    assert len(read_jsonl(out / "documents")) == 5
+
+
+def test_read_only_output_exits_75_and_stats_still_reads_it(small_disk: Path, tmp_path: Path):
+    raw, out = tmp_path / "raw", small_disk / "out"
+    _two_runs_in_one(raw, out)
+    subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
+    try:
+        proc = pagewash("run", str(raw), "-o", str(out), "--workers", "1")
+        err = proc.stderr.decode()
+        assert proc.returncode == 75 and "Traceback" not in err and "Read-only file system" in err, err
+        assert len(err.strip().splitlines()) == 1, err
+        stats = pagewash("stats", str(out))
+        assert stats.returncode == 0, stats.stderr.decode()
+        assert "documents 2" in stats.stdout.decode()
+    finally:
+        subprocess.run(["mount", "-o", "remount,rw", str(small_disk)], check=True)
+
+
+def test_output_naming_a_file_is_a_usage_error(tmp_path: Path):
+    target = tmp_path / "out.jsonl"
+    target.write_text("", encoding="utf-8")
+    for args in (("run", str(SEEDS_RAW), "-o", str(target)), ("stats", str(target)),
+                 ("run", str(SEEDS_RAW), "-o", str(tmp_path / "out"), "--state", str(target))):
+        proc = pagewash(*args)
+        err = proc.stderr.decode()
+        assert proc.returncode == 2 and "not a folder" in err and "Traceback" not in err, err
+
+
+def test_a_second_sigterm_stops_at_once_with_143_and_no_traceback(tmp_path: Path):
+    import signal
+    import time
+
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    for path in sorted((SHARED / "bench" / "wcxb-dev" / "dumps" / "bs4").glob("*.txt.gz"))[:60]:
+        (raw / path.name).write_bytes(path.read_bytes())
+    config = tmp_path / "pagewash.toml"
+    config.write_text("shard_pages = 4\n", encoding="utf-8")
+    out = tmp_path / "out"
+    args = [sys.executable, str(ROOT / "cli.py"), "run", str(raw), "-o", str(out), "--config", str(config),
+            "--workers", "1"]
+    proc = subprocess.Popen(args, cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not list((out / "_state" / "staged").glob("part-*.jsonl")) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGTERM)
+    time.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert "Traceback" not in err, err
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert report["status"] == "interrupted"
+    assert pagewash("run", str(raw), "-o", str(out), "--config", str(config), "--workers", "1").returncode == 0
+
+
+def test_workers_beyond_the_machine_are_capped(tmp_path: Path):
+    raw = tmp_path / "raw"
+    _seeds(raw, sorted(SEEDS_RAW.glob("*.txt"))[:1])
+    proc = pagewash("run", str(raw), "-o", str(tmp_path / "out"), "--workers", "500")
+    assert proc.returncode == 0 and "500 workers capped to" in proc.stderr.decode(), proc.stderr.decode()

@@ -135,3 +135,46 @@ def test_config_is_frozen():
 def test_config_is_hashable_and_comparable():
     assert hash(load_config()) == hash(load_config())
     assert load_config(language_seed=1) != load_config()
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("shard_pages = 0\n", "shard_pages must be at least 1"),
+        ("shard_pages = -5\n", "shard_pages must be at least 1"),
+        ("max_input_bytes = 0\n", "max_input_bytes must be at least 1"),
+        ("extract_timeout = 0\n", "extract_timeout must be at least"),
+        ("extract_timeout = -1.0\n", "extract_timeout must be at least"),
+        ("extract_timeout = nan\n", "extract_timeout must be a finite number"),
+        ("max_error_rate = -0.1\n", "max_error_rate must be at least 0"),
+        ("max_error_rate = 1.5\n", "max_error_rate must be at most 1"),
+        ("memory_limit_mb = 1000\n", "memory_limit_mb must be 0 (no limit) or at least 2048"),
+        ("memory_limit_mb = -1\n", "memory_limit_mb must be 0 (no limit) or at least 2048"),
+        ("workers = -2\n", "workers must be at least 0"),
+        ("[clean]\ngood_min_words = -3\n", "[clean] good_min_words must be at least 1"),
+        ("[clean]\nbad_penalty = nan\n", "[clean] bad_penalty must be a finite number"),
+        ("[clean]\ngood_min_stopword_density = 1.5\n", "[clean] good_min_stopword_density must be at most 1"),
+        ("[clean]\nmin_article_words = -1\n", "[clean] min_article_words must be at least 0"),
+        ("[dedup]\npartitions = 100000\n", "[dedup] partitions must be at most 4096"),
+    ],
+)
+def test_values_that_cannot_work_are_refused_at_load(tmp_path, text, message):
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert message in str(info.value) and str(path) in str(info.value)
+
+
+def test_zero_memory_limit_means_none_and_is_accepted(tmp_path):
+    assert load_config(write(tmp_path, "memory_limit_mb = 0\n")).memory_limit_mb == 0
+    assert load_config(memory_limit_mb=2048).memory_limit_mb == 2048
+
+
+def test_worker_count_is_capped_to_what_the_machine_holds(caplog):
+    from pipeline.batch import cap_workers
+    from pipeline.executor import default_workers
+
+    assert cap_workers(1) == 1 and cap_workers(0) == 0
+    capped = cap_workers(500)
+    assert 1 <= capped <= 4 * default_workers()
+    assert "500 workers capped to" in caplog.text
