@@ -101,10 +101,10 @@ class DedupConfig:
     threshold: float = field(
         default=0.6, metadata={"help": "estimated Jaccard similarity of word n-grams from which two documents link"}
     )
-    ngram: int = field(default=5, metadata={"help": "words per shingle (the n-grams compared)"})
-    num_perm: int = field(default=128, metadata={"help": "MinHash permutations: the signature length"})
-    bands: int = field(default=32, metadata={"help": "LSH bands; bands x rows must equal num_perm"})
-    rows: int = field(default=4, metadata={"help": "signature slots per LSH band"})
+    ngram: int = field(default=5, metadata={"help": "words per shingle (the n-grams compared)", "min": 1})
+    num_perm: int = field(default=128, metadata={"help": "MinHash permutations: the signature length", "min": 1})
+    bands: int = field(default=32, metadata={"help": "LSH bands; bands x rows must equal num_perm", "min": 1})
+    rows: int = field(default=4, metadata={"help": "signature slots per LSH band", "min": 1})
     seed: int = field(default=1, metadata={"help": "MinHash seed, fixed so that signatures are reproducible"})
     partitions: int = field(
         default=16, metadata={"help": "partitions of a run's band shuffle (tasks of its buckets step); never "
@@ -149,7 +149,8 @@ class Config:
         default=(), metadata={"help": "user rule folders, read after the packaged defaults"}
     )
     max_input_bytes: int = field(
-        default=16 * 1024 * 1024, metadata={"help": "larger inputs are rejected as too_large", "min": 1}
+        default=16 * 1024 * 1024, metadata={"help": "larger inputs (a file, a JSONL line, a WARC payload, a page once "
+                                                   "gunzipped) are rejected as too_large, never held whole", "min": 1}
     )
     extract_timeout: float = field(
         default=30.0,
@@ -159,7 +160,9 @@ class Config:
     max_error_rate: float = field(
         default=0.05, metadata={"help": "share of failed inputs above which `run` exits 1", "min": 0.0, "max": 1.0}
     )
-    workers: int = field(default=0, metadata={"help": "worker processes for `run`; 0 means one per core", "min": 0})
+    workers: int = field(default=0, metadata={
+        "help": "worker processes for `run`; 0 means one per core; capped at 4 a core and at the memory available "
+                "(300 MB a worker)", "min": 0})
     shard_pages: int = field(
         default=2000,
         metadata={"help": "pages per output shard: the unit of commit, of dedup batches and of work lost to a kill",
