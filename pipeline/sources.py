@@ -14,6 +14,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import re
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,6 +29,8 @@ JSONL_SUFFIXES = (".jsonl", ".jsonl.gz")
 WARC_SUFFIXES = (".warc", ".warc.gz")
 SIDECAR_SUFFIX = ".meta.json"
 SIDECAR_KEYS = ("url", "fetched_at", "site")
+_BLOCK = 1 << 20  # streams are read this much at a time
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _kind(path: Path) -> str | None:
@@ -144,7 +147,7 @@ def read_inputs(path: Path, root: Path, max_bytes: int) -> Iterator[RawPage]:
     kind = _kind(path) or "page"
     try:
         if kind == "jsonl":
-            yield from _read_jsonl(path, rel)
+            yield from _read_jsonl(path, rel, max_bytes)
         elif kind == "warc":
             yield from _read_warc(path, rel, max_bytes)
         else:
@@ -173,21 +176,49 @@ def _open_stream(path: Path) -> Iterator:
             yield stream
 
 
-def _read_jsonl(path: Path, rel: str) -> Iterator[RawPage]:
-    """One page a line: {"html" or "text", optional "url", "fetched_at"}; a bad line is a reject."""
+def _bounded_lines(stream, limit: int, block_size: int = _BLOCK) -> Iterator[bytes | None]:
+    """The stream's lines (without the newline), read in blocks; a line longer than `limit` bytes comes out
+    as None, skipped to its end block by block, never held whole (a 1 GB line of a 1 MB .jsonl.gz)."""
+    line = bytearray()
+    too_long = False
+    while block := stream.read(block_size):
+        start = 0
+        while (end := block.find(b"\n", start)) >= 0:
+            if not too_long:
+                line += block[start:end]
+            yield None if too_long or len(line) > limit else bytes(line)
+            line.clear()
+            too_long, start = False, end + 1
+        if not too_long:
+            line += block[start:]
+            if len(line) > limit:
+                too_long = True
+                line.clear()
+    if too_long or line:
+        yield None if too_long else bytes(line)
+
+
+def _read_jsonl(path: Path, rel: str, max_bytes: int) -> Iterator[RawPage]:
+    """One page a line: {"html" or "text", optional "url", "fetched_at"}; a bad line is a reject, and so is
+    a line longer than `max_bytes` (`too_large`)."""
     source = f"{path}"
     with _open_stream(path) as stream:
+        lines = _bounded_lines(stream, max_bytes)
         line_no = 0
         while True:
             try:
-                raw = stream.readline()
+                raw = next(lines, b"\n")  # a line never holds its newline: b"\n" is the end
             except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
                 yield _rejected(path, f"{rel}#L{line_no + 1}", "bad_gzip", f"{source}:{line_no + 1}: {exc}")
                 return
-            if not raw:
+            if raw == b"\n":
                 return
             line_no += 1
             where = f"{rel}#L{line_no}"
+            if raw is None:
+                yield _rejected(path, where, "too_large",
+                                f"{source}:{line_no}: line longer than max_input_bytes {max_bytes}")
+                continue
             if not raw.strip():
                 continue
             try:
@@ -199,6 +230,9 @@ def _read_jsonl(path: Path, rel: str) -> Iterator[RawPage]:
                 yield _rejected(path, where, "bad_jsonl", f"{source}:{line_no}: not a JSON object")
                 continue
             kind = "html" if record.get("html") is not None else "text"
+            if kind == "html" and isinstance(record["html"], str) and not record["html"].strip() \
+                    and record.get("text") is not None:
+                kind = "text"  # an empty `html` beside a `text`: the page is the text
             body = record.get(kind)
             if not isinstance(body, str):
                 yield _rejected(path, where, "bad_jsonl", f"{source}:{line_no}: needs a string `html` or `text`")
@@ -207,7 +241,11 @@ def _read_jsonl(path: Path, rel: str) -> Iterator[RawPage]:
             for key in ("url", "fetched_at"):
                 if isinstance(record.get(key), str):
                     meta[key] = record[key]
-            yield RawPage(source_path=f"{source}:{line_no}", rel_path=where, data=body.encode("utf-8"), meta=meta)
+            try:
+                data = body.encode("utf-8")
+            except UnicodeEncodeError:  # a lone surrogate (`"\\ud800"` is valid JSON) is no character
+                data = _LONE_SURROGATE.sub("\ufffd", body).encode("utf-8")
+            yield RawPage(source_path=f"{source}:{line_no}", rel_path=where, data=data, meta=meta)
 
 
 def _read_warc(path: Path, rel: str, max_bytes: int) -> Iterator[RawPage]:
