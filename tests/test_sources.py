@@ -334,3 +334,14 @@ def test_jsonl_lone_surrogate_is_replaced_not_the_end_of_the_file(tmp_path: Path
     (tmp_path / "export.jsonl").write_text('{"text": "bad \\ud800 here"}\n{"text": "fine"}\n')
     pages = list(read_inputs(tmp_path / "export.jsonl", tmp_path, 1_000_000))
     assert [p.data for p in pages] == ["bad \ufffd here".encode(), b"fine"]
+
+
+def test_page_gzipped_in_several_members_is_read_whole(tmp_path: Path, pipeline):
+    """`cat a.gz b.gz > page.txt.gz`: everything after the first member was dropped, silently."""
+    halves = "\n\n".join(ARTICLE[:2]), "\n\n".join(ARTICLE[2:])
+    (tmp_path / "page.txt.gz").write_bytes(gzip.compress(halves[0].encode() + b"\n\n")
+                                           + gzip.compress(halves[1].encode()))
+    [page] = read_inputs(tmp_path / "page.txt.gz", tmp_path, 1_000_000)
+    outcome = pipeline.process(page)
+    assert outcome.reject_reason is None
+    assert ARTICLE[0][:50] in outcome.document.text and ARTICLE[-1][:50] in outcome.document.text
