@@ -187,7 +187,8 @@ def _bounded_lines(stream, limit: int, block_size: int = _BLOCK) -> Iterator[byt
     as None, skipped to its end block by block, never held whole (a 1 GB line of a 1 MB .jsonl.gz)."""
     line = bytearray()
     too_long = False
-    while block := stream.read(block_size):
+    read = getattr(stream, "read1", stream.read)  # what a cut gzip stream held before its damage comes out
+    while block := read(block_size):
         start = 0
         while (end := block.find(b"\n", start)) >= 0:
             if not too_long:
