@@ -1,4 +1,5 @@
-"""Bytes to clean Unicode: BOMs, charset detection, NFC, no control or zero-width characters."""
+"""Bytes to clean Unicode: BOMs, UTF-8 with stray bytes, charset detection, NFC, no control or zero-width
+characters."""
 
 from __future__ import annotations
 
@@ -25,47 +26,110 @@ _INVISIBLE = re.compile(
 _LINE_BREAKS = re.compile("[\r\u2028\u2029\x85\x0b\x0c]")  # after CRLF -> LF: one character class, a fast scan
 _GZIP_MAGIC = b"\x1f\x8b"
 _NEAR_TIE = 0.1  # charset_normalizer "chaos" difference within which cp1252 is preferred
+_TEXT_BYTES = bytes(range(32, 256)) + b"\t\n\x0c\r"  # deleted from bytes, what remains is NUL and controls
+_BINARY_SHARE = 0.05  # more NUL and control bytes than this (in the whole input) and it is not text
+_UTF16_QUIET_LANE, _UTF16_LOUD_LANE = 0.05, 0.3  # UTF-16: one byte lane nearly all text, the other not
 
 
 def gunzip(data: bytes, limit: int) -> bytes:
-    """Decompress gzip data, refusing more than `limit` bytes of output (gzip bombs)."""
-    decompressor = zlib.decompressobj(zlib.MAX_WBITS | 16)
-    try:
-        out = decompressor.decompress(data, limit + 1)
-    except zlib.error as exc:
-        raise Rejected("bad_gzip", str(exc)) from exc
-    if len(out) > limit:
-        raise Rejected("too_large", f"decompresses to more than {limit} bytes")
-    if not decompressor.eof:
-        raise Rejected("bad_gzip", "truncated gzip stream")
-    return out
+    """Decompress gzip data, every member of it (`cat a.gz b.gz` is one valid gzip file), refusing more
+    than `limit` bytes of output in all (gzip bombs)."""
+    out: list[bytes] = []
+    size, rest = 0, data
+    while True:
+        decompressor = zlib.decompressobj(zlib.MAX_WBITS | 16)
+        try:
+            chunk = decompressor.decompress(rest, limit + 1 - size)
+        except zlib.error as exc:
+            raise Rejected("bad_gzip", str(exc)) from exc
+        size += len(chunk)
+        if size > limit:
+            raise Rejected("too_large", f"decompresses to more than {limit} bytes")
+        if not decompressor.eof:
+            raise Rejected("bad_gzip", "truncated gzip stream")
+        out.append(chunk)
+        rest = decompressor.unused_data
+        if not rest.strip(b"\x00"):  # the end, or the zero padding some writers add (as gzip reads it)
+            return b"".join(out)
+        if not is_gzip(rest):
+            raise Rejected("bad_gzip", f"{len(rest)} bytes after the last gzip member are not gzip")
 
 
 def is_gzip(data: bytes) -> bool:
     return data[:2] == _GZIP_MAGIC
 
 
-def _looks_binary(data: bytes) -> bool:
+def _replaced(text: str, data: bytes, encoding: str) -> int:
+    """U+FFFD characters the decoding put in, not counting those the input itself holds."""
+    try:
+        genuine = data.count("\ufffd".encode(encoding))
+    except UnicodeEncodeError:  # a legacy charset cannot even hold one
+        genuine = 0
+    return max(0, text.count("\ufffd") - genuine)
+
+
+def _decode(data: bytes, encoding: str) -> tuple[str, int]:
+    """The text with bad sequences replaced and NUL characters dropped; how many of both."""
+    text = data.decode(encoding, errors="replace")
+    errors = _replaced(text, data, encoding)
+    if "\x00" in text:
+        errors += text.count("\x00")
+        text = text.replace("\x00", "")
+    return text, errors
+
+
+def _non_text_share(data: bytes) -> float:
+    """Share of NUL and other control bytes (not tab, newline, form feed, carriage return)."""
+    return len(data.translate(None, _TEXT_BYTES)) / len(data) if data else 0.0
+
+
+def _utf16_without_bom(data: bytes) -> str | None:
+    """UTF-16 has the high byte of every ASCII or Latin character in one byte lane, NUL or a control byte,
+    and text bytes in the other: the lane tells LE from BE."""
     sample = data[:8192]
-    if not sample:
-        return False
-    if b"\x00" in sample:
-        return True
-    controls = sum(1 for b in sample if b < 32 and b not in (9, 10, 12, 13))
-    return controls / len(sample) > 0.05
+    lanes = [_non_text_share(sample[0::2]), _non_text_share(sample[1::2])]
+    if len(sample) < 4 or min(lanes) > _UTF16_QUIET_LANE or max(lanes) < _UTF16_LOUD_LANE:
+        return None
+    return "utf-16-le" if lanes[1] > lanes[0] else "utf-16-be"
 
 
-def decode_bytes(data: bytes) -> tuple[str, str]:
-    """Return (text, encoding). A BOM wins, then strict UTF-8, then charset detection."""
+def _mostly_utf8(text: str, errors: int) -> bool:
+    """Valid UTF-8 sequences outnumber invalid ones among the non-ASCII characters. Legacy 8-bit text
+    almost never forms a valid multi-byte sequence: on the 714 dev dumps encodable as cp1252, >= 99.3 % of
+    their non-ASCII bytes are invalid UTF-8; a UTF-8 dump with a stray byte has 2.5 % (median)."""
+    non_ascii = len(text) - len(text.encode("ascii", "ignore"))
+    return errors <= non_ascii - errors
+
+
+def decode_bytes(data: bytes) -> tuple[str, str, int]:
+    """Return (text, encoding, errors): a BOM wins, then UTF-8, then charset detection.
+
+    Text that is UTF-8 but for a few bytes stays UTF-8, each bad sequence a U+FFFD; only text that is not
+    mostly UTF-8 goes to charset detection. A few NUL bytes in text are dropped; input with a high share of
+    NUL and control bytes is binary, unless it is UTF-16 without a BOM. `errors` counts the replaced
+    sequences and the dropped NUL bytes.
+    """
     for bom, encoding in _BOMS:
         if data.startswith(bom):
-            return data[len(bom):].decode(encoding, errors="replace"), encoding
-    if _looks_binary(data):
+            text, errors = _decode(data[len(bom):], encoding)
+            return text, encoding, errors
+    encoding = _utf16_without_bom(data)
+    if encoding is not None:
+        text, errors = _decode(data, encoding)
+        if _non_text_share(text.encode("utf-8")) <= _BINARY_SHARE:
+            return text, encoding, errors
+    if _non_text_share(data) > _BINARY_SHARE:
         raise Rejected("binary", "input holds NUL or control bytes, not text")
+    nuls = data.count(0)
+    if nuls:
+        data = data.replace(b"\x00", b"")
     try:
-        return data.decode("utf-8"), "utf-8"
+        return data.decode("utf-8"), "utf-8", nuls
     except UnicodeDecodeError:
         pass
+    text, errors = _decode(data, "utf-8")
+    if _mostly_utf8(text, errors):
+        return text, "utf-8", errors + nuls
     matches = list(charset_normalizer.from_bytes(data[:1_000_000]))
     if not matches:
         raise Rejected("undecodable", "no text encoding fits the bytes")
@@ -76,7 +140,8 @@ def decode_bytes(data: bytes) -> tuple[str, str]:
         if match.encoding == "cp1252" and match.chaos <= best.chaos + _NEAR_TIE:
             best = match
             break
-    return data.decode(best.encoding, errors="replace"), best.encoding
+    text, errors = _decode(data, best.encoding)
+    return text, best.encoding, errors + nuls
 
 
 def normalise_text(text: str) -> str:

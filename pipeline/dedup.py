@@ -558,24 +558,35 @@ def _read_batches(inputs: list[Path], db: sqlite3.Connection, batch_size: int, c
 
 
 def _parse(source: str, lineno: int, line: str) -> tuple[dict, bool]:
-    """The record and whether it can be deduplicated; a bad line becomes a reject that keeps it whole."""
+    """The record and whether it can be deduplicated; a bad line becomes a reject that keeps it whole and
+    says why (`bad_record`, or `empty` for a blank `text`)."""
     try:
         record = json.loads(line)
-    except ValueError:
-        record = None
+    except ValueError as exc:
+        record, why = None, f"not JSON: {exc}"
+    else:
+        why = "not a JSON object"
     if not isinstance(record, dict):
         return {"id": None, "text": None, "raw": line.rstrip("\r\n"),
-                "metadata": {"filter_reason": "bad_record", "source_path": source, "line": lineno}}, False
+                "metadata": {"filter_reason": "bad_record", "filter_detail": f"{source}:{lineno}: {why}",
+                             "source_path": source, "line": lineno}}, False
+    reason, why = "bad_record", None
+    if not isinstance(record.get("id"), str):
+        why = "needs a string `id`"
+    elif not isinstance(record.get("text"), str):
+        why = "needs a string `text`"
+    elif not record["text"].strip():
+        reason, why = "empty", "`text` is blank"
     meta = record.get("metadata")
-    ok = isinstance(record.get("id"), str) and isinstance(record.get("text"), str)
     if meta is None or isinstance(meta, dict):
         record["metadata"] = dict(meta or {})
     else:  # a metadata value that cannot take our fields
         record["metadata"] = {"original_metadata": meta}
-        ok = False
-    if not ok:
-        record["metadata"].update(filter_reason="bad_record", source_path=source, line=lineno)
-    return record, ok
+        why = why or "`metadata` is not an object"
+    if why is not None:
+        record["metadata"].update(filter_reason=reason, filter_detail=f"{source}:{lineno}: {why}",
+                                  source_path=source, line=lineno)
+    return record, why is None
 
 
 def _clean_unpublished(db: sqlite3.Connection, out: Path) -> int:

@@ -12,15 +12,21 @@ and the rest of the file goes on.
 from __future__ import annotations
 
 import gzip
+import importlib.util
 import json
+import logging
 import os
+import re
 import zlib
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from .config import ConfigError
 from .document import RawPage
+from .html_sniff import looks_like_html
 from .store import is_url, local_path
 
 PAGE_SUFFIXES = (".txt", ".txt.gz", ".html", ".htm", ".html.gz", ".htm.gz")
@@ -28,6 +34,9 @@ JSONL_SUFFIXES = (".jsonl", ".jsonl.gz")
 WARC_SUFFIXES = (".warc", ".warc.gz")
 SIDECAR_SUFFIX = ".meta.json"
 SIDECAR_KEYS = ("url", "fetched_at", "site")
+log = logging.getLogger("pagewash")
+_BLOCK = 1 << 20  # streams are read this much at a time
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _kind(path: Path) -> str | None:
@@ -138,15 +147,15 @@ def sidecar(path: Path) -> dict:
     return {}
 
 
-def read_inputs(path: Path, root: Path, max_bytes: int) -> Iterator[RawPage]:
-    """The pages of one input file."""
+def read_inputs(path: Path, root: Path, max_bytes: int, skipped: Counter | None = None) -> Iterator[RawPage]:
+    """The pages of one input file; archive records that are not pages are counted in `skipped` by why."""
     rel = input_key(path, root)
     kind = _kind(path) or "page"
     try:
         if kind == "jsonl":
-            yield from _read_jsonl(path, rel)
+            yield from _read_jsonl(path, rel, max_bytes)
         elif kind == "warc":
-            yield from _read_warc(path, rel, max_bytes)
+            yield from _read_warc(path, rel, max_bytes, skipped)
         else:
             yield _read_page(path, rel, max_bytes)
     except OSError as exc:  # vanished or unreadable mid-way: what was read stands, the rest is a reject
@@ -173,21 +182,50 @@ def _open_stream(path: Path) -> Iterator:
             yield stream
 
 
-def _read_jsonl(path: Path, rel: str) -> Iterator[RawPage]:
-    """One page a line: {"html" or "text", optional "url", "fetched_at"}; a bad line is a reject."""
+def _bounded_lines(stream, limit: int, block_size: int = _BLOCK) -> Iterator[bytes | None]:
+    """The stream's lines (without the newline), read in blocks; a line longer than `limit` bytes comes out
+    as None, skipped to its end block by block, never held whole (a 1 GB line of a 1 MB .jsonl.gz)."""
+    line = bytearray()
+    too_long = False
+    read = getattr(stream, "read1", stream.read)  # what a cut gzip stream held before its damage comes out
+    while block := read(block_size):
+        start = 0
+        while (end := block.find(b"\n", start)) >= 0:
+            if not too_long:
+                line += block[start:end]
+            yield None if too_long or len(line) > limit else bytes(line)
+            line.clear()
+            too_long, start = False, end + 1
+        if not too_long:
+            line += block[start:]
+            if len(line) > limit:
+                too_long = True
+                line.clear()
+    if too_long or line:
+        yield None if too_long else bytes(line)
+
+
+def _read_jsonl(path: Path, rel: str, max_bytes: int) -> Iterator[RawPage]:
+    """One page a line: {"html" or "text", optional "url", "fetched_at"}; a bad line is a reject, and so is
+    a line longer than `max_bytes` (`too_large`)."""
     source = f"{path}"
     with _open_stream(path) as stream:
+        lines = _bounded_lines(stream, max_bytes)
         line_no = 0
         while True:
             try:
-                raw = stream.readline()
+                raw = next(lines, b"\n")  # a line never holds its newline: b"\n" is the end
             except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
                 yield _rejected(path, f"{rel}#L{line_no + 1}", "bad_gzip", f"{source}:{line_no + 1}: {exc}")
                 return
-            if not raw:
+            if raw == b"\n":
                 return
             line_no += 1
             where = f"{rel}#L{line_no}"
+            if raw is None:
+                yield _rejected(path, where, "too_large",
+                                f"{source}:{line_no}: line longer than max_input_bytes {max_bytes}")
+                continue
             if not raw.strip():
                 continue
             try:
@@ -199,6 +237,9 @@ def _read_jsonl(path: Path, rel: str) -> Iterator[RawPage]:
                 yield _rejected(path, where, "bad_jsonl", f"{source}:{line_no}: not a JSON object")
                 continue
             kind = "html" if record.get("html") is not None else "text"
+            if kind == "html" and isinstance(record["html"], str) and not record["html"].strip() \
+                    and record.get("text") is not None:
+                kind = "text"  # an empty `html` beside a `text`: the page is the text
             body = record.get(kind)
             if not isinstance(body, str):
                 yield _rejected(path, where, "bad_jsonl", f"{source}:{line_no}: needs a string `html` or `text`")
@@ -207,43 +248,133 @@ def _read_jsonl(path: Path, rel: str) -> Iterator[RawPage]:
             for key in ("url", "fetched_at"):
                 if isinstance(record.get(key), str):
                     meta[key] = record[key]
-            yield RawPage(source_path=f"{source}:{line_no}", rel_path=where, data=body.encode("utf-8"), meta=meta)
+            try:
+                data = body.encode("utf-8")
+            except UnicodeEncodeError:  # a lone surrogate (`"\\ud800"` is valid JSON) is no character
+                data = _LONE_SURROGATE.sub("\ufffd", body).encode("utf-8")
+            yield RawPage(source_path=f"{source}:{line_no}", rel_path=where, data=data, meta=meta)
 
 
-def _read_warc(path: Path, rel: str, max_bytes: int) -> Iterator[RawPage]:
-    """HTTP response records with an HTML payload, streamed with warcio."""
+def _read_warc(path: Path, rel: str, max_bytes: int, skipped: Counter | None) -> Iterator[RawPage]:
+    """The pages of a web archive, streamed with warcio (`_warc_page` says which records are pages).
+
+    Damage ends the reading with one `bad_warc` reject naming the file and the offset of the damaged
+    record, and what was read before stands: a record shorter than its Content-Length (its text is never
+    a page), a gzip member cut short, bytes after the last whole record, or a file that is not WARC at all.
+    """
     from warcio.archiveiterator import ArchiveIterator
+    from warcio.bufferedreaders import BufferedReader
     from warcio.exceptions import ArchiveLoadFailed
 
+    if _Brotli.available():
+        BufferedReader.DECOMPRESSORS["br"] = _Brotli  # the same class each time: idempotent
+    size = path.stat().st_size
     with path.open("rb") as stream:
         records = ArchiveIterator(stream)
         while True:
+            start = records.offset  # where the record being read starts: the end of the last whole one
             try:
-                record = next(records)
-            except StopIteration:
+                record = next(records, None)
+                if record is None:
+                    break
+                if record.format != "warc":  # a text file parses as a run of ARC records: one reject, not 50
+                    raise ArchiveLoadFailed(f"not a WARC record ({record.format.upper()} format)")
+                if record.length is None:
+                    raise ArchiveLoadFailed("record without a Content-Length")
+                url = record.rec_headers.get_header("WARC-Target-URI")
+                verdict = _warc_page(record, url, max_bytes)
+                offset = records.get_record_offset()  # reads the record to its end
+                cut = _cut_short(records, record)
+            except ArchiveLoadFailed as exc:
+                yield _rejected(path, f"{rel}#{start}", "bad_warc", f"{path}@{start}: {exc}")
                 return
-            except (ArchiveLoadFailed, zlib.error, EOFError, ValueError) as exc:
-                yield _rejected(path, f"{rel}#end", "bad_warc", f"{path}: {exc}")
+            except Exception as exc:  # warcio raises whatever a damaged record makes it raise
+                if isinstance(exc, OSError) and not isinstance(exc, gzip.BadGzipFile):
+                    raise  # the file, not its content: read_inputs makes it `unreadable`
+                yield _rejected(path, f"{rel}#{start}", "bad_warc", f"{path}@{start}: {type(exc).__name__}: {exc}")
                 return
-            if record.rec_type != "response":
-                continue
-            content_type = (record.http_headers.get_header("Content-Type") or "") if record.http_headers else ""
-            if content_type and "html" not in content_type.lower():
-                continue
-            url = record.rec_headers.get_header("WARC-Target-URI")
-            meta = {"kind": "html", "url": url, "fetched_at": record.rec_headers.get_header("WARC-Date")}
-            try:
-                data = record.content_stream().read(max_bytes + 1)
-                error = None
-            except (zlib.error, EOFError, ValueError) as exc:
-                data, error = b"", exc
-            # the offset is known only once the record has been read (warcio reads to its end for it)
-            offset = records.get_record_offset()
             where = f"{rel}#{offset}"
-            if error is not None:
-                yield _rejected(path, where, "bad_warc", f"{path}@{offset}: {error}", meta)
-                continue
-            if len(data) > max_bytes:
-                yield _rejected(path, where, "too_large", f"{path}@{offset}: payload > {max_bytes} bytes", meta)
-                continue
-            yield RawPage(source_path=f"{path}@{offset}", rel_path=where, data=data, meta=meta)
+            meta = {"kind": "html", "url": url, "fetched_at": record.rec_headers.get_header("WARC-Date")}
+            if cut is not None:
+                yield _rejected(path, where, "bad_warc", f"{path}@{offset}: {cut}", meta)
+                return
+            if verdict[0] == "skip":
+                log.debug("%s@%s: %s record skipped: %s", path, offset, record.rec_type, verdict[1])
+                if skipped is not None:
+                    skipped[verdict[1]] += 1
+            elif verdict[0] == "reject":
+                yield _rejected(path, where, verdict[1], f"{path}@{offset}: {verdict[2]}", meta)
+            else:
+                yield RawPage(source_path=f"{path}@{offset}", rel_path=where, data=verdict[1], meta=meta)
+    if records.offset < size:  # warcio ends quietly on a record cut inside its headers
+        yield _rejected(path, f"{rel}#{records.offset}", "bad_warc",
+                        f"{path}@{records.offset}: {size - records.offset} bytes after the last whole record")
+
+
+class _Brotli:
+    """`Content-Encoding: br` for warcio, which expects brotlipy's API (`decompress`, a settable
+    `unused_data`) and fails with an AttributeError on the maintained `brotli` module's Decompressor."""
+
+    unused_data = b""
+
+    def __init__(self) -> None:
+        import brotli
+
+        self._decompressor = brotli.Decompressor()
+
+    def decompress(self, data: bytes) -> bytes:
+        return self._decompressor.process(data)
+
+    @staticmethod
+    def available() -> bool:
+        return importlib.util.find_spec("brotli") is not None
+
+
+def _warc_page(record, url: str | None, max_bytes: int) -> tuple:
+    """What a record is: ("page", payload), ("reject", reason, detail) or ("skip", why).
+
+    Pages are `response` records of HTTP with an HTML type, or none and HTML content, and `resource`
+    records of the same (their type is the record's). Other records (requests, metadata, `dns:` answers,
+    images) are skipped; a response that is not 2xx is an `http_status` reject, a redirect naming its target.
+    """
+    from warcio.bufferedreaders import BufferedReader
+
+    if record.rec_type not in ("response", "resource"):
+        return "skip", record.rec_type
+    http = record.http_headers
+    content_type = http.get_header("Content-Type") if http is not None else record.content_type
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    if media.startswith("application/http"):  # a response whose HTTP headers did not parse: no page in it
+        return "skip", "no HTTP headers"
+    if media and "html" not in media:
+        return "skip", media
+    unsupported = None
+    if http is not None:
+        status = http.get_statuscode()
+        if not status.startswith("2"):
+            target = http.get_header("Location")
+            return "reject", "http_status", f"HTTP {http.statusline}" + (f" -> {target}" if target else "")
+        encoding = (http.get_header("Content-Encoding") or "").strip().lower()
+        if encoding not in ("", "identity") and encoding not in BufferedReader.get_supported_decompressors():
+            unsupported = encoding  # warcio passes such a payload through as it is
+    data = record.content_stream().read(max_bytes + 1)
+    sniffed = looks_like_html(data, urlsplit(url or "").path)
+    if unsupported and not sniffed:  # (crawlers often store the decoded body under the original header)
+        return "reject", "undecodable", f"Content-Encoding {unsupported!r} is not supported"
+    if not media and not sniffed:
+        return "skip", "no type, not HTML"
+    if len(data) > max_bytes:
+        return "reject", "too_large", f"payload > {max_bytes} bytes"
+    return "page", data
+
+
+def _cut_short(records, record) -> str | None:
+    """Why a record just read to its end is not whole, if it is not. (warcio's reader ends a cut record or
+    gzip member as if it were whole: its internals say what it does not.)"""
+    missing = getattr(record.raw_stream, "limit", 0)
+    if missing:
+        return f"record cut short: {record.length - missing} of its {record.length} bytes (Content-Length)"
+    decompressor = records.reader.decompressor
+    if decompressor is not None and not decompressor.eof and records.next_line is None:
+        return "gzip member cut short"
+    return None

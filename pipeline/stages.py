@@ -20,6 +20,7 @@ from .stopwords import StopwordIndex
 from .textclean import BLANK, clean_lines
 
 _WORD = re.compile(r"\w+")
+_SNIFF_CHARS = 65536  # as much of the page as looks_like_html reads
 
 
 def decode_page(page: RawPage, config: Config) -> Document:
@@ -43,12 +44,14 @@ def decode_page(page: RawPage, config: Config) -> Document:
         raise Rejected("too_large", f"{len(data)} bytes > max_input_bytes {config.max_input_bytes}")
     if not data.strip():
         raise Rejected("empty", "input has no text")
-    text, encoding = decode_bytes(data)
+    text, encoding, errors = decode_bytes(data)
     meta["encoding"] = encoding
-    # The kind comes from the content (a .txt holding HTML is HTML), unless the source said it.
+    meta["encoding_errors"] = errors
+    # The kind comes from the content (a .txt holding HTML is HTML), unless the source said it; sniffed
+    # on the decoded text, so that UTF-16 HTML is HTML too.
     kind = page.meta.get("kind")
     if kind not in ("html", "text"):
-        kind = "html" if looks_like_html(data, page.rel_path) else "text"
+        kind = "html" if looks_like_html(text[:_SNIFF_CHARS].encode("utf-8"), page.rel_path) else "text"
     meta["source_format"] = kind
     # A dump is normalised whole; of an HTML page only what is extracted from it (ExtractHtml), which is
     # a few kilobytes of the page's hundreds

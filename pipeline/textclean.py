@@ -85,6 +85,11 @@ def classify(features: LineFeatures, config: CleanConfig, has_stopwords: bool) -
 
 
 _SENTENCE_END = tuple('.!?。！？…"”»')
+# A sentence ends at one of these (Latin, CJK, Devanagari, Arabic, Urdu, Armenian, Ethiopic) and a space or the
+# end; prose has one every few dozen words, so a joined unit with fewer than one per _MAX_SENTENCE_WORDS is no
+# paragraph (20,000 one-to-three-word lines joined into a 7 MB "paragraph" that was kept whole).
+_SENTENCE_BREAK = re.compile(r'[.!?。！？…।॥؟۔։።]["”’»)\]]*(?:\s|$)')
+_MAX_SENTENCE_WORDS = 100
 _CONTINUES = re.compile(r"^[a-z\u00df-\u00ff,.;:!?)\]”’%]")
 
 
@@ -181,11 +186,17 @@ def clean_lines(text: str, rules: RuleSet, stopwords: frozenset[str], config: Cl
         labels[i] = "?"
 
     # Renderers break a paragraph at every link and at hard wraps in the source: join such fragments
-    # into one unit before judging it, so a paragraph with five links still reads as prose.
+    # into one unit before judging it, so a paragraph with five links still reads as prose. A paragraph
+    # has sentences, though: fragments joined into more words than sentences can hold are a list.
     for unit in _units(trimmed, labels):
-        feats = line_features(" ".join(trimmed[k] for k in unit), stopwords) if len(unit) > 1 \
-            else features[unit[0]]
-        label = classify(feats, config, has_stopwords)
+        if len(unit) > 1:
+            joined = " ".join(trimmed[k] for k in unit)
+            feats = line_features(joined, stopwords)
+            label = classify(feats, config, has_stopwords)
+            if label == GOOD and feats.words > _MAX_SENTENCE_WORDS * (1 + len(_SENTENCE_BREAK.findall(joined))):
+                label = MEDIUM
+        else:
+            label = classify(features[unit[0]], config, has_stopwords)
         for k in unit:
             labels[k] = label
 

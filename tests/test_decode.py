@@ -7,6 +7,7 @@ import gzip
 import unicodedata
 
 import pytest
+from conftest import SEEDS_RAW
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -22,19 +23,19 @@ ENGLISH_1252 = (
 
 
 def test_utf8_passthrough():
-    text, encoding = decode_bytes(SAMPLE.encode("utf-8"))
+    text, encoding, _errors = decode_bytes(SAMPLE.encode("utf-8"))
     assert text == SAMPLE
     assert encoding == "utf-8"
 
 
 def test_ascii_is_utf8():
-    text, encoding = decode_bytes(b"plain ascii text\n")
+    text, encoding, _errors = decode_bytes(b"plain ascii text\n")
     assert text == "plain ascii text\n"
     assert encoding == "utf-8"
 
 
 def test_utf8_with_bom_drops_bom():
-    text, encoding = decode_bytes(codecs.BOM_UTF8 + SAMPLE.encode("utf-8"))
+    text, encoding, _errors = decode_bytes(codecs.BOM_UTF8 + SAMPLE.encode("utf-8"))
     assert text == SAMPLE
     assert not text.startswith("\ufeff")
     assert encoding == "utf-8"
@@ -47,13 +48,13 @@ def test_utf16_with_bom(codec):
         data = codecs.BOM_UTF16_LE + data
     elif codec == "utf-16-be":
         data = codecs.BOM_UTF16_BE + data
-    text, encoding = decode_bytes(data)
+    text, encoding, _errors = decode_bytes(data)
     assert text == SAMPLE
     assert encoding.startswith("utf-16")
 
 
 def test_utf32_with_bom():
-    text, encoding = decode_bytes(SAMPLE.encode("utf-32"))
+    text, encoding, _errors = decode_bytes(SAMPLE.encode("utf-32"))
     assert text == SAMPLE
     assert encoding.startswith("utf-32")
 
@@ -64,7 +65,7 @@ def test_windows_1252_french_and_english(repeat):
     data = original.encode("cp1252")
     with pytest.raises(UnicodeDecodeError):
         data.decode("utf-8")
-    text, encoding = decode_bytes(data)
+    text, encoding, _errors = decode_bytes(data)
     assert text == original
     for word in ("café", "« déjà »", "naïve", "‘quote’", "résumé", "committee’s", "façade", "—"):
         assert word in text
@@ -77,7 +78,7 @@ def test_windows_1252_english_with_curly_quotes():
     data = original.encode("cp1252")
     with pytest.raises(UnicodeDecodeError):
         data.decode("utf-8")  # so the charset-detection branch is what is tested
-    text, _encoding = decode_bytes(data)
+    text, _encoding, _errors = decode_bytes(data)
     assert text == original
     for ch in "’“”—é":
         assert ch in text
@@ -89,7 +90,7 @@ def test_windows_1252_english_with_curly_quotes():
     [
         b"\x00\x01\x02\x03binary\x00payload" * 10,
         b"PK\x03\x04\x14\x00\x00\x00\x08\x00" + bytes(range(256)),
-        b"text at first, then a NUL\x00 byte",
+        b"a short text\x00\x00\x00\x00\x00 with five NULs",
     ],
 )
 def test_binary_is_rejected(data):
@@ -175,7 +176,7 @@ def test_gunzip_exactly_at_limit_is_fine():
 @given(st.binary(max_size=2048))
 def test_decode_and_normalise_only_raise_rejected(data):
     try:
-        text, encoding = decode_bytes(data)
+        text, encoding, _errors = decode_bytes(data)
     except Rejected as rejected:
         assert rejected.reason in {"binary", "undecodable"}
         return
@@ -190,10 +191,96 @@ def test_decode_and_normalise_only_raise_rejected(data):
 @settings(max_examples=200, deadline=None)
 @given(st.text(max_size=500))
 def test_utf8_encoded_text_decodes_back(text):
+    data = text.encode("utf-8")
+    if sum(1 for b in data if b < 32 and b not in (9, 10, 12, 13)) > 0.05 * len(data):
+        return  # mostly NUL and control characters: binary, or UTF-16 where NULs alternate with text
     try:
-        decoded, _ = decode_bytes(text.encode("utf-8"))
+        decoded, _, _ = decode_bytes(text.encode("utf-8"))
     except Rejected as rejected:
         assert rejected.reason == "binary"
         return
-    # A leading U+FEFF is read as a BOM; otherwise UTF-8 round-trips exactly.
-    assert decoded == (text[1:] if text.startswith("\ufeff") else text)
+    # A leading U+FEFF is read as a BOM, NUL characters are dropped; otherwise UTF-8 round-trips exactly.
+    assert decoded == (text[1:] if text.startswith("\ufeff") else text).replace("\x00", "")
+
+
+# --- UTF-8 with stray bytes, NUL bytes, UTF-16 without a BOM, multi-member gzip ---------------------------
+
+@pytest.mark.parametrize("name", ["000_d2de09946bceaf6b.txt", "001_92dcaf02a642ec9d.txt", "003_dd8aa30334888c44.txt"])
+def test_utf8_dump_with_one_stray_byte_stays_utf8(name):
+    """One \\xff in a UTF-8 dump used to send the whole page to charset detection (cp1252, mac_iceland:
+    `—` became `‚Äî`); it is one U+FFFD now, counted."""
+    data = (SEEDS_RAW / name).read_bytes()
+    original = data.decode("utf-8")
+    cut = data.index(b"\n", len(data) // 2) + 1
+    text, encoding, errors = decode_bytes(data[:cut] + b"\xff" + data[cut:])
+    assert (encoding, errors) == ("utf-8", 1)
+    assert text == original[:len(data[:cut].decode())] + "\ufffd" + original[len(data[:cut].decode()):]
+
+
+def test_a_genuine_replacement_character_is_not_an_error():
+    assert decode_bytes("caf\u00e9 \ufffd ok".encode()) == ("caf\u00e9 \ufffd ok", "utf-8", 0)
+    assert decode_bytes("caf\u00e9 \ufffd ok".encode() + b"\xff") == ("caf\u00e9 \ufffd ok\ufffd", "utf-8", 1)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x2FFF, exclude_categories=("Cs",)),
+               min_size=1, max_size=300), st.data())
+def test_stray_bytes_in_utf8_are_replaced_one_each(text, data):
+    """As long as valid multi-byte sequences are not outnumbered, each stray byte is one U+FFFD and the
+    rest of the text is what was written."""
+    non_ascii = sum(1 for c in text if ord(c) > 127)
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(text)), max_size=non_ascii)))
+    pieces, last = [], 0
+    for cut in cuts:
+        pieces.append(text[last:cut].encode())
+        last = cut
+    pieces.append(text[last:].encode())
+    decoded, encoding, errors = decode_bytes(b"\xff".join(pieces))
+    assert encoding == "utf-8" and errors == len(cuts)
+    assert decoded.replace("\ufffd", "") == text.replace("\ufffd", "")
+
+
+@pytest.mark.parametrize("where", [10, 20_000])
+def test_a_few_nul_bytes_are_dropped_wherever_they_are(where):
+    """One rule for NUL bytes: a NUL in the first 8 kB used to reject the page as binary, one after it was
+    silently stripped; a few NULs are dropped (and counted) wherever they are."""
+    body = (SAMPLE + "\n") * 300
+    data = body.encode()
+    text, encoding, errors = decode_bytes(data[:where] + b"\x00\x00" + data[where:])
+    assert (text, encoding, errors) == (body, "utf-8", 2)
+
+
+def test_many_nul_bytes_are_binary_wherever_they_are():
+    body = (SAMPLE + "\n").encode() * 300
+    with pytest.raises(Rejected) as info:
+        decode_bytes(body + bytes(len(body) // 10) + b"\xff\xd8\x01\x02" * 100)
+    assert info.value.reason == "binary"
+
+
+@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be"])
+@pytest.mark.parametrize("sample", [SAMPLE, "Президент заявил во вторник, что переговоры продолжатся на этой неделе."])
+def test_utf16_without_bom_is_detected(codec, sample):
+    """UTF-16 without a BOM used to be a `binary` reject; the byte lane of NUL or control bytes gives it away."""
+    text, encoding, errors = decode_bytes((sample + "\n").encode(codec) * 5)
+    assert (text, encoding, errors) == ((sample + "\n") * 5, codec, 0)
+
+
+def test_gunzip_reads_every_member():
+    """`cat a.gz b.gz` is one gzip file: everything after the first member used to be dropped, silently."""
+    first, second = SAMPLE.encode() * 20, ENGLISH_1252.encode() * 20
+    assert gunzip(gzip.compress(first) + gzip.compress(second) + b"\x00" * 8, limit=10_000) == first + second
+
+
+def test_gunzip_bounds_all_members_together():
+    member = gzip.compress(b"a" * 3000)
+    assert len(gunzip(member * 3, limit=9000)) == 9000
+    with pytest.raises(Rejected) as info:
+        gunzip(member * 4, limit=9000)
+    assert info.value.reason == "too_large"
+
+
+@pytest.mark.parametrize("tail", [gzip.compress(b"second member")[:-6], b"not gzip at all"])
+def test_gunzip_damaged_second_member_is_bad_gzip(tail):
+    with pytest.raises(Rejected) as info:
+        gunzip(gzip.compress(b"first member") + tail, limit=10_000)
+    assert info.value.reason == "bad_gzip"

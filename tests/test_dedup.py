@@ -356,3 +356,28 @@ def test_dedup_jsonl_killed_between_publish_and_commit_reruns_to_the_same_state(
     dedup_jsonl([second], killed, CFG, batch_size=2)
     assert read_tree(killed) == read_tree(clean)
     assert not list(killed.glob("*/.*.tmp"))
+
+
+def test_dedup_rejects_say_why_and_blank_text_is_no_document(tmp_path):
+    """A blank `text` was kept as a document; `bad_record` rejects had no filter_detail."""
+    path = write_jsonl(tmp_path / "in.jsonl", [
+        {"id": "blank", "text": " \n\t "},
+        {"text": "no id"},
+        {"id": "no-text"},
+        {"id": "odd-meta", "text": seed_text("001"), "metadata": [1]},
+        "{not json",
+        "[1, 2]",
+        {"id": "fine", "text": seed_text("002")},
+    ])
+    counts = dedup_jsonl([path], tmp_path / "out", CFG)
+    assert (counts["kept"], counts["rejects"]) == (1, 6)
+    shard = tmp_path / "out" / "rejects" / "part-000000.jsonl"
+    rejects = [json.loads(line) for line in shard.read_text().splitlines()]
+    details = [(r["metadata"]["filter_reason"], r["metadata"]["filter_detail"]) for r in rejects]
+    assert details == [
+        ("empty", f"{path}:1: `text` is blank"), ("bad_record", f"{path}:2: needs a string `id`"),
+        ("bad_record", f"{path}:3: needs a string `text`"), ("bad_record", f"{path}:4: `metadata` is not an object"),
+        ("bad_record", f"{path}:5: not JSON: Expecting property name enclosed in double quotes: line 1 column 2 "
+                       "(char 1)"),
+        ("bad_record", f"{path}:6: not a JSON object"),
+    ]

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 from conftest import ARTICLE, ROOT, SEEDS_RAW
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pipeline.document import RawPage
 from pipeline.sources import discover, read_inputs
@@ -257,3 +259,91 @@ def test_discover_walks_a_tree_in_sorted_path_order(tmp_path: Path):
     (root / "linked").symlink_to(root / "a", target_is_directory=True)  # not descended into, as rglob
     expected = [p for p in sorted(root.rglob("*")) if p.is_file() and is_input(p)]
     assert list(discover(root)) == expected and len(expected) == 9
+
+
+# --- JSONL: bounded lines, the html/text fallback ----------------------------------------------------------
+
+_PEAK_SCRIPT = """
+import gzip, re, sys
+from pathlib import Path
+from pipeline.sources import read_inputs
+path = Path(sys.argv[1])
+with gzip.open(path, "wb", compresslevel=1) as out:  # written streaming: 1 MB of zeros at a time
+    for _ in range(int(sys.argv[2])):
+        out.write(bytes(1 << 20))
+reasons = [(p.rel_path, p.meta.get("reject", ("",))[0]) for p in read_inputs(path, path.parent, 16 << 20)]
+# VmHWM, not ru_maxrss: Linux carries the forking parent's (pytest's) peak over exec into ru_maxrss
+peak_kb = int(re.search(r"VmHWM:\\s+(\\d+)", open("/proc/self/status").read()).group(1))
+print(reasons, peak_kb // 1024)
+"""
+
+
+def test_jsonl_line_of_256_mb_is_too_large_without_being_held(tmp_path: Path):
+    """A .jsonl.gz of ~1 MB holding one 256 MB line of zeros drove the reader to a peak of 536 MB (2.1 GB for
+    1 GB of zeros): lines are read block by block up to max_input_bytes, the rest skipped."""
+    proc = subprocess.run([sys.executable, "-c", _PEAK_SCRIPT, str(tmp_path / "zeros.jsonl.gz"), "256"],
+                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    reasons, peak_mb = proc.stdout.rsplit(" ", 1)
+    assert reasons == "[('zeros.jsonl.gz#L1', 'too_large')]"
+    assert int(peak_mb) < 128, f"peak RSS {peak_mb} MB reading a 256 MB line"
+
+
+def test_jsonl_long_line_is_a_reject_and_the_next_lines_still_run(tmp_path: Path):
+    good = json.dumps({"url": "https://example.org/a", "text": "short story"})
+    long = json.dumps({"url": "https://example.org/b", "text": "x" * 5000})
+    (tmp_path / "export.jsonl").write_text("\n".join([good, long, good.replace("/a", "/c")]) + "\n")
+    pages = list(read_inputs(tmp_path / "export.jsonl", tmp_path, 1000))
+    assert [p.meta.get("url") for p in pages] == ["https://example.org/a", None, "https://example.org/c"]
+    assert pages[1].meta["reject"] == ("too_large", f"{tmp_path / 'export.jsonl'}:2: line longer than "
+                                                    "max_input_bytes 1000")
+    assert pages[2].meta["line"] == 3
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.binary(max_size=40).map(lambda b: b.replace(b"\n", b"")), max_size=12),
+       st.integers(0, 30), st.integers(1, 17), st.booleans())
+def test_bounded_lines_are_the_lines_with_long_ones_left_out(lines, limit, block_size, final_newline):
+    from pipeline.sources import _bounded_lines
+
+    data = b"\n".join(lines) + (b"\n" if final_newline and lines else b"")
+    expected = data.split(b"\n")
+    if expected[-1] == b"":
+        expected.pop()
+    got = list(_bounded_lines(io.BytesIO(data), limit, block_size))
+    assert got == [line if len(line) <= limit else None for line in expected]
+
+
+def test_jsonl_empty_html_falls_back_to_text(tmp_path: Path):
+    """{"html": "", "text": "<article>"} was an `empty` reject although `text` holds the page."""
+    rows = [{"html": "", "text": "\n\n".join(ARTICLE)}, {"html": " \n", "text": "words"}, {"html": ""},
+            {"html": "<p>x</p>", "text": "ignored"}]
+    (tmp_path / "export.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    pages = list(read_inputs(tmp_path / "export.jsonl", tmp_path, 1_000_000))
+    assert [(p.meta["kind"], p.data[:8]) for p in pages] == [
+        ("text", ARTICLE[0][:8].encode()), ("text", b"words"), ("html", b""), ("html", b"<p>x</p>")]
+
+
+def test_jsonl_gz_in_several_members_is_read_whole(tmp_path: Path):
+    rows = [json.dumps({"url": f"https://example.org/{n}", "text": "story"}) + "\n" for n in range(4)]
+    (tmp_path / "cat.jsonl.gz").write_bytes(b"".join(gzip.compress(r.encode()) for r in rows))
+    pages = list(read_inputs(tmp_path / "cat.jsonl.gz", tmp_path, 1_000_000))
+    assert [p.meta["url"] for p in pages] == [f"https://example.org/{n}" for n in range(4)]
+
+
+def test_jsonl_lone_surrogate_is_replaced_not_the_end_of_the_file(tmp_path: Path):
+    """`"\\ud800"` is valid JSON but no character: encoding it raised out of the reader, which ended the file."""
+    (tmp_path / "export.jsonl").write_text('{"text": "bad \\ud800 here"}\n{"text": "fine"}\n')
+    pages = list(read_inputs(tmp_path / "export.jsonl", tmp_path, 1_000_000))
+    assert [p.data for p in pages] == ["bad \ufffd here".encode(), b"fine"]
+
+
+def test_page_gzipped_in_several_members_is_read_whole(tmp_path: Path, pipeline):
+    """`cat a.gz b.gz > page.txt.gz`: everything after the first member was dropped, silently."""
+    halves = "\n\n".join(ARTICLE[:2]), "\n\n".join(ARTICLE[2:])
+    (tmp_path / "page.txt.gz").write_bytes(gzip.compress(halves[0].encode() + b"\n\n")
+                                           + gzip.compress(halves[1].encode()))
+    [page] = read_inputs(tmp_path / "page.txt.gz", tmp_path, 1_000_000)
+    outcome = pipeline.process(page)
+    assert outcome.reject_reason is None
+    assert ARTICLE[0][:50] in outcome.document.text and ARTICLE[-1][:50] in outcome.document.text

@@ -198,3 +198,21 @@ def test_title_case_counts_words_that_start_with_a_letter(line, title_case):
     from pipeline.textclean import line_features
 
     assert line_features(line, frozenset()).title_case == pytest.approx(title_case)
+
+
+def test_a_long_run_of_unpunctuated_fragments_is_not_a_paragraph():
+    """20,000 one-to-three-word lines were joined into one unit (each line "continues" the last) that read
+    as a single prose paragraph and was kept whole (7 MB for a million lines); a paragraph has sentences."""
+    words = ["apple", "river", "stone", "cloud", "green", "market", "window", "silver", "garden", "paper"]
+    lines = [" ".join(words[(n * 7 + k) % len(words)] for k in range(1 + n % 3)) for n in range(20_000)]
+    result = run("\n".join(lines))
+    assert not any(v.kept for v in result.verdicts)
+
+
+def test_fragments_of_a_paragraph_broken_at_links_are_still_prose():
+    """The join the fix above bounds: a paragraph a renderer broke at every link still reads as prose."""
+    broken = ["The council said the", "harbour plan", "would cost less than", "the bridge", "and that work",
+              "would start in spring, after a", "final vote", "next month."]
+    text = "\n".join(MENU + [ARTICLE[0], *broken, ARTICLE[1]] + FOOTER)
+    kept = [v.text for v in run(text).verdicts if v.kept]
+    assert all(line in kept for line in broken)
