@@ -125,9 +125,12 @@ def _work_one(item):
         try:
             exact, sig = fingerprint(doc.text, pipeline.config.dedup)
         except Exception as exc:  # MemoryError under the worker's memory guard included
+            from .runner import cut_reject_text
+
             reason = "memory" if isinstance(exc, MemoryError) else "error"
             doc.metadata.update(filter_reason=reason, filter_detail=f"dedup signature: {type(exc).__name__}: {exc}",
                                 filter_stage="dedup")
+            cut_reject_text(doc)
             counters.documents -= 1
             counters.rejects[reason] += 1
             counters.stage_rejects["dedup"] += 1

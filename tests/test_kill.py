@@ -1,6 +1,6 @@
 """Kills and hard limits (pipeline/executor.py): a driver SIGKILLed alone, as the OOM killer picks one process,
-leaves no worker and no held lock behind; a page stuck in C code is killed at its deadline.
-"""
+leaves no worker and no held lock behind; a page stuck in C code is killed at its deadline; a timed-out page
+leaves an excerpt in its reject, not the input."""
 
 from __future__ import annotations
 
@@ -17,6 +17,10 @@ from pathlib import Path
 import pytest
 from conftest import ARTICLE, ROOT
 from test_batch import EPOCH, corpus, lines, small_shards  # noqa: F401 - the whole-run tests' corpus and config
+
+from pipeline.config import load_config
+from pipeline.document import RawPage
+from pipeline.runner import REJECT_TEXT_CHARS, Pipeline
 
 
 def _session(sid: int) -> list[int]:
@@ -141,3 +145,11 @@ def test_a_page_stuck_in_c_code_becomes_a_timeout_reject_at_its_deadline(tmp_pat
     kept = [json.loads(line) for stream in ("documents", "duplicates") for line in lines(out)[stream].elements()]
     assert sorted(Path(r["metadata"]["source_path"]).name for r in kept) == [f"page_{n}.txt" for n in range(6)]
 
+
+def test_a_timed_out_page_leaves_an_excerpt_not_the_input():
+    """A page over its (soft) limit used to carry its whole decoded input (13.5 MB seen) as the reject's text."""
+    huge = "<html><body>" + "<div><p>" + "<span>word</span> " * 200_000 + "</p></div></body></html>"
+    outcome = Pipeline(load_config(extract_timeout=0.2)).process(RawPage("raw/slow.html", "slow.html", huge.encode()))
+    assert outcome.reject_reason == "timeout"
+    assert len(outcome.document.text) == REJECT_TEXT_CHARS and huge.startswith(outcome.document.text)
+    assert outcome.document.metadata["text_chars"] == len(huge)
