@@ -4,6 +4,7 @@ leaves an excerpt in its reject, not the input."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -45,6 +46,12 @@ def _gone_within(sid: int, seconds: float) -> list[int]:
     while (alive := _session(sid)) and time.monotonic() < deadline:
         time.sleep(0.1)
     return alive
+
+
+def _kill_all(sid: int) -> None:
+    for pid in _session(sid):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
 
 
 @pytest.fixture(scope="module")
@@ -93,8 +100,7 @@ def test_sigkill_of_the_driver_alone_leaves_no_process_and_no_lock(big_corpus: P
             survivors = _gone_within(proc.pid, 10)
             assert not survivors, f"processes of the killed run still alive: {survivors}"
         finally:
-            for pid in _session(proc.pid):  # leave nothing running if the test failed
-                os.kill(pid, signal.SIGKILL)
+            _kill_all(proc.pid)  # leave nothing running if the test failed
     final = subprocess.run(args, cwd=ROOT, env={**os.environ, **EPOCH}, capture_output=True, text=True)
     assert final.returncode == 0, final.stderr
     assert lines(out) == lines(big_reference)
@@ -135,8 +141,7 @@ def test_a_page_stuck_in_c_code_becomes_a_timeout_reject_at_its_deadline(tmp_pat
     except subprocess.TimeoutExpired:
         pytest.fail("the run went on past the page's time limit")
     finally:
-        for pid in _session(proc.pid):
-            os.kill(pid, signal.SIGKILL)
+        _kill_all(proc.pid)
     assert proc.returncode == 0, err
     rejects = [json.loads(line) for line in lines(out)["rejects"].elements()]
     assert [(Path(r["metadata"]["source_path"]).name, r["metadata"]["filter_reason"]) for r in rejects] == [
