@@ -59,7 +59,7 @@ from .executor import LocalPoolExecutor, RayExecutor, SerialExecutor, default_wo
 from .records import FAILURE_REASONS, Counters, document_id, processed_at, record_of
 from .rules import RuleSet, load_rules
 from .sources import discover, read_inputs, walk_inputs
-from .state import STREAMS, InputFile, RunState, run_lock
+from .state import LOCK_FILE, STREAMS, InputFile, RunState, run_lock
 from .store import LocalStore, Store, StoreError, bind, open_output
 from .writer import ShardSet, shard_name, shard_seq, write_atomic
 
@@ -102,7 +102,9 @@ def no_init() -> None:
     """The dedup steps' workers need nothing built beforehand."""
 
 
-def work(chunk: list) -> list:
+def work(chunk: Iterable) -> list:
+    """The results of a chunk's items, each processed before the next is taken (the local pool times each
+    page from the moment it is taken: see executor.LocalPoolExecutor)."""
     from .html import release_caches
 
     results = [_work_one(item) for item in chunk]
@@ -124,9 +126,12 @@ def _work_one(item):
         try:
             exact, sig = fingerprint(doc.text, pipeline.config.dedup)
         except Exception as exc:  # MemoryError under the worker's memory guard included
+            from .runner import cut_reject_text
+
             reason = "memory" if isinstance(exc, MemoryError) else "error"
             doc.metadata.update(filter_reason=reason, filter_detail=f"dedup signature: {type(exc).__name__}: {exc}",
                                 filter_stage="dedup")
+            cut_reject_text(doc)
             counters.documents -= 1
             counters.rejects[reason] += 1
             counters.stage_rejects["dedup"] += 1
@@ -135,16 +140,18 @@ def _work_one(item):
     return PageResult(key, record_of(doc, _WORKER["stamp"]), outcome.reject_reason, counters)
 
 
-def crash_result(stamp: str, item) -> object:
-    """What a page that killed its worker (a segfault, the OOM killer) becomes: a reject."""
+def crash_result(stamp: str, item, reason: str = "crash",
+                 detail: str = "the worker processing this page died") -> object:
+    """What a page whose worker died (a segfault, the OOM killer; `timeout`: killed at the page's deadline)
+    becomes: a reject."""
     if isinstance(item, EndOfInput):
         return item
     key, page = item
     doc = Document(id=document_id(page.rel_path, page.meta.get("url")), text="", metadata={
-        "source_path": page.source_path, "url": page.meta.get("url"), "filter_reason": "crash",
-        "filter_detail": "the worker processing this page died", "filter_stage": "worker"})
-    counters = Counters(pages=1, rejects=Counter(crash=1), stage_rejects=Counter(worker=1))
-    return PageResult(key, record_of(doc, stamp), "crash", counters)
+        "source_path": page.source_path, "url": page.meta.get("url"), "filter_reason": reason,
+        "filter_detail": detail, "filter_stage": "worker"})
+    counters = Counters(pages=1, rejects=Counter({reason: 1}), stage_rejects=Counter(worker=1))
+    return PageResult(key, record_of(doc, stamp), reason, counters)
 
 
 # --- counters and the report ---------------------------------------------------------------------------
@@ -341,8 +348,14 @@ class BatchRun:
             elif self.workers <= 0:
                 self._executor = SerialExecutor(init, work)
             else:
+                limit = self.config.extract_timeout
+                on_timeout = functools.partial(
+                    crash_result, self.stamp, reason="timeout",
+                    detail=f"processing took longer than extract_timeout = {limit}s: its worker was killed")
                 self._executor = LocalPoolExecutor(self.workers, init, work, on_crash,
-                                                   memory_limit=self.config.memory_limit_mb * 1024 * 1024)
+                                                   memory_limit=self.config.memory_limit_mb * 1024 * 1024,
+                                                   page_limit=limit, on_timeout=on_timeout,
+                                                   private_files=[self.state_dir / LOCK_FILE])
         return self._executor
 
     def close(self) -> None:

@@ -18,6 +18,15 @@ from .timelimit import TimeLimitExceeded, time_limit
 
 log = logging.getLogger("pagewash")
 
+REJECT_TEXT_CHARS = 2000  # a reject keeps this much of its text: enough to see the page, never a whole huge input
+
+
+def cut_reject_text(doc: Document) -> None:
+    """Keep the first REJECT_TEXT_CHARS characters of a reject's text; `text_chars` notes the full length."""
+    if len(doc.text) > REJECT_TEXT_CHARS:
+        doc.metadata["text_chars"] = len(doc.text)
+        doc.text = doc.text[:REJECT_TEXT_CHARS]
+
 
 @dataclass
 class Outcome:
@@ -84,6 +93,7 @@ class Pipeline:
         doc.metadata["filter_reason"] = reason
         doc.metadata["filter_detail"] = detail
         doc.metadata["filter_stage"] = stage
+        cut_reject_text(doc)
         counters.rejects[reason] += 1
         counters.stage_rejects[stage] += 1
         cleaning = doc.metadata.get("cleaning", {})

@@ -77,15 +77,22 @@ CREATE TABLE IF NOT EXISTS runs (
 """
 
 
+LOCK_FILE = "lock"  # in the state folder; workers close their inherited copy (executor._close_inherited)
+
+
 class LockBusy(RuntimeError):
     """Another run holds the output folder."""
 
 
 @contextmanager
 def run_lock(state_dir: Path, wait: bool = False) -> Iterator[None]:
-    """An exclusive lock on the output folder (flock: released by the kernel when the holder dies)."""
+    """An exclusive lock on the output folder (flock: released by the kernel when the holder dies).
+
+    A flock belongs to the open file description, which forked children share: a process forked while it is
+    held must close its copy (the pool's workers do), or it holds the lock for as long as it lives.
+    """
     state_dir.mkdir(parents=True, exist_ok=True)
-    path = state_dir / "lock"
+    path = state_dir / LOCK_FILE
     with open(path, "a+", encoding="utf-8") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))

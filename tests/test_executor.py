@@ -1,13 +1,17 @@
-"""The executors: results in input order whatever the workers, a crashing item isolated, the memory guard."""
+"""The executors: results in input order whatever the workers, a crashing item isolated, the memory guard,
+an item stuck in C code killed at its deadline, the driver's lock not held by workers."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import signal
+import time
 
 import pytest
 
 from pipeline.executor import LocalPoolExecutor, SerialExecutor
+from pipeline.state import LOCK_FILE, run_lock
 
 
 def _noop() -> None:
@@ -22,6 +26,38 @@ def _dies_on_13(chunk: list) -> list:
     if 13 in chunk:
         os.kill(os.getpid(), signal.SIGKILL)  # a segfault in C code, the OOM killer
     return [x * x for x in chunk]
+
+
+def _stalls_in_c(x: int) -> int:
+    if x == 13:  # a minute or more in one C call: no Python signal handler (the soft time limit) runs meanwhile
+        hashlib.pbkdf2_hmac("sha256", b"pagewash", b"salt", 100_000_000)
+    return x * x
+
+
+def _stalls_on_13(chunk) -> list:
+    return [_stalls_in_c(x) for x in chunk]
+
+
+def _dies_on_3(x: int) -> int:
+    if x == 3:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return _stalls_in_c(x)
+
+
+def _dies_on_3_stalls_on_13(chunk) -> list:
+    return [_dies_on_3(x) for x in chunk]
+
+
+def _holds_file(chunk) -> list:
+    """For each path, whether this worker has a descriptor open on it."""
+    mine = set()
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            found = os.fstat(int(name))
+        except OSError:
+            continue
+        mine.add((found.st_dev, found.st_ino))
+    return [(os.stat(path).st_dev, os.stat(path).st_ino) in mine for path in chunk]
 
 
 def _allocates(chunk: list) -> list:
@@ -65,6 +101,54 @@ def test_a_crashing_item_is_isolated_and_the_rest_completes():
         pool.close()
     assert crashed == [13]
     assert flat == [("crash" if x == 13 else x * x) for x in range(40)]
+
+
+def test_an_item_stuck_in_c_code_is_killed_at_its_deadline():
+    timed_out, crashed = [], []
+
+    def on_timeout(item):
+        timed_out.append(item)
+        return "timeout"
+
+    def on_crash(item):
+        crashed.append(item)
+        return "crash"
+
+    pool = LocalPoolExecutor(2, _noop, _stalls_on_13, on_crash=on_crash, window=4, page_limit=1.0,
+                             on_timeout=on_timeout)
+    started = time.monotonic()
+    try:
+        flat = [x for result in pool.map(_chunks(40, 5)) for x in result]
+    finally:
+        pool.close()
+    assert time.monotonic() - started < 20  # 1 s + the grace, generously: not the minute the item needs
+    assert timed_out == [13] and crashed == []
+    assert flat == [("timeout" if x == 13 else x * x) for x in range(40)]
+
+
+def test_an_item_stuck_while_items_run_alone_after_a_crash_is_a_timeout_not_a_crash():
+    pool = LocalPoolExecutor(2, _noop, _dies_on_3_stalls_on_13, on_crash=lambda item: "crash", window=4,
+                             page_limit=1.0, on_timeout=lambda item: "timeout")
+    try:
+        flat = [x for result in pool.map(_chunks(20, 10)) for x in result]  # 3 and 13 in flight together
+    finally:
+        pool.close()
+    assert flat == [{3: "crash", 13: "timeout"}.get(x, x * x) for x in range(20)]
+
+
+def test_workers_do_not_hold_the_drivers_lock(tmp_path):
+    """A flock is shared with forked children: workers close their copy, so only the driver holds it."""
+    state = tmp_path / "_state"
+    with run_lock(state):
+        lock = str(state / LOCK_FILE)
+        pool = LocalPoolExecutor(2, _noop, _holds_file, on_crash=lambda item: None, private_files=[lock])
+        plain = LocalPoolExecutor(1, _noop, _holds_file, on_crash=lambda item: None)
+        try:
+            assert [x for result in pool.map([[lock]] * 4) for x in result] == [False] * 4
+            assert [x for result in plain.map([[lock]]) for x in result] == [True]  # what the check sees otherwise
+        finally:
+            pool.close()
+            plain.close()
 
 
 def test_memory_guard_turns_a_huge_allocation_into_memory_error():
