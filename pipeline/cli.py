@@ -22,7 +22,7 @@ from .records import processed_at, record_of
 from .rules import load_rules
 from .sources import input_root
 from .state import LockBusy, RunState, run_lock
-from .store import StoreError, open_output
+from .store import StoreError, is_url, open_output
 from .writer import dump_record
 
 EXIT_OK, EXIT_FAILURES, EXIT_USAGE = 0, 1, 2
@@ -67,6 +67,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     raw, out = input_root(args.raw), args.output
     if not raw.exists():
         raise ConfigError(f"{raw}: no such file or folder")
+    if not is_url(args.raw) and not raw.is_dir() and not raw.is_file():  # reading a FIFO would block
+        raise ConfigError(f"{raw}: not a file or folder (a FIFO, socket or device): name a folder or a file")
     if args.workers is not None and args.workers < 1:
         raise ConfigError("--workers must be at least 1")
     try:
@@ -82,7 +84,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     inputs = report["inputs"]
     rejects = ", ".join(f"{reason} {n}" for reason, n in report["rejects"].items()) or "none"
     summary = (f"pagewash: {inputs['seen']} inputs ({inputs['new']} new, {inputs['changed']} changed, "
-               f"{inputs['resumed']} resumed, {inputs['skipped']} unchanged), {report['pages']} pages: "
+               f"{inputs['resumed']} resumed, {inputs['skipped']} unchanged, {inputs['deleted']} deleted), "
+               f"{report['pages']} pages: "
                f"{report['documents']} documents, {report['duplicates']} duplicates, "
                f"{sum(report['rejects'].values())} rejects ({rejects}) in {report['seconds']:.1f}s "
                f"({report['throughput']['pages_per_s']} pages/s) -> {out}")

@@ -198,3 +198,13 @@ def test_installed_entry_point_is_the_same_command(tmp_path: Path):
         pytest.fail(f"pagewash entry point not installed next to {sys.executable}")
     proc = subprocess.run([str(script), "rules", "check"], capture_output=True)
     assert proc.returncode == 0 and proc.stdout == pagewash("rules", "check").stdout
+
+
+def test_a_fifo_as_raw_is_refused_not_read(tmp_path: Path):
+    """Reading a FIFO blocks until a writer comes: `run FIFO` is refused at once (exit 2)."""
+    fifo = tmp_path / "pipe.txt"
+    os.mkfifo(fifo)
+    proc = subprocess.run([sys.executable, str(ROOT / "cli.py"), "run", str(fifo), "-o", str(tmp_path / "out")],
+                          capture_output=True, cwd=ROOT, timeout=60)
+    assert proc.returncode == 2 and b"not a file or folder" in proc.stderr
+
