@@ -22,7 +22,7 @@ from .records import processed_at, record_of
 from .rules import load_rules
 from .sources import input_root
 from .state import LockBusy, RunState, run_lock
-from .store import StoreError, is_url, open_output
+from .store import MARKER, StoreError, is_url, open_output
 from .writer import dump_record
 
 EXIT_OK, EXIT_FAILURES, EXIT_USAGE = 0, 1, 2
@@ -112,6 +112,10 @@ def cmd_dedup(args: argparse.Namespace) -> int:
     if inputs and (store.remote or args.state):
         raise ConfigError(f"{args.output}: dedup of JSONL files keeps its index in OUT/_state of a local OUT "
                           "(a URL and --state are for outputs of `run`)")
+    if inputs and ((state_dir / "state.sqlite").exists() or store.read_text(MARKER) is not None):
+        # its next run would sweep the shards its state never wrote: what dedup wrote would be deleted
+        raise ConfigError(f"{args.output} is the output of `pagewash run`: dedup JSONL files into another "
+                          "folder (`pagewash dedup --rebuild` recomputes this one's clusters)")
     try:
         with run_lock(state_dir, wait=args.wait):
             if args.rebuild:
