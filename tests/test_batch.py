@@ -612,3 +612,31 @@ def test_another_root_into_the_same_output_retracts_nothing(tmp_path: Path):
     assert run_corpus(first, out, load_config(), workers=0, progress=False).report["inputs"]["deleted"] == 1
     names = sorted(Path(json.loads(line)["metadata"]["source_path"]).name for line in lines(out)["documents"])
     assert names == ["a.txt", "c.txt"]
+
+
+def test_deleted_input_retraction_killed_half_way_then_rerun(tmp_path: Path, monkeypatch):
+    """Killed after a deleted input's records left the shard files, before the state forgot them: the next
+    run finishes the retraction, and the one after is a no-op."""
+    from pipeline import batch
+
+    raw, story, out = _one_story(tmp_path)
+    (raw / "other.txt").write_bytes((SEEDS_RAW / "004_57d7f56e55303209.txt").read_bytes())
+    assert run_corpus(raw, out, load_config(), workers=0, progress=False).exit_code == 0
+    story.unlink()
+
+    class Killed(BaseException):
+        pass
+
+    def die(rows):
+        raise Killed
+
+    monkeypatch.setattr(batch, "_count_rows", die)
+    with pytest.raises(Killed):
+        run_corpus(raw, out, load_config(), workers=0, progress=False)
+    monkeypatch.undo()
+    again = run_corpus(raw, out, load_config(), workers=0, progress=False)
+    assert again.report["inputs"]["deleted"] == 1
+    assert [Path(json.loads(line)["metadata"]["source_path"]).name for line in lines(out)["documents"]] == [
+        "other.txt"]
+    last = run_corpus(raw, out, load_config(), workers=0, progress=False)
+    assert last.report["inputs"]["deleted"] == 0 and last.report["pages"] == 0
