@@ -59,14 +59,15 @@ from .executor import LocalPoolExecutor, RayExecutor, SerialExecutor, default_wo
 from .records import FAILURE_REASONS, Counters, document_id, processed_at, record_of
 from .rules import RuleSet, load_rules
 from .sources import discover, read_inputs, walk_inputs
-from .state import LOCK_FILE, STREAMS, InputFile, RunState, run_lock
+from .state import LOCK_FILE, STREAMS, InputFile, RunState, root_id, run_lock, sql_key
 from .store import LocalStore, Store, StoreError, bind, open_output
-from .writer import ShardSet, shard_name, shard_seq, write_atomic
+from .writer import ShardSet, shard_name, shard_seq, to_json, write_atomic
 
 log = logging.getLogger("pagewash")
 
 CHUNK_PAGES = 16
 SETTINGS_KEY = "settings_fingerprint"  # in the state's settings: what made the output's records
+SEEN_BATCH = 1000  # input keys noted in the state at a time during the walk
 EXIT_OK, EXIT_FAILURES, EXIT_BUSY = 0, 1, 75
 
 
@@ -158,9 +159,10 @@ def crash_result(stamp: str, item, reason: str = "crash",
 
 @dataclass
 class RunCounters(Counters):
-    inputs: Counter = field(default_factory=Counter)  # files: seen, new, changed, resumed, skipped, failed
+    inputs: Counter = field(default_factory=Counter)  # files: seen, new, changed, resumed, skipped, failed, deleted
     duplicates: int = 0
     bytes_read: int = 0
+    records_skipped: Counter = field(default_factory=Counter)  # archive records that are not pages, by why
 
     @property
     def failures(self) -> int:
@@ -263,39 +265,50 @@ class BatchRun:
     # inputs ---------------------------------------------------------------------------------------------
 
     def items(self) -> Iterator:
-        """Pages to clean, in input order, then an end marker per input; stops early on a signal."""
+        """Pages to clean, in input order, then an end marker per input; stops early on a signal. Once the
+        walk has seen every entry, the inputs that are gone are retracted (`_retract_gone`)."""
         max_bytes = self.config.max_input_bytes
-        for path, key in walk_inputs(self.raw):
+        root = root_id(self.raw)
+        whole = not self.raw.is_file()  # a folder's inputs can go; a file given as RAW is there (or refused)
+        if whole:
+            self.state.adopt_root(root)
+        self.state.begin_walk()
+        seen: list[str] = []  # keys not yet noted in the state
+        unread: list[str] = []  # folders that could not be read: what they hold is not known to be gone
+        for found in walk_inputs(self.raw, self.own_folders()):
             if self.stop.signum:
                 return
+            path, key = found.path, found.key
             self.counters.inputs["seen"] += 1
-            try:
-                found = self.state.triage(path, key)
-            except OSError as exc:  # vanished, permission denied: a reject, and tried again next run
-                self.counters.inputs["failed"] += 1
-                if self.state.outputs_of(key):
-                    self._retract(key)
-                self.files[key] = InputFile(path, key, 0, 0, "")
-                detail = f"{path}: {exc.strerror or exc}"
-                page = RawPage(str(path), key, b"", {"reject": ("unreadable", detail)})
-                yield (key, page)
-                yield EndOfInput(key, failed=True)
+            seen.append(key)
+            if len(seen) >= SEEN_BATCH:
+                self.state.saw(seen)
+                seen.clear()
+            if found.error is not None:
+                if found.folder:
+                    unread.append("" if key == "./" else key)
+                yield from self._unreadable(path, key, root, found.error)
                 continue
-            if found is None:
+            try:
+                file = self.state.triage(path, key, root)
+            except OSError as exc:  # vanished, permission denied: a reject, and tried again next run
+                yield from self._unreadable(path, key, root, str(exc.strerror or exc))
+                continue
+            if file is None:
                 self.counters.inputs["skipped"] += 1
                 self._advance(path)
                 continue
-            if found.retract:
+            if file.retract:
                 self.counters.inputs["changed"] += 1
                 self._retract(key)
-            elif found.resume_at:
+            elif file.resume_at:
                 self.counters.inputs["resumed"] += 1
             else:
                 self.counters.inputs["new"] += 1
-            self.files[key] = found
-            self.pages_done[key] = found.resume_at
+            self.files[key] = file
+            self.pages_done[key] = file.resume_at
             complete, failed, n = True, False, 0
-            pages = read_inputs(path, self.raw, max_bytes)
+            pages = read_inputs(path, self.raw, max_bytes, self.counters.records_skipped)
             while True:
                 try:
                     page = next(pages, None)
@@ -308,7 +321,7 @@ class BatchRun:
                 n += 1
                 # an input that could not be read to its end is redone whole next run, not resumed
                 failed = failed or page.meta.get("reject", ("",))[0] == "unreadable"
-                if n > found.resume_at or failed:
+                if n > file.resume_at or failed:
                     self.counters.bytes_read += len(page.data)
                     yield (key, page)
                 if failed:
@@ -321,6 +334,47 @@ class BatchRun:
                 yield EndOfInput(key, failed=True)
             elif complete:
                 yield EndOfInput(key)
+        self.state.saw(seen)
+        if whole and not self.stop.signum:
+            self._retract_gone(root, unread)
+
+    def own_folders(self) -> list[Path]:
+        """The folders this run writes (its output's streams, made now, and its state), never read as input
+        even when they lie under RAW."""
+        folders = [self.state_dir]
+        if isinstance(self.store, LocalStore):
+            for stream in STREAMS:
+                (self.store.root / stream).mkdir(parents=True, exist_ok=True)
+                folders.append(self.store.root / stream)
+        return folders
+
+    def _unreadable(self, path: Path, key: str, root: str, detail: str) -> Iterator:
+        """An input (or folder) that cannot be read: one reject in place of its earlier records, tried again
+        next run."""
+        self.counters.inputs["failed"] += 1
+        if self.state.outputs_of(key):
+            self._retract(key)
+        self.files[key] = InputFile(path, key, root, 0, 0, "")
+        page = RawPage(str(path), key, b"", {"reject": ("unreadable", f"{path}: {detail}")})
+        yield (key, page)
+        yield EndOfInput(key, failed=True)
+
+    def _retract_gone(self, root: str, unread: list[str]) -> None:
+        """Retract the records of the inputs of this root that the walk did not find (deleted, renamed away,
+        no longer an input), before the dedup phase, so that a renamed input is not a duplicate of its old
+        self. Not those under a folder that could not be read; and none at all when the walk found nothing,
+        which looks more like an unmounted volume than the deletion of every input."""
+        gone = [key for key in self.state.gone_inputs(root) if not any(key.startswith(folder) for folder in unread)]
+        if not gone:
+            return
+        if not self.counters.inputs["seen"]:
+            log.warning("%s holds no input: the records of the %d inputs earlier runs found there are kept "
+                        "(an unmounted volume?); `--full` empties the output", self.raw, len(gone))
+            return
+        for key in gone:
+            self._retract(key, gone=True)
+            if not key.endswith("/"):  # a folder that could not be read before: its reject goes, it is no input
+                self.counters.inputs["deleted"] += 1
 
     def _advance(self, path: Path) -> None:
         if self._bar is not None:
@@ -416,8 +470,9 @@ class BatchRun:
 
     # changed inputs -------------------------------------------------------------------------------------
 
-    def _retract(self, key: str) -> None:
-        """Remove every record an earlier version of input `key` left, so the new version replaces it.
+    def _retract(self, key: str, gone: bool = False) -> None:
+        """Remove every record an earlier version of input `key` left, so the new version replaces it (or,
+        when the input is `gone`, so that nothing of it stays, the state forgetting it too).
 
         Idempotent: the shard files are rewritten first, then the state forgets the records in one
         transaction; a kill in between makes the next run rewrite nothing and forget them then.
@@ -442,10 +497,9 @@ class BatchRun:
                 counts = json.loads(db.execute("SELECT counts FROM shards WHERE seq = ?", (seq,)).fetchone()[0])
                 counts[stream] = max(0, counts.get(stream, 0) - n)
                 db.execute("UPDATE shards SET counts = ? WHERE seq = ?", (json.dumps(counts), seq))
-            db.execute("DELETE FROM outputs WHERE input = ?", (key,))
-            db.execute("DELETE FROM pending WHERE input = ?", (key,))
+            self.state.forget(db, key, gone)
             self.index.forget(kept)  # an id kept from another input too is impossible: resolve_new makes it a duplicate
-        log.info("%s changed: %d earlier records retracted", key, len(rows))
+        log.info("%s %s: %d earlier records retracted", key, "gone" if gone else "changed", len(rows))
 
     # phase 2: dedup -------------------------------------------------------------------------------------
 
@@ -498,7 +552,7 @@ class BatchRun:
                     # one row each: the same URL twice in one input has two rows, the later is the duplicate
                     db.executemany("UPDATE outputs SET stream = 'duplicates' WHERE rowid = (SELECT rowid FROM outputs "
                                    "WHERE doc_id = ? AND input = ? AND shard = ? AND stream = 'documents' "
-                                   "ORDER BY rowid DESC LIMIT 1)", [(d, key, seq) for d, key in dups])
+                                   "ORDER BY rowid DESC LIMIT 1)", [(d, sql_key(key), seq) for d, key in dups])
                     duplicates += len(dups)
                     if seq < self.first_seq:
                         earlier += len(dups)
@@ -818,8 +872,9 @@ def _run_locked(raw: Path, store: Store, state_dir: Path, config: Config, state:
             "workers": engine.workers,
             "executor": engine.kind,
             "settings_changed": changed,
-            "inputs": {k: c.inputs[k] for k in ("seen", "new", "changed", "resumed", "skipped", "failed")},
+            "inputs": {k: c.inputs[k] for k in ("seen", "new", "changed", "resumed", "skipped", "failed", "deleted")},
             "pages": c.pages,
+            "records_skipped": _sorted_counts(c.records_skipped),
             "documents": c.documents - c.duplicates,
             "duplicates": c.duplicates,
             "rejects": dict(sorted(c.rejects.items())),
@@ -840,7 +895,7 @@ def _run_locked(raw: Path, store: Store, state_dir: Path, config: Config, state:
             "totals": state.totals(),
         }
         try:
-            store.write_text("report.json", json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+            store.write_text("report.json", to_json(report, indent=2) + "\n")
         except StoreError as exc:  # the run's own failure, if any, is the one to raise; the state keeps the report
             log.error("report.json not written: %s", exc)
         state.end_run(run_id, status, processed_at(), report)

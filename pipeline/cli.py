@@ -23,7 +23,7 @@ from .records import processed_at, record_of
 from .rules import load_rules
 from .sources import input_root
 from .state import LockBusy, RunState, run_lock
-from .store import StoreError, open_output
+from .store import MARKER, StoreError, is_url, open_output
 from .writer import dump_record
 
 EXIT_OK, EXIT_FAILURES, EXIT_USAGE = 0, 1, 2
@@ -68,6 +68,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     raw, out = input_root(args.raw), args.output
     if not raw.exists():
         raise ConfigError(f"{raw}: no such file or folder")
+    if not is_url(args.raw) and not raw.is_dir() and not raw.is_file():  # reading a FIFO would block
+        raise ConfigError(f"{raw}: not a file or folder (a FIFO, socket or device): name a folder or a file")
     if args.workers is not None and args.workers < 1:
         raise ConfigError("--workers must be at least 1")
     try:
@@ -80,7 +82,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     inputs = report["inputs"]
     rejects = ", ".join(f"{reason} {n}" for reason, n in report["rejects"].items()) or "none"
     summary = (f"pagewash: {inputs['seen']} inputs ({inputs['new']} new, {inputs['changed']} changed, "
-               f"{inputs['resumed']} resumed, {inputs['skipped']} unchanged), {report['pages']} pages: "
+               f"{inputs['resumed']} resumed, {inputs['skipped']} unchanged, {inputs['deleted']} deleted), "
+               f"{report['pages']} pages: "
                f"{report['documents']} documents, {report['duplicates']} duplicates, "
                f"{sum(report['rejects'].values())} rejects ({rejects}) in {report['seconds']:.1f}s "
                f"({report['throughput']['pages_per_s']} pages/s) -> {out}")
@@ -107,6 +110,10 @@ def cmd_dedup(args: argparse.Namespace) -> int:
     if inputs and (store.remote or args.state):
         raise ConfigError(f"{args.output}: dedup of JSONL files keeps its index in OUT/_state of a local OUT "
                           "(a URL and --state are for outputs of `run`)")
+    if inputs and ((state_dir / "state.sqlite").exists() or store.read_text(MARKER) is not None):
+        # its next run would sweep the shards its state never wrote: what dedup wrote would be deleted
+        raise ConfigError(f"{args.output} is the output of `pagewash run`: dedup JSONL files into another "
+                          "folder (`pagewash dedup --rebuild` recomputes this one's clusters)")
     try:
         with run_lock(state_dir, wait=args.wait):
             if args.rebuild:

@@ -54,6 +54,7 @@ from .dedup import (
     representatives,
     utf8_array,
 )
+from .state import key_of
 from .store import LocalStore, Store
 from .writer import ShardSet, shard_name, write_atomic
 
@@ -254,7 +255,7 @@ def _signatures(job: DedupJob, seq: int) -> dict:
         sigs = _sig_matrix([r[5] for r in rows], cfg.num_perm)
         _save(job.path("sig", f"s{seq}.npy"), sigs)
         write_atomic(job.path("sig", f"s{seq}.json"), json.dumps(
-            {"ids": ids, "inputs": [r[1] for r in rows], "text_len": [r[2] for r in rows],
+            {"ids": ids, "inputs": [key_of(r[1]) for r in rows], "text_len": [r[2] for r in rows],
              "dates": [r[3] for r in rows], "exact": exacts}))
         nodes = node_of(seq, np.arange(len(rows)))
         halves = _exact_halves(exacts)
@@ -592,8 +593,9 @@ def round_dir(state_dir: Path, db: sqlite3.Connection, cfg: DedupConfig) -> Path
     # the run that cleaned each shard: a rerun after --full (same inputs, new records) is another round
     digest.update(json.dumps(db.execute("SELECT seq, run_id FROM shards WHERE status = 'staged' ORDER BY seq")
                              .fetchall()).encode())
-    for row in db.execute("SELECT seq, pos, doc_id, input, exact FROM pending ORDER BY seq, pos"):
-        digest.update(json.dumps(row).encode())
+    for seq, pos, doc_id, key, exact in db.execute("SELECT seq, pos, doc_id, input, exact FROM pending "
+                                                   "ORDER BY seq, pos"):
+        digest.update(json.dumps([seq, pos, doc_id, key_of(key), exact]).encode())
     if cfg.enabled:
         digest.update(json.dumps(db.execute("SELECT COUNT(*), COALESCE(MAX(doc), 0) FROM dedup_docs").fetchone())
                       .encode())

@@ -19,8 +19,15 @@ from .document import Document
 
 
 def document_id(rel_path: str, url: str | None = None) -> str:
-    """Stable id: sha1 of the URL when known, else of the path relative to the input root."""
-    return hashlib.sha1((url or rel_path).encode("utf-8")).hexdigest()
+    """Stable id: sha1 of the URL when known, else of the path relative to the input root. A name that is
+    not UTF-8 (lone surrogates: `os.fsdecode`) is hashed as its bytes; any other lone surrogate (a JSON
+    `\\ud800`) as `surrogatepass` encodes it. Valid text keeps the id it always had."""
+    name = url or rel_path
+    try:
+        data = name.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        data = name.encode("utf-8", "surrogatepass")
+    return hashlib.sha1(data).hexdigest()
 
 
 @dataclass

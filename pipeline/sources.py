@@ -11,16 +11,19 @@ and the rest of the file goes on.
 
 from __future__ import annotations
 
+import errno
 import gzip
 import importlib.util
 import json
 import logging
 import os
 import re
+import stat
 import zlib
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -37,6 +40,8 @@ SIDECAR_KEYS = ("url", "fetched_at", "site")
 log = logging.getLogger("pagewash")
 _BLOCK = 1 << 20  # streams are read this much at a time
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+log = logging.getLogger("pagewash")
 
 
 def _kind(path: Path) -> str | None:
@@ -77,45 +82,120 @@ def input_root(raw: str) -> Path:
 
 def discover(root: Path) -> Iterator[Path]:
     """Input files under `root` (or `root` itself), in a stable order (that of sorted paths)."""
-    for path, _key in walk_inputs(root):
-        yield path
+    for found in walk_inputs(root):
+        if found.error is None:
+            yield found.path
 
 
-def walk_inputs(root: Path) -> Iterator[tuple[Path, str]]:
+@dataclass(frozen=True, slots=True)
+class Found:
+    """What the walk found: an input file (`error` None), or an entry it could not read (`error`: the OS
+    error) — a file that looks like an input (a dangling or looping symbolic link, say), or a folder, whose
+    key ends in `/` (the root's is `./`) and whose inputs the walk could not see."""
+
+    path: Path
+    key: str
+    error: str | None = None
+
+    @property
+    def folder(self) -> bool:
+        return self.key.endswith("/")
+
+
+def walk_inputs(root: Path, exclude: Iterable[Path] = ()) -> Iterator[Found]:
     """Each input file under `root` (or `root` itself) with its key (`input_key`), in the order of sorted
     paths, so runs are reproducible. A local tree is walked folder by folder, holding the names of one
     folder at a time, not a list of every input, and judged by name and directory entry (no stat per
     file: a rerun over a large tree is bound by these calls); an fsspec URL is listed through its
-    filesystem."""
+    filesystem.
+
+    Symbolic links to files are followed, links to folders are not (no loops, no input seen twice). The
+    folders `exclude` names (a run's own output streams and state) are skipped however they are spelled:
+    they are compared by device and inode. An entry that cannot be read comes out with its error; one
+    that is not a file (a FIFO, socket or device, which would block or make no sense to read) is skipped
+    with a warning.
+    """
     if root.is_file():
-        yield root, root.name
+        yield Found(root, root.name)
         return
     if not isinstance(root, Path):  # a universal_pathlib path over fsspec
         for path in sorted(root.rglob("*")):
             if path.is_file() and is_input(path):
-                yield path, path.relative_to(root).as_posix()
+                yield Found(path, path.relative_to(root).as_posix())
         return
-    yield from _walk(root, "")
+    if not root.is_dir():
+        log.warning("%s: not a file or folder (a FIFO, socket or device?): not read", root)
+        return
+    skip = set()
+    for folder in exclude:
+        try:
+            st = os.stat(folder)
+        except OSError:  # not made yet: nothing of it to skip
+            continue
+        skip.add((st.st_dev, st.st_ino))
+    st = root.stat()
+    if (st.st_dev, st.st_ino) in skip:
+        log.warning("%s is a folder this run writes: not read", root)
+        return
+    yield from _walk(root, "", skip)
 
 
-def _walk(folder: Path, prefix: str) -> Iterator[tuple[Path, str]]:
+def _walk(folder: Path, prefix: str, skip: set[tuple[int, int]]) -> Iterator[Found]:
     # One folder's input and folder names (as plain strings: ~70 bytes each), sorted; is_dir/is_file come
-    # from the directory entry, so only a symbolic link costs a stat.
+    # from the directory entry, so only a symbolic link (or an odd entry) costs a stat.
     subfolders: set[str] = set()
     names: list[str] = []
-    with os.scandir(folder) as entries:
-        for entry in entries:
-            if entry.is_dir(follow_symlinks=False):
-                subfolders.add(entry.name)
-                names.append(entry.name)
-            elif _kind_of_name(entry.name) is not None and entry.is_file():
-                names.append(entry.name)
+    bad: dict[str, str] = {}  # name -> why it cannot be read
+    try:
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                try:
+                    kind = _entry_kind(entry, skip)
+                except OSError as exc:  # a looping or dangling link, a lookup denied, an entry gone
+                    if _kind_of_name(entry.name) is None:
+                        continue
+                    kind, bad[entry.name] = _INPUT, _os_error(exc)
+                if kind == _FOLDER:
+                    subfolders.add(entry.name)
+                if kind is not None:
+                    names.append(entry.name)
+    except OSError as exc:  # unreadable (permissions, I/O): reported, and what it holds is not known gone
+        yield Found(folder, prefix or "./", _os_error(exc))
+        return
     names.sort()
     for name in names:
         if name in subfolders:
-            yield from _walk(folder / name, f"{prefix}{name}/")
+            yield from _walk(folder / name, f"{prefix}{name}/", skip)
         else:
-            yield folder / name, prefix + name
+            yield Found(folder / name, prefix + name, bad.get(name))
+
+
+_FOLDER, _INPUT = "folder", "input"
+
+
+def _entry_kind(entry: os.DirEntry, skip: set[tuple[int, int]]) -> str | None:
+    """`_FOLDER` (to walk), `_INPUT`, or None (not an input); raises OSError for an entry it cannot judge."""
+    if entry.is_dir(follow_symlinks=False):
+        if any(entry.inode() == ino for _dev, ino in skip) and (
+                (st := entry.stat(follow_symlinks=False)).st_dev, st.st_ino) in skip:
+            log.info("%s: a folder this run writes: not read", entry.path)
+            return None
+        return _FOLDER
+    if _kind_of_name(entry.name) is None:
+        return None
+    if entry.is_file():  # follows a symbolic link (a stat): a loop raises ELOOP; a dangling link is False
+        return _INPUT
+    if stat.S_ISDIR(entry.stat().st_mode):  # a dangling link raises ENOENT here
+        log.info("%s: a symbolic link to a folder: not followed", entry.path)
+    else:
+        log.warning("%s: not a regular file (a FIFO, socket or device): skipped", entry.path)
+    return None
+
+
+def _os_error(exc: OSError) -> str:
+    """An OS error in words, with its errno name: `Too many levels of symbolic links (ELOOP)`."""
+    name = errno.errorcode.get(exc.errno or 0)
+    return f"{exc.strerror or exc} ({name})" if name else str(exc.strerror or exc)
 
 
 def input_key(path: Path, root: Path) -> str:

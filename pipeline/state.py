@@ -20,12 +20,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from .writer import to_json
+
 STATE_DIR = "_state"
 STREAMS = ("documents", "duplicates", "rejects")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS inputs (
-    path TEXT PRIMARY KEY,      -- relative to the input root, like document ids
+    path TEXT PRIMARY KEY,      -- relative to the input root, like document ids (`sql_key`); `dir/` a folder
     size INTEGER NOT NULL,
     mtime_ns INTEGER NOT NULL,
     sha1 TEXT NOT NULL,
@@ -33,11 +35,12 @@ CREATE TABLE IF NOT EXISTS inputs (
                                 --   | retracting (its records were being removed: processed again)
     pages_done INTEGER NOT NULL,
     shard INTEGER NOT NULL,     -- the last shard holding its records
-    run_id INTEGER NOT NULL
+    run_id INTEGER NOT NULL,
+    root TEXT                   -- the input root it was last found under (`root_id`); NULL in states older than it
 );
 CREATE TABLE IF NOT EXISTS outputs (
     doc_id TEXT NOT NULL,
-    input TEXT NOT NULL,
+    input TEXT NOT NULL,        -- an `inputs.path`
     stream TEXT NOT NULL,
     shard INTEGER NOT NULL
 );
@@ -51,7 +54,7 @@ CREATE TABLE IF NOT EXISTS shards (
 );
 CREATE TABLE IF NOT EXISTS pending (  -- signatures of cleaned documents awaiting the run's dedup step
     doc_id TEXT NOT NULL,       -- not unique: the same URL scraped twice gives the same id
-    input TEXT NOT NULL,        -- the input file it came from
+    input TEXT NOT NULL,        -- the input file it came from (an `inputs.path`)
     seq INTEGER NOT NULL,
     pos INTEGER NOT NULL,       -- order within the shard
     text_len INTEGER NOT NULL,
@@ -131,6 +134,28 @@ def sql_marks(values: list) -> str:
     return ",".join("?" * len(values))
 
 
+def sql_key(key: str) -> str | bytes:
+    """An input key (or root) as SQLite stores it: text, or, for a file name that is not valid UTF-8 (which
+    Python gives with lone surrogates, `os.fsdecode`), its bytes as a BLOB. SQLite text must be UTF-8; a
+    BLOB never equals a text value, so the two kinds cannot collide, and valid names stay as they were."""
+    try:
+        key.encode("utf-8")
+    except UnicodeEncodeError:
+        return os.fsencode(key)
+    return key
+
+
+def key_of(value: str | bytes) -> str:
+    """The input key `sql_key` stored."""
+    return os.fsdecode(value) if isinstance(value, bytes) else value
+
+
+def root_id(root: Path) -> str:
+    """What names an input root in the state: its real path (a URL as given), so that two spellings of one
+    folder are one root."""
+    return str(root.resolve()) if isinstance(root, Path) else str(root).rstrip("/")
+
+
 def file_sha1(path: Path) -> str:
     """The content hash that tells a changed input from a touched one; a huge file is not read twice for
     it, its size and mtime stand in (as rsync judges by default)."""
@@ -170,6 +195,7 @@ class InputFile:
 
     path: Path
     key: str  # relative to the input root
+    root: str  # `root_id` of that root
     size: int
     mtime_ns: int
     sha1: str
@@ -189,6 +215,8 @@ class RunState:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
         self.db.executescript(_SCHEMA)
+        if "root" not in {row[1] for row in self.db.execute("PRAGMA table_info(inputs)")}:
+            self.db.execute("ALTER TABLE inputs ADD COLUMN root TEXT")
 
     def close(self) -> None:
         self.db.close()
@@ -205,40 +233,66 @@ class RunState:
 
     # --- inputs ---------------------------------------------------------------------------------------
 
-    def triage(self, path: Path, key: str) -> InputFile | None:
+    def triage(self, path: Path, key: str, root: str) -> InputFile | None:
         """The input if it must be processed (new, changed, half done or failed), None if it is done.
 
         Size and mtime unchanged means unchanged (as make and rsync judge); when they differ, the content
-        hash decides, so a file that was only touched is not processed again. Raises OSError when the file
-        cannot be read (the caller records that as a reject).
+        hash decides, so a file that was only touched is not processed again. An input found under another
+        root than before now belongs to this one (`gone_inputs`). Raises OSError when the file cannot be
+        read (the caller records that as a reject).
         """
         st = path.stat()
+        db_key = sql_key(key)
         row = self.db.execute(
-            "SELECT size, mtime_ns, sha1, status, pages_done FROM inputs WHERE path = ?", (key,)
+            "SELECT size, mtime_ns, sha1, status, pages_done, root FROM inputs WHERE path = ?", (db_key,)
         ).fetchone()
         # no mtime (some object stores, fsspec's memory filesystem): size alone proves nothing, hash it
         same_stat = row is not None and st.st_mtime_ns and row[0] == st.st_size and row[1] == st.st_mtime_ns
         if same_stat and row[3] == "done":
+            if row[5] != sql_key(root):
+                self.db.execute("UPDATE inputs SET root = ? WHERE path = ?", (sql_key(root), db_key))
             return None
         sha1 = file_sha1(path)
         if row is None:
-            return InputFile(path, key, st.st_size, st.st_mtime_ns, sha1)
+            return InputFile(path, key, root, st.st_size, st.st_mtime_ns, sha1)
         if sha1 == row[2]:
             if row[3] == "done":
-                self.db.execute("UPDATE inputs SET mtime_ns = ? WHERE path = ?", (st.st_mtime_ns, key))
+                self.db.execute("UPDATE inputs SET mtime_ns = ?, root = ? WHERE path = ?",
+                                (st.st_mtime_ns, sql_key(root), db_key))
                 return None
             if row[3] == "partial":
-                return InputFile(path, key, st.st_size, st.st_mtime_ns, sha1, resume_at=row[4])
-        return InputFile(path, key, st.st_size, st.st_mtime_ns, sha1, retract=True)
+                return InputFile(path, key, root, st.st_size, st.st_mtime_ns, sha1, resume_at=row[4])
+        return InputFile(path, key, root, st.st_size, st.st_mtime_ns, sha1, retract=True)
+
+    def adopt_root(self, root: str) -> None:
+        """Inputs of a state written before roots were recorded are taken to be this root's."""
+        with self.transaction() as db:
+            db.execute("UPDATE inputs SET root = ? WHERE root IS NULL", (sql_key(root),))
+
+    def begin_walk(self) -> None:
+        """Start noting the keys a walk finds (`saw`), in a temporary table: held by SQLite, not in memory."""
+        self.db.execute("CREATE TEMP TABLE IF NOT EXISTS seen (path PRIMARY KEY)")
+        self.db.execute("DELETE FROM temp.seen")
+
+    def saw(self, keys: list[str]) -> None:
+        with self.transaction() as db:
+            db.executemany("INSERT OR IGNORE INTO temp.seen VALUES (?)", ((sql_key(k),) for k in keys))
+
+    def gone_inputs(self, root: str) -> list[str]:
+        """Keys of the inputs of `root` that the walk since `begin_walk` did not find, sorted."""
+        rows = self.db.execute("SELECT path FROM inputs WHERE root = ? AND path NOT IN (SELECT path FROM temp.seen)",
+                               (sql_key(root),)).fetchall()
+        return sorted(key_of(path) for (path,) in rows)
 
     def mark_retracting(self, key: str) -> None:
         """An input whose records are being removed: `triage` hands it out again whatever its content."""
         with self.transaction() as db:
-            db.execute("UPDATE inputs SET status = 'retracting' WHERE path = ?", (key,))
+            db.execute("UPDATE inputs SET status = 'retracting' WHERE path = ?", (sql_key(key),))
 
     def outputs_of(self, key: str) -> list[tuple[str, str, int]]:
         """(doc_id, stream, shard) of every record an input left in the output."""
-        return self.db.execute("SELECT doc_id, stream, shard FROM outputs WHERE input = ?", (key,)).fetchall()
+        return self.db.execute("SELECT doc_id, stream, shard FROM outputs WHERE input = ?",
+                               (sql_key(key),)).fetchall()
 
     def other_inputs(self, seq: int, key: str, ids: Iterable[str]) -> dict[str, list[str]]:
         """doc_id -> keys of the inputs other than `key` that left a record with that id in shard `seq`."""
@@ -246,9 +300,9 @@ class RunState:
         for chunk in sql_chunks(sorted(ids)):
             rows = self.db.execute(
                 f"SELECT doc_id, input FROM outputs WHERE shard = ? AND input != ? AND doc_id IN "
-                f"({sql_marks(chunk)}) ORDER BY doc_id, input", (seq, key, *chunk)).fetchall()
+                f"({sql_marks(chunk)}) ORDER BY doc_id, input", (seq, sql_key(key), *chunk)).fetchall()
             for doc_id, other in rows:
-                found.setdefault(doc_id, []).append(other)
+                found.setdefault(doc_id, []).append(key_of(other))
         return found
 
     def commit_shard(self, seq: int, run_id: int, status: str, counts: dict,
@@ -259,17 +313,24 @@ class RunState:
         with self.transaction() as db:
             db.execute("INSERT OR REPLACE INTO shards VALUES (?, ?, ?, ?)", (seq, run_id, status, json.dumps(counts)))
             db.executemany("INSERT INTO outputs VALUES (?, ?, ?, ?)",
-                           ((doc_id, key, stream, seq) for doc_id, key, stream in outputs))
+                           ((doc_id, sql_key(key), stream, seq) for doc_id, key, stream in outputs))
             db.executemany(
-                "INSERT OR REPLACE INTO inputs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                ((f.key, f.size, f.mtime_ns, f.sha1, st, done, seq, run_id) for f, st, done in inputs),
+                "INSERT OR REPLACE INTO inputs (path, size, mtime_ns, sha1, status, pages_done, shard, run_id, root) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                ((sql_key(f.key), f.size, f.mtime_ns, f.sha1, st, done, seq, run_id, sql_key(f.root))
+                 for f, st, done in inputs),
             )
-            db.executemany("INSERT INTO pending VALUES (?, ?, ?, ?, ?, ?, ?, ?)", pending)
+            db.executemany("INSERT INTO pending VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                           ((row[0], sql_key(row[1]), *row[2:]) for row in pending))
 
-    def fail_input(self, key: str, run_id: int) -> None:
-        """An input that could not be read: not done, so the next run tries it again."""
-        with self.transaction() as db:
-            db.execute("INSERT OR REPLACE INTO inputs VALUES (?, 0, 0, '', 'failed', 0, -1, ?)", (key, run_id))
+    def forget(self, db: sqlite3.Connection, key: str, gone: bool) -> None:
+        """Inside the caller's transaction: forget the records input `key` left (and, when it is `gone`,
+        the input itself)."""
+        db_key = sql_key(key)
+        db.execute("DELETE FROM outputs WHERE input = ?", (db_key,))
+        db.execute("DELETE FROM pending WHERE input = ?", (db_key,))
+        if gone:
+            db.execute("DELETE FROM inputs WHERE path = ?", (db_key,))
 
     # --- shards and runs ------------------------------------------------------------------------------
 
@@ -310,7 +371,7 @@ class RunState:
     def end_run(self, run_id: int, status: str, finished: str, report: dict) -> None:
         with self.transaction() as db:
             db.execute("UPDATE runs SET finished = ?, status = ?, report = ? WHERE run_id = ?",
-                       (finished, status, json.dumps(report, ensure_ascii=False), run_id))
+                       (finished, status, to_json(report), run_id))
 
     def history(self, limit: int = 20) -> list[dict]:
         rows = self.db.execute(

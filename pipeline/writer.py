@@ -4,11 +4,22 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def to_json(value, indent: int | None = None) -> str:
+    """JSON text that is valid UTF-8 whatever `value` holds: non-ASCII as itself, but a lone surrogate (a
+    file name that is not UTF-8, as Python gives it: `os.fsdecode`) as a `\\udcXX` escape, which
+    `json.loads` turns back into the same string."""
+    text = json.dumps(value, ensure_ascii=False, indent=indent, separators=None if indent else (",", ":"))
+    return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def dump_record(record: dict) -> str:
-    return json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+    return to_json(record)
 
 
 def write_atomic(path: Path, data: str | bytes) -> None:

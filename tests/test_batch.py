@@ -569,3 +569,79 @@ def test_dedup_rebuild_refuses_while_a_retraction_is_unfinished(tmp_path: Path, 
         batch.rebuild_dedup(LocalStore(out), out / STATE_DIR, load_config())
     assert run_corpus(raw, out, load_config(), workers=0, progress=False).exit_code == 0
     batch.rebuild_dedup(LocalStore(out), out / STATE_DIR, load_config())  # finished: allowed again
+
+
+def test_deleted_and_renamed_inputs_are_retracted(tmp_path: Path):
+    """A deleted input's record left documents/; a renamed one's old record stays no more, and the new name
+    is a document, not a duplicate of the vanished file; the report and the summary count them."""
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    seeds = sorted(SEEDS_RAW.glob("*.txt"))
+    for name, seed in zip(("keep.txt", "delete.txt", "rename.txt"), seeds, strict=False):
+        (raw / name).write_bytes(seed.read_bytes())
+    out = tmp_path / "out"
+    assert run_corpus(raw, out, load_config(), workers=0, progress=False).exit_code == 0
+    assert len(ids(out, "documents")) == 3
+    (raw / "delete.txt").unlink()
+    (raw / "rename.txt").rename(raw / "renamed.txt")
+    proc = cli("run", str(raw), "-o", str(out), "--workers", "1", "--no-progress")
+    assert proc.returncode == 0 and "1 new, 0 changed, 0 resumed, 1 unchanged, 2 deleted" in proc.stderr
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert report["inputs"]["deleted"] == 2 and report["duplicates"] == 0
+    sources = {stream: sorted(Path(json.loads(line)["metadata"]["source_path"]).name for line in found)
+               for stream, found in lines(out).items()}
+    assert sources == {"documents": ["keep.txt", "renamed.txt"], "duplicates": [], "rejects": []}
+    third = run_corpus(raw, out, load_config(), workers=0, progress=False)
+    assert third.report["inputs"] == {**third.report["inputs"], "new": 0, "deleted": 0, "skipped": 2}
+    assert third.report["pages"] == 0
+
+
+def test_another_root_into_the_same_output_retracts_nothing(tmp_path: Path):
+    """Keys are relative to their root: a run over another RAW does not take the first root's inputs for
+    deleted; a run over the first root retracts only its own missing input; an empty RAW retracts nothing
+    (an unmounted volume looks like that)."""
+    first, second, empty = tmp_path / "first", tmp_path / "second", tmp_path / "empty"
+    for folder in (first, second, empty):
+        folder.mkdir()
+    seeds = sorted(SEEDS_RAW.glob("*.txt"))
+    (first / "a.txt").write_bytes(seeds[0].read_bytes())
+    (first / "b.txt").write_bytes(seeds[1].read_bytes())
+    (second / "c.txt").write_bytes(seeds[2].read_bytes())
+    out = tmp_path / "out"
+    run_corpus(first, out, load_config(), workers=0, progress=False)
+    assert run_corpus(second, out, load_config(), workers=0, progress=False).report["inputs"]["deleted"] == 0
+    assert len(ids(out, "documents")) == 3
+    assert run_corpus(empty, out, load_config(), workers=0, progress=False).report["inputs"]["deleted"] == 0
+    assert len(ids(out, "documents")) == 3
+    (first / "b.txt").unlink()
+    assert run_corpus(first, out, load_config(), workers=0, progress=False).report["inputs"]["deleted"] == 1
+    names = sorted(Path(json.loads(line)["metadata"]["source_path"]).name for line in lines(out)["documents"])
+    assert names == ["a.txt", "c.txt"]
+
+
+def test_deleted_input_retraction_killed_half_way_then_rerun(tmp_path: Path, monkeypatch):
+    """Killed after a deleted input's records left the shard files, before the state forgot them: the next
+    run finishes the retraction, and the one after is a no-op."""
+    from pipeline import batch
+
+    raw, story, out = _one_story(tmp_path)
+    (raw / "other.txt").write_bytes((SEEDS_RAW / "004_57d7f56e55303209.txt").read_bytes())
+    assert run_corpus(raw, out, load_config(), workers=0, progress=False).exit_code == 0
+    story.unlink()
+
+    class Killed(BaseException):
+        pass
+
+    def die(rows):
+        raise Killed
+
+    monkeypatch.setattr(batch, "_count_rows", die)
+    with pytest.raises(Killed):
+        run_corpus(raw, out, load_config(), workers=0, progress=False)
+    monkeypatch.undo()
+    again = run_corpus(raw, out, load_config(), workers=0, progress=False)
+    assert again.report["inputs"]["deleted"] == 1
+    assert [Path(json.loads(line)["metadata"]["source_path"]).name for line in lines(out)["documents"]] == [
+        "other.txt"]
+    last = run_corpus(raw, out, load_config(), workers=0, progress=False)
+    assert last.report["inputs"]["deleted"] == 0 and last.report["pages"] == 0

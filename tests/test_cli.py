@@ -315,3 +315,30 @@ def test_workers_beyond_the_machine_are_capped(tmp_path: Path):
     _seeds(raw, sorted(SEEDS_RAW.glob("*.txt"))[:1])
     proc = pagewash("run", str(raw), "-o", str(tmp_path / "out"), "--workers", "500")
     assert proc.returncode == 0 and "500 workers capped to" in proc.stderr.decode(), proc.stderr.decode()
+
+
+def test_a_fifo_as_raw_is_refused_not_read(tmp_path: Path):
+    """Reading a FIFO blocks until a writer comes: `run FIFO` is refused at once (exit 2)."""
+    fifo = tmp_path / "pipe.txt"
+    os.mkfifo(fifo)
+    proc = subprocess.run([sys.executable, str(ROOT / "cli.py"), "run", str(fifo), "-o", str(tmp_path / "out")],
+                          capture_output=True, cwd=ROOT, timeout=60)
+    assert proc.returncode == 2 and b"not a file or folder" in proc.stderr
+
+
+def test_dedup_into_a_run_output_is_refused(tmp_path: Path):
+    """The next `run` would sweep the shards `dedup` wrote there (its state never wrote them)."""
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "a.txt").write_bytes((SEEDS_RAW / "000_d2de09946bceaf6b.txt").read_bytes())
+    out = tmp_path / "out"
+    assert pagewash("run", str(raw), "-o", str(out)).returncode == 0
+    before = sorted(p.relative_to(out) for p in out.rglob("part-*.jsonl"))
+    extra = tmp_path / "extra.jsonl"
+    extra.write_text(json.dumps({"id": "x", "text": PROSE}) + "\n", encoding="utf-8")
+    proc = pagewash("dedup", str(extra), "-o", str(out))
+    assert proc.returncode == 2 and b"is the output of `pagewash run`" in proc.stderr
+    assert sorted(p.relative_to(out) for p in out.rglob("part-*.jsonl")) == before
+    state = tmp_path / "state"  # a run whose state lives elsewhere: its output's marker tells
+    assert pagewash("run", str(raw), "-o", str(tmp_path / "out2"), "--state", str(state)).returncode == 0
+    assert pagewash("dedup", str(extra), "-o", str(tmp_path / "out2")).returncode == 2

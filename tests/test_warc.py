@@ -124,6 +124,13 @@ def test_only_html_responses_and_resources_are_pages_the_rest_is_counted(tmp_pat
     assert [(p.meta["url"], p.data) for p in pages] == [("https://example.org/saved", STORIES[0]),
                                                         ("https://example.org/untyped", STORIES[1])]
     assert skipped == {"text/dns": 1, "image/png": 1, "no type, not HTML": 1, "text/css": 1, "request": 1}
+    # a run reports them (and makes no record of them: every stream holds pages only)
+    from pipeline.batch import run_corpus
+    from pipeline.config import load_config
+
+    report = run_corpus(tmp_path / "crawl.warc.gz", tmp_path / "out", load_config(), workers=0,
+                        progress=False).report
+    assert report["records_skipped"] == skipped and report["pages"] == 2
 
 
 def test_brotli_bodies_are_decoded(tmp_path: Path):
