@@ -270,8 +270,6 @@ class BatchRun:
         max_bytes = self.config.max_input_bytes
         root = root_id(self.raw)
         whole = not self.raw.is_file()  # a folder's inputs can go; a file given as RAW is there (or refused)
-        if whole:
-            self.state.adopt_root(root)
         self.state.begin_walk()
         seen: list[str] = []  # keys not yet noted in the state
         unread: list[str] = []  # folders that could not be read: what they hold is not known to be gone
@@ -412,9 +410,10 @@ class BatchRun:
                                                    private_files=[self.state_dir / LOCK_FILE])
         return self._executor
 
-    def close(self) -> None:
+    def close(self, now: bool = False) -> None:
+        """End the executor: its workers finish their tasks, or, `now`, are killed at once."""
         if self._executor is not None:
-            self._executor.close()
+            self._executor.close(now)
             self._executor = None
 
     def clean(self) -> None:
@@ -851,8 +850,10 @@ def _run_locked(raw: Path, store: Store, state_dir: Path, config: Config, state:
             batch.clean()
             if not stop.signum:
                 batch.dedup()
-        finally:
-            batch.close()
+        except BaseException:  # stopped at once, or failing: nothing waits for the workers' tasks any more
+            batch.close(now=True)
+            raise
+        batch.close()
         status = "interrupted" if stop.signum else "done"
     except StoppedAtOnce:
         status = "interrupted"

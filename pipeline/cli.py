@@ -7,6 +7,7 @@ configuration error, 75 the output is in use by another run or its store failed 
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import logging
 import shutil
@@ -305,13 +306,36 @@ def main(argv: list[str] | None = None) -> int:
               "shard", file=sys.stderr)
         return 128 + stopped.signum
     except (OSError, sqlite3.Error) as exc:
-        # what escapes a command is the output's side failing (disk full, read-only, quota, a store's network):
-        # input failures are rejects. Committed work stands; the next run goes on from there.
-        print(f"pagewash: error: {_os_error(exc)}; nothing committed is lost: fix it and rerun", file=sys.stderr)
-        return EXIT_BUSY
+        # Input failures are rejects: what escapes a command is the output's side failing. Committed work
+        # stands and the next run goes on from there; only a failure that can pass (a full disk, a read-only
+        # mount, a store's network) is EX_TEMPFAIL, not a damaged state or a bug, which a rerun cannot mend.
+        if _temporary(exc):
+            print(f"pagewash: error: {_describe(exc)}; nothing committed is lost: fix it and rerun", file=sys.stderr)
+            return EXIT_BUSY
+        log.debug("the traceback", exc_info=exc)
+        print(f"pagewash: error: {_describe(exc)} (not a failure a rerun mends; -v shows where it came from)",
+              file=sys.stderr)
+        return EXIT_FAILURES
 
 
-def _os_error(exc: OSError | sqlite3.Error) -> str:
+_TEMPORARY_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.EACCES, errno.EPERM,
+                               errno.EAGAIN, errno.ENOMEM, errno.EMFILE, errno.ENFILE, errno.ESTALE, errno.ETIMEDOUT,
+                               errno.ECONNRESET, errno.ECONNREFUSED, errno.ENETUNREACH, errno.EHOSTUNREACH})
+# SQLite's words for the same conditions (its OperationalError carries no errno)
+_TEMPORARY_SQLITE = ("database or disk is full", "readonly database", "disk i/o error", "database is locked",
+                     "unable to open database file", "out of memory")
+
+
+def _temporary(exc: OSError | sqlite3.Error) -> bool:
+    """A failure of the output's storage that may pass (EX_TEMPFAIL), as opposed to a damaged state or a bug."""
+    if isinstance(exc, StoreError):
+        return True
+    if isinstance(exc, sqlite3.OperationalError):
+        return any(words in str(exc).lower() for words in _TEMPORARY_SQLITE)
+    return isinstance(exc, OSError) and exc.errno in _TEMPORARY_ERRNOS
+
+
+def _describe(exc: OSError | sqlite3.Error) -> str:
     """One line for an OSError or SQLite error: what failed, and where."""
     if isinstance(exc, sqlite3.Error):
         return f"the run's state (SQLite): {exc}"

@@ -38,7 +38,7 @@ class Executor(Protocol):
         (after the engine's retries) raises here."""
         ...
 
-    def close(self) -> None: ...
+    def close(self, now: bool = False) -> None: ...
 
 
 def default_workers() -> int:
@@ -65,7 +65,7 @@ class SerialExecutor:
         for args in tasks:
             yield fn(*args)
 
-    def close(self) -> None:
+    def close(self, now: bool = False) -> None:
         pass
 
 
@@ -394,12 +394,15 @@ class LocalPoolExecutor:
             return self._pool.submit(fn, *args)
 
     def _restart(self) -> None:
-        # the pool's survivors ignore SIGTERM (the driver handles signals): killed, so that none of them
-        # goes on with a task that is about to run again in the new pool
+        self._abort()
+        self._pool = self._new_pool()
+
+    def _abort(self) -> None:
+        # the pool's workers ignore SIGTERM (the driver handles signals): killed, so that none of them goes on
+        # with a task that is about to run again in a new pool, or that nobody waits for any more
         for process in list((getattr(self._pool, "_processes", None) or {}).values()):
             process.kill()
         self._pool.shutdown(wait=False, cancel_futures=True)
-        self._pool = self._new_pool()
 
     def renew(self, init: Callable[[], None]) -> None:
         """Replace the workers by fresh ones that run `init`: a phase that needs nothing the last one loaded
@@ -409,8 +412,13 @@ class LocalPoolExecutor:
         self._init = init
         self._pool = self._new_pool()
 
-    def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+    def close(self, now: bool = False) -> None:
+        """Let the workers finish their tasks and go, or, `now`, kill them (a run stopped at once, or failing:
+        nothing waits for what they are doing)."""
+        if now:
+            self._abort()
+        else:
+            self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 # --- Ray core tasks (optional: `pip install pagewash[ray]`) ------------------------------------------------
@@ -484,6 +492,7 @@ class RayExecutor:
         except self._ray.exceptions.RayError:
             return self._on_crash(item)
 
-    def close(self) -> None:
+    def close(self, now: bool = False) -> None:
+        """Shuts down the local Ray this executor started (its tasks with it); a cluster's is left as it is."""
         if self._started:
             self._ray.shutdown()

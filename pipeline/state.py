@@ -36,7 +36,8 @@ CREATE TABLE IF NOT EXISTS inputs (
     pages_done INTEGER NOT NULL,
     shard INTEGER NOT NULL,     -- the last shard holding its records
     run_id INTEGER NOT NULL,
-    root TEXT                   -- the input root it was last found under (`root_id`); NULL in states older than it
+    root TEXT                   -- the input root it was last found under (`root_id`); NULL in states older than
+                                --   it until found again (an input of unknown root is never taken for gone)
 );
 CREATE TABLE IF NOT EXISTS outputs (
     doc_id TEXT NOT NULL,
@@ -263,11 +264,6 @@ class RunState:
             if row[3] == "partial":
                 return InputFile(path, key, root, st.st_size, st.st_mtime_ns, sha1, resume_at=row[4])
         return InputFile(path, key, root, st.st_size, st.st_mtime_ns, sha1, retract=True)
-
-    def adopt_root(self, root: str) -> None:
-        """Inputs of a state written before roots were recorded are taken to be this root's."""
-        with self.transaction() as db:
-            db.execute("UPDATE inputs SET root = ? WHERE root IS NULL", (sql_key(root),))
 
     def begin_walk(self) -> None:
         """Start noting the keys a walk finds (`saw`), in a temporary table: held by SQLite, not in memory."""

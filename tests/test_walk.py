@@ -340,25 +340,30 @@ def test_fuzz_every_input_ends_in_exactly_one_stream(quick_runs, tree, folders):
 
 
 def test_state_written_before_roots_were_recorded(tmp_path: Path):
-    """A state without the `root` column gains it; its inputs are the next folder root's, so one deleted
-    since is retracted."""
-    raw = tmp_path / "raw"
-    raw.mkdir()
-    (raw / "a.txt").write_bytes(seed(0))
-    (raw / "b.txt").write_bytes(seed(1))
+    """A state without the `root` column gains it. Its inputs take the root they are next found under; one
+    never found again has no known root and is never taken for deleted: the state may have been fed from
+    several folders, and a run over one of them must not retract the others' records."""
+    one, two = tmp_path / "one", tmp_path / "two"
+    for folder, names in ((one, ("a.txt", "b.txt")), (two, ("c.txt", "d.txt"))):
+        folder.mkdir()
+        for n, name in enumerate(names):
+            (folder / name).write_bytes(seed(n + 2 * (folder == two)))
     out = tmp_path / "out"
-    run(raw, out)
+    run(one, out)
+    run(two, out)
     db = sqlite3.connect(out / STATE_DIR / "state.sqlite")
     db.execute("ALTER TABLE inputs DROP COLUMN root")
     db.commit()
     db.close()
     state = RunState(out / STATE_DIR)
-    assert state.db.execute("SELECT COUNT(*) FROM inputs WHERE root IS NULL").fetchone() == (2,)
+    assert state.db.execute("SELECT COUNT(*) FROM inputs WHERE root IS NULL").fetchone() == (4,)
     state.close()
     # a file given as RAW has no input to lose: the others are not taken for its deleted inputs
-    assert run(raw / "a.txt", out).report["inputs"]["deleted"] == 0
-    assert len(records(out)["documents"]) == 2
-    (raw / "b.txt").unlink()
-    result = run(raw, out)
+    assert run(one / "a.txt", out).report["inputs"]["deleted"] == 0
+    assert run(one, out).report["inputs"]["deleted"] == 0  # two's inputs: root unknown, not gone
+    assert len(records(out)["documents"]) == 4
+    (one / "b.txt").unlink()  # found under `one` by the run before: now known to be gone
+    result = run(one, out)
     assert result.report["inputs"]["deleted"] == 1
-    assert [r["metadata"]["source_path"] for r in records(out)["documents"]] == [str(raw / "a.txt")]
+    assert sorted(Path(r["metadata"]["source_path"]).name for r in records(out)["documents"]) == [
+        "a.txt", "c.txt", "d.txt"]
