@@ -31,28 +31,38 @@ _BINARY_SHARE = 0.05  # more NUL and control bytes than this (in the whole input
 _UTF16_QUIET_LANE, _UTF16_LOUD_LANE = 0.05, 0.3  # UTF-16: one byte lane nearly all text, the other not
 
 
+MAX_GZIP_MEMBERS = 100_000  # a BGZF file of 16 MB has ~1,000; a file of empty members is not a page
+_GZIP_FEED = 4096  # compressed bytes given to zlib at a time: what it copies back as `unused_data` is bounded
+
+
 def gunzip(data: bytes, limit: int) -> bytes:
     """Decompress gzip data, every member of it (`cat a.gz b.gz` is one valid gzip file), refusing more
-    than `limit` bytes of output in all (gzip bombs)."""
+    than `limit` bytes of output in all (gzip bombs) and more than MAX_GZIP_MEMBERS members. The input is
+    fed in small slices of one view, so each member costs its own length, not a copy of all that follows."""
+    view = memoryview(data)
     out: list[bytes] = []
-    size, rest = 0, data
-    while True:
+    size = pos = 0
+    for _member in range(MAX_GZIP_MEMBERS):
         decompressor = zlib.decompressobj(zlib.MAX_WBITS | 16)
-        try:
-            chunk = decompressor.decompress(rest, limit + 1 - size)
-        except zlib.error as exc:
-            raise Rejected("bad_gzip", str(exc)) from exc
-        size += len(chunk)
-        if size > limit:
-            raise Rejected("too_large", f"decompresses to more than {limit} bytes")
-        if not decompressor.eof:
-            raise Rejected("bad_gzip", "truncated gzip stream")
-        out.append(chunk)
-        rest = decompressor.unused_data
-        if not rest.strip(b"\x00"):  # the end, or the zero padding some writers add (as gzip reads it)
-            return b"".join(out)
-        if not is_gzip(rest):
+        while not decompressor.eof:
+            if pos >= len(view):
+                raise Rejected("bad_gzip", "truncated gzip stream")
+            feed = view[pos:pos + _GZIP_FEED]
+            try:
+                chunk = decompressor.decompress(feed, limit + 1 - size)
+            except zlib.error as exc:
+                raise Rejected("bad_gzip", str(exc)) from exc
+            size += len(chunk)
+            if size > limit:
+                raise Rejected("too_large", f"decompresses to more than {limit} bytes")
+            out.append(chunk)
+            pos += len(feed) - len(decompressor.unused_data) - len(decompressor.unconsumed_tail)
+        if not is_gzip(view[pos:pos + 2]):
+            rest = view[pos:]
+            if not bytes(rest).strip(b"\x00"):  # the end, or the zero padding some writers add (as gzip reads it)
+                return b"".join(out)
             raise Rejected("bad_gzip", f"{len(rest)} bytes after the last gzip member are not gzip")
+    raise Rejected("bad_gzip", f"more than {MAX_GZIP_MEMBERS} gzip members")
 
 
 def is_gzip(data: bytes) -> bool:

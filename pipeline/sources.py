@@ -273,16 +273,21 @@ def _bounded_lines(stream, limit: int, block_size: int = _BLOCK) -> Iterator[byt
         while (end := block.find(b"\n", start)) >= 0:
             if not too_long:
                 line += block[start:end]
-            yield None if too_long or len(line) > limit else bytes(line)
+            yield None if too_long or _longer(line, limit) else bytes(line)
             line.clear()
             too_long, start = False, end + 1
         if not too_long:
             line += block[start:]
-            if len(line) > limit:
+            if len(line) > limit + 1:  # + 1: the line may yet end in \r\n
                 too_long = True
                 line.clear()
     if too_long or line:
-        yield None if too_long else bytes(line)
+        yield None if too_long or _longer(line, limit) else bytes(line)
+
+
+def _longer(line: bytearray, limit: int) -> bool:
+    """Longer than `limit` bytes, not counting the \r of a CRLF line end."""
+    return len(line) - line.endswith(b"\r") > limit
 
 
 def _read_jsonl(path: Path, rel: str, max_bytes: int) -> Iterator[RawPage]:

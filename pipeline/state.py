@@ -176,17 +176,20 @@ def content_sha1(path: Path) -> str:
 
 
 def _connect_readonly(path: Path) -> sqlite3.Connection:
-    """A read-only connection. A WAL database needs its `-shm` file even to be read; where it cannot be made
-    (a read-only folder), the file is read as immutable (no locking: a run writing it at that very moment
-    could be seen half way, which a report reader can live with)."""
+    """A connection that writes nothing, not even SQLite's `-wal`/`-shm` companions (which a reader would
+    otherwise create, owned by whoever runs `stats`). With no `-wal` file no run is writing (the last
+    connection of a run checkpoints and removes it), so the file is read as immutable; while a run writes,
+    its companions exist and a plain read-only connection shares them."""
     from urllib.parse import quote
 
     uri = f"file:{quote(str(path.resolve()))}"
+    if not path.with_name(path.name + "-wal").exists():
+        return sqlite3.connect(f"{uri}?immutable=1", uri=True, isolation_level=None)
     try:
         db = sqlite3.connect(f"{uri}?mode=ro", uri=True, isolation_level=None)
         db.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
         return db
-    except sqlite3.OperationalError:
+    except sqlite3.OperationalError:  # a read-only folder where the companions cannot be opened
         return sqlite3.connect(f"{uri}?immutable=1", uri=True, isolation_level=None)
 
 

@@ -270,6 +270,9 @@ def test_read_only_output_exits_75_and_stats_still_reads_it(small_disk: Path, tm
         assert "documents 2" in stats.stdout.decode()
     finally:
         subprocess.run(["mount", "-o", "remount,rw", str(small_disk)], check=True)
+    files = sorted((out / "_state").iterdir())
+    assert pagewash("stats", str(out)).returncode == 0
+    assert sorted((out / "_state").iterdir()) == files  # stats writes nothing, not even SQLite's companions
 
 
 def test_a_damaged_state_is_not_a_temporary_failure(tmp_path: Path):

@@ -284,3 +284,15 @@ def test_gunzip_damaged_second_member_is_bad_gzip(tail):
     with pytest.raises(Rejected) as info:
         gunzip(gzip.compress(b"first member") + tail, limit=10_000)
     assert info.value.reason == "bad_gzip"
+
+
+def test_many_empty_gzip_members_cost_their_length_and_are_bounded():
+    """Each member used to copy all that followed it (quadratic: 16 MB of empty members took minutes)."""
+    import gzip
+
+    from pipeline.decode import MAX_GZIP_MEMBERS, gunzip
+
+    assert gunzip(gzip.compress(b"") * 40_000 + gzip.compress(b"end"), 1 << 20) == b"end"
+    with pytest.raises(Rejected, match="gzip members") as info:
+        gunzip(gzip.compress(b"") * (MAX_GZIP_MEMBERS + 1), 1 << 24)
+    assert info.value.reason == "bad_gzip"

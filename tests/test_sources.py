@@ -347,3 +347,12 @@ def test_page_gzipped_in_several_members_is_read_whole(tmp_path: Path, pipeline)
     outcome = pipeline.process(page)
     assert outcome.reject_reason is None
     assert ARTICLE[0][:50] in outcome.document.text and ARTICLE[-1][:50] in outcome.document.text
+
+
+def test_a_crlf_line_of_exactly_the_limit_is_not_too_large():
+    from pipeline.sources import _bounded_lines
+
+    data = b"a" * 100 + b"\n" + b"b" * 100 + b"\r\n" + b"c" * 101 + b"\r\n" + b"d" * 100 + b"\r"
+    for block_size in (7, 4096):
+        got = [None if line is None else len(line) for line in _bounded_lines(io.BytesIO(data), 100, block_size)]
+        assert got == [100, 101, None, 101]  # the \r is the line end's, not the line's
