@@ -804,10 +804,13 @@ def run_corpus(raw: Path, out: Path | str, config: Config, *, rules: RuleSet | N
             state.close()
 
 
-def check_settings(state: RunState, config: Config, rules: RuleSet, *, full: bool, accept_mixed: bool) -> list[str]:
+def check_settings(state: RunState, config: Config, rules: RuleSet, *, full: bool,
+                   accept_mixed: bool) -> tuple[list[str], str | None]:
     """Refuse (ConfigError) a run whose settings differ from those that made the output's records, unless it
-    starts over (`--full`) or the user accepts mixing (`--accept-mixed`); returns what changed, and records the
-    new fingerprint when the run may go on. A state from before fingerprints adopts the current one."""
+    starts over (`--full`) or the user accepts mixing (`--accept-mixed`). Returns what changed and the
+    fingerprint to record (None: the recorded one stands); `--full` records it in the transaction that
+    empties the state, so that a kill between the two cannot leave old records under new settings. A state
+    from before fingerprints adopts the current one."""
     from .fingerprint import changes, settings_fingerprint
 
     now = settings_fingerprint(config, rules)
@@ -822,21 +825,23 @@ def check_settings(state: RunState, config: Config, rules: RuleSet, *, full: boo
                 "rerun with --full to reprocess every input with the new settings, or with --accept-mixed to keep "
                 "the earlier records and clean only new or changed inputs with the new settings")
         log.warning("settings changed (%s); --accept-mixed: earlier records are kept as they are", "; ".join(changed))
-    if stored is None or changed:
-        state.set_setting(SETTINGS_KEY, json.dumps(now, sort_keys=True))
-    return changed
+    return changed, json.dumps(now, sort_keys=True) if stored is None or changed else None
 
 
 def _run_locked(raw: Path, store: Store, state_dir: Path, config: Config, state: RunState, stamp: str,
                 started: float, rules: RuleSet, engine: Engine, stop: _Stop, progress: bool, full: bool,
                 accept_mixed: bool) -> RunResult:
-    changed = check_settings(state, config, rules, full=full, accept_mixed=accept_mixed)
+    changed, fingerprint = check_settings(state, config, rules, full=full, accept_mixed=accept_mixed)
     run_id = state.begin_run(stamp)
     if full:  # the state and the index are emptied together, so neither outlives the other
         DedupIndex.create_schema(state.db)
         with state.transaction() as db:
             DedupIndex.clear(db)
             state.reset(db)
+            if fingerprint is not None:
+                state.set_setting(SETTINGS_KEY, fingerprint, db)
+    elif fingerprint is not None:
+        state.set_setting(SETTINGS_KEY, fingerprint)
         shutil.rmtree(state_dir / ROUNDS, ignore_errors=True)  # no earlier round may be resumed or installed
     bind(store, state_dir, state, full=full)
     batch = BatchRun(raw, store, state_dir, config, state, run_id, stamp, rules, engine, stop, progress)

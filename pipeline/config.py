@@ -113,8 +113,6 @@ class DedupConfig:
 
     def __post_init__(self) -> None:
         _check_ranges(self, "dedup")
-        if self.ngram < 1 or self.num_perm < 1 or self.bands < 1 or self.rows < 1 or self.partitions < 1:
-            raise ConfigError("[dedup] ngram, num_perm, bands, rows and partitions must be at least 1")
         if self.bands * self.rows != self.num_perm:
             raise ConfigError(
                 f"[dedup] bands x rows ({self.bands} x {self.rows}) must equal num_perm ({self.num_perm})")

@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import unicodedata
-from importlib import metadata
+from importlib import metadata, resources
 
 from . import __version__
 from .config import Config
@@ -24,7 +24,7 @@ from .rules import RuleSet
 # The distributions whose code shapes a record: extraction, dates, stop lists, parsing, charset detection,
 # language identification, archive reading and the dedup signatures.
 LIBRARIES = ("trafilatura", "htmldate", "courlan", "justext", "lxml", "lxml_html_clean", "beautifulsoup4",
-             "charset-normalizer", "dateparser", "langdetect", "langdetect-rs", "warcio", "rensa")
+             "charset-normalizer", "dateparser", "langdetect", "langdetect-rs", "warcio", "brotli", "rensa")
 _RUN_ONLY = frozenset({"workers", "shard_pages", "max_error_rate", "extract_timeout", "memory_limit_mb", "dedup",
                        "rules_dirs"})  # rules_dirs: the rules themselves are fingerprinted, not where they live
 
@@ -40,9 +40,19 @@ def _digest(parts: tuple) -> str:
     return hashlib.sha1(repr(parts).encode("utf-8")).hexdigest()[:12]
 
 
+def code_digest() -> str:
+    """A digest of pagewash's own modules: a version number is not bumped for every change that alters records
+    (a decoding rule, a new reject reason), the code itself is what made them."""
+    digest = hashlib.sha1()
+    package = resources.files("pipeline")
+    for module in sorted((entry for entry in package.iterdir() if entry.name.endswith(".py")), key=lambda e: e.name):
+        digest.update(module.name.encode("utf-8") + b"\0" + module.read_bytes() + b"\0")
+    return digest.hexdigest()[:12]
+
+
 def settings_fingerprint(config: Config, rules: RuleSet) -> dict[str, str]:
     """`name -> value` of everything in this run that decides what a record holds (see the module docstring)."""
-    found = {"pagewash": __version__, "unicode": unicodedata.unidata_version}
+    found = {"pagewash": __version__, "pagewash code": code_digest(), "unicode": unicodedata.unidata_version}
     found.update((f"library {name}", _version(name)) for name in LIBRARIES)
     for f in dataclasses.fields(config):
         if f.name in _RUN_ONLY:

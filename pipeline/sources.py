@@ -41,8 +41,6 @@ log = logging.getLogger("pagewash")
 _BLOCK = 1 << 20  # streams are read this much at a time
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
-log = logging.getLogger("pagewash")
-
 
 def _kind(path: Path) -> str | None:
     return _kind_of_name(path.name)

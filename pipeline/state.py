@@ -353,9 +353,13 @@ class RunState:
         row = self.db.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
         return row[0] if row else None
 
-    def set_setting(self, key: str, value: str) -> None:
-        with self.transaction() as db:
+    def set_setting(self, key: str, value: str, db: sqlite3.Connection | None = None) -> None:
+        """Record a setting, in the caller's transaction `db` if given, else in one of its own."""
+        if db is not None:
             db.execute("INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)", (key, value))
+            return
+        with self.transaction() as own:
+            self.set_setting(key, value, own)
 
     def is_empty(self) -> bool:
         """No input or shard recorded yet (a new output, or one reset by --full)."""

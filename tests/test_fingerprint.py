@@ -91,6 +91,46 @@ def test_library_upgrade_is_a_change(raw: Path, tmp_path: Path, monkeypatch):
         run_corpus(raw, out, load_config(), workers=0, progress=False)
 
 
+def test_a_change_of_pagewash_code_is_a_change(raw: Path, tmp_path: Path, monkeypatch):
+    """The version number is not bumped for every change that alters records; the code's digest is."""
+    from pipeline import fingerprint
+
+    out = tmp_path / "out"
+    assert run_corpus(raw, out, load_config(), workers=0, progress=False).exit_code == 0
+    monkeypatch.setattr(fingerprint, "code_digest", lambda: "0123456789ab")
+    with pytest.raises(ConfigError, match=r"pagewash code: \w{12} -> 0123456789ab"):
+        run_corpus(raw, out, load_config(), workers=0, progress=False)
+
+
+def test_full_records_the_new_settings_with_the_emptied_state(raw: Path, tmp_path: Path, monkeypatch):
+    """The new fingerprint goes in with the emptied state, in one transaction: a --full run killed before
+    that leaves the old records under the old settings, never under the new ones."""
+    from pipeline.batch import SETTINGS_KEY
+    from pipeline.state import STATE_DIR, RunState
+
+    out = tmp_path / "out"
+    assert run_corpus(raw, out, load_config(), workers=0, progress=False).exit_code == 0
+
+    class Killed(BaseException):
+        pass
+
+    def die(*args, **kwargs):
+        raise Killed
+
+    monkeypatch.setattr(RunState, "begin_run", die)  # between the check of the settings and the reset
+    with pytest.raises(Killed):
+        run_corpus(raw, out, load_config(language_seed=5), workers=0, progress=False, full=True)
+    monkeypatch.undo()
+    state = RunState(out / STATE_DIR)
+    try:
+        assert not state.is_empty()
+        assert json.loads(state.setting(SETTINGS_KEY))["config language_seed"] == "0"
+    finally:
+        state.close()
+    with pytest.raises(ConfigError):  # so the old records are still defended against the new settings
+        run_corpus(raw, out, load_config(language_seed=5), workers=0, progress=False)
+
+
 def test_what_only_changes_how_a_run_goes_is_not_a_change():
     rules = load_rules()
     base = settings_fingerprint(load_config(), rules)

@@ -22,6 +22,7 @@ from test_batch import EPOCH, corpus, lines, small_shards  # noqa: F401 - the wh
 from pipeline.config import load_config
 from pipeline.document import RawPage
 from pipeline.runner import REJECT_TEXT_CHARS, Pipeline
+from pipeline.state import STATE_DIR
 
 
 def _session(sid: int) -> list[int]:
@@ -54,13 +55,18 @@ def _kill_all(sid: int) -> None:
             os.kill(pid, signal.SIGKILL)
 
 
+def _under_way(out: Path) -> bool:
+    """A run has committed its first shard (so it holds the lock and its workers are busy)."""
+    return any((out / STATE_DIR / "staged").glob("part-*.jsonl")) or any((out / "rejects").glob("part-*.jsonl"))
+
+
 @pytest.fixture(scope="module")
 def big_corpus(corpus: Path, tmp_path_factory) -> Path:  # noqa: F811 - the fixture imported above
     """The whole-run corpus and a few pages whose results are larger than a pipe's buffer (64 kB), so that a
     worker may be blocked writing one into the result pipe when the driver dies."""
     raw = tmp_path_factory.mktemp("big") / "raw"
     shutil.copytree(corpus, raw)
-    for n in range(3):
+    for n in range(6):
         paragraphs = [f"{ARTICLE[i % len(ARTICLE)]} Paragraph {i} of report {n}." for i in range(1500)]
         (raw / f"big_{n}.txt").write_text("\n\n".join(paragraphs), encoding="utf-8")
     return raw
@@ -79,19 +85,24 @@ def big_reference(big_corpus: Path, small_shards: Path, tmp_path_factory) -> Pat
 @pytest.mark.parametrize("seed", [1, 2])
 def test_sigkill_of_the_driver_alone_leaves_no_process_and_no_lock(big_corpus: Path, small_shards: Path,  # noqa: F811
                                                                    big_reference: Path, tmp_path: Path, seed: int):
-    """Twice: the driver alone is killed at a random moment, once after being stopped for a second (its
-    workers then block writing large results nobody reads); none of its processes may outlive it, and the
-    next run must start at once (not exit 75) and finally give the uninterrupted output."""
+    """Twice: the driver alone is killed at a random moment once its first shard is in, first after being
+    stopped for a second (its workers then block writing large results nobody reads); none of its processes
+    may outlive it, and the next run must start at once (not exit 75) and finally give the uninterrupted
+    output."""
     rng = random.Random(seed)
     out = tmp_path / "out"
     args = [sys.executable, str(ROOT / "cli.py"), "run", str(big_corpus), "-o", str(out), "--config",
             str(small_shards), "--workers", "2"]
-    for stopped_first in (False, True):
+    for stopped_first in (True, False):  # the stopped kill first, while the run has the most work in hand
         proc = subprocess.Popen(args, cwd=ROOT, env={**os.environ, **EPOCH}, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL, start_new_session=True)
         try:
-            time.sleep(rng.uniform(1.0, 4.0))
-            assert proc.poll() in (None, 0)  # under way (or done), not refused with 75 by a lock left behind
+            deadline = time.monotonic() + 60
+            while proc.poll() is None and not _under_way(out) and time.monotonic() < deadline:
+                time.sleep(0.02)
+            time.sleep(rng.uniform(0.0, 0.4))
+            # under way, not refused with 75 by a lock left behind; the second, resuming the first, may be done
+            assert proc.poll() is None if stopped_first else proc.poll() in (None, 0)
             if stopped_first:
                 proc.send_signal(signal.SIGSTOP)
                 time.sleep(1.0)
