@@ -311,7 +311,8 @@ def test_bounded_lines_are_the_lines_with_long_ones_left_out(lines, limit, block
     if expected[-1] == b"":
         expected.pop()
     got = list(_bounded_lines(io.BytesIO(data), limit, block_size))
-    assert got == [line if len(line) <= limit else None for line in expected]
+    # the \r of a CRLF line end is not counted against the limit
+    assert got == [line if len(line) - line.endswith(b"\r") <= limit else None for line in expected]
 
 
 def test_jsonl_empty_html_falls_back_to_text(tmp_path: Path):
