@@ -391,13 +391,16 @@ def syndicate(story: Story, neighbour: Story, site: Site, stories: list[Story],
             words[w] = typo(words[w], rng)
             paragraphs[p][i] = " ".join(words)
         edits.append("typos")
-    return _on_site(site, title, paragraphs, stories, rng, edits), tuple(edits), kept
+    text = _on_site(site, title, paragraphs, stories, rng, edits)
+    return text, tuple(edits) or ("verbatim",), kept  # no edit drawn and no template: published as is
 
 
 def follow_up(body: Story, original: Story, site: Site, stories: list[Story], rng: random.Random) -> str:
-    """A new story on the same topic (`body`, published nowhere else) that reuses 2-3 sentences of `original`
-    (quotes, where it has any), as `site` publishes it."""
+    """A new story on the same topic (`body`, published nowhere else; half the time only its first 15-50 %, a
+    short update) that reuses 2-3 sentences of `original` (quotes, where it has any), as `site` publishes it."""
     paragraphs = [list(p) for p in body.paragraphs]
+    if rng.random() < 0.5:  # a short update, where the reused sentences weigh more
+        paragraphs = _truncate(paragraphs, rng.uniform(0.15, 0.5))
     long = [s for s in original.sentences if len(s.split()) >= 8] or original.sentences
     quoted = [s for s in long if any(q in s for q in '"“”')]
     for s in rng.sample(quoted if len(quoted) >= 3 else long, min(rng.randint(2, 3), len(long))):
@@ -437,11 +440,13 @@ def build_syndication(stories: list[Story], seed: int, count: int = 0) -> list[D
 
 
 def syndication_scores(docs: list[Doc], predicted: list) -> dict:
-    """Per-copy recall (a copy is found when it shares a cluster with its story's original), by edit type and by
-    truncation bucket, and the hard negatives' false merges: follow-ups put with the story they quote, and
-    pairs of different stories from one site put together."""
+    """Per-copy recall (a copy is found when it shares a cluster with its story's original), by edit type (edits
+    combine, so also among the copies that are not truncated) and by truncation bucket, and the hard negatives'
+    false merges: follow-ups put with the story they quote, and pairs of different stories from one site put
+    together."""
     original = {d.story: predicted[i] for i, d in enumerate(docs) if d.role == "original"}
     by_edit: dict[str, list[int]] = {}
+    untruncated: dict[str, list[int]] = {}
     by_bucket: dict[str, list[int]] = {name: [0, 0] for _, name in TRUNCATION_BUCKETS}
     found_all = [0, 0]
     for i, d in enumerate(docs):
@@ -451,9 +456,10 @@ def syndication_scores(docs: list[Doc], predicted: list) -> dict:
         found_all[0] += found
         found_all[1] += 1
         for edit in d.edits:
-            by_edit.setdefault(edit, [0, 0])
-            by_edit[edit][0] += found
-            by_edit[edit][1] += 1
+            for table in (by_edit, untruncated) if "truncated" not in d.edits else (by_edit,):
+                table.setdefault(edit, [0, 0])
+                table[edit][0] += found
+                table[edit][1] += 1
         if d.kept is not None:
             bucket = next(name for top, name in TRUNCATION_BUCKETS if d.kept <= top)
             by_bucket[bucket][0] += found
@@ -476,6 +482,7 @@ def syndication_scores(docs: list[Doc], predicted: list) -> dict:
 
     return {"copy_recall": rate(*found_all), "recall_truncated_le_50": rate(*short),
             "recall_by_edit": {edit: rate(*v) for edit, v in sorted(by_edit.items())},
+            "recall_by_edit_untruncated": {edit: rate(*untruncated.get(edit, (0, 0))) for edit in sorted(by_edit)},
             "recall_by_truncation": {name: rate(*v) for name, v in by_bucket.items()},
             "follow_ups_merged": {"merged": sum(follow), "of": len(follow),
                                   "rate": sum(follow) / len(follow) if follow else None},
@@ -663,7 +670,7 @@ def dedup_by_run(docs: Iterable[tuple[str, str, int, str, bytes]], cfg: DedupCon
         clusters = {}
         for stream in ("documents", "duplicates"):
             for path in sorted((out / stream).glob("*.jsonl")):
-                for line in path.read_text(encoding="utf-8").splitlines():
+                for line in filter(None, path.read_text(encoding="utf-8").split("\n")):  # not splitlines: U+2028
                     record = json.loads(line)
                     clusters[record["id"]] = record["metadata"].get("dup_cluster") or record["id"]
     return report, clusters
@@ -717,7 +724,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale", type=int, default=0, metavar="N", help="time N synthetic 600-word documents")
     parser.add_argument("--run", type=int, default=0, metavar="N",
                         help="the dedup steps of `pagewash run` over N documents: time and the driver's memory")
-    parser.add_argument("--workers", type=int, default=2, help="workers of `pagewash run`'s dedup (0: in-process)")
+    parser.add_argument("--workers", type=int, default=2, help="workers of `pagewash run`'s dedup phase")
     parser.add_argument("--partitions", type=int, default=DedupConfig().partitions, help="for --run")
     parser.add_argument("--set", choices=("gentle", "syndication"), default="gentle",
                         help="the labelled set: gentle variants (the README's figures) or syndication-like copies")
@@ -818,7 +825,8 @@ def syndication_report(stories: list[Story], cfg: DedupConfig, params: dict, arg
               f"| {_pct(row['copy_recall']['recall'])} | {_pct(row['recall_truncated_le_50']['recall'])} "
               f"| {follow['merged']}/{follow['of']} | {site['merged']}/{site['of']} | {row['docs_per_second']:,} |")
     names = list(rows)
-    for title, key in (("edit type", "recall_by_edit"), ("body kept (truncated copies)", "recall_by_truncation")):
+    for title, key in (("edit type", "recall_by_edit"), ("edit type, untruncated copies", "recall_by_edit_untruncated"),
+                       ("body kept (truncated copies)", "recall_by_truncation")):
         print(f"\n| {title} | copies | " + " | ".join(names) + " |\n|---|---|" + "---|" * len(names))
         for kind, cell in rows[names[0]][key].items():
             print(f"| {kind} | {cell['of']} | " + " | ".join(_pct(rows[n][key][kind]["recall"]) for n in names) + " |")
