@@ -482,7 +482,7 @@ def syndication_scores(docs: list[Doc], predicted: list) -> dict:
 
     return {"copy_recall": rate(*found_all), "recall_truncated_le_50": rate(*short),
             "recall_by_edit": {edit: rate(*v) for edit, v in sorted(by_edit.items())},
-            "recall_by_edit_untruncated": {edit: rate(*untruncated.get(edit, (0, 0))) for edit in sorted(by_edit)},
+            "recall_by_edit_untruncated": {edit: rate(*v) for edit, v in sorted(untruncated.items())},
             "recall_by_truncation": {name: rate(*v) for name, v in by_bucket.items()},
             "follow_ups_merged": {"merged": sum(follow), "of": len(follow),
                                   "rate": sum(follow) / len(follow) if follow else None},
