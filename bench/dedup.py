@@ -1,7 +1,7 @@
 """Near-duplicate detection on a labelled set built from the WCXB dev gold texts, beside baselines.
 
-    python bench/dedup.py [--shared ../shared] [--seed 1] [--json] [--scale N | --run N]
-                          [--threshold T --ngram N --num-perm P --bands B --rows R]
+    python bench/dedup.py [--shared ../shared] [--seed 1] [--json] [--set gentle|syndication [--stories N]]
+                          [--scale N | --run N] [--threshold T --ngram N --num-perm P --bands B --rows R]
 
 The set: every gold story of at least 80 words, published as "headline line + body". About 60 % of the
 stories get 1-4 syndicated variants, each made by 1-3 edits that wire copy and re-scrapes show: another
@@ -11,10 +11,18 @@ A story and its variants share one label. About 15 % of the stories also get a "
 story": the same headline, lead sentence and ~10 % of its sentences, the rest drawn from many other
 stories; it has a label of its own and must stay apart. Different gold stories always have different labels.
 
+`--set syndication` (issue 16; docs/dedup.md) instead copies stories as 40 sites publish them, each copy with
+its recorded edit types (truncation to 30-90 %, paragraphs dropped, sentences of a topic-similar story inserted,
+headline rewritten or removed, typos, the site's nav block, byline, dateline, related list, footer, spelling and
+number format), plus follow-ups that reuse 2-3 sentences of a story and must stay apart; it also reports recall
+per edit type and truncation bucket and the hard negatives' false merges. Exit 1 unless pagewash reaches
+ARI >= 0.97, pairwise precision >= 0.995 and recall >= 0.9 on copies truncated to <= 50 %.
+
 Metrics: adjusted Rand index over all documents, pairwise precision and recall (pairs put in one cluster),
-documents per second on one core for pagewash (signatures + clustering), exact-hash dedup (normalise +
-hash) and datasketch (MinHash + MinHashLSH with the same num_perm, threshold and shingles; candidates
-linked as the library returns them, unverified). Exit 1 if ARI < 0.95 or pairwise precision < 0.99.
+documents per second for pagewash (signatures + `pagewash run`'s four dedup steps, their fixed costs
+included), exact-hash dedup (normalise + hash) and datasketch (MinHash + MinHashLSH with the same num_perm,
+threshold and shingles; candidates linked as the library returns them, unverified).
+Exit 1 if ARI < 0.95 or pairwise precision < 0.99.
 
 `--run N [--workers W] [--partitions P]` builds an output folder holding N cleaned documents awaiting dedup
 and times `pagewash run`'s four dedup steps on it, with the driver's memory beside the signatures' size.
