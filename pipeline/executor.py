@@ -50,7 +50,7 @@ def default_workers() -> int:
 
 
 class SerialExecutor:
-    """Everything in this process: no pickling, easiest to debug (`--workers 0`); the time limit is only the
+    """Everything in this process: no pickling, easiest to debug (`run_corpus(workers=0)`); the time limit is only the
     in-process one (timelimit.py)."""
 
     def __init__(self, init: Callable[[], None], work: Callable[[Chunk], list[Result]]) -> None:
