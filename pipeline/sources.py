@@ -30,7 +30,8 @@ from urllib.parse import urlsplit
 from .config import ConfigError
 from .document import RawPage
 from .html_sniff import looks_like_html
-from .store import is_url, local_path
+from .state import STATE_DIR
+from .store import MARKER, is_url, local_path
 
 PAGE_SUFFIXES = (".txt", ".txt.gz", ".html", ".htm", ".html.gz", ".htm.gz")
 JSONL_SUFFIXES = (".jsonl", ".jsonl.gz")
@@ -169,6 +170,14 @@ def _walk(folder: Path, prefix: str, skip: set[tuple[int, int]]) -> Iterator[Fou
 
 
 _FOLDER, _INPUT = "folder", "input"
+# what marks a folder as pagewash's own: a run's output, a `dedup` output (its state), a state folder
+_OWN_MARKS = (MARKER, os.path.join(STATE_DIR, "lock"), "state.sqlite")
+
+
+def _pagewash_folder(path: str) -> bool:
+    """A folder another pagewash run wrote (an output nested in RAW beside this run's): its shards are
+    records, never pages to clean again."""
+    return any(os.path.exists(os.path.join(path, mark)) for mark in _OWN_MARKS)
 
 
 def _entry_kind(entry: os.DirEntry, skip: set[tuple[int, int]]) -> str | None:
@@ -177,6 +186,9 @@ def _entry_kind(entry: os.DirEntry, skip: set[tuple[int, int]]) -> str | None:
         if any(entry.inode() == ino for _dev, ino in skip) and (
                 (st := entry.stat(follow_symlinks=False)).st_dev, st.st_ino) in skip:
             log.info("%s: a folder this run writes: not read", entry.path)
+            return None
+        if _pagewash_folder(entry.path):
+            log.info("%s: the output or state of another pagewash run: not read", entry.path)
             return None
         return _FOLDER
     if _kind_of_name(entry.name) is None:

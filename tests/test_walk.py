@@ -219,6 +219,21 @@ def test_a_run_never_reads_its_own_output(tmp_path: Path, spelling: str):
     assert sorted(source_paths(out)) == [str(raw / "a.txt"), str(raw / "b.txt")]
 
 
+def test_another_runs_output_under_raw_is_not_read(tmp_path: Path):
+    """`run raw -o raw/nest/out` then `run raw -o raw`: the second run's own folders are excluded, and so is
+    the first run's output (its marker), and any state folder: their shards are records, not pages."""
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "a.txt").write_bytes(seed(0))
+    (raw / "b.txt").write_bytes(seed(1))
+    run(raw, raw / "nest" / "out")
+    run_corpus(raw, tmp_path / "elsewhere", load_config(), workers=0, progress=False,
+               state_dir=raw / "states" / "one")
+    result = run(raw, raw)
+    assert result.report["inputs"]["seen"] == 2 and result.report["duplicates"] == 0
+    assert sorted(source_paths(raw)) == [str(raw / "a.txt"), str(raw / "b.txt")]
+
+
 def test_walk_skips_excluded_folders_by_identity(tmp_path: Path):
     root = tmp_path / "raw"
     (root / "out" / "documents").mkdir(parents=True)
