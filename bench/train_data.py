@@ -93,7 +93,9 @@ def render_bs4(html: str, habits: Habits) -> str:
         tag.decompose()
     if habits.bullet:
         for item in soup.find_all("li"):
-            item.insert(0, habits.bullet)
+            first = item.find(string=True)
+            if first is not None:  # on the item's first line, as a scraper writes it, not a line of its own
+                first.replace_with(habits.bullet + first)
     return soup.get_text("\n")
 
 
@@ -282,7 +284,23 @@ def label_lines(lines: list[str], gold: dict) -> list[tuple[str, bool]]:
         else:
             label = "body" if in_gold else "boilerplate"
         out.append((label, in_gold))
-    return _fill_wordless(lines, out)
+    return _fill_wordless(lines, _wrapped_titles(lines, out, title))
+
+
+def _wrapped_titles(lines: list[str], labels: list[tuple[str, bool]], title: list[str]) -> list[tuple[str, bool]]:
+    """A title hard-wrapped over up to 4 lines: each piece is part of the title, together they hold it."""
+    out = list(labels)
+    for start, line in enumerate(lines):
+        tokens = words(line)
+        if not title or out[start][0] == "title" or not tokens or not _contains(title, tokens):
+            continue
+        joined = list(tokens)
+        for end in range(start + 1, min(start + 4, len(lines))):
+            joined += words(lines[end])
+            if _contains(joined, title) and len(title) >= TITLE_SHARE * len(joined):
+                out[start:end + 1] = [("title", in_gold) for _label, in_gold in out[start:end + 1]]
+                break
+    return out
 
 
 def _fill_wordless(lines: list[str], labels: list[tuple[str, bool]]) -> list[tuple[str, bool]]:
