@@ -69,6 +69,14 @@ def test_pieces_of_a_wrapped_paragraph_are_all_body():
     assert by_text["* Home"] == "boilerplate"
 
 
+def test_blocks_in_another_order_than_the_gold_are_body():
+    """A table column or floated box rendered before the text the gold puts first still aligns."""
+    lines = ["Home", ARTICLE[3], "News", ARTICLE[0], ARTICLE[1], "Contact us"]
+    gold = {"text": "\n\n".join(ARTICLE[:2] + ARTICLE[3:4])}
+    labels = [label for label, _in_gold in train_data.label_lines(lines, gold)]
+    assert labels == ["boilerplate", "body", "boilerplate", "body", "body", "boilerplate"]
+
+
 def test_oracle_of_a_perfect_labelling_scores_one():
     lines, labels = _labelled(train_data.Habits("", "keep", 0))
     record = [[line, label, int(in_gold)] for line, (label, in_gold) in zip(lines, labels, strict=True)]
