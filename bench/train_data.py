@@ -22,6 +22,7 @@ import random
 import re
 import sys
 import textwrap
+import warnings
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
@@ -87,9 +88,11 @@ def draw_habits(page_id: str, renderer: str) -> Habits:
 
 def render_bs4(html: str, habits: Habits) -> str:
     """BeautifulSoup(html, 'lxml').get_text('\\n') without script/style, as the wcxb-dev `bs4` dumps were made."""
-    from bs4 import BeautifulSoup
+    from bs4 import BeautifulSoup, XMLParsedAsHTMLWarning
 
-    soup = BeautifulSoup(html, "lxml")
+    with warnings.catch_warnings():  # XHTML pages are HTML to a scraper too
+        warnings.simplefilter("ignore", XMLParsedAsHTMLWarning)
+        soup = BeautifulSoup(html, "lxml")
     for tag in soup(list(_SKIPPED)):
         tag.decompose()
     if habits.bullet:
