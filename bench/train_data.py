@@ -41,10 +41,13 @@ LABELS = ("body", "title", "author", "date", "boilerplate")
 # Words: lower-cased \w+ tokens, each CJK character one word (train/SOURCES.md); Hangul keeps its spaces.
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _WORD = re.compile(f"[{_CJK}]|[^\\W{_CJK}]+")
+LOST = 0.5  # a rendering holding less than this share of the gold's words lost the content, not the labeller
 MIN_BLOCK = 3  # an aligned run shorter than this counts only where it is a whole gold line (a short heading)
 REORDERED_MIN_BLOCK = 6  # the same for words aligned in a second pass, out of the gold's order
 BODY_SHARE = 0.5  # a line is in the gold when at least this share of its words is aligned
 META_MAX_WORDS = 15  # a byline or date line is short
+MAX_TITLES = 2  # title occurrences labelled per page (the <title> line, the headline): a one-word title
+# ("pacman", "SELECT") is in dozens of lines of a documentation page, and those are not its title
 TITLE_SHARE = 0.5  # the gold title is at least this share of a title line's words ("Title | Site" is a title)
 _SKIPPED = ("script", "style", "noscript", "template")
 _BLOCKS = frozenset(
@@ -279,7 +282,8 @@ def author_names(value: str | None) -> list[list[str]]:
 
 def label_lines(lines: list[str], gold: dict) -> list[tuple[str, bool]]:
     """(label, in_gold) per line. `in_gold`: most of the line's words align to the gold text. Label, first
-    that holds: `title` (the gold title's words, contiguous, are at least TITLE_SHARE of the line's),
+    that holds: `title` (the gold title's words, contiguous, are at least TITLE_SHARE of the line's; the first
+    MAX_TITLES such lines or wrapped runs of lines),
     `author` (a short line holding every gold author name), `date` (a short line holding the gold date in a
     usual form), `body` (in_gold), else `boilerplate`. A line without words takes `body` when the nearest
     worded lines on both sides are body (a separator inside the article), `boilerplate` otherwise."""
@@ -301,7 +305,21 @@ def label_lines(lines: list[str], gold: dict) -> list[tuple[str, bool]]:
         else:
             label = "body" if in_gold else "boilerplate"
         out.append((label, in_gold))
-    return _fill_wordless(lines, _wrapped_titles(lines, out, title))
+    return _fill_wordless(lines, _first_titles(_wrapped_titles(lines, out, title)))
+
+
+def _first_titles(labels: list[tuple[str, bool]]) -> list[tuple[str, bool]]:
+    """Only the first MAX_TITLES runs of title lines stay titles; later ones are labelled as any line."""
+    out = list(labels)
+    runs = 0
+    for i, (label, in_gold) in enumerate(labels):
+        if label != "title":
+            continue
+        if i == 0 or labels[i - 1][0] != "title":
+            runs += 1
+        if runs > MAX_TITLES:
+            out[i] = ("body" if in_gold else "boilerplate", in_gold)
+    return out
 
 
 def _wrapped_titles(lines: list[str], labels: list[tuple[str, bool]], title: list[str]) -> list[tuple[str, bool]]:
@@ -399,7 +417,8 @@ def page_record(page: Page, renderer: str) -> dict:
 
 class Quality:
     """The line oracle's word F1 per source x renderer (mean over pages), the recall of keeping every line
-    (what the rendering holds of the gold at all: the oracle's ceiling), and the worded lines per label."""
+    (what the rendering holds of the gold at all: the oracle's ceiling), the pages whose rendering holds less
+    than LOST of the gold (text built by scripts, hidden), and the worded lines per label."""
 
     def __init__(self) -> None:
         self.cells: dict[tuple[str, str], dict] = {}
@@ -407,10 +426,13 @@ class Quality:
     def add(self, record: dict, gold_text: str) -> None:
         cell = self.cells.setdefault(
             (record["source"], record["renderer"]),
-            {"pages": 0, "precision": 0.0, "recall": 0.0, "f1": 0.0, "rendered_recall": 0.0, "labels": Counter()},
+            {"pages": 0, "precision": 0.0, "recall": 0.0, "f1": 0.0, "rendered_recall": 0.0, "lost_pages": 0,
+             "labels": Counter()},
         )
         score = word_f1(oracle_text(record["lines"]), gold_text)
-        cell["rendered_recall"] += word_f1("\n".join(line[0] for line in record["lines"]), gold_text).recall
+        rendered = word_f1("\n".join(line[0] for line in record["lines"]), gold_text).recall
+        cell["rendered_recall"] += rendered
+        cell["lost_pages"] += rendered < LOST
         cell["pages"] += 1
         cell["precision"] += score.precision
         cell["recall"] += score.recall
@@ -425,19 +447,21 @@ class Quality:
                 "source": source, "renderer": renderer, "pages": n,
                 "f1": round(cell["f1"] / n, 4), "precision": round(cell["precision"] / n, 4),
                 "recall": round(cell["recall"] / n, 4), "rendered_recall": round(cell["rendered_recall"] / n, 4),
+                "lost_pages": cell["lost_pages"],
                 "worded_lines": {label: cell["labels"][label] for label in LABELS},
             })
         return rows
 
 
 def table(rows: list[dict]) -> str:
-    head = ("| source | renderer | pages | oracle F1 | P | R | R of all lines | body | title | author | date "
-            "| boilerplate |")
-    out = [head, "|" + "---|" * 12]
+    head = ("| source | renderer | pages | oracle F1 | P | R | R of all lines | lost | body | title | author "
+            "| date | boilerplate |")
+    out = [head, "|" + "---|" * 13]
     for row in rows:
         counts = " | ".join(str(row["worded_lines"][label]) for label in LABELS)
         out.append(f"| {row['source']} | {row['renderer']} | {row['pages']} | {row['f1']:.3f} | "
-                   f"{row['precision']:.3f} | {row['recall']:.3f} | {row['rendered_recall']:.3f} | {counts} |")
+                   f"{row['precision']:.3f} | {row['recall']:.3f} | {row['rendered_recall']:.3f} | "
+                   f"{row['lost_pages']} | {counts} |")
     return "\n".join(out)
 
 

@@ -59,6 +59,13 @@ def test_labels_of_a_synthetic_page():
     assert "var x = 1;" not in by_text
 
 
+def test_only_the_first_title_lines_are_titles():
+    """A one-word title is in many lines of a documentation page: the <title> and the headline are titles."""
+    lines = ["pacman | Wiki", "Home", "pacman", "Run pacman to install.", "pacman", "Use pacman -Syu"]
+    labels = [label for label, _in_gold in train_data.label_lines(lines, {"title": "pacman", "text": "x"})]
+    assert labels == ["title", "boilerplate", "title", "boilerplate", "boilerplate", "boilerplate"]
+
+
 def test_pieces_of_a_wrapped_paragraph_are_all_body():
     lines, labels = _labelled(train_data.Habits("* ", "none", 40))
     by_text = _by_text(lines, labels)
