@@ -840,9 +840,9 @@ def _run_locked(raw: Path, store: Store, state_dir: Path, config: Config, state:
             state.reset(db)
             if fingerprint is not None:
                 state.set_setting(SETTINGS_KEY, fingerprint, db)
+        shutil.rmtree(state_dir / ROUNDS, ignore_errors=True)  # no earlier round may be resumed or installed
     elif fingerprint is not None:
         state.set_setting(SETTINGS_KEY, fingerprint)
-        shutil.rmtree(state_dir / ROUNDS, ignore_errors=True)  # no earlier round may be resumed or installed
     bind(store, state_dir, state, full=full)
     batch = BatchRun(raw, store, state_dir, config, state, run_id, stamp, rules, engine, stop, progress)
     install_rounds(store, state_dir, state.db)  # a run killed between its dedup commit and the files' move

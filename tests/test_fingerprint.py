@@ -155,3 +155,19 @@ def test_a_state_from_before_fingerprints_adopts_the_current_settings(raw: Path,
     assert run_corpus(raw, out, config, workers=0, progress=False).exit_code == 0  # adopted, not refused
     with pytest.raises(ConfigError):
         run_corpus(raw, out, load_config(), workers=0, progress=False)
+
+
+def test_only_full_clears_the_dedup_rounds(raw: Path, tmp_path: Path):
+    """--full forgets every dedup round (none may be resumed or installed); recording a new fingerprint
+    (a first run, --accept-mixed) leaves an interrupted run's round to be resumed."""
+    from pipeline.dedup_steps import ROUNDS
+    from pipeline.state import STATE_DIR
+
+    out = tmp_path / "out"
+    assert run_corpus(raw, out, load_config(), workers=0, progress=False).exit_code == 0
+    stale = out / STATE_DIR / ROUNDS / "round-stale"
+    stale.mkdir(parents=True)
+    mixed = run_corpus(raw, out, load_config(language_seed=3), workers=0, progress=False, accept_mixed=True)
+    assert mixed.report["settings_changed"] and stale.is_dir()
+    assert run_corpus(raw, out, load_config(), workers=0, progress=False, full=True).exit_code == 0
+    assert not stale.exists()
