@@ -723,14 +723,20 @@ def _own_kb(field: str = "VmHWM") -> int:
     Linux's VmHWM belongs to the process's own memory; `ru_maxrss` is carried across execve, so a driver
     started by a large parent (a benchmark holding its corpus) would report the parent's peak as its own.
     """
+    found = _proc_kb("/proc/self/status", field)
+    return found if found is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kB, Linux and BSD
+
+
+def _proc_kb(path: str, field: str) -> int | None:
+    """A `Field:  N kB` figure of a /proc file (`/proc/self/status`, `/proc/meminfo`); None where there is none."""
     try:
-        with open("/proc/self/status", encoding="ascii") as handle:
+        with open(path, encoding="ascii") as handle:
             for line in handle:
                 if line.startswith(field + ":"):
                     return int(line.split()[1])
     except (OSError, ValueError, IndexError):
         pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # elsewhere: kB on Linux and BSD
+    return None
 
 
 def _reset_peak() -> bool:
@@ -758,7 +764,7 @@ def cap_workers(requested: int) -> int:
     pool far beyond that (`--workers 500`) swaps the machine to a halt instead of running faster."""
     cores = default_workers()
     limit = 4 * cores
-    available_mb = _meminfo_mb("MemAvailable")
+    available_mb = (_proc_kb("/proc/meminfo", "MemAvailable") or 0) // 1024
     if available_mb:
         limit = min(limit, available_mb // WORKER_BUDGET_MB)
     limit = max(1, limit)
@@ -767,18 +773,6 @@ def cap_workers(requested: int) -> int:
                     "worker)", requested, limit, cores, available_mb or "unknown", WORKER_BUDGET_MB)
         return limit
     return requested
-
-
-def _meminfo_mb(field: str) -> int:
-    """A /proc/meminfo figure in MB (0 where there is none)."""
-    try:
-        with open("/proc/meminfo", encoding="ascii") as handle:
-            for line in handle:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1]) // 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return 0
 
 
 def run_corpus(raw: Path, out: Path | str, config: Config, *, rules: RuleSet | None = None, full: bool = False,

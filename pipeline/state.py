@@ -342,12 +342,12 @@ class RunState:
 
     def state_id(self) -> str:
         """This state's id, made on first use: the output's marker (`pipeline.store.bind`) names it."""
-        row = self.db.execute("SELECT value FROM settings WHERE key = 'state_id'").fetchone()
-        if row is None:
+        found = self.setting("state_id")
+        if found is None:
             with self.transaction() as db:
                 db.execute("INSERT OR IGNORE INTO settings (key, value) VALUES ('state_id', ?)", (uuid.uuid4().hex,))
-            row = self.db.execute("SELECT value FROM settings WHERE key = 'state_id'").fetchone()
-        return row[0]
+            found = self.setting("state_id")
+        return found
 
     def setting(self, key: str) -> str | None:
         row = self.db.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
