@@ -59,7 +59,7 @@ from .executor import LocalPoolExecutor, RayExecutor, SerialExecutor, default_wo
 from .records import FAILURE_REASONS, Counters, document_id, processed_at, record_of
 from .rules import RuleSet, load_rules
 from .sources import discover, read_inputs, walk_inputs
-from .state import LOCK_FILE, STREAMS, InputFile, RunState, root_id, run_lock, sql_key
+from .state import LOCK_FILE, STATE_DB, STREAMS, InputFile, RunState, root_id, run_lock, sql_key
 from .store import LocalStore, Store, StoreError, bind, open_output
 from .writer import ShardSet, shard_name, shard_seq, to_json, write_atomic
 
@@ -915,8 +915,8 @@ def rebuild_dedup(store: Store, state_dir: Path, config: Config) -> dict:
     import sqlite3
 
     started = time.perf_counter()
-    run_output = (state_dir / "state.sqlite").exists()
-    db_path = state_dir / ("state.sqlite" if run_output else "dedup.sqlite")
+    run_output = (state_dir / STATE_DB).exists()
+    db_path = state_dir / (STATE_DB if run_output else "dedup.sqlite")
     if not db_path.exists():
         raise ConfigError(f"{store}: no pagewash state in {state_dir}")
     db = sqlite3.connect(db_path, isolation_level=None)

@@ -23,7 +23,7 @@ from .document import RawPage
 from .records import processed_at, record_of
 from .rules import load_rules
 from .sources import input_root
-from .state import LockBusy, RunState, run_lock
+from .state import STATE_DB, LockBusy, RunState, run_lock
 from .store import MARKER, StoreError, is_url, open_output
 from .writer import dump_record
 
@@ -111,7 +111,7 @@ def cmd_dedup(args: argparse.Namespace) -> int:
     if inputs and (store.remote or args.state):
         raise ConfigError(f"{args.output}: dedup of JSONL files keeps its index in OUT/_state of a local OUT "
                           "(a URL and --state are for outputs of `run`)")
-    if inputs and ((state_dir / "state.sqlite").exists() or store.read_text(MARKER) is not None):
+    if inputs and ((state_dir / STATE_DB).exists() or store.read_text(MARKER) is not None):
         # its next run would sweep the shards its state never wrote: what dedup wrote would be deleted
         raise ConfigError(f"{args.output} is the output of `pagewash run`: dedup JSONL files into another "
                           "folder (`pagewash dedup --rebuild` recomputes this one's clusters)")
@@ -178,7 +178,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
     except (OSError, json.JSONDecodeError) as exc:
         raise ConfigError(f"{store}/report.json: no readable run report ({exc})") from exc
     history = []
-    if (state_dir / "state.sqlite").exists():
+    if (state_dir / STATE_DB).exists():
         state = RunState(state_dir, readonly=True)
         try:
             history = state.history(args.runs)

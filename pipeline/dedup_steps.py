@@ -54,12 +54,11 @@ from .dedup import (
     representatives,
     utf8_array,
 )
-from .state import key_of
+from .state import STATE_DB, key_of
 from .store import LocalStore, Store
 from .writer import ShardSet, shard_name, write_atomic
 
 ROUNDS = "dedup"  # in the state folder, as are the database and the staged shards
-STATE_DB = "state.sqlite"
 STAGED = "staged"
 ID_BAND, EXACT_BAND = -2, -1
 LINK, ALIAS = 0, 1  # edge kinds: a verified link; `a` is the same document as `b` (same id)

@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 from .config import ConfigError
 from .document import RawPage
 from .html_sniff import looks_like_html
-from .state import STATE_DIR
+from .state import LOCK_FILE, STATE_DB, STATE_DIR
 from .store import MARKER, is_url, local_path
 
 PAGE_SUFFIXES = (".txt", ".txt.gz", ".html", ".htm", ".html.gz", ".htm.gz")
@@ -171,7 +171,7 @@ def _walk(folder: Path, prefix: str, skip: set[tuple[int, int]]) -> Iterator[Fou
 
 _FOLDER, _INPUT = "folder", "input"
 # what marks a folder as pagewash's own: a run's output, a `dedup` output (its state), a state folder
-_OWN_MARKS = (MARKER, os.path.join(STATE_DIR, "lock"), "state.sqlite")
+_OWN_MARKS = (MARKER, os.path.join(STATE_DIR, LOCK_FILE), STATE_DB)
 
 
 def _pagewash_folder(path: str) -> bool:

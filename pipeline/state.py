@@ -23,6 +23,7 @@ from pathlib import Path
 from .writer import to_json
 
 STATE_DIR = "_state"
+STATE_DB = "state.sqlite"  # in the state folder
 STREAMS = ("documents", "duplicates", "rejects")
 
 _SCHEMA = """
@@ -212,10 +213,10 @@ class RunState:
 
     def __init__(self, state_dir: Path, readonly: bool = False) -> None:
         if readonly:  # `stats`: reads only, so it works on an output the user may not (or cannot) write
-            self.db = _connect_readonly(state_dir / "state.sqlite")
+            self.db = _connect_readonly(state_dir / STATE_DB)
             return
         state_dir.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(state_dir / "state.sqlite", isolation_level=None)
+        self.db = sqlite3.connect(state_dir / STATE_DB, isolation_level=None)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
         self.db.executescript(_SCHEMA)
