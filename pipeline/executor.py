@@ -288,30 +288,19 @@ class LocalPoolExecutor:
                                              self._private))
 
     def map(self, chunks: Iterable[Chunk]) -> Iterator[list[Result]]:
-        window: deque[_InFlight] = deque()
-        stream = iter(chunks)
-        exhausted = False
-        while True:
-            while not exhausted and len(window) < self._window:
-                chunk = next(stream, None)
-                if chunk is None:
-                    exhausted = True
-                    break
-                window.append(self._start(_InFlight(chunk, [_TODO] * len(chunk))))
-            if not window:
-                return
-            head = window[0]
-            self._wait(head.future)
-            try:
-                if head.future is not None:
+        def start(chunk: Chunk) -> _InFlight:
+            return self._start(_InFlight(chunk, [_TODO] * len(chunk)))
+
+        for _chunk, head, pending in _windowed(chunks, self._window, start):
+            while head.future is not None:
+                self._wait(head.future)
+                try:
                     head.future.result()  # raises what `work` raised, or BrokenProcessPool
-            except (BrokenProcessPool, CancelledError):  # cancelled: by a restart of the pool it was in
-                self._recover(window)
-                continue
-            head.harvest()
-            if head.future is None:
-                window.popleft()
-                yield head.results
+                except (BrokenProcessPool, CancelledError):  # cancelled: by a restart of the pool it was in
+                    self._recover([head, *(entry for _chunk, entry in pending)])
+                    continue
+                head.harvest()
+            yield head.results
 
     def _start(self, entry: _InFlight) -> _InFlight:
         """Submit what is left of `entry`, if anything."""
@@ -338,7 +327,7 @@ class LocalPoolExecutor:
                     os.kill(pid, signal.SIGKILL)
                 self._table.finish(row)  # killed once: its pid is not signalled again (it could be reused)
 
-    def _recover(self, window: deque[_InFlight]) -> None:
+    def _recover(self, window: list[_InFlight]) -> None:
         """The pool broke. If the driver killed workers past their deadline, their items become timeouts and
         the rest of the window is submitted again to a fresh pool; otherwise a worker died of its own and
         every item in flight is run alone, so that only the culprit breaks the pool again."""
