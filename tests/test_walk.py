@@ -35,8 +35,9 @@ def records(out: Path) -> dict[str, list[dict]]:
     """The records of each stream; every shard file must be valid UTF-8."""
     found = {}
     for stream in STREAMS:
+        # JSONL lines end at \n alone: splitlines() would also split at U+0085 or U+2028 inside a name
         found[stream] = [json.loads(line) for shard in sorted((out / stream).glob("part-*.jsonl"))
-                         for line in shard.read_bytes().decode("utf-8").splitlines()]
+                         for line in shard.read_bytes().decode("utf-8").split("\n") if line]
     return found
 
 
