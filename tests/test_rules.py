@@ -368,3 +368,33 @@ def test_conditional_groups_are_screened_alone(tmp_path):
     assert rules.could_match("ab", line_key("ab"))
     assert drop_hit(rules, "ab") == "x.cond"
     assert drop_hit(rules, "xy") == "x.first"
+
+
+def test_no_packaged_pattern_backtracks_on_long_runs_of_digits_or_spaces():
+    """`(?:\\d+\\s*){2,}` took minutes on a calendar's 284-digit line ending in ` Page` (nested quantifiers over
+    the same characters: exponential backtracking once the anchor fails). Every packaged pattern, on lines built
+    to trip such nesting, must give its answer; the alarm turns a hang into a failure."""
+    import signal
+
+    rules = load_rules(())
+    lines = ["".join(str(i) for i in range(1, 130)) + " Page", "1 " * 200 + "x", "- " * 300 + "a",
+             "Tag (1) " * 100 + "x", "a1" * 300 + " "]
+
+    def hung(*_args):
+        raise TimeoutError("a rule pattern backtracks without end")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    try:
+        for line in lines:
+            signal.alarm(10)
+            rules.match(line, line_key(line), "drop")
+            for rule in rules.rules:
+                for pattern in rule.regex:
+                    pattern.search(line)
+            signal.alarm(0)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    digits = "".join(str(i) for i in range(1, 30))
+    assert rules.match(digits, line_key(digits), "drop") is not None  # a pager of glued numbers still goes
+    assert rules.match("« 1 2 3 4 »", line_key("« 1 2 3 4 »"), "drop") == "nav.pagination"
