@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 RUN_STAMP := $(VENV)/.installed-run
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: run test bench lint clean
+.PHONY: run test bench train lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,17 @@ bench: $(TEST_STAMP)
 	$(BIN)/python bench/accuracy.py
 	$(BIN)/python bench/dedup.py
 	$(BIN)/python bench/speed.py
+
+# The learned cleaner from the shared data (docs/model.md): render and label every page (two renderers a process,
+# on two cores), then train with grouped cross-validation; SOURCES=wcxb,readability for the permissive sources only
+TRAIN_DATA := bench/.cache/train_data
+train: $(TEST_STAMP)
+	$(BIN)/pip install --quiet -e '.[train]'
+	$(BIN)/python bench/train_data.py --renderers bs4,inscriptis --out $(TRAIN_DATA)/a $(if $(SOURCES),--sources $(SOURCES)) & \
+	pid=$$!; \
+	$(BIN)/python bench/train_data.py --renderers html2text,lxml --out $(TRAIN_DATA)/b $(if $(SOURCES),--sources $(SOURCES)) \
+		&& wait $$pid
+	$(BIN)/python bench/train_cleaner.py --data $(TRAIN_DATA) $(if $(SOURCES),--sources $(SOURCES))
 
 clean:
 	rm -rf cleaned/documents cleaned/duplicates cleaned/rejects cleaned/report.json cleaned/_state

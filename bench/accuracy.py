@@ -1,8 +1,13 @@
-"""Accuracy on the WCXB dev set, beside baselines measured in the same run.
+"""Accuracy on the WCXB dev set and the train/ sources, beside baselines measured in the same run.
 
-    python bench/accuracy.py [--shared ../shared] [--only dumps|html] [--renderer bs4] [--limit N]
+    python bench/accuracy.py [--shared ../shared] [--only dumps|html|train] [--renderer bs4] [--limit N]
+        [--cv-dir bench/.cache/cleaner] [--train-data bench/.cache/train_data]
 
-Text dumps (`dumps/{bs4,inscriptis}`): pagewash beside keep-every-line and keep-lines-of-10-or-more-words.
+Text dumps (`wcxb-dev/dumps/{bs4,inscriptis}`): the learned cleaner under grouped cross-validation (each page
+cleaned by the fold model that never saw its site: `--cv-dir`, written by bench/train_cleaner.py) beside the
+heuristic cleaner (`[clean] method = "heuristic"`), keep-every-line and keep-lines-of-10-or-more-words.
+train/ (`--only train`): leave-one-source-out, each source's bs4 and inscriptis renderings from the training data
+cleaned by the fold model that never saw that source, beside the heuristic.
 HTML (`html/`): pagewash beside plain `trafilatura.extract` (no comments, metadata from its JSON output).
 Metric: shared/bench/README.md (word F1 per page, mean over pages; `with`/`without` snippet rates;
 title, author, date exact match).
@@ -11,6 +16,7 @@ title, author, date exact match).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gzip
 import json
 import multiprocessing
@@ -75,16 +81,29 @@ class Tally:
                 f"| {w:.3f} | {wo:.3f} | {metas} |")
 
 
-_PIPELINE: Pipeline | None = None
+_PIPELINES: dict[str, Pipeline] = {}
 
 
-def _init_worker() -> None:
-    global _PIPELINE
-    _PIPELINE = Pipeline(load_config())
+def _init_worker(cv_dir: str | None = None, folds: int = 0) -> None:
+    """One pipeline per cleaner: the packaged default, the heuristic, and each cross-validation fold's model."""
+    config = load_config()
+    _PIPELINES["default"] = Pipeline(config)
+    rules = _PIPELINES["default"].rules
+    _PIPELINES["heuristic"] = Pipeline(dataclasses.replace(
+        config, clean=dataclasses.replace(config.clean, method="heuristic")), rules)
+    for fold in range(folds):
+        model = str(Path(cv_dir) / f"fold-{fold}.model.gz")
+        _PIPELINES[f"fold-{fold}"] = Pipeline(dataclasses.replace(
+            config, clean=dataclasses.replace(config.clean, model=model)), rules)
 
 
-def _clean(dump: Path) -> tuple[str, dict]:
-    outcome = _PIPELINE.process(RawPage(str(dump), dump.name, dump.read_bytes()))
+def _clean(dump: Path, cleaner: str = "default") -> tuple[str, dict]:
+    return _clean_bytes((str(dump), dump.read_bytes(), cleaner))
+
+
+def _clean_bytes(job: tuple[str, bytes, str]) -> tuple[str, dict]:
+    name, data, cleaner = job
+    outcome = _PIPELINES[cleaner].process(RawPage(name, Path(name).name, data))
     meta = outcome.document.metadata
     return outcome.document.text, {k: meta.get(k) for k in ("title", "author", "date")}
 
@@ -102,44 +121,107 @@ HEADER = ("| method | pages | P | R | F1 | with | without | title | author | dat
           "|---|---|---|---|---|---|---|---|---|---|")
 
 
+def _train_dumps(train_data: Path, renderers: list[str], limit: int) -> list[dict]:
+    """The train/ pages' renderings from bench/train_data.py (wcxb-dev's own dumps are read from shared/)."""
+    out = []
+    for renderer in renderers:
+        paths = [p for p in sorted(train_data.rglob(f"{renderer}.jsonl.gz"))]
+        if not paths:
+            raise SystemExit(f"no {renderer} renderings under {train_data}: run bench/train_data.py")
+        taken: dict[str, int] = {}
+        with gzip.open(paths[0], "rt", encoding="utf-8") as fh:
+            for line in fh:
+                record = json.loads(line)
+                if record["source"] == "wcxb-dev":
+                    continue
+                taken[record["source"]] = taken.get(record["source"], 0) + 1
+                if limit and taken[record["source"]] > limit:
+                    continue
+                text = "\n".join(item[0] for item in record["lines"])
+                out.append({"id": record["id"], "source": record["source"], "renderer": renderer, "text": text})
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--shared", default=str(ROOT.parent / "shared"))
     parser.add_argument("--renderer", action="append", choices=["bs4", "inscriptis"])
-    parser.add_argument("--only", choices=["dumps", "html"], help="one of the two paths only")
-    parser.add_argument("--limit", type=int, default=0, help="first N pages only (quick checks)")
+    parser.add_argument("--only", choices=["dumps", "train", "html"], help="one part only")
+    parser.add_argument("--limit", type=int, default=0, help="first N pages (per source) only: quick checks")
     parser.add_argument("--worst", type=int, default=0, help="list the N pages with the lowest F1")
     parser.add_argument("--workers", type=int, default=multiprocessing.cpu_count())
+    parser.add_argument("--cv-dir", type=Path, default=ROOT / "bench" / ".cache" / "cleaner")
+    parser.add_argument("--train-data", type=Path, default=ROOT / "bench" / ".cache" / "train_data")
     args = parser.parse_args(argv)
     bench = Path(args.shared) / "bench" / "wcxb-dev"
     renderers = args.renderer or ["bs4", "inscriptis"]
-    pool = multiprocessing.Pool(args.workers, initializer=_init_worker)
+    folds_path = args.cv_dir / "folds.json"
+    cv = folds_path.exists()
+    if not cv and args.only != "html":
+        print(f"no cross-validation models in {args.cv_dir} (bench/train_cleaner.py writes them): the model rows "
+              "use the packaged model, which trained on these pages; they are NOT out-of-sample figures",
+              file=sys.stderr)
+    folds = json.loads(folds_path.read_text()) if cv else {"folds": 0, "pages": {}}
+    model_row = "model (grouped CV)" if cv else "model (packaged, in-sample)"
+
+    def cleaner_of(page_id: str) -> str:
+        return f"fold-{folds['pages'][page_id]}" if cv else "default"
+    pool = multiprocessing.Pool(args.workers, initializer=_init_worker, initargs=(str(args.cv_dir), folds["folds"]))
     print(HEADER)
-    all_ours = Tally()
-    if args.only == "html":
-        renderers = []
-    for renderer in renderers:
-        tallies = {"keep everything": Tally(), "lines of ≥10 words": Tally(), "pagewash": Tally()}
-        worst = []
-        dumps = sorted((bench / "dumps" / renderer).glob("*.txt.gz"))
-        if args.limit:
-            dumps = dumps[: args.limit]
-        for dump, (text, meta) in zip(dumps, pool.imap(_clean, dumps, chunksize=8), strict=True):
-            page_id = dump.name.split(".")[0]
-            gold = json.loads((bench / "gold" / f"{page_id}.json").read_text(encoding="utf-8"))
-            raw = gzip.decompress(dump.read_bytes()).decode("utf-8", errors="replace")
-            tallies["keep everything"].add(keep_everything(raw), gold)
-            tallies["lines of ≥10 words"].add(keep_long_lines(raw), gold)
-            tallies["pagewash"].add(text, gold, meta)
-            all_ours.add(text, gold, meta)
-            worst.append((word_f1(text, gold["text"]).f1, renderer, page_id))
-        for name, tally in tallies.items():
-            print(tally.row(f"{name} ({renderer})"))
-        for f1, rend, page_id in sorted(worst)[: args.worst]:
-            print(f"  worst: {rend}/{page_id} F1={f1:.3f}", file=sys.stderr)
-    if len(renderers) > 1:
-        print(all_ours.row("pagewash (all dumps)"))
-    if args.only != "dumps":
+    if args.only in (None, "dumps"):
+        model_all, heuristic_all = Tally(), Tally()
+        for renderer in renderers:
+            tallies = {"keep everything": Tally(), "lines of ≥10 words": Tally(), "heuristic": Tally(),
+                       model_row: Tally()}
+            worst = []
+            dumps = sorted((bench / "dumps" / renderer).glob("*.txt.gz"))
+            if args.limit:
+                dumps = dumps[: args.limit]
+            jobs = []
+            for dump in dumps:
+                jobs.append((str(dump), dump.read_bytes(), cleaner_of(f"wcxb-dev-{dump.name.split('.')[0]}")))
+                jobs.append((str(dump), dump.read_bytes(), "heuristic"))
+            results = pool.map(_clean_bytes, jobs, chunksize=8)
+            for n, dump in enumerate(dumps):
+                (text, meta), (h_text, h_meta) = results[2 * n], results[2 * n + 1]
+                page_id = dump.name.split(".")[0]
+                gold = json.loads((bench / "gold" / f"{page_id}.json").read_text(encoding="utf-8"))
+                raw = gzip.decompress(dump.read_bytes()).decode("utf-8", errors="replace")
+                tallies["keep everything"].add(keep_everything(raw), gold)
+                tallies["lines of ≥10 words"].add(keep_long_lines(raw), gold)
+                tallies["heuristic"].add(h_text, gold, h_meta)
+                tallies[model_row].add(text, gold, meta)
+                model_all.add(text, gold, meta)
+                heuristic_all.add(h_text, gold, h_meta)
+                worst.append((word_f1(text, gold["text"]).f1, renderer, page_id))
+            for name, tally in tallies.items():
+                print(tally.row(f"{name} (wcxb-dev {renderer})"))
+            for f1, rend, page_id in sorted(worst)[: args.worst]:
+                print(f"  worst: {rend}/{page_id} F1={f1:.3f}", file=sys.stderr)
+        if len(renderers) > 1:
+            print(heuristic_all.row("heuristic (wcxb-dev, all dumps)"))
+            print(model_all.row(f"{model_row} (wcxb-dev, all dumps)"))
+    has_train = any(args.train_data.rglob("*.jsonl.gz")) if args.train_data.exists() else False
+    if args.only == "train" and not has_train:
+        raise SystemExit(f"no training renderings under {args.train_data}: run bench/train_data.py")
+    if args.only is None and not has_train:
+        print(f"no training renderings under {args.train_data}: the train/ sources are skipped", file=sys.stderr)
+    if args.only in (None, "train") and has_train:
+        dumps = _train_dumps(args.train_data, renderers, args.limit)
+        train_golds = Path(args.shared) / "bench" / "train" / "gold"
+        jobs = []
+        for d in dumps:
+            data = d["text"].encode("utf-8")
+            jobs += [(d["id"] + ".txt", data, cleaner_of(d["id"])), (d["id"] + ".txt", data, "heuristic")]
+        results = pool.map(_clean_bytes, jobs, chunksize=8)
+        cells: dict[tuple[str, str, str], Tally] = {}
+        for n, d in enumerate(dumps):
+            gold = json.loads((train_golds / f"{d['id']}.json").read_text(encoding="utf-8"))
+            for k, name in enumerate(("model (leave-one-source-out)" if cv else model_row, "heuristic")):
+                cells.setdefault((d["source"], d["renderer"], name), Tally()).add(results[2 * n + k][0], gold)
+        for (source, renderer, name), tally in sorted(cells.items()):
+            print(tally.row(f"{name} ({source} {renderer})"))
+    if args.only in (None, "html"):
         pages = sorted((bench / "html").glob("*.html.gz"))
         if args.limit:
             pages = pages[: args.limit]

@@ -144,14 +144,17 @@ def cmd_explain(args: argparse.Namespace) -> int:
     outcome = _pipeline(config).process(_read_input(args.file))
     doc = outcome.document
     width = shutil.get_terminal_size((120, 20)).columns if sys.stdout.isatty() else 200
-    text_width = max(20, width - 40)
+    text_width = max(20, width - 58)
     for v in doc.lines or []:
         if v.label == "blank" and not args.all:
             continue
         verdict = "KEEP" if v.kept else "drop"
-        reason = v.rule_id or v.label
+        reason = v.rule_id or "-"
+        # the line's class (model: body, title, author, date, boilerplate; heuristic: good, medium, short, bad)
+        # and, from the model, the probability of that class
+        probability = f"{v.probability:.2f}" if v.probability is not None else "    "
         text = v.text if len(v.text) <= text_width else v.text[: text_width - 1] + "…"
-        print(f"{v.index + 1:5} {verdict} {reason:<26} | {text}")
+        print(f"{v.index + 1:5} {verdict} {reason:<26} {v.label:<11} {probability} | {text}")
     meta = doc.metadata
     print("-" * min(width, 80))
     if outcome.reject_reason:

@@ -25,6 +25,9 @@ MAX_PARTITIONS = 4096
 MIN_MEMORY_LIMIT_MB = 2048
 
 
+CLEAN_METHODS = ("model", "heuristic")
+
+
 def _check_ranges(obj: object, table: str = "") -> None:
     """Every number of a config dataclass finite and inside the bounds its field declares (`min`, `max`, and
     `zero_or_min` for a limit where 0 means none), so a value that cannot work is refused at load, naming the key."""
@@ -49,40 +52,54 @@ def _check_ranges(obj: object, table: str = "") -> None:
 class CleanConfig:
     """Thresholds of the text-dump cleaner (see pipeline/textclean.py for what each one weighs)."""
 
-    good_min_words: int = field(default=8, metadata={"help": "words for a line to count as prose", "min": 1})
+    method: str = field(default="model", metadata={
+        "help": "`model`: the learned line model (docs/model.md); `heuristic`: the hand-tuned cleaner of 0.x, "
+                "kept for one release to compare"})
+    model: str = field(default="", metadata={
+        "help": "path of a model file from bench/train_cleaner.py; empty: the model packaged with pagewash"})
+    threshold: float = field(default=0.0, metadata={
+        "help": "body probability from which the model keeps a line; 0: the threshold stored in the model",
+        "min": 0.0, "max": 1.0})
+    good_min_words: int = field(default=8, metadata={"help": "heuristic: words for a line to count as prose", "min": 1})
     good_min_stopword_density: float = field(
-        default=0.18, metadata={"help": "share of stop words for a line to count as prose", "min": 0.0, "max": 1.0}
+        default=0.18,
+            metadata={"help": "heuristic: share of stop words for a line to count as prose", "min": 0.0, "max": 1.0}
     )
     unpunctuated_min_words: int = field(
-        default=25, metadata={"help": "a prose line without end punctuation needs this many words", "min": 1}
+        default=25, metadata={"help": "heuristic: a prose line without end punctuation needs this many words", "min": 1}
     )
-    short_max_words: int = field(default=4, metadata={"help": "at most this many words is a short line", "min": 0})
-    bad_penalty: float = field(default=10.0, metadata={"help": "region score lost per boilerplate line", "min": 0.0})
-    short_penalty: float = field(default=1.5, metadata={"help": "region score lost per unclear short line", "min": 0.0})
+    short_max_words: int = field(default=4,
+        metadata={"help": "heuristic: at most this many words is a short line", "min": 0})
+    bad_penalty: float = field(default=10.0,
+        metadata={"help": "heuristic: region score lost per boilerplate line", "min": 0.0})
+    short_penalty: float = field(default=1.5,
+        metadata={"help": "heuristic: region score lost per unclear short line", "min": 0.0})
     max_short_run: int = field(
         default=40,
-        metadata={"help": "more non-prose lines in a row than this inside the article is a menu", "min": 1}
+        metadata={"help": "heuristic: more non-prose lines in a row than this inside the article is a menu", "min": 1}
     )
     good_weight_cap: int = field(
-        default=40, metadata={"help": "region score of one prose line is its word count, capped here", "min": 1}
+        default=40,
+            metadata={"help": "heuristic: region score of one prose line is its word count, capped here", "min": 1}
     )
     link_list_min_lines: int = field(
         default=6,
-        metadata={"help": "a run of this many headline-like lines inside the article may be links", "min": 1}
+        metadata={"help": "heuristic: a run of this many headline-like lines inside the article may be links", "min": 1}
     )
     link_list_share: float = field(
-        default=0.8, metadata={"help": "share of headline-like lines that makes such a run a list of links",
+        default=0.8, metadata={"help": "heuristic: share of headline-like lines that makes such a run a list of links",
                                "min": 0.0, "max": 1.0}
     )
     headline_title_case: float = field(
-        default=0.7, metadata={"help": "share of capitalised words from which a line reads as a headline",
+        default=0.7, metadata={"help": "heuristic: share of capitalised words from which a line reads as a headline",
                                "min": 0.0, "max": 1.0}
     )
     medium_gain: float = field(
-        default=0.0, metadata={"help": "region score per stop word of a line between prose and heading", "min": 0.0}
+        default=0.0,
+            metadata={"help": "heuristic: region score per stop word of a line between prose and heading", "min": 0.0}
     )
     header_lines: int = field(
-        default=15, metadata={"help": "lines above the article searched for title, byline, date", "min": 0}
+        default=15, metadata={"help": "heuristic: lines above the article searched for title, byline, date", "min": 0}
     )
     repeat_min_words: int = field(
         default=4, metadata={"help": "a repeated line of at least this many words is kept once", "min": 1}
@@ -91,6 +108,8 @@ class CleanConfig:
 
     def __post_init__(self) -> None:
         _check_ranges(self, "clean")
+        if self.method not in CLEAN_METHODS:
+            raise ConfigError(f"[clean] method must be one of {', '.join(CLEAN_METHODS)}, got {self.method!r}")
 
 
 @dataclass(frozen=True)

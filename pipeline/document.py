@@ -23,18 +23,20 @@ class LineVerdict:
     text: str  # the line after whitespace and bullet trimming
     kept: bool
     rule_id: str | None  # the rule or signal that decided; None for a kept line
-    label: str = ""  # feature class: good, short, bad, blank
+    label: str = ""  # heuristic: good, medium, short, bad, blank; model: body, title, author, date, boilerplate, blank
+    probability: float | None = None  # model: the probability of `label` (None from the heuristic)
 
 
 @dataclass(slots=True)
 class Document:
-    """The datatrove/dolma envelope: id, text, metadata; `lines` and `line_features` are never serialised."""
+    """The datatrove/dolma envelope: id, text, metadata; `lines`, `line_features`, `line_model` are never serialised."""
 
     id: str
     text: str
     metadata: dict = field(default_factory=dict)
     lines: list[LineVerdict] | None = None
-    line_features: list | None = None  # textclean.LineFeatures per line, for the metadata stage
+    line_features: list | None = None  # heuristic: textclean.LineFeatures per line, for the metadata stage
+    line_model: object | None = None  # model: modelclean.ModelCleanResult (probabilities), for the metadata stage
 
     def to_record(self) -> dict:
         return {"id": self.id, "text": self.text, "metadata": self.metadata}

@@ -19,6 +19,7 @@ from importlib import metadata, resources
 
 from . import __version__
 from .config import Config
+from .linemodel import ModelError, model_bytes
 from .rules import RuleSet
 
 # The distributions whose code shapes a record: extraction, dates, stop lists, parsing, charset detection,
@@ -69,6 +70,11 @@ def settings_fingerprint(config: Config, rules: RuleSet) -> dict[str, str]:
                                             sorted(rule.sites)))
     for pattern in rules.meta:
         found[f"meta {pattern.id}"] = _digest((pattern.field, pattern.regex.pattern, pattern.regex.flags))
+    if config.clean.method == "model":  # the model's bytes, not its path: a retrained model changes records
+        try:
+            found["cleaner model"] = hashlib.sha1(model_bytes(config.clean.model)).hexdigest()[:12]
+        except ModelError:
+            found["cleaner model"] = "unreadable"  # the run itself refuses it, with the reason
     return dict(sorted(found.items()))
 
 

@@ -120,7 +120,9 @@ def analyse_header(
     """Find title, author, date and site; mark header lines in the article as dropped, with their id."""
     header = Header()
     header.sitename = _find_sitename(verdicts, rules, header)
-    _cut_about_site(verdicts, features, header.sitename)
+    if header.sitename:
+        _cut_about_site(verdicts, [f.key if f is not None else "" for f in features],
+                        line_key(f"About {header.sitename}"))
     kept = [v.index for v in verdicts if v.kept]
     if not kept:
         return header
@@ -316,12 +318,10 @@ def _pull_lead_heading(verdicts, features, header: Header) -> None:
     v.kept, v.rule_id = True, None
 
 
-def _cut_about_site(verdicts: list[LineVerdict], features: list[LineFeatures | None], sitename: str | None) -> None:
-    """An `About <Site>` box is the publisher's blurb: it and what follows leave the article."""
-    if not sitename:
-        return
-    marker = line_key(f"About {sitename}")
-    cut = next((v.index for v in verdicts if v.kept and features[v.index].key == marker), None)
+def _cut_about_site(verdicts: list[LineVerdict], keys: list[str], marker: str) -> None:
+    """An `About <Site>` box is the publisher's blurb: it and what follows leave the article (`keys`: each line's
+    line_key, `marker`: the key of `About <Site>`)."""
+    cut = next((v.index for v in verdicts if v.kept and keys[v.index] == marker), None)
     if cut is None:
         return
     for v in verdicts[cut:]:
@@ -343,3 +343,121 @@ def _find_sitename(verdicts: list[LineVerdict], rules: RuleSet, header: Header) 
                     header.provenance["sitename"] = f"text:{pattern.id}"
                     return value
     return None
+
+
+# --- the learned cleaner's metadata: the lines the model labelled title, byline and date ------------------------
+
+_BY_PREFIX = re.compile(r"^(?:(?:written|posted|published|story|words|text|report(?:ed)?)\s+)?"
+                        r"(?:by|von|par|por|di|door|av|af)\b[\s:]*", re.IGNORECASE)
+_AFTER_NAME = re.compile(r"\s*(?:[|•·,–—]|\s-\s|\bon\b|\bpublished\b|\bupdated\b|\bposted\b).*$", re.IGNORECASE)
+TITLE_MIN_P = 0.3
+AUTHOR_MIN_P = 0.3
+BYLINE_MIN_P = 0.1  # a line that reads as a byline (`By …`) is taken from this probability on
+DATE_MIN_P = 0.1
+DATE_CANDIDATES = 5
+AUTHOR_CANDIDATES = 3
+DATE_NEAR_LINES = 5  # worded lines between a date line and the byline or headline for it to count as theirs
+
+
+def header_from_model(verdicts: list[LineVerdict], meta: list, rows: list[int], rules: RuleSet,
+                      language: str | None = None) -> Header:
+    """Title, author and date from the lines the model found likeliest for each (`meta`: rows x (other, title,
+    author, date) probabilities); the site from the rules, as in the heuristic. A metadata line the body model
+    dropped is relabelled `meta.title`/`meta.byline`/`meta.date`, so that explain shows it as what it became."""
+    header = Header()
+    header.sitename = _find_sitename(verdicts, rules, header)
+    if header.sitename:
+        marker = line_key(f"About {header.sitename}")
+        _cut_about_site(verdicts, [line_key(v.text) if v.kept else "" for v in verdicts], marker)
+    if not rows:
+        return header
+    import numpy as np
+
+    probs = np.asarray(meta)
+    anchors: list[int] = []
+    j = int(np.argmax(probs[:, 1]))
+    title = _title_value(verdicts[rows[j]].text, j == 0) if probs[j, 1] >= TITLE_MIN_P else None
+    if title is None and len(rows) > 1 and _headline_shaped(verdicts[rows[0]].text) and verdicts[rows[1]].kept:
+        j, title = 0, _title_value(verdicts[rows[0]].text, True)  # no title line found: a dump opens with its title
+    if title:
+        header.title, header.title_line, header.provenance["title"] = title, rows[j], "text:model"
+        anchors.append(j)
+        _as_metadata(verdicts[rows[j]], META_TITLE)
+    # The byline: of the likeliest author lines, one that reads as a byline (`By …`, a rules/ author pattern)
+    # before a likelier one that does not.
+    authors = []
+    for j in np.argsort(-probs[:, 2], kind="stable")[:AUTHOR_CANDIDATES].tolist():
+        if probs[j, 2] < BYLINE_MIN_P:
+            break
+        text = verdicts[rows[j]].text
+        value = _author_value(text, rules)
+        bylineish = bool(_BY_PREFIX.match(text)) or _match_meta(rules, "author", text) is not None
+        if value and (bylineish or probs[j, 2] >= AUTHOR_MIN_P):
+            authors.append((not bylineish, -probs[j, 2], j, value))
+    if authors:
+        _, _, j, header.author = min(authors)
+        header.provenance["author"] = "text:model"
+        anchors.append(j)
+        _as_metadata(verdicts[rows[j]], META_AUTHOR)
+    # The publication date: of the likeliest date lines that parse, one next to the byline or headline wins over
+    # a likelier one elsewhere (a sidebar's "July 12, 2025" beside every teaser); else the dateline of the story.
+    order = [j for j in np.argsort(-probs[:, 3], kind="stable").tolist() if probs[j, 3] >= DATE_MIN_P]
+    primary = anchors[-1] if anchors else None  # the byline when there is one, else the headline
+
+    def is_near(j: int) -> bool:
+        return bool(anchors) and min(abs(j - a) for a in anchors) <= DATE_NEAR_LINES
+
+    # beside the byline or headline: the model's date lines, and any short line stating a full date (the model
+    # misses some); the one nearest the byline wins, a publication date before an update
+    near = sorted({j for j in order if is_near(j)} | {
+        j for j in range(len(rows)) if is_near(j) and len(verdicts[rows[j]].text.split()) <= 12
+        and _is_dateish(verdicts[rows[j]].text)})
+    candidates = []
+    for j in near or order[:DATE_CANDIDATES]:
+        text = verdicts[rows[j]].text
+        parsed = parse_date(text, language)
+        if parsed is not None:
+            updated = bool(_UPDATED.search(text)) and not _PUBLISHED.search(text)
+            distance = abs(j - primary) if near else 0
+            candidates.append((updated, distance, -probs[j, 3], j, parsed))
+    if candidates:
+        *_, j, parsed = min(candidates)
+        header.date, header.provenance["date"] = parsed.isoformat(), "text:model"
+        _as_metadata(verdicts[rows[j]], META_DATE)
+    else:
+        first = next((v for v in verdicts if v.kept), None)
+        match = _DATELINE.match(first.text) if first is not None else None
+        parsed = parse_date(match.group("date"), language) if match else None
+        if parsed is not None:
+            header.date, header.provenance["date"] = parsed.isoformat(), "text:dateline"
+    return header
+
+
+def _as_metadata(v: LineVerdict, rule_id: str) -> None:
+    """A line that became metadata leaves the text (where the article convention puts it), and says so."""
+    if v.kept or (v.rule_id or "").startswith("model."):
+        _drop(v, rule_id)
+
+
+def _headline_shaped(text: str) -> bool:
+    words = len(text.split())
+    return 2 <= words <= 20 and not text.endswith((".", ":", ",", ";")) and not _is_dateish(text)
+
+
+def _title_value(text: str, first_line: bool) -> str | None:
+    """The headline of a title line: on the page's first line (its <title>), without the `| Site` part."""
+    if len(text.split()) > MAX_TITLE_WORDS or (text.endswith(".") and len(text.split()) > 15):
+        return None  # a sentence, not a headline
+    if first_line:
+        parts = [p.strip() for p in _TITLE_SEPARATORS.split(text) if p.strip()]
+        if len(parts) > 1:
+            return max(parts, key=lambda p: len(p.split()))
+    return text.strip() or None
+
+
+def _author_value(text: str, rules: RuleSet) -> str | None:
+    found = _match_meta(rules, "author", text) if len(text.split()) <= 12 else None
+    value = found[0] if found else _AFTER_NAME.sub("", _BY_PREFIX.sub("", text)).strip(" ,.;:|-–—")
+    if not value or len(value.split()) > 8 or _is_dateish(value) or "©" in value or any(c.isdigit() for c in value):
+        return None
+    return _split_authors(value)

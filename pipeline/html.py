@@ -16,6 +16,7 @@ from .base import Stage
 from .config import Config
 from .decode import normalise_text
 from .document import Document, LineVerdict
+from .linemodel import LineModel
 from .rules import RuleSet, line_key, trim_line
 from .stages import ExtractText, ReadHeader, summarise_cleaning
 from .stopwords import StopwordIndex
@@ -68,6 +69,7 @@ class ExtractHtml(Stage):
     config: Config
     rules: RuleSet
     stopwords: StopwordIndex
+    model: LineModel | None = None  # the text-dump cleaner's, for the fallback
     name: str = "extract"
 
     def process(self, doc: Document) -> Document:
@@ -124,7 +126,7 @@ class ExtractHtml(Stage):
 
     def _fallback(self, doc: Document, html: str) -> Document:
         doc.text = normalise_text(render_text(html))
-        doc = ExtractText(self.config, self.rules, self.stopwords).process(doc)
+        doc = ExtractText(self.config, self.rules, self.stopwords, self.model).process(doc)
         doc = ReadHeader(self.config, self.rules).process(doc)
         doc.metadata["provenance"]["text"] = "html-fallback:text-dump"
         doc.metadata["source_format"] = "html"

@@ -27,7 +27,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-ACTIONS = ("drop", "cut_after", "cut_before")
+ACTIONS = ("drop", "cut_after", "cut_before", "keep")
 RULE_KEYS = {"id", "description", "action", "exact", "prefix", "regex", "heuristic", "sites", "enabled"}
 META_FIELDS = ("author", "sitename", "date")
 META_KEYS = {"id", "description", "field", "regex", "enabled"}

@@ -10,6 +10,7 @@ from .base import Stage
 from .config import Config
 from .document import Document, RawPage, Rejected
 from .language import load_profiles
+from .linemodel import load_model
 from .records import Counters, document_id
 from .rules import RuleSet, load_rules
 from .stages import decode_page, html_stages, text_stages
@@ -42,9 +43,10 @@ class Pipeline:
         self.rules = rules if rules is not None else load_rules(config.rules_dirs)
         self.stopwords = StopwordIndex.load()
         load_profiles()
+        self.model = load_model(config.clean.model) if config.clean.method == "model" else None
         self.stages: dict[str, list[Stage]] = {
-            "text": text_stages(config, self.rules, self.stopwords),
-            "html": html_stages(config, self.rules, self.stopwords),
+            "text": text_stages(config, self.rules, self.stopwords, self.model),
+            "html": html_stages(config, self.rules, self.stopwords, self.model),
         }
 
     def process(self, page: RawPage, counters: Counters | None = None) -> Outcome:

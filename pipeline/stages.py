@@ -11,9 +11,11 @@ from .config import Config
 from .decode import decode_bytes, gunzip, is_gzip, normalise_text
 from .dedup import exact_key
 from .document import Document, LineVerdict, RawPage, Rejected
-from .header import analyse_header
+from .header import analyse_header, header_from_model
 from .html_sniff import looks_like_html
 from .language import detect_language
+from .linemodel import LineModel
+from .modelclean import clean_with_model
 from .records import document_id
 from .rules import RuleSet
 from .stopwords import StopwordIndex
@@ -85,13 +87,19 @@ class ExtractText(Stage):
     config: Config
     rules: RuleSet
     stopwords: StopwordIndex
+    model: LineModel | None = None  # None: the heuristic cleaner ([clean] method = "heuristic")
     name: str = "extract"
 
     def process(self, doc: Document) -> Document:
         stop = self.stopwords.guess(doc.text)
-        result = clean_lines(doc.text, self.rules, stop, self.config.clean)
-        doc.lines = result.verdicts
-        doc.line_features = result.features
+        if self.model is not None:
+            result = clean_with_model(doc.text, self.rules, stop, self.config.clean, self.model)
+            doc.lines = result.verdicts
+            doc.line_model = result
+        else:
+            heuristic = clean_lines(doc.text, self.rules, stop, self.config.clean)
+            doc.lines = heuristic.verdicts
+            doc.line_features = heuristic.features
         doc.text = _kept_text(doc)
         return doc
 
@@ -105,9 +113,12 @@ class ReadHeader(Stage):
     name: str = "metadata"
 
     def process(self, doc: Document) -> Document:
-        features = doc.line_features or []
         verdicts = doc.lines or []
-        header = analyse_header(verdicts, features, self.rules, self.config.clean, doc.metadata.get("language"))
+        language = doc.metadata.get("language")
+        if doc.line_model is not None:
+            header = header_from_model(verdicts, doc.line_model.scores.meta, doc.line_model.rows, self.rules, language)
+        else:
+            header = analyse_header(verdicts, doc.line_features or [], self.rules, self.config.clean, language)
         doc.text = _kept_text(doc)
         given = doc.metadata.get("provenance", {})
         doc.metadata.update(title=header.title, author=header.author, date=header.date)
@@ -149,15 +160,17 @@ class Finalise(Stage):
         return doc
 
 
-def html_stages(config: Config, rules: RuleSet, stopwords: StopwordIndex) -> list[Stage]:
+def html_stages(config: Config, rules: RuleSet, stopwords: StopwordIndex,
+                model: LineModel | None = None) -> list[Stage]:
     from .html import ExtractHtml
 
-    return [ExtractHtml(config, rules, stopwords), DetectLanguage(config), Finalise(config)]
+    return [ExtractHtml(config, rules, stopwords, model), DetectLanguage(config), Finalise(config)]
 
 
-def text_stages(config: Config, rules: RuleSet, stopwords: StopwordIndex) -> list[Stage]:
+def text_stages(config: Config, rules: RuleSet, stopwords: StopwordIndex,
+                model: LineModel | None = None) -> list[Stage]:
     return [
-        ExtractText(config, rules, stopwords),
+        ExtractText(config, rules, stopwords, model),
         DetectLanguage(config),
         ReadHeader(config, rules),
         Finalise(config),

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from .config import CleanConfig
 from .document import LineVerdict
+from .linefeatures import densest_region
 from .rules import RuleSet, line_key, trim_line
 
 _WORD = re.compile(r"\w+")
@@ -130,20 +131,6 @@ def _last_good(labels: list[str], start: int, stop: int) -> int:
     return max((k for k in range(start, stop) if labels[k] == GOOD), default=start)
 
 
-def _best_region(weights: list[float]) -> tuple[int, int] | None:
-    """Maximum-sum contiguous run of lines (Kadane): the densest stretch of prose."""
-    best, best_span = 0.0, None
-    current, start = 0.0, 0
-    for i, w in enumerate(weights):
-        if current <= 0:
-            current, start = w, i
-        else:
-            current += w
-        if current > best:
-            best, best_span = current, (start, i)
-    return best_span
-
-
 def clean_lines(text: str, rules: RuleSet, stopwords: frozenset[str], config: CleanConfig,
                 site_keys: frozenset[str] = frozenset()) -> CleanResult:
     raw_lines = text.split("\n")
@@ -154,6 +141,7 @@ def clean_lines(text: str, rules: RuleSet, stopwords: frozenset[str], config: Cl
     features: list[LineFeatures | None] = [None] * n
     cut_after: list[int] = []
     cut_before: list[int] = []
+    keep_hit: list[str | None] = [None] * n  # a user `keep` rule forces the line in (a drop rule still wins)
     has_stopwords = bool(stopwords)
 
     for i, line in enumerate(trimmed):
@@ -163,6 +151,7 @@ def clean_lines(text: str, rules: RuleSet, stopwords: frozenset[str], config: Cl
         feats = line_features(line, stopwords, key)
         features[i] = feats
         if rules.could_match(line, key, site_keys):
+            keep_hit[i] = rules.match(line, key, "keep", site_keys)
             # A marker ending in a colon labels an inline pointer (`Recommended:`), and one glued to an
             # unfinished sentence above it is a link inside a paragraph: neither starts a section.
             inline = line.endswith(":") or (i > 0 and bool(trimmed[i - 1])
@@ -201,7 +190,7 @@ def clean_lines(text: str, rules: RuleSet, stopwords: frozenset[str], config: Cl
             labels[k] = label
 
     weights = [_weight(labels[i], features[i], config) for i in range(n)]
-    region = _best_region(weights)
+    region = densest_region(weights)
 
     # Inside the article region, a section marker ends it (cut after) or opens it (cut before).
     cut_line = cut_start = None
@@ -239,6 +228,9 @@ def clean_lines(text: str, rules: RuleSet, stopwords: frozenset[str], config: Cl
             continue
         if rule_of[i] is not None:
             verdicts.append(LineVerdict(i, line, False, rule_of[i], label))
+            continue
+        if keep_hit[i] is not None:
+            verdicts.append(LineVerdict(i, line, True, keep_hit[i], label))
             continue
         if not keep[i]:
             if i in dangling:

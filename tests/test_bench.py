@@ -30,10 +30,12 @@ def test_accuracy_bench_runs():
         [sys.executable, str(ROOT / "bench" / "accuracy.py"), "--limit", "4", "--workers", "1"],
         capture_output=True, text=True, check=True, cwd=ROOT,
     )
-    rows = [line for line in proc.stdout.splitlines() if line.startswith("| pagewash")]
-    assert len(rows) == 4  # one per renderer, the dumps' total, and HTML
-    assert "| keep everything (bs4) | 4 |" in proc.stdout
-    assert "| trafilatura.extract (html) | 4 |" in proc.stdout
+    out = proc.stdout
+    for renderer in ("bs4", "inscriptis"):
+        for method in ("keep everything", "lines of ≥10 words", "heuristic"):
+            assert f"| {method} (wcxb-dev {renderer}) | 4 |" in out
+        assert re.search(rf"\| model \((grouped CV|packaged, in-sample)\) \(wcxb-dev {renderer}\) \| 4 \|", out)
+    assert "| trafilatura.extract (html) | 4 |" in out and "| pagewash (html) | 4 |" in out
 
 
 @pytest.mark.parametrize("renderer", sorted(GATE))

@@ -3,6 +3,7 @@ environment, runs on the sample dumps with its packaged rules."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -46,3 +47,11 @@ def test_wheel_installed_in_a_fresh_venv_runs_the_sample_dumps(tmp_path: Path):
     check = subprocess.run([str(fresh / "bin" / "pagewash"), "rules", "check"], capture_output=True, text=True,
                            cwd=tmp_path)
     assert check.returncode == 0 and check.stdout.startswith("ok: "), check.stderr
+    # the learned cleaner's model travels in the wheel and is the one the run used
+    loaded = subprocess.run([str(python), "-c", "from pipeline.linemodel import load_model, model_bytes; "
+                             "import hashlib; m = load_model(); print(m.digest, hashlib.sha1(model_bytes(None))"
+                             ".hexdigest()[:12])"], capture_output=True, text=True, cwd=tmp_path)
+    assert loaded.returncode == 0, loaded.stderr
+    digest, again = loaded.stdout.split()
+    assert digest == again == hashlib.sha1((ROOT / "pipeline" / "models" / "cleaner.model.gz").read_bytes()
+                                           ).hexdigest()[:12]

@@ -1,0 +1,302 @@
+"""Train the learned text-dump cleaner (pipeline/linemodel.py) from the rendered, labelled pages of
+bench/train_data.py, with grouped cross-validation folds for bench/accuracy.py.
+
+    python bench/train_cleaner.py [--data DIR ...] [--sources wcxb,readability] [--renderers bs4,inscriptis,...]
+        [--out pipeline/models/cleaner.model.gz] [--cv-dir bench/.cache/cleaner] [--threads 2] [--rounds 150]
+
+Folds (docs/model.md): fold k holds out one train/ source (leave-one-source-out) and one fifth of wcxb-dev's
+domains; a page whose domain is held out never trains that fold, whatever its source. Stage 2 learns from the
+first stage's out-of-fold probabilities; each fold's model is written to `<cv-dir>/fold-<k>.model.gz`, with
+`<cv-dir>/folds.json` naming every page's fold, so that bench/accuracy.py scores each page with the model that
+never saw it (nor its site). The body threshold of each fold is chosen on the other folds' pages only.
+
+Deterministic: fixed seeds, LightGBM's deterministic mode, a fixed thread count (`--threads`), pages in id order:
+the same data and settings give the same model bytes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import hashlib
+import io
+import json
+import multiprocessing
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from pipeline.decode import normalise_text  # noqa: E402
+from pipeline.evaluate import word_f1  # noqa: E402
+from pipeline.linefeatures import BASE_NAMES, CONTEXT_NAMES, FEATURES_VERSION, context_matrix  # noqa: E402
+from pipeline.linemodel import META_CLASSES  # noqa: E402
+from pipeline.modelclean import prepare  # noqa: E402
+from pipeline.rules import load_rules  # noqa: E402
+from pipeline.stopwords import StopwordIndex  # noqa: E402
+
+# How far each source's gold follows the article convention (the story; no comments, related items, navigation):
+# its pages' weight in training (docs/model.md).
+SOURCE_WEIGHTS = {"wcxb-dev": 1.0, "dragnet": 1.0, "portal": 1.0, "readability": 0.7, "cleaneval": 0.4, "wcxb": 0.4}
+PAGE_ROWS = 300  # lines of a page beyond this share its weight: a 5,000-line page does not outweigh 15 articles
+THRESHOLDS = [round(0.25 + 0.05 * k, 2) for k in range(11)]  # 0.25 .. 0.75
+WCXB_DEV_GROUPS = 5
+SEED = 20261201
+
+
+def source_group(source: str) -> str:
+    return "cleaneval" if source.startswith("cleaneval") else source
+
+
+def domain_group(domain: str | None, groups: int) -> int:
+    return int.from_bytes(hashlib.sha1((domain or "").encode("utf-8")).digest()[:4], "big") % groups
+
+
+def assign_folds(pages: list[dict]) -> tuple[dict[str, int], int, list[str]]:
+    """page id -> fold. Train/ sources one fold each (sorted); wcxb-dev pages by domain over the same folds."""
+    sources = sorted({source_group(p["source"]) for p in pages if p["source"] != "wcxb-dev"})
+    k = len(sources) if len(sources) >= 2 else WCXB_DEV_GROUPS
+    folds = {}
+    for p in pages:
+        group = source_group(p["source"])
+        if group != "wcxb-dev" and len(sources) >= 2:
+            folds[p["id"]] = sources.index(group)
+        else:
+            folds[p["id"]] = domain_group(p["domain"], k)
+    return folds, k, sources
+
+
+_RULES = None
+_STOP = None
+
+
+def _init() -> None:
+    global _RULES, _STOP
+    _RULES = load_rules(())
+    _STOP = StopwordIndex.load()
+
+
+def featurise(record: dict) -> dict:
+    lines = [normalise_text(line).replace("\n", " ") for line, _label, _in in record["lines"]]
+    text = "\n".join(lines)
+    page = prepare(lines, _RULES, _STOP.guess(text))
+    labels = record["lines"]
+    y_body = np.array([labels[r][2] for r in page.rows], dtype=np.int8)
+    y_meta = np.array([META_CLASSES.index(labels[r][1]) if labels[r][1] in META_CLASSES else 0 for r in page.rows],
+                      dtype=np.int8)
+    drop = np.array([page.hits.drop[j] is not None or page.hits.cut_after[j] is not None
+                     or page.hits.cut_before[j] is not None for j in range(len(page.rows))], dtype=bool)
+    return {"id": record["id"], "source": record["source"], "domain": record["domain"], "renderer": record["renderer"],
+            "X": page.features, "y_body": y_body, "y_meta": y_meta, "trimmed": page.trimmed, "drop": drop}
+
+
+def read_records(paths: list[Path], sources: list[str] | None) -> list[dict]:
+    out = []
+    for path in paths:
+        with gzip.open(path, "rt", encoding="utf-8") as fh:
+            for line in fh:
+                record = json.loads(line)
+                if sources and not any(record["source"] == s or record["source"].startswith(s + "-")
+                                       or source_group(record["source"]) == s for s in sources):
+                    continue
+                out.append(record)
+    out.sort(key=lambda r: (r["id"], r["renderer"]))
+    return out
+
+
+def _params(threads: int, multiclass: bool) -> dict:
+    params = {
+        "objective": "multiclass" if multiclass else "binary", "learning_rate": 0.1, "num_leaves": 63,
+        "min_data_in_leaf": 100, "feature_fraction": 0.8, "bagging_fraction": 0.5, "bagging_freq": 1,
+        "lambda_l2": 1.0, "max_bin": 63, "verbose": -1, "seed": SEED, "deterministic": True,
+        "force_row_wise": True, "num_threads": threads,
+    }
+    if multiclass:
+        params.update(num_class=len(META_CLASSES), num_leaves=31)
+    return params
+
+
+def fit(X: np.ndarray, y: np.ndarray, w: np.ndarray, names: list[str], threads: int, rounds: int,
+        multiclass: bool = False):
+    import lightgbm
+
+    data = lightgbm.Dataset(X, label=y, weight=w, feature_name=names, free_raw_data=True,
+                            params={"max_bin": 63, "verbose": -1})
+    return lightgbm.train(_params(threads, multiclass), data, num_boost_round=rounds)
+
+
+def page_f1(page: dict, p: np.ndarray, gold: str, thresholds: list[float]) -> list[float]:
+    out = []
+    for t in thresholds:
+        keep = (p >= t) & ~page["drop"]
+        text = "\n".join(line for line, k in zip(page["trimmed"], keep, strict=True) if k)
+        out.append(word_f1(text, gold).f1)
+    return out
+
+
+def bundle_bytes(stage1, stage2, meta, threshold: float, info: dict) -> bytes:
+    bundle = {
+        "features_version": FEATURES_VERSION, "base_names": BASE_NAMES, "context_names": CONTEXT_NAMES,
+        "threshold": threshold, **info,
+        "stage1": stage1.model_to_string(), "stage2": stage2.model_to_string(), "meta": meta.model_to_string(),
+    }
+    raw = io.BytesIO()
+    with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=9) as fh:
+        fh.write(json.dumps(bundle, sort_keys=True).encode("utf-8"))
+    return raw.getvalue()
+
+
+def golds(shared: Path, ids: set[str]) -> dict[str, str]:
+    out = {}
+    for page_id in ids:
+        if page_id.startswith("wcxb-dev-"):
+            path = shared / "bench" / "wcxb-dev" / "gold" / f"{page_id[len('wcxb-dev-'):]}.json"
+        else:
+            path = shared / "bench" / "train" / "gold" / f"{page_id}.json"
+        out[page_id] = json.loads(path.read_text(encoding="utf-8")).get("text") or ""
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--shared", type=Path, default=ROOT.parent / "shared")
+    parser.add_argument("--data", type=Path, nargs="+", default=[ROOT / "bench" / ".cache" / "train_data"])
+    parser.add_argument("--sources", help="comma-separated sources to train on (default: all)")
+    parser.add_argument("--renderers", help="comma-separated renderers to train on (default: all found)")
+    parser.add_argument("--out", type=Path, default=ROOT / "pipeline" / "models" / "cleaner.model.gz")
+    parser.add_argument("--cv-dir", type=Path, default=ROOT / "bench" / ".cache" / "cleaner")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=150)
+    parser.add_argument("--workers", type=int, default=min(2, multiprocessing.cpu_count()))
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    renderers = set(args.renderers.split(",")) if args.renderers else None
+    paths = sorted(p for d in args.data for p in d.rglob("*.jsonl.gz")
+                   if renderers is None or p.name.split(".")[0] in renderers)
+    if not paths:
+        raise SystemExit(f"no training data under {', '.join(map(str, args.data))}: run bench/train_data.py first")
+    sources = args.sources.split(",") if args.sources else None
+    records = read_records(paths, sources)
+    if not records:
+        raise SystemExit("no pages of the selected sources in the training data")
+    with multiprocessing.Pool(args.workers, initializer=_init) as pool:
+        pages = pool.map(featurise, records, chunksize=16)
+    del records
+    print(f"features: {len(pages)} dumps, {sum(len(p['X']) for p in pages)} lines "
+          f"({time.perf_counter() - started:.0f} s)", file=sys.stderr)
+    folds, k, train_sources = assign_folds(pages)
+    page_fold = np.array([folds[p["id"]] for p in pages])
+    heldout_domains = [{p["domain"] for p in pages if folds[p["id"]] == f and p["domain"]} for f in range(k)]
+    sizes = np.array([len(p["X"]) for p in pages])
+    offsets = np.concatenate(([0], np.cumsum(sizes)))
+    X = np.vstack([p["X"] for p in pages])
+    y_body = np.concatenate([p["y_body"] for p in pages])
+    y_meta = np.concatenate([p["y_meta"] for p in pages])
+    page_w = np.array([SOURCE_WEIGHTS.get(source_group(p["source"]), 1.0) * min(1.0, PAGE_ROWS / max(len(p["X"]), 1))
+                       for p in pages])
+    w = np.repeat(page_w, sizes)
+    row_page = np.repeat(np.arange(len(pages)), sizes)
+    # Title, byline and date lines are labelled from gold metadata, which wcxb-dev gives for all three; readability
+    # and wcxb give a title only (their bylines would be taught as "other"), so they train it only without wcxb-dev.
+    meta_pages = np.array([p["source"] == "wcxb-dev" for p in pages])
+    if not meta_pages.any():
+        meta_pages = np.array([p["source"] in ("readability", "wcxb") for p in pages])
+    if not meta_pages.any():
+        meta_pages[:] = True
+
+    def train_mask(f: int | None, only: np.ndarray | None = None) -> np.ndarray:
+        ok = np.ones(len(pages), dtype=bool) if f is None else np.array(
+            [page_fold[i] != f and p["domain"] not in heldout_domains[f] for i, p in enumerate(pages)])
+        if only is not None:
+            ok &= only
+        return ok[row_page]
+
+    def context(p: np.ndarray) -> np.ndarray:
+        return np.vstack([context_matrix(p[offsets[i]:offsets[i + 1]], X[offsets[i]:offsets[i + 1], 0])
+                          for i in range(len(pages))])
+
+    def oof(models, inputs: np.ndarray, multiclass: bool = False) -> np.ndarray:
+        out = np.zeros((len(inputs), len(META_CLASSES))) if multiclass else np.zeros(len(inputs))
+        for f, model in enumerate(models):
+            rows = page_fold[row_page] == f
+            if rows.any():
+                out[rows] = model.predict(inputs[rows], num_threads=args.threads)
+        return out
+
+    names2 = BASE_NAMES + CONTEXT_NAMES
+    stage1 = [fit(X[m], y_body[m], w[m], BASE_NAMES, args.threads, args.rounds) for m in map(train_mask, range(k))]
+    p1 = oof(stage1, X)
+    print(f"stage 1: {k} folds ({time.perf_counter() - started:.0f} s)", file=sys.stderr)
+    X2 = np.hstack((X, context(p1)))
+    stage2 = [fit(X2[m], y_body[m], w[m], names2, args.threads, args.rounds) for m in map(train_mask, range(k))]
+    p2 = oof(stage2, X2)
+    del X2
+    print(f"stage 2: {k} folds ({time.perf_counter() - started:.0f} s)", file=sys.stderr)
+    X3 = np.hstack((X, context(p2)))
+    meta_models = []
+    for f in range(k):
+        m = train_mask(f, meta_pages)
+        if not m.any():  # the fold holds out every page with metadata gold: learn from the other pages' labels
+            m = train_mask(f)
+        meta_models.append(fit(X3[m], y_meta[m], w[m], names2, args.threads, max(args.rounds // 2, 10), True))
+    print(f"meta: {k} folds ({time.perf_counter() - started:.0f} s)", file=sys.stderr)
+
+    # Threshold: the mean word F1 over article-convention pages, per candidate, from out-of-fold probabilities.
+    article = [i for i, p in enumerate(pages) if source_group(p["source"]) in ("wcxb-dev", "dragnet", "portal",
+                                                                              "readability")]
+    gold = golds(args.shared, {pages[i]["id"] for i in article})
+    f1 = np.zeros((len(pages), len(THRESHOLDS)))
+    for i in article:
+        f1[i] = page_f1(pages[i], p2[offsets[i]:offsets[i + 1]], gold[pages[i]["id"]], THRESHOLDS)
+    in_article = np.zeros(len(pages), dtype=bool)
+    in_article[article] = True
+
+    groups = np.array([source_group(p["source"]) for p in pages])
+
+    def best_threshold(mask: np.ndarray) -> float:
+        """The threshold of the best mean over sources, each source's pages averaged first: dragnet's 1,349 pages
+        (whose best threshold is higher than the other sources') do not outvote the rest."""
+        curves = [f1[mask & (groups == g)].mean(axis=0) for g in sorted(set(groups[mask].tolist()))]
+        if not curves:
+            return 0.5
+        return THRESHOLDS[int(np.argmax(np.mean(curves, axis=0)))]
+
+    info = {"sources": sorted({p["source"] for p in pages}), "renderers": sorted({p["renderer"] for p in pages}),
+            "rounds": args.rounds, "source_weights": SOURCE_WEIGHTS, "seed": SEED, "folds": k,
+            "fold_sources": train_sources, "lines": int(len(X)), "dumps": len(pages)}
+    args.cv_dir.mkdir(parents=True, exist_ok=True)
+    for f in range(k):
+        t = best_threshold(in_article & (page_fold != f))
+        (args.cv_dir / f"fold-{f}.model.gz").write_bytes(
+            bundle_bytes(stage1[f], stage2[f], meta_models[f], t, {**info, "fold": f}))
+    (args.cv_dir / "folds.json").write_text(json.dumps(
+        {"folds": k, "fold_sources": train_sources, "pages": dict(sorted(folds.items()))}, indent=0) + "\n")
+    np.savez_compressed(args.cv_dir / "oof.npz", p1=p1.astype(np.float32), p2=p2.astype(np.float32),
+                        offsets=offsets, ids=np.array([p["id"] for p in pages]),
+                        renderers=np.array([p["renderer"] for p in pages]), thresholds=np.array(THRESHOLDS), f1=f1)
+    oof_report = {source: dict(zip(map(str, THRESHOLDS), np.round(f1[groups == source].mean(axis=0), 4).tolist(),
+                                   strict=True))
+                  for source in sorted({source_group(pages[i]["source"]) for i in article})}
+    # The shipped model: every page trains it; stage 2 and meta learn from the out-of-fold probabilities.
+    final1 = fit(X, y_body, w, BASE_NAMES, args.threads, args.rounds)
+    X2 = np.hstack((X, context(p1)))
+    final2 = fit(X2, y_body, w, names2, args.threads, args.rounds)
+    del X2
+    m = train_mask(None, meta_pages)
+    final_meta = fit(X3[m], y_meta[m], w[m], names2, args.threads, max(args.rounds // 2, 10), True)
+    threshold = best_threshold(in_article)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    data = bundle_bytes(final1, final2, final_meta, threshold, info)
+    args.out.write_bytes(data)
+    print(json.dumps({"model": str(args.out), "bytes": len(data), "threshold": threshold,
+                      "oof_f1_by_source_and_threshold": oof_report,
+                      "seconds": round(time.perf_counter() - started)}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,90 @@
+"""The learned text-dump cleaner: two stages of gradient-boosted trees (LightGBM) over every line of a page.
+
+Stage 1 scores each line as article body from its own features and its neighbours' (linefeatures.BASE_NAMES).
+Stage 2 reads the same features plus the first stage's probabilities around the line (CONTEXT_NAMES: the
+neighbours' scores, window means, the densest region of likely body), so that the body comes out as coherent
+runs and isolated prose-like lines (a comment, a teaser) fall away. A third model, over the same inputs, names the
+title, byline and date lines. Training: bench/train_cleaner.py; data, figures and terms: docs/model.md.
+
+A model file is a gzip'd JSON bundle: the three boosters as LightGBM text, the feature names they were trained
+on, the body threshold, and the training settings. It is read once per process; prediction runs on one thread
+and gives the same probabilities for the same page.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from .linefeatures import BASE_NAMES, CONTEXT_NAMES, FEATURES_VERSION, context_matrix
+
+META_CLASSES = ("other", "title", "author", "date")
+PACKAGED_MODEL = "cleaner.model.gz"
+
+
+class ModelError(ValueError):
+    """A model file that cannot be used with this version of the features."""
+
+
+@dataclass(frozen=True)
+class LineScores:
+    body: np.ndarray  # P(body) per worded line, after stage 2
+    meta: np.ndarray  # (n, 4) P(other, title, author, date) per worded line
+
+
+@dataclass(frozen=True, eq=False)
+class LineModel:
+    stage1: object  # lightgbm.Booster
+    stage2: object
+    meta: object
+    threshold: float
+    digest: str  # sha1 of the model file's bytes: what the settings fingerprint records
+    info: dict
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> LineModel:
+        import lightgbm
+
+        bundle = json.loads(gzip.decompress(data))
+        if bundle.get("features_version") != FEATURES_VERSION:
+            raise ModelError(f"model was trained on features version {bundle.get('features_version')}, "
+                             f"this pagewash computes version {FEATURES_VERSION}: retrain it (bench/train_cleaner.py)")
+        if bundle.get("base_names") != BASE_NAMES or bundle.get("context_names") != CONTEXT_NAMES:
+            raise ModelError("model's feature names differ from this pagewash's: retrain it (bench/train_cleaner.py)")
+        boosters = {name: lightgbm.Booster(model_str=bundle[name]) for name in ("stage1", "stage2", "meta")}
+        info = {k: v for k, v in bundle.items() if k not in ("stage1", "stage2", "meta")}
+        return cls(boosters["stage1"], boosters["stage2"], boosters["meta"], float(bundle["threshold"]),
+                   hashlib.sha1(data).hexdigest()[:12], info)
+
+    def scores(self, base: np.ndarray) -> LineScores:
+        """Probabilities for the worded lines of one page, `base` = linefeatures.line_matrix(...)."""
+        n = len(base)
+        if n == 0:
+            return LineScores(np.zeros(0), np.zeros((0, len(META_CLASSES))))
+        p1 = self.stage1.predict(base, num_threads=1)
+        second = np.hstack((base, context_matrix(p1, base[:, 0])))
+        p2 = self.stage2.predict(second, num_threads=1)
+        meta_input = np.hstack((base, context_matrix(p2, base[:, 0])))
+        meta = self.meta.predict(meta_input, num_threads=1).reshape(n, len(META_CLASSES))
+        return LineScores(np.asarray(p2, dtype=np.float64), np.asarray(meta, dtype=np.float64))
+
+
+def model_bytes(path: str | None) -> bytes:
+    """The model file's bytes: `path`, or the model packaged with pagewash when it is empty."""
+    if path:
+        try:
+            return Path(path).read_bytes()
+        except OSError as exc:
+            raise ModelError(f"cannot read model {path}: {exc.strerror or exc}") from None
+    return resources.files("pipeline").joinpath("models", PACKAGED_MODEL).read_bytes()
+
+
+def load_model(path: str | None = None) -> LineModel:
+    """The model at `path` (the packaged one when empty); the pipeline loads it once and shares it read-only."""
+    return LineModel.from_bytes(model_bytes(path))

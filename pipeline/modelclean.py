@@ -1,0 +1,155 @@
+"""The text-dump cleaner with the learned line model (`[clean] method = "model"`, the default).
+
+One pass of the rules over the page's worded lines (their hits are features, and they overrule the model),
+one feature matrix for the page (linefeatures), the model's probabilities, then the verdicts:
+
+- a line a user `drop` (or `cut_after`/`cut_before` marker) rule matches is dropped with the rule's id, whatever
+  the model says; a line a `keep` rule matches is kept (a drop rule matching the same line still wins);
+- a section marker inside the article cuts what follows it (`cut_after`) or what precedes it (`cut_before`), as
+  in the heuristic cleaner, once enough article is on the right side of it;
+- otherwise a line is kept when its body probability reaches the model's threshold (or `[clean] threshold`);
+  a dropped line records `model.<class>` (boilerplate, title, author or date) and its probability;
+- a sentence or heading the page prints twice is kept once (`signal.repeated_line`).
+
+`prepare` is shared with bench/train_cleaner.py, so training sees exactly the features a run computes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .config import CleanConfig
+from .document import LineVerdict
+from .linefeatures import RuleHits, line_matrix
+from .linemodel import META_CLASSES, LineModel, LineScores
+from .rules import RuleSet, line_key, trim_line
+from .textclean import SIG_CUT_AFTER, SIG_CUT_BEFORE, SIG_DUPLICATE
+
+_SENTENCE_END = tuple('.!?。！？…"”»')
+BODY, BOILERPLATE, BLANK = "body", "boilerplate", "blank"
+
+
+@dataclass(frozen=True)
+class PreparedPage:
+    raw_lines: list[str]
+    rows: list[int]  # indexes of the worded (non-blank) lines
+    trimmed: list[str]  # their trimmed texts
+    hits: RuleHits
+    features: np.ndarray  # linefeatures.line_matrix of the rows
+
+
+def prepare(raw_lines: list[str], rules: RuleSet, stopwords: frozenset[str],
+            site_keys: frozenset[str] = frozenset()) -> PreparedPage:
+    rows: list[int] = []
+    trimmed: list[str] = []
+    for i, line in enumerate(raw_lines):
+        text = trim_line(line)
+        if text:
+            rows.append(i)
+            trimmed.append(text)
+    drop: list[str | None] = [None] * len(rows)
+    cut_after: list[str | None] = [None] * len(rows)
+    cut_before: list[str | None] = [None] * len(rows)
+    keep: list[str | None] = [None] * len(rows)
+    for j, text in enumerate(trimmed):
+        key = line_key(text)
+        if not rules.could_match(text, key, site_keys):
+            continue
+        cut_after[j] = rules.match(text, key, "cut_after", site_keys)
+        if cut_after[j] is None:
+            cut_before[j] = rules.match(text, key, "cut_before", site_keys)
+        if cut_after[j] is None and cut_before[j] is None:
+            drop[j] = rules.match(text, key, "drop", site_keys)
+        keep[j] = rules.match(text, key, "keep", site_keys)
+    hits = RuleHits(drop, cut_after, cut_before, keep)
+    return PreparedPage(raw_lines, rows, trimmed, hits, line_matrix(raw_lines, rows, trimmed, stopwords, hits))
+
+
+@dataclass
+class ModelCleanResult:
+    verdicts: list[LineVerdict]
+    scores: LineScores
+    rows: list[int]
+
+
+def _class_of(p_body: float, meta_row: np.ndarray, threshold: float) -> tuple[str, float]:
+    """The line's label and the probability behind it: body, or the likeliest of title/author/date/boilerplate."""
+    if p_body >= threshold:
+        return BODY, p_body
+    best = int(np.argmax(meta_row[1:])) + 1
+    if meta_row[best] >= 0.5:
+        return META_CLASSES[best], float(meta_row[best])
+    return BOILERPLATE, 1.0 - p_body
+
+
+def clean_with_model(text: str, rules: RuleSet, stopwords: frozenset[str], config: CleanConfig, model: LineModel,
+                     site_keys: frozenset[str] = frozenset()) -> ModelCleanResult:
+    page = prepare(text.split("\n"), rules, stopwords, site_keys)
+    scores = model.scores(page.features)
+    threshold = config.threshold or model.threshold
+    hits = page.hits
+    n = len(page.rows)
+    keep = (scores.body >= threshold).tolist()
+    rule_of: list[str | None] = [None] * n
+    for j in range(n):
+        hit = hits.cut_after[j] or hits.cut_before[j] or hits.drop[j]
+        if hit is not None:
+            keep[j], rule_of[j] = False, hit
+        elif hits.keep[j] is not None:
+            keep[j] = True
+    words = [len(t.split()) for t in page.trimmed]
+    _apply_cuts(page, keep, rule_of, words)
+    by_row = dict(zip(page.rows, range(n), strict=True))
+    verdicts: list[LineVerdict] = []
+    seen: set[str] = set()
+    for i, line in enumerate(page.raw_lines):
+        j = by_row.get(i)
+        if j is None:
+            verdicts.append(LineVerdict(i, line.strip(), False, None, BLANK))
+            continue
+        label, probability = _class_of(float(scores.body[j]), scores.meta[j], threshold)
+        text_j = page.trimmed[j]
+        if rule_of[j] is not None:
+            verdicts.append(LineVerdict(i, text_j, False, rule_of[j], label, probability))
+            continue
+        if not keep[j]:
+            model_id = f"model.{label if label != BODY else BOILERPLATE}"
+            verdicts.append(LineVerdict(i, text_j, False, model_id, label, probability))
+            continue
+        if words[j] >= config.repeat_min_words:
+            key = line_key(text_j)
+            if key in seen:
+                verdicts.append(LineVerdict(i, text_j, False, SIG_DUPLICATE, label, probability))
+                continue
+            seen.add(key)
+        verdicts.append(LineVerdict(i, text_j, True, hits.keep[j], label, probability))
+    return ModelCleanResult(verdicts, scores, page.rows)
+
+
+def _apply_cuts(page: PreparedPage, keep: list[bool], rule_of: list[str | None], words: list[int]) -> None:
+    """A section marker on its own line cuts the article once enough article is on the right side of it."""
+    n = len(keep)
+    kept_words = [words[j] if keep[j] else 0 for j in range(n)]
+    total = sum(kept_words)
+    if not total:
+        return
+
+    def standalone(j: int) -> bool:
+        text = page.trimmed[j]
+        glued = j > 0 and page.rows[j - 1] == page.rows[j] - 1 and not page.trimmed[j - 1].endswith(_SENTENCE_END)
+        return not text.endswith(":") and not glued
+
+    for j in range(n):
+        if page.hits.cut_after[j] is not None and standalone(j) and sum(kept_words[:j]) >= min(150, 0.25 * total):
+            for k in range(j + 1, n):
+                if keep[k] and page.hits.keep[k] is None:
+                    keep[k], rule_of[k] = False, SIG_CUT_AFTER
+            break
+    for j in range(n - 1, -1, -1):
+        if page.hits.cut_before[j] is not None and standalone(j) and sum(kept_words[j:]) >= 0.5 * total:
+            for k in range(j):
+                if keep[k] and page.hits.keep[k] is None:
+                    keep[k], rule_of[k] = False, SIG_CUT_BEFORE
+            break

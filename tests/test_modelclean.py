@@ -1,0 +1,121 @@
+"""The learned text-dump cleaner: verdicts with probabilities, the user's rules over the model, the heuristic still
+selectable, model files checked, training reproducible byte for byte."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, SEEDS_RAW, SHARED
+
+from pipeline.config import ConfigError, load_config
+from pipeline.document import RawPage
+from pipeline.linemodel import ModelError, load_model
+from pipeline.rules import line_key
+from pipeline.runner import Pipeline
+
+SEED = SEEDS_RAW / "000_d2de09946bceaf6b.txt"
+MODEL_IDS = ("model.boilerplate", "model.title", "model.author", "model.date")
+
+
+def _lines(pipeline: Pipeline, path: Path = SEED):
+    outcome = pipeline.process(RawPage(str(path), path.name, path.read_bytes()))
+    return outcome.document.lines
+
+
+def _rules_dir(tmp_path: Path, action: str, line: str, rule_id: str) -> Path:
+    folder = tmp_path / f"rules-{action}"
+    folder.mkdir(exist_ok=True)
+    (folder / f"{action}.toml").write_text(
+        f'[[rule]]\nid = "{rule_id}"\naction = "{action}"\nexact = [{json.dumps(line_key(line))}]\n', encoding="utf-8")
+    return folder
+
+
+def test_every_worded_line_has_a_probability_and_a_reason_when_dropped(pipeline):
+    lines = [v for v in _lines(pipeline) if v.label != "blank"]
+    assert lines and all(v.probability is not None and 0.0 <= v.probability <= 1.0 for v in lines)
+    assert {v.label for v in lines} <= {"body", "title", "author", "date", "boilerplate"}
+    for v in lines:
+        if not v.kept:
+            assert v.rule_id, v
+    assert any(v.rule_id in MODEL_IDS for v in lines)  # the model, not only the rules, decided some lines
+    assert any(v.kept and v.label == "body" for v in lines)
+
+
+def test_a_user_drop_rule_beats_the_model(pipeline, tmp_path):
+    kept = next(v for v in _lines(pipeline) if v.kept and len(v.text.split()) >= 8)
+    rules = _rules_dir(tmp_path, "drop", kept.text, "mine.drop")
+    mine = Pipeline(load_config(rules_dirs=[str(rules)]))
+    verdict = next(v for v in _lines(mine) if v.index == kept.index)
+    assert not verdict.kept and verdict.rule_id == "mine.drop"
+
+
+def test_a_user_keep_rule_keeps_a_line_the_model_drops(pipeline, tmp_path):
+    dropped = next(v for v in _lines(pipeline) if v.rule_id == "model.boilerplate" and len(v.text.split()) >= 2)
+    rules = _rules_dir(tmp_path, "keep", dropped.text, "mine.keep")
+    mine = Pipeline(load_config(rules_dirs=[str(rules)]))
+    verdict = next(v for v in _lines(mine) if v.index == dropped.index)
+    assert verdict.kept and verdict.rule_id == "mine.keep"
+    # a drop rule on the same line still wins over the keep rule
+    _rules_dir(tmp_path, "drop", dropped.text, "mine.drop").rename(rules / "drop-dir")
+    (rules / "drop-dir" / "drop.toml").rename(rules / "drop.toml")
+    both = Pipeline(load_config(rules_dirs=[str(rules)]))
+    verdict = next(v for v in _lines(both) if v.index == dropped.index)
+    assert not verdict.kept and verdict.rule_id == "mine.drop"
+
+
+def test_the_heuristic_stays_selectable():
+    heuristic = Pipeline(load_config(clean={"method": "heuristic"}))
+    lines = [v for v in _lines(heuristic) if v.label != "blank"]
+    assert {v.label for v in lines} <= {"good", "medium", "short", "bad"}
+    assert all(v.probability is None for v in lines)
+    with pytest.raises(ConfigError, match="method"):
+        load_config(clean={"method": "magic"})
+
+
+def test_a_model_for_other_features_is_refused_with_a_clear_error(tmp_path):
+    bundle = json.loads(gzip.decompress((ROOT / "pipeline" / "models" / "cleaner.model.gz").read_bytes()))
+    bundle["features_version"] = -1
+    path = tmp_path / "old.model.gz"
+    path.write_bytes(gzip.compress(json.dumps(bundle).encode("utf-8")))
+    with pytest.raises(ModelError, match="retrain"):
+        load_model(str(path))
+    with pytest.raises(ModelError, match="cannot read"):
+        load_model(str(tmp_path / "missing.model.gz"))
+
+
+def test_explain_shows_label_and_probability_of_every_line():
+    import subprocess
+
+    proc = subprocess.run([sys.executable, str(ROOT / "cli.py"), "explain", str(SEED)], capture_output=True,
+                          text=True, cwd=ROOT, check=True)
+    rows = [line for line in proc.stdout.splitlines() if " KEEP " in line or " drop " in line]
+    assert rows and all(any(f" {label} " in row for label in ("body", "title", "author", "date", "boilerplate"))
+                        for row in rows)
+    assert any(" drop model.boilerplate " in row and " boilerplate " in row for row in rows)
+    probability = rows[0].split("|")[0].split()[-1]
+    assert 0.0 <= float(probability) <= 1.0
+
+
+def test_training_on_a_tiny_corpus_gives_the_same_model_bytes_twice(tmp_path):
+    sys.path.insert(0, str(ROOT / "bench"))
+    import train_cleaner
+    import train_data
+
+    data = tmp_path / "data"
+    train_data.build(SHARED, data, ["bs4"], sources=["readability", "wcxb-dev"], limit=6)
+    models = []
+    for run in ("a", "b"):
+        out = tmp_path / f"{run}.model.gz"
+        assert train_cleaner.main(["--shared", str(SHARED), "--data", str(data), "--rounds", "4", "--threads", "1",
+                                   "--workers", "1", "--out", str(out), "--cv-dir", str(tmp_path / f"cv-{run}")]) == 0
+        models.append(out.read_bytes())
+    assert models[0] == models[1]
+    assert (tmp_path / "cv-a" / "fold-0.model.gz").read_bytes() == (tmp_path / "cv-b" / "fold-0.model.gz").read_bytes()
+    model = load_model(str(tmp_path / "a.model.gz"))
+    trained = Pipeline(load_config(clean={"model": str(tmp_path / "a.model.gz")}))
+    assert trained.model.digest == model.digest
+    assert any(v.probability is not None for v in _lines(trained))
