@@ -63,24 +63,24 @@ class CleanConfig:
     good_min_words: int = field(default=8, metadata={"help": "heuristic: words for a line to count as prose", "min": 1})
     good_min_stopword_density: float = field(
         default=0.18,
-            metadata={"help": "heuristic: share of stop words for a line to count as prose", "min": 0.0, "max": 1.0}
+        metadata={"help": "heuristic: share of stop words for a line to count as prose", "min": 0.0, "max": 1.0}
     )
     unpunctuated_min_words: int = field(
         default=25, metadata={"help": "heuristic: a prose line without end punctuation needs this many words", "min": 1}
     )
-    short_max_words: int = field(default=4,
-        metadata={"help": "heuristic: at most this many words is a short line", "min": 0})
-    bad_penalty: float = field(default=10.0,
-        metadata={"help": "heuristic: region score lost per boilerplate line", "min": 0.0})
-    short_penalty: float = field(default=1.5,
-        metadata={"help": "heuristic: region score lost per unclear short line", "min": 0.0})
+    short_max_words: int = field(
+        default=4, metadata={"help": "heuristic: at most this many words is a short line", "min": 0})
+    bad_penalty: float = field(
+        default=10.0, metadata={"help": "heuristic: region score lost per boilerplate line", "min": 0.0})
+    short_penalty: float = field(
+        default=1.5, metadata={"help": "heuristic: region score lost per unclear short line", "min": 0.0})
     max_short_run: int = field(
         default=40,
         metadata={"help": "heuristic: more non-prose lines in a row than this inside the article is a menu", "min": 1}
     )
     good_weight_cap: int = field(
         default=40,
-            metadata={"help": "heuristic: region score of one prose line is its word count, capped here", "min": 1}
+        metadata={"help": "heuristic: region score of one prose line is its word count, capped here", "min": 1}
     )
     link_list_min_lines: int = field(
         default=6,
@@ -96,7 +96,7 @@ class CleanConfig:
     )
     medium_gain: float = field(
         default=0.0,
-            metadata={"help": "heuristic: region score per stop word of a line between prose and heading", "min": 0.0}
+        metadata={"help": "heuristic: region score per stop word of a line between prose and heading", "min": 0.0}
     )
     header_lines: int = field(
         default=15, metadata={"help": "heuristic: lines above the article searched for title, byline, date", "min": 0}

@@ -412,16 +412,20 @@ def header_from_model(verdicts: list[LineVerdict], meta: list, rows: list[int], 
     near = sorted({j for j in order if is_near(j)} | {
         j for j in range(len(rows)) if is_near(j) and len(verdicts[rows[j]].text.split()) <= 12
         and _is_dateish(verdicts[rows[j]].text)})
-    candidates = []
-    for j in near or order[:DATE_CANDIDATES]:
+    def rank(j: int) -> tuple:
         text = verdicts[rows[j]].text
-        parsed = parse_date(text, language)
+        updated = bool(_UPDATED.search(text)) and not _PUBLISHED.search(text)
+        return updated, abs(j - primary) if near else 0, -probs[j, 3], j
+
+    # dateparser is slow (milliseconds a call): candidates are read in rank order, and the first date read wins
+    found = None
+    for j in sorted(near or order[:DATE_CANDIDATES], key=rank):
+        parsed = parse_date(verdicts[rows[j]].text, language)
         if parsed is not None:
-            updated = bool(_UPDATED.search(text)) and not _PUBLISHED.search(text)
-            distance = abs(j - primary) if near else 0
-            candidates.append((updated, distance, -probs[j, 3], j, parsed))
-    if candidates:
-        *_, j, parsed = min(candidates)
+            found = j, parsed
+            break
+    if found is not None:
+        j, parsed = found
         header.date, header.provenance["date"] = parsed.isoformat(), "text:model"
         _as_metadata(verdicts[rows[j]], META_DATE)
     else:

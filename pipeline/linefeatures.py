@@ -25,6 +25,7 @@ FEATURES_VERSION = 1
 
 _WORD = re.compile(r"\w+")
 _TERMINAL = tuple('.!?。！？…"”’»)')
+_TERMINAL_CPS = np.array([ord(c) for c in _TERMINAL], dtype=np.uint32)
 _SENTENCE_BREAK = re.compile(r'[.!?。！？…।॥؟۔։።]["”’»)\]]*(?:\s|$)')
 _BULLET_START = re.compile(r"^\s*(?:[•·▪◦‣∙●○■□►▶➤→*>»-]|\d{1,3}[.)])\s")
 _SEPARATORS = re.compile(r"[|»›/•·]")
@@ -32,8 +33,12 @@ _URL = re.compile(r"https?://|www\.\w", re.IGNORECASE)
 _NUMERIC_DATE = re.compile(r"\d{1,4}[-/.]\d{1,2}[-/.]\d{2,4}\b")
 _YEAR = re.compile(r"\b(?:19[7-9]\d|20\d\d)\b")
 _CLOCK = re.compile(r"\d{1,2}:\d{2}\b")
-_BYLINE = re.compile(r"^(?:by|written by|posted by|author|von|par|por|di|door|av|af)\b[\s:]", re.IGNORECASE)
-_NAME = re.compile(r"^[A-Z][\w.’'-]+(?:\s+(?:[A-Z][\w.’'-]+|van|von|de|da|del|der|la|le|bin)){1,3}$")
+# matched over the page's lines joined by newlines: at line starts, never across a line break
+_BYLINE_M = re.compile(r"^(?:by|written by|posted by|author|von|par|por|di|door|av|af)\b(?:[^\S\n]|:)",
+                       re.IGNORECASE | re.MULTILINE)
+_NAME_M = re.compile(r"^[A-Z][\w.’'-]+(?:[^\S\n]+(?:[A-Z][\w.’'-]+|van|von|de|da|del|der|la|le|bin)){1,3}$",
+                     re.MULTILINE)
+_URLISH = re.compile(r"://|www\.", re.IGNORECASE)
 # Word vocabularies, matched token by token (a set lookup each, in C): markers of a comment thread, of related-item
 # and promotion widgets, of share bars and site chrome, of reported speech (the story), and month names (dates).
 _MONTH_WORDS = frozenset(
@@ -194,9 +199,10 @@ def _kind_table() -> tuple[np.ndarray, np.ndarray]:
 _IS_WORD, _KINDS = _kind_table()
 
 
-def _char_kinds(text: str) -> np.ndarray:
+def _char_kinds(text: str) -> tuple[np.ndarray, np.ndarray]:
     """One row per character of `text`: digit, punctuation, letter, upper case, first letter of a word, capitalised
-    first letter, CJK; from the code points in one numpy pass (above U+3000 everything is a word letter)."""
+    first letter, CJK, ©; from the code points in one numpy pass (above U+3000 everything is a word letter).
+    Returns the rows and the code points."""
     cp = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
     low = np.minimum(cp, _TABLE_SIZE - 1)
     high = cp >= _TABLE_SIZE
@@ -206,14 +212,15 @@ def _char_kinds(text: str) -> np.ndarray:
     prev_word = np.concatenate(([False], word[:-1]))
     first = kinds[:, 2] & ~prev_word
     cjk = ((cp >= 0x3040) & (cp <= 0x30FF)) | ((cp >= 0x3400) & (cp <= 0x9FFF)) | ((cp >= 0xAC00) & (cp <= 0xD7AF))
-    return np.column_stack((kinds, first, first & kinds[:, 3], cjk, cp == 0xA9)).astype(np.int32)
+    return np.column_stack((kinds, first, first & kinds[:, 3], cjk, cp == 0xA9)).astype(np.int32), cp
 
 
 def line_matrix(raw_lines: list[str], rows: list[int], trimmed: list[str], stopwords: frozenset[str],
-                hits: RuleHits) -> np.ndarray:
+                hits: RuleHits, keys: list[str] | None = None) -> np.ndarray:
     """The base features (BASE_NAMES) of the worded lines `rows` of a page: float32, one row per line.
 
-    `raw_lines` are the page's lines as split, `trimmed` the worded lines' texts (same order as `rows`).
+    `raw_lines` are the page's lines as split, `trimmed` the worded lines' texts (same order as `rows`), `keys`
+    their rules.line_key (computed here when not given).
     """
     n = len(rows)
     if n == 0:
@@ -227,7 +234,9 @@ def line_matrix(raw_lines: list[str], rows: list[int], trimmed: list[str], stopw
     if n > 1:
         starts[1:] = np.cumsum(np.fromiter(map(len, trimmed), dtype=np.int64, count=n))[:-1] + np.arange(1, n)
     chars = np.fromiter(map(len, trimmed), dtype=np.float64, count=n)
-    kinds = _char_kinds(joined)
+    kinds, cp = _char_kinds(joined)
+    lengths = np.fromiter(map(len, trimmed), dtype=np.int64, count=n)
+    last = cp[starts + lengths - 1]  # every worded line has a last character
     counts = np.add.reduceat(kinds, starts, axis=0).astype(np.float64)  # every line has a character: reduceat is safe
     cjk = counts[:, _K_CJK]
     words += np.where(cjk > 4, cjk // 2, 0)
@@ -235,13 +244,13 @@ def line_matrix(raw_lines: list[str], rows: list[int], trimmed: list[str], stopw
     offsets = np.concatenate(([0], np.cumsum(n_tok)[:-1])).astype(np.int64)
     stops = _vocab_counts(flat, offsets, n_tok, stopwords) if stopwords else np.zeros(n)
     stop_density = np.where(n_tok > 0, stops / np.maximum(n_tok, 1), 0.0)
-    terminal = np.fromiter((t.endswith(_TERMINAL) for t in trimmed), dtype=np.float64, count=n)
-    ends_colon = np.fromiter((t.endswith(":") for t in trimmed), dtype=np.float64, count=n)
+    terminal = np.isin(last, _TERMINAL_CPS).astype(np.float64)
+    ends_colon = (last == ord(":")).astype(np.float64)
     firsts, caps = counts[:, _K_FIRST], counts[:, _K_CAP]
     title_case = np.where(firsts > 0, caps / np.maximum(firsts, 1), 0.0)
     digits, punct, letters, upper = counts[:, _K_DIGIT], counts[:, _K_PUNCT], counts[:, _K_LETTER], counts[:, _K_UPPER]
     safe_chars = np.maximum(chars, 1)
-    url = np.fromiter((("://" in t or "www." in t) for t in lower), dtype=np.float64, count=n)
+    url = np.minimum(_matches_per_line(_URLISH, joined, starts), 1)
     bullet = np.fromiter((bool(_BULLET_START.match(raw_lines[r])) for r in rows), dtype=np.float64, count=n)
     indent = np.fromiter((raw_lines[r][:1].isspace() for r in rows), dtype=np.float64, count=n)
     sentences = _matches_per_line(_SENTENCE_BREAK, joined, starts)
@@ -252,15 +261,16 @@ def line_matrix(raw_lines: list[str], rows: list[int], trimmed: list[str], stopw
         _NUMERIC_DATE, joined, starts), 1)
     comment = _vocab_counts(flat, offsets, n_tok, _COMMENT_WORDS)
     time_ = np.minimum(_matches_per_line(_CLOCK, joined, starts), 1)
-    byline = np.fromiter((bool(_BYLINE.match(t)) for t in trimmed), dtype=np.float64, count=n) * (words <= 12)
-    name = np.fromiter((len(t) < 60 and bool(_NAME.match(t)) for t in trimmed), dtype=np.float64, count=n)
+    byline = np.minimum(_matches_per_line(_BYLINE_M, joined, starts), 1) * (words <= 12)
+    name = np.minimum(_matches_per_line(_NAME_M, joined, starts), 1) * (chars < 60)
     related = _vocab_counts(flat, offsets, n_tok, _RELATED_WORDS)
     social = _vocab_counts(flat, offsets, n_tok, _SOCIAL_WORDS) + (counts[:, _K_COPYRIGHT] > 0)
     said = _vocab_counts(flat, offsets, n_tok, _SAID_WORDS)
     rule_drop = np.fromiter((h is not None for h in hits.drop), dtype=np.float64, count=n)
     rule_cut_after = np.fromiter((h is not None for h in hits.cut_after), dtype=np.float64, count=n)
     rule_cut_before = np.fromiter((h is not None for h in hits.cut_before), dtype=np.float64, count=n)
-    keys = list(map(line_key, trimmed))
+    if keys is None:
+        keys = list(map(line_key, trimmed))
     counts: dict[str, int] = {}
     for k in keys:
         counts[k] = counts.get(k, 0) + 1
@@ -272,13 +282,13 @@ def line_matrix(raw_lines: list[str], rows: list[int], trimmed: list[str], stopw
             seen_before[i] = 1.0
         seen.add(k)
     first_words = set(tokens[0])
-    title_echo = np.fromiter(
-        ((sum(t in first_words for t in toks) / len(toks)) if toks and i else 0.0 for i, toks in enumerate(tokens)),
-        dtype=np.float64, count=n)
+    title_echo = _vocab_counts(flat, offsets, n_tok, first_words) / np.maximum(n_tok, 1)
+    title_echo[0] = 0.0
     idx = np.arange(n, dtype=np.float64)
     first_line = (idx == 0).astype(np.float64)
     rows_arr = np.asarray(rows)
-    raw_blank = np.fromiter((not line.strip() for line in raw_lines), dtype=bool, count=len(raw_lines))
+    raw_blank = np.ones(len(raw_lines), dtype=bool)  # the worded lines are exactly `rows`
+    raw_blank[rows_arr] = False
     blank_before = np.where(rows_arr > 0, raw_blank[np.maximum(rows_arr - 1, 0)], True).astype(np.float64)
     blank_after = np.where(rows_arr + 1 < len(raw_lines), raw_blank[np.minimum(rows_arr + 1, len(raw_lines) - 1)],
                            True).astype(np.float64)

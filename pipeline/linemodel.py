@@ -26,6 +26,7 @@ from .linefeatures import BASE_NAMES, CONTEXT_NAMES, FEATURES_VERSION, context_m
 
 META_CLASSES = ("other", "title", "author", "date")
 PACKAGED_MODEL = "cleaner.model.gz"
+META_MAX_WORDS = 25
 
 
 class ModelError(ValueError):
@@ -70,9 +71,15 @@ class LineModel:
         p1 = self.stage1.predict(base, num_threads=1)
         second = np.hstack((base, context_matrix(p1, base[:, 0])))
         p2 = self.stage2.predict(second, num_threads=1)
-        meta_input = np.hstack((base, context_matrix(p2, base[:, 0])))
-        meta = self.meta.predict(meta_input, num_threads=1).reshape(n, len(META_CLASSES))
-        return LineScores(np.asarray(p2, dtype=np.float64), np.asarray(meta, dtype=np.float64))
+        # titles, bylines and dates are short: the metadata model reads only lines of up to META_MAX_WORDS words
+        # (a third of a page's lines on the dev set); the others are "other" with certainty
+        meta = np.zeros((n, len(META_CLASSES)))
+        meta[:, 0] = 1.0
+        short = np.flatnonzero(base[:, 0] <= np.log1p(META_MAX_WORDS))
+        if len(short):
+            meta_input = np.hstack((base, context_matrix(p2, base[:, 0])))[short]
+            meta[short] = self.meta.predict(meta_input, num_threads=1).reshape(len(short), len(META_CLASSES))
+        return LineScores(np.asarray(p2, dtype=np.float64), meta)
 
 
 def model_bytes(path: str | None) -> bytes:

@@ -53,8 +53,9 @@ def prepare(raw_lines: list[str], rules: RuleSet, stopwords: frozenset[str],
     cut_after: list[str | None] = [None] * len(rows)
     cut_before: list[str | None] = [None] * len(rows)
     keep: list[str | None] = [None] * len(rows)
+    keys = list(map(line_key, trimmed))
     for j, text in enumerate(trimmed):
-        key = line_key(text)
+        key = keys[j]
         if not rules.could_match(text, key, site_keys):
             continue
         cut_after[j] = rules.match(text, key, "cut_after", site_keys)
@@ -64,7 +65,7 @@ def prepare(raw_lines: list[str], rules: RuleSet, stopwords: frozenset[str],
             drop[j] = rules.match(text, key, "drop", site_keys)
         keep[j] = rules.match(text, key, "keep", site_keys)
     hits = RuleHits(drop, cut_after, cut_before, keep)
-    return PreparedPage(raw_lines, rows, trimmed, hits, line_matrix(raw_lines, rows, trimmed, stopwords, hits))
+    return PreparedPage(raw_lines, rows, trimmed, hits, line_matrix(raw_lines, rows, trimmed, stopwords, hits, keys))
 
 
 @dataclass
