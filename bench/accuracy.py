@@ -91,10 +91,12 @@ def _init_worker(cv_dir: str | None = None, folds: int = 0) -> None:
     rules = _PIPELINES["default"].rules
     _PIPELINES["heuristic"] = Pipeline(dataclasses.replace(
         config, clean=dataclasses.replace(config.clean, method="heuristic")), rules)
+    _PIPELINES["model"] = Pipeline(dataclasses.replace(
+        config, clean=dataclasses.replace(config.clean, method="model")), rules)
     for fold in range(folds):
         model = str(Path(cv_dir) / f"fold-{fold}.model.gz")
         _PIPELINES[f"fold-{fold}"] = Pipeline(dataclasses.replace(
-            config, clean=dataclasses.replace(config.clean, model=model)), rules)
+            config, clean=dataclasses.replace(config.clean, method="model", model=model)), rules)
 
 
 def _clean(dump: Path, cleaner: str = "default") -> tuple[str, dict]:
@@ -165,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     model_row = "model (grouped CV)" if cv else "model (packaged, in-sample)"
 
     def cleaner_of(page_id: str) -> str:
-        return f"fold-{folds['pages'][page_id]}" if cv else "default"
+        return f"fold-{folds['pages'][page_id]}" if cv else "model"
     pool = multiprocessing.Pool(args.workers, initializer=_init_worker, initargs=(str(args.cv_dir), folds["folds"]))
     print(HEADER)
     if args.only in (None, "dumps"):

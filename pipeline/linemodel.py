@@ -27,6 +27,7 @@ from .linefeatures import BASE_NAMES, CONTEXT_NAMES, FEATURES_VERSION, context_m
 META_CLASSES = ("other", "title", "author", "date")
 PACKAGED_MODEL = "cleaner.model.gz"
 META_MAX_WORDS = 25
+MODEL_KEYS = ("stage1", "stage2", "meta")
 
 
 class ModelError(ValueError):
@@ -52,7 +53,12 @@ class LineModel:
     def from_bytes(cls, data: bytes) -> LineModel:
         import lightgbm
 
-        bundle = json.loads(gzip.decompress(data))
+        try:
+            bundle = json.loads(gzip.decompress(data))
+        except (OSError, EOFError, ValueError) as exc:  # not gzip, cut short, not JSON
+            raise ModelError(f"not a pagewash model file ({type(exc).__name__}: {exc})") from None
+        if not isinstance(bundle, dict) or not all(isinstance(bundle.get(k), str) for k in MODEL_KEYS):
+            raise ModelError("not a pagewash model file (no stage1/stage2/meta models in it)")
         if bundle.get("features_version") != FEATURES_VERSION:
             raise ModelError(f"model was trained on features version {bundle.get('features_version')}, "
                              f"this pagewash computes version {FEATURES_VERSION}: retrain it (bench/train_cleaner.py)")

@@ -16,6 +16,7 @@ one feature matrix for the page (linefeatures), the model's probabilities, then 
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -142,14 +143,15 @@ def _apply_cuts(page: PreparedPage, keep: list[bool], rule_of: list[str | None],
         glued = j > 0 and page.rows[j - 1] == page.rows[j] - 1 and not page.trimmed[j - 1].endswith(_SENTENCE_END)
         return not text.endswith(":") and not glued
 
+    before = list(itertools.accumulate(kept_words, initial=0))  # before[j]: kept words above line j
     for j in range(n):
-        if page.hits.cut_after[j] is not None and standalone(j) and sum(kept_words[:j]) >= min(150, 0.25 * total):
+        if page.hits.cut_after[j] is not None and standalone(j) and before[j] >= min(150, 0.25 * total):
             for k in range(j + 1, n):
                 if keep[k] and page.hits.keep[k] is None:
                     keep[k], rule_of[k] = False, SIG_CUT_AFTER
             break
     for j in range(n - 1, -1, -1):
-        if page.hits.cut_before[j] is not None and standalone(j) and sum(kept_words[j:]) >= 0.5 * total:
+        if page.hits.cut_before[j] is not None and standalone(j) and total - before[j] >= 0.5 * total:
             for k in range(j):
                 if keep[k] and page.hits.keep[k] is None:
                     keep[k], rule_of[k] = False, SIG_CUT_BEFORE

@@ -62,6 +62,7 @@ def test_speed_bench_runs():
     run = results["text"]["1"]
     assert run["pages"] == 40 and run["pages_per_s"] > 0
     assert results["noop_rerun"]["skipped"] == 40
+    assert results["text_model"]["pages"] == 40 and results["model_over_heuristic_pages_per_s"] > 0
     assert results["memory"]["pages_small"] == 20
     html = results["html"]
     assert html["pages"] == 8

@@ -21,6 +21,11 @@ SEED = SEEDS_RAW / "000_d2de09946bceaf6b.txt"
 MODEL_IDS = ("model.boilerplate", "model.title", "model.author", "model.date")
 
 
+@pytest.fixture(scope="module")
+def model_pipeline() -> Pipeline:
+    return Pipeline(load_config(clean={"method": "model"}))
+
+
 def _lines(pipeline: Pipeline, path: Path = SEED):
     outcome = pipeline.process(RawPage(str(path), path.name, path.read_bytes()))
     return outcome.document.lines
@@ -34,8 +39,8 @@ def _rules_dir(tmp_path: Path, action: str, line: str, rule_id: str) -> Path:
     return folder
 
 
-def test_every_worded_line_has_a_probability_and_a_reason_when_dropped(pipeline):
-    lines = [v for v in _lines(pipeline) if v.label != "blank"]
+def test_every_worded_line_has_a_probability_and_a_reason_when_dropped(model_pipeline):
+    lines = [v for v in _lines(model_pipeline) if v.label != "blank"]
     assert lines and all(v.probability is not None and 0.0 <= v.probability <= 1.0 for v in lines)
     assert {v.label for v in lines} <= {"body", "title", "author", "date", "boilerplate"}
     for v in lines:
@@ -45,30 +50,31 @@ def test_every_worded_line_has_a_probability_and_a_reason_when_dropped(pipeline)
     assert any(v.kept and v.label == "body" for v in lines)
 
 
-def test_a_user_drop_rule_beats_the_model(pipeline, tmp_path):
-    kept = next(v for v in _lines(pipeline) if v.kept and len(v.text.split()) >= 8)
+def test_a_user_drop_rule_beats_the_model(model_pipeline, tmp_path):
+    kept = next(v for v in _lines(model_pipeline) if v.kept and len(v.text.split()) >= 8)
     rules = _rules_dir(tmp_path, "drop", kept.text, "mine.drop")
-    mine = Pipeline(load_config(rules_dirs=[str(rules)]))
+    mine = Pipeline(load_config(rules_dirs=[str(rules)], clean={"method": "model"}))
     verdict = next(v for v in _lines(mine) if v.index == kept.index)
     assert not verdict.kept and verdict.rule_id == "mine.drop"
 
 
-def test_a_user_keep_rule_keeps_a_line_the_model_drops(pipeline, tmp_path):
-    dropped = next(v for v in _lines(pipeline) if v.rule_id == "model.boilerplate" and len(v.text.split()) >= 2)
+def test_a_user_keep_rule_keeps_a_line_the_model_drops(model_pipeline, tmp_path):
+    dropped = next(v for v in _lines(model_pipeline) if v.rule_id == "model.boilerplate" and len(v.text.split()) >= 2)
     rules = _rules_dir(tmp_path, "keep", dropped.text, "mine.keep")
-    mine = Pipeline(load_config(rules_dirs=[str(rules)]))
+    mine = Pipeline(load_config(rules_dirs=[str(rules)], clean={"method": "model"}))
     verdict = next(v for v in _lines(mine) if v.index == dropped.index)
     assert verdict.kept and verdict.rule_id == "mine.keep"
     # a drop rule on the same line still wins over the keep rule
     _rules_dir(tmp_path, "drop", dropped.text, "mine.drop").rename(rules / "drop-dir")
     (rules / "drop-dir" / "drop.toml").rename(rules / "drop.toml")
-    both = Pipeline(load_config(rules_dirs=[str(rules)]))
+    both = Pipeline(load_config(rules_dirs=[str(rules)], clean={"method": "model"}))
     verdict = next(v for v in _lines(both) if v.index == dropped.index)
     assert not verdict.kept and verdict.rule_id == "mine.drop"
 
 
-def test_the_heuristic_stays_selectable():
-    heuristic = Pipeline(load_config(clean={"method": "heuristic"}))
+def test_the_heuristic_is_the_default_and_the_model_selectable():
+    assert load_config().clean.method == "heuristic"
+    heuristic = Pipeline(load_config())
     lines = [v for v in _lines(heuristic) if v.label != "blank"]
     assert {v.label for v in lines} <= {"good", "medium", "short", "bad"}
     assert all(v.probability is None for v in lines)
@@ -85,13 +91,19 @@ def test_a_model_for_other_features_is_refused_with_a_clear_error(tmp_path):
         load_model(str(path))
     with pytest.raises(ModelError, match="cannot read"):
         load_model(str(tmp_path / "missing.model.gz"))
+    for junk in (b"not gzip", gzip.compress(b"[1, 2]"), gzip.compress(b"{\"stage1\": ")[:-3]):
+        (tmp_path / "junk.model.gz").write_bytes(junk)
+        with pytest.raises(ModelError, match="not a pagewash model file"):
+            load_model(str(tmp_path / "junk.model.gz"))
 
 
-def test_explain_shows_label_and_probability_of_every_line():
+def test_explain_shows_label_and_probability_of_every_line(tmp_path):
     import subprocess
 
-    proc = subprocess.run([sys.executable, str(ROOT / "cli.py"), "explain", str(SEED)], capture_output=True,
-                          text=True, cwd=ROOT, check=True)
+    config = tmp_path / "model.toml"
+    config.write_text('[clean]\nmethod = "model"\n', encoding="utf-8")
+    proc = subprocess.run([sys.executable, str(ROOT / "cli.py"), "explain", "--config", str(config), str(SEED)],
+                          capture_output=True, text=True, cwd=ROOT, check=True)
     rows = [line for line in proc.stdout.splitlines() if " KEEP " in line or " drop " in line]
     assert rows and all(any(f" {label} " in row for label in ("body", "title", "author", "date", "boilerplate"))
                         for row in rows)
@@ -116,6 +128,6 @@ def test_training_on_a_tiny_corpus_gives_the_same_model_bytes_twice(tmp_path):
     assert models[0] == models[1]
     assert (tmp_path / "cv-a" / "fold-0.model.gz").read_bytes() == (tmp_path / "cv-b" / "fold-0.model.gz").read_bytes()
     model = load_model(str(tmp_path / "a.model.gz"))
-    trained = Pipeline(load_config(clean={"model": str(tmp_path / "a.model.gz")}))
+    trained = Pipeline(load_config(clean={"method": "model", "model": str(tmp_path / "a.model.gz")}))
     assert trained.model.digest == model.digest
     assert any(v.probability is not None for v in _lines(trained))
