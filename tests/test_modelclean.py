@@ -9,12 +9,15 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, SEEDS_RAW, SHARED
+from conftest import ARTICLE, ROOT, SEEDS_RAW, SHARED
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from pipeline.config import ConfigError, load_config
+from pipeline.config import CleanConfig, ConfigError, load_config
 from pipeline.document import RawPage
 from pipeline.linemodel import ModelError, load_model
-from pipeline.rules import line_key
+from pipeline.modelclean import clean_with_model
+from pipeline.rules import line_key, load_rules
 from pipeline.runner import Pipeline
 
 SEED = SEEDS_RAW / "000_d2de09946bceaf6b.txt"
@@ -131,3 +134,21 @@ def test_training_on_a_tiny_corpus_gives_the_same_model_bytes_twice(tmp_path):
     trained = Pipeline(load_config(clean={"method": "model", "model": str(tmp_path / "a.model.gz")}))
     assert trained.model.digest == model.digest
     assert any(v.probability is not None for v in _lines(trained))
+
+
+_RULES = load_rules(())
+_MODEL = load_model()
+
+
+@given(st.lists(st.one_of(st.text(max_size=120), st.sampled_from(["", "Home", "By Jane Doe", "May 26, 2025",
+                                                                   "© 2024 Example", ARTICLE[0]])), max_size=40))
+@settings(max_examples=80, deadline=None)
+def test_the_model_cleaner_never_raises_and_outputs_only_input_lines(lines):
+    text = "\n".join(lines)
+    result = clean_with_model(text, _RULES, frozenset({"the", "a", "of"}), CleanConfig(method="model"), _MODEL)
+    raw = text.split("\n")
+    assert [v.index for v in result.verdicts] == list(range(len(raw)))
+    for v in result.verdicts:
+        assert v.text == raw[v.index].strip()
+        assert v.kept or v.label == "blank" or v.rule_id
+        assert v.probability is None if v.label == "blank" else 0.0 <= v.probability <= 1.0
