@@ -127,7 +127,7 @@ def _train_dumps(train_data: Path, renderers: list[str], limit: int) -> list[dic
     """The train/ pages' renderings from bench/train_data.py (wcxb-dev's own dumps are read from shared/)."""
     out = []
     for renderer in renderers:
-        paths = [p for p in sorted(train_data.rglob(f"{renderer}.jsonl.gz"))]
+        paths = sorted(train_data.rglob(f"{renderer}.jsonl.gz"))
         if not paths:
             raise SystemExit(f"no {renderer} renderings under {train_data}: run bench/train_data.py")
         taken: dict[str, int] = {}

@@ -88,8 +88,7 @@ def featurise(record: dict) -> dict:
     y_body = np.array([labels[r][2] for r in page.rows], dtype=np.int8)
     y_meta = np.array([META_CLASSES.index(labels[r][1]) if labels[r][1] in META_CLASSES else 0 for r in page.rows],
                       dtype=np.int8)
-    drop = np.array([page.hits.drop[j] is not None or page.hits.cut_after[j] is not None
-                     or page.hits.cut_before[j] is not None for j in range(len(page.rows))], dtype=bool)
+    drop = np.array([page.hits.dropping(j) is not None for j in range(len(page.rows))], dtype=bool)
     return {"id": record["id"], "source": record["source"], "domain": record["domain"], "renderer": record["renderer"],
             "X": page.features, "y_body": y_body, "y_meta": y_meta, "trimmed": page.trimmed, "drop": drop}
 

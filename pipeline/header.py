@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 import dateparser
+import numpy as np
 
 from .config import CleanConfig
 from .document import LineVerdict
@@ -170,14 +171,11 @@ def _find_byline(lines: list[LineVerdict], rules: RuleSet, header: Header) -> in
 
 
 def _find_date(verdicts, lead, anchor: int, header: Header, language: str | None, config: CleanConfig) -> None:
-    # A dateline opening the article: "HONG KONG, April 22, 2025 — ..."
     for v in lead[:1]:
-        match = _DATELINE.match(v.text)
-        if match:
-            parsed = parse_date(match.group("date"), language)
-            if parsed:
-                header.date, header.provenance["date"] = parsed.isoformat(), "text:dateline"
-                return
+        parsed = _dateline_date(v.text, language)
+        if parsed:
+            header.date, header.provenance["date"] = parsed.isoformat(), "text:dateline"
+            return
     candidates = []
     low, high = max(0, anchor - config.header_lines // 3), anchor + config.header_lines
     for v in verdicts[low:high + 1]:
@@ -195,6 +193,18 @@ def _find_date(verdicts, lead, anchor: int, header: Header, language: str | None
         header.date, header.provenance["date"] = parsed.isoformat(), "text:header"
         if v.kept:
             _drop(v, META_DATE)
+
+
+def _dateline_date(text: str, language: str | None) -> date | None:
+    """The date of a dateline opening the article: "HONG KONG, April 22, 2025 — ..."."""
+    match = _DATELINE.match(text)
+    return parse_date(match.group("date"), language) if match else None
+
+
+def _headline_of(text: str) -> str:
+    """`Headline | Site` (a page's <title>) -> the longest part; a text without separators, whole."""
+    parts = [p.strip() for p in _TITLE_SEPARATORS.split(text) if p.strip()]
+    return max(parts, key=lambda p: len(p.split())) if len(parts) > 1 else text.strip()
 
 
 def _title_like(v: LineVerdict, feats: LineFeatures | None) -> bool:
@@ -290,9 +300,7 @@ def _title_from_page_title(verdicts, features, first_line: int, first: int, head
     v = verdicts[first_line]
     if first_line >= first or v.label == GOOD or not _title_like(v, features[first_line]):
         return
-    parts = [p for p in _TITLE_SEPARATORS.split(v.text) if p.strip()]
-    title = max(parts, key=lambda p: len(p.split())) if len(parts) > 1 else v.text
-    header.title = title.strip()
+    header.title = _headline_of(v.text)
     header.provenance["title"] = "text:page-title"
 
 
@@ -359,7 +367,7 @@ AUTHOR_CANDIDATES = 3
 DATE_NEAR_LINES = 5  # worded lines between a date line and the byline or headline for it to count as theirs
 
 
-def header_from_model(verdicts: list[LineVerdict], meta: list, rows: list[int], rules: RuleSet,
+def header_from_model(verdicts: list[LineVerdict], meta: np.ndarray, rows: list[int], rules: RuleSet,
                       language: str | None = None) -> Header:
     """Title, author and date from the lines the model found likeliest for each (`meta`: rows x (other, title,
     author, date) probabilities); the site from the rules, as in the heuristic. A metadata line the body model
@@ -371,8 +379,6 @@ def header_from_model(verdicts: list[LineVerdict], meta: list, rows: list[int], 
         _cut_about_site(verdicts, [line_key(v.text) if v.kept else "" for v in verdicts], marker)
     if not rows:
         return header
-    import numpy as np
-
     probs = np.asarray(meta)
     anchors: list[int] = []
     j = int(np.argmax(probs[:, 1]))
@@ -412,6 +418,7 @@ def header_from_model(verdicts: list[LineVerdict], meta: list, rows: list[int], 
     near = sorted({j for j in order if is_near(j)} | {
         j for j in range(len(rows)) if is_near(j) and len(verdicts[rows[j]].text.split()) <= 12
         and _is_dateish(verdicts[rows[j]].text)})
+
     def rank(j: int) -> tuple:
         text = verdicts[rows[j]].text
         updated = bool(_UPDATED.search(text)) and not _PUBLISHED.search(text)
@@ -430,8 +437,7 @@ def header_from_model(verdicts: list[LineVerdict], meta: list, rows: list[int], 
         _as_metadata(verdicts[rows[j]], META_DATE)
     else:
         first = next((v for v in verdicts if v.kept), None)
-        match = _DATELINE.match(first.text) if first is not None else None
-        parsed = parse_date(match.group("date"), language) if match else None
+        parsed = _dateline_date(first.text, language) if first is not None else None
         if parsed is not None:
             header.date, header.provenance["date"] = parsed.isoformat(), "text:dateline"
     return header
@@ -452,11 +458,7 @@ def _title_value(text: str, first_line: bool) -> str | None:
     """The headline of a title line: on the page's first line (its <title>), without the `| Site` part."""
     if len(text.split()) > MAX_TITLE_WORDS or (text.endswith(".") and len(text.split()) > 15):
         return None  # a sentence, not a headline
-    if first_line:
-        parts = [p.strip() for p in _TITLE_SEPARATORS.split(text) if p.strip()]
-        if len(parts) > 1:
-            return max(parts, key=lambda p: len(p.split()))
-    return text.strip() or None
+    return (_headline_of(text) if first_line else text.strip()) or None
 
 
 def _author_value(text: str, rules: RuleSet) -> str | None:

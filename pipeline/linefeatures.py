@@ -69,6 +69,10 @@ class RuleHits:
     cut_before: list[str | None]
     keep: list[str | None]
 
+    def dropping(self, j: int) -> str | None:
+        """The id of the rule that drops worded line `j` (a section marker, or a drop rule), or None."""
+        return self.cut_after[j] or self.cut_before[j] or self.drop[j]
+
 
 LINE_NAMES = [
     "log_words", "log_chars", "stop_density", "terminal", "ends_colon", "title_case", "digit_share", "punct_share",
@@ -230,12 +234,10 @@ def line_matrix(raw_lines: list[str], rows: list[int], trimmed: list[str], stopw
     n_tok = np.fromiter(map(len, tokens), dtype=np.float64, count=n)
     words = n_tok.copy()
     joined = "\n".join(trimmed)
-    starts = np.zeros(n, dtype=np.int64)
-    if n > 1:
-        starts[1:] = np.cumsum(np.fromiter(map(len, trimmed), dtype=np.int64, count=n))[:-1] + np.arange(1, n)
-    chars = np.fromiter(map(len, trimmed), dtype=np.float64, count=n)
-    kinds, cp = _char_kinds(joined)
     lengths = np.fromiter(map(len, trimmed), dtype=np.int64, count=n)
+    chars = lengths.astype(np.float64)
+    starts = np.concatenate(([0], np.cumsum(lengths + 1)[:-1]))  # each line and its "\n" in `joined`
+    kinds, cp = _char_kinds(joined)
     last = cp[starts + lengths - 1]  # every worded line has a last character
     counts = np.add.reduceat(kinds, starts, axis=0).astype(np.float64)  # every line has a character: reduceat is safe
     cjk = counts[:, _K_CJK]
@@ -257,7 +259,7 @@ def line_matrix(raw_lines: list[str], rows: list[int], trimmed: list[str], stopw
     separators = _matches_per_line(_SEPARATORS, joined, starts)
     months = _vocab_counts(flat, offsets, n_tok, _MONTH_WORDS)
     year = np.minimum(_matches_per_line(_YEAR, joined, starts), 1)
-    date = np.minimum(((months > 0) & (year > 0) & (counts[:, _K_DIGIT] >= 5)) + _matches_per_line(
+    date = np.minimum(((months > 0) & (year > 0) & (digits >= 5)) + _matches_per_line(
         _NUMERIC_DATE, joined, starts), 1)
     comment = _vocab_counts(flat, offsets, n_tok, _COMMENT_WORDS)
     time_ = np.minimum(_matches_per_line(_CLOCK, joined, starts), 1)
@@ -271,10 +273,10 @@ def line_matrix(raw_lines: list[str], rows: list[int], trimmed: list[str], stopw
     rule_cut_before = np.fromiter((h is not None for h in hits.cut_before), dtype=np.float64, count=n)
     if keys is None:
         keys = list(map(line_key, trimmed))
-    counts: dict[str, int] = {}
+    key_counts: dict[str, int] = {}
     for k in keys:
-        counts[k] = counts.get(k, 0) + 1
-    repeats = np.log(np.fromiter((counts[k] for k in keys), dtype=np.float64, count=n))
+        key_counts[k] = key_counts.get(k, 0) + 1
+    repeats = np.log(np.fromiter((key_counts[k] for k in keys), dtype=np.float64, count=n))
     seen: set[str] = set()
     seen_before = np.zeros(n)
     for i, k in enumerate(keys):
@@ -294,8 +296,9 @@ def line_matrix(raw_lines: list[str], rows: list[int], trimmed: list[str], stopw
                            True).astype(np.float64)
     prose = ((words >= PROSE_MIN_WORDS) & ((stop_density >= PROSE_MIN_STOP) | (not stopwords))
              & (url == 0)).astype(np.float64)
+    log_words = np.log1p(words)
     line_cols = [
-        np.log1p(words), np.log1p(chars), stop_density, terminal, ends_colon, title_case, digits / safe_chars,
+        log_words, np.log1p(chars), stop_density, terminal, ends_colon, title_case, digits / safe_chars,
         punct / safe_chars, upper / np.maximum(letters, 1), url, bullet, indent, sentences,
         chars / np.maximum(words, 1), separators, date, year, time_, byline, name, comment, related, social, said,
         rule_drop, rule_cut_after, rule_cut_before, repeats, seen_before, title_echo, first_line,
@@ -304,7 +307,6 @@ def line_matrix(raw_lines: list[str], rows: list[int], trimmed: list[str], stopw
     page_words = float(words.sum())
     page_cols = [np.full(n, np.log1p(n)), np.full(n, np.log1p(page_words)), np.full(n, prose.mean())]
     base = dict(zip(LINE_NAMES, line_cols, strict=True))
-    base["log_words"] = np.log1p(words)
     neighbour_cols = [_shift(base[name], off) for off in (-2, -1, 1, 2) for name in NEIGHBOUR_BASE]
     prose_words = prose * np.minimum(words, 40)
     csum = np.cumsum(prose_words)
@@ -318,15 +320,15 @@ def line_matrix(raw_lines: list[str], rows: list[int], trimmed: list[str], stopw
     lines_since = np.full(n, np.log1p(1000.0))
     if len(cut_at):
         after_cut[cut_at[0] + 1:] = 1.0
-        last = np.maximum.accumulate(np.where(rule_cut_after > 0, idx, -1))
-        lines_since = np.where(last >= 0, np.log1p(idx - last), lines_since)
+        last_cut = np.maximum.accumulate(np.where(rule_cut_after > 0, idx, -1))
+        lines_since = np.where(last_cut >= 0, np.log1p(idx - last_cut), lines_since)
     cut_b = np.flatnonzero(rule_cut_before)
     before_cut = np.zeros(n)
     if len(cut_b):
         before_cut[:cut_b[-1]] = 1.0
     window_cols = [
-        _window_mean(prose, 3), _window_mean(prose, 10), _window_mean(np.log1p(words), 3),
-        _window_mean(np.log1p(words), 10), _window_mean(np.minimum(comment, 3), 5), _window_mean(related, 5),
+        _window_mean(prose, 3), _window_mean(prose, 10), _window_mean(log_words, 3), _window_mean(log_words, 10),
+        _window_mean(np.minimum(comment, 3), 5), _window_mean(related, 5),
         _window_mean(social, 5), np.log1p(before), np.log1p(_window_sum_after(prose_words, 40)), before / total,
         in_region, region_dist, after_cut, before_cut, lines_since, _distance_to(date), _distance_to(byline + name),
     ]

@@ -64,8 +64,8 @@ class LineModel:
                              f"this pagewash computes version {FEATURES_VERSION}: retrain it (bench/train_cleaner.py)")
         if bundle.get("base_names") != BASE_NAMES or bundle.get("context_names") != CONTEXT_NAMES:
             raise ModelError("model's feature names differ from this pagewash's: retrain it (bench/train_cleaner.py)")
-        boosters = {name: lightgbm.Booster(model_str=bundle[name]) for name in ("stage1", "stage2", "meta")}
-        info = {k: v for k, v in bundle.items() if k not in ("stage1", "stage2", "meta")}
+        boosters = {name: lightgbm.Booster(model_str=bundle[name]) for name in MODEL_KEYS}
+        info = {k: v for k, v in bundle.items() if k not in MODEL_KEYS}
         return cls(boosters["stage1"], boosters["stage2"], boosters["meta"], float(bundle["threshold"]),
                    hashlib.sha1(data).hexdigest()[:12], info)
 

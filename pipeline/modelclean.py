@@ -37,6 +37,7 @@ class PreparedPage:
     raw_lines: list[str]
     rows: list[int]  # indexes of the worded (non-blank) lines
     trimmed: list[str]  # their trimmed texts
+    keys: list[str]  # their rules.line_key
     hits: RuleHits
     features: np.ndarray  # linefeatures.line_matrix of the rows
 
@@ -66,7 +67,8 @@ def prepare(raw_lines: list[str], rules: RuleSet, stopwords: frozenset[str],
             drop[j] = rules.match(text, key, "drop", site_keys)
         keep[j] = rules.match(text, key, "keep", site_keys)
     hits = RuleHits(drop, cut_after, cut_before, keep)
-    return PreparedPage(raw_lines, rows, trimmed, hits, line_matrix(raw_lines, rows, trimmed, stopwords, hits, keys))
+    return PreparedPage(raw_lines, rows, trimmed, keys, hits,
+                        line_matrix(raw_lines, rows, trimmed, stopwords, hits, keys))
 
 
 @dataclass
@@ -96,7 +98,7 @@ def clean_with_model(text: str, rules: RuleSet, stopwords: frozenset[str], confi
     keep = (scores.body >= threshold).tolist()
     rule_of: list[str | None] = [None] * n
     for j in range(n):
-        hit = hits.cut_after[j] or hits.cut_before[j] or hits.drop[j]
+        hit = hits.dropping(j)
         if hit is not None:
             keep[j], rule_of[j] = False, hit
         elif hits.keep[j] is not None:
@@ -121,7 +123,7 @@ def clean_with_model(text: str, rules: RuleSet, stopwords: frozenset[str], confi
             verdicts.append(LineVerdict(i, text_j, False, model_id, label, probability))
             continue
         if words[j] >= config.repeat_min_words:
-            key = line_key(text_j)
+            key = page.keys[j]
             if key in seen:
                 verdicts.append(LineVerdict(i, text_j, False, SIG_DUPLICATE, label, probability))
                 continue
