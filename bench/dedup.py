@@ -588,8 +588,8 @@ def scale(stories: list[Story], count: int, cfg: DedupConfig, seed: int) -> dict
     started = time.perf_counter()
     fingerprints = [fingerprint(text, cfg) for text in texts]
     sign_seconds = time.perf_counter() - started
-    items = [DedupItem(f"{i:08d}", len(text), None, exact, sig)
-             for i, (text, (exact, sig)) in enumerate(zip(texts, fingerprints, strict=True))]
+    items = [DedupItem(f"{i:08d}", len(text), None, exact, sig, shingles)
+             for i, (text, (exact, sig, shingles)) in enumerate(zip(texts, fingerprints, strict=True))]
     later = items[count:]  # a later run's new documents, 20 % of them near-copies of indexed ones
     items = items[:count]
     del texts, fingerprints
@@ -637,9 +637,9 @@ def scale(stories: list[Story], count: int, cfg: DedupConfig, seed: int) -> dict
 
 # --- the run path: the four dedup steps of `pagewash run` ---------------------------------------------
 
-def dedup_by_run(docs: Iterable[tuple[str, str, int, str, bytes]], cfg: DedupConfig, workers: int,
+def dedup_by_run(docs: Iterable[tuple[str, str, int, str, bytes, int]], cfg: DedupConfig, workers: int,
                  shard_pages: int = 2000) -> tuple[dict, dict[str, str]]:
-    """`pagewash run`'s dedup phase over `docs` (id, text, length, exact key, signature): an output folder
+    """`pagewash run`'s dedup phase over `docs` (id, text, length, exact key, signature, distinct n-grams): an output folder
     holding them as cleaned documents awaiting dedup (as a run leaves it after its clean phase), then
     `pagewash run` over an empty input folder, so that only its four dedup steps work. Returns the run's
     report and each document's cluster (`dup_cluster`, a kept document's own id) as the output holds it."""
@@ -656,8 +656,8 @@ def dedup_by_run(docs: Iterable[tuple[str, str, int, str, bytes]], cfg: DedupCon
         run_id = state.begin_run("bench")
         seq = 0
         while shard := list(itertools.islice(docs, shard_pages)):
-            pending = [(doc_id, f"in{seq}", seq, pos, length, None, exact, sig)
-                       for pos, (doc_id, _, length, exact, sig) in enumerate(shard)]
+            pending = [(doc_id, f"in{seq}", seq, pos, length, None, exact, sig, shingles)
+                       for pos, (doc_id, _, length, exact, sig, shingles) in enumerate(shard)]
             outputs = [(doc_id, f"in{seq}", "documents") for doc_id, *_ in shard]
             lines = [json.dumps({"id": doc_id, "text": text, "metadata": {"source_path": f"raw/in{seq}"}})
                      for doc_id, text, *_ in shard]
@@ -711,7 +711,7 @@ def run_path(count: int, cfg: DedupConfig, seed: int, workers: int) -> dict:
             else:
                 sigs[k] = rng.integers(0, 2**32, size=cfg.num_perm, dtype=np.uint32)
                 exacts.append(rng.bytes(16).hex())
-            yield f"{k:040x}", f"document {k}", 3000, exacts[k], sigs[k].tobytes()
+            yield f"{k:040x}", f"document {k}", 3000, exacts[k], sigs[k].tobytes(), 0  # size unknown: Jaccard only
 
     report, _ = dedup_by_run(documents(), cfg, workers)
     dedup = report["dedup"]

@@ -81,6 +81,7 @@ class PageResult:
     counters: Counters  # of this page alone
     exact: str | None = None
     sig: bytes | None = None
+    shingles: int = 0
 
 
 @dataclass(slots=True)
@@ -125,7 +126,7 @@ def _work_one(item):
         # always signed (cheap beside cleaning), so pending documents can be deduplicated even if a run
         # with dedup disabled is followed by one with it enabled
         try:
-            exact, sig = fingerprint(doc.text, pipeline.config.dedup)
+            exact, sig, shingles = fingerprint(doc.text, pipeline.config.dedup)
         except Exception as exc:  # MemoryError under the worker's memory guard included
             from .runner import cut_reject_text
 
@@ -137,7 +138,7 @@ def _work_one(item):
             counters.rejects[reason] += 1
             counters.stage_rejects["dedup"] += 1
             return PageResult(key, record_of(doc, _WORKER["stamp"]), reason, counters)
-        return PageResult(key, record_of(doc, _WORKER["stamp"]), None, counters, exact, sig)
+        return PageResult(key, record_of(doc, _WORKER["stamp"]), None, counters, exact, sig, shingles)
     return PageResult(key, record_of(doc, _WORKER["stamp"]), outcome.reject_reason, counters)
 
 
@@ -597,7 +598,7 @@ class _Shard:
             self.files.write(STAGED, record)
             self.outputs.append((record["id"], result.key, "documents"))
             self.pending.append((record["id"], result.key, self.seq, len(self.pending), len(record["text"]),
-                                 record["metadata"].get("date"), result.exact, result.sig))
+                                 record["metadata"].get("date"), result.exact, result.sig, result.shingles))
         else:
             self.files.write("rejects", record)
             self.outputs.append((record["id"], result.key, "rejects"))

@@ -118,12 +118,19 @@ class DedupConfig:
 
     enabled: bool = field(default=True, metadata={"help": "find exact and near-duplicate documents"})
     threshold: float = field(
-        default=0.6, metadata={"help": "estimated Jaccard similarity of word n-grams from which two documents link"}
+        default=0.4, metadata={"help": "estimated Jaccard similarity of word n-grams from which two documents link"}
     )
-    ngram: int = field(default=5, metadata={"help": "words per shingle (the n-grams compared)", "min": 1})
+    containment: float = field(
+        default=0.6, metadata={"help": "estimated share of the shorter text's n-grams found in the longer from "
+                                       "which two documents link (a truncated copy); 1.0 and above: never"})
+    containment_min: int = field(
+        default=200, metadata={"help": "distinct n-grams the shorter text needs for a link by containment alone",
+                               "min": 1})
+    ngram: int = field(default=4, metadata={"help": "words per shingle (the n-grams compared; characters in "
+                                                    "scripts written without spaces)", "min": 1})
     num_perm: int = field(default=128, metadata={"help": "MinHash permutations: the signature length", "min": 1})
-    bands: int = field(default=32, metadata={"help": "LSH bands; bands x rows must equal num_perm", "min": 1})
-    rows: int = field(default=4, metadata={"help": "signature slots per LSH band", "min": 1})
+    bands: int = field(default=64, metadata={"help": "LSH bands; bands x rows must equal num_perm", "min": 1})
+    rows: int = field(default=2, metadata={"help": "signature slots per LSH band", "min": 1})
     seed: int = field(default=1, metadata={"help": "MinHash seed, fixed so that signatures are reproducible"})
     partitions: int = field(
         default=16, metadata={"help": "partitions of a run's band shuffle (tasks of its buckets step); never "
@@ -137,6 +144,8 @@ class DedupConfig:
                 f"[dedup] bands x rows ({self.bands} x {self.rows}) must equal num_perm ({self.num_perm})")
         if not 0.0 < self.threshold <= 1.0:
             raise ConfigError(f"[dedup] threshold must be in (0, 1], got {self.threshold}")
+        if not self.containment > 0.0:
+            raise ConfigError(f"[dedup] containment must be above 0, got {self.containment}")
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ from .store import LocalStore
 from .writer import ShardSet, shard_name, shard_seq
 
 # Bump when tokens, shingle hashing or band keys change: an index built otherwise must be rebuilt.
-SCHEME = f"pagewash-1/rensa-{getattr(RMinHash, 'ALGORITHM_VERSION', 0)}"
+SCHEME = f"pagewash-2/rensa-{getattr(RMinHash, 'ALGORITHM_VERSION', 0)}"
 _RUN_ALL_PAIRS = 8  # documents sharing one band key: pairs up to this distance apart, and all with the first
 
 
@@ -56,13 +56,22 @@ def _separator_class() -> str:
     return "".join(re.escape(chr(a)) if a == b else f"{re.escape(chr(a))}-{re.escape(chr(b))}" for a, b in ranges)
 
 
-_TOKEN = re.compile(f"[^{_separator_class()}]+")
+# Scripts written without spaces between words (Han, kana, Thai, Lao, Myanmar, Khmer): each character is a
+# token, so their shingles are character n-grams; other scripts' words stay whole (mixed text: per script)
+_UNSPACED = ("\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff"
+             "\uf900-\ufaff\uff66-\uff9f\U00020000-\U0003134f")
+_WORD = re.compile(f"[^{_separator_class()}]+")
+_HAS_UNSPACED = re.compile(f"[{_UNSPACED}]")
+_SPLIT_UNSPACED = re.compile(f"[{_UNSPACED}]|[^{_UNSPACED}]+")
 # odd 64-bit multipliers (powers of the golden ratio constant) weighting the words of a shingle
 _SHINGLE_MUL = np.array([pow(0x9E3779B97F4A7C15, k + 1, 1 << 64) for k in range(64)], dtype=np.uint64)
 
 
 def _words(text: str) -> list[str]:
-    return _TOKEN.findall(text.casefold())
+    words = _WORD.findall(text.casefold())
+    if _HAS_UNSPACED.search(text) is None:  # most texts: one pass
+        return words
+    return [part for word in words for part in _SPLIT_UNSPACED.findall(word)]
 
 
 def normalise(text: str) -> str:
@@ -79,7 +88,9 @@ def exact_key(text: str) -> str:
     return _exact(_words(text))
 
 
-def _signature(words: list[str], cfg: DedupConfig) -> bytes:
+def _signature(words: list[str], cfg: DedupConfig) -> tuple[bytes, int]:
+    """The MinHash signature of the words' n-grams and the number of distinct n-grams (the set's size, which
+    turns an estimated Jaccard similarity into an estimated containment: `link`)."""
     n = cfg.ngram
     count = len(words) - n + 1
     if count > 0 and n <= len(_SHINGLE_MUL):
@@ -93,18 +104,37 @@ def _signature(words: list[str], cfg: DedupConfig) -> bytes:
                             dtype=np.uint64)
     offsets = np.array([0, len(shingles)], dtype=np.uint64)
     digest = RMinHash.digest_matrix_from_flat_token_hashes(shingles, offsets, cfg.num_perm, cfg.seed)
-    return np.array(digest.to_rows()[0], dtype="<u4").tobytes()
+    ordered = np.sort(shingles)  # distinct shingles: np.unique costs 5x more on a page's few hundred
+    distinct = 1 + int(np.count_nonzero(ordered[1:] != ordered[:-1])) if len(ordered) else 0
+    return np.array(digest.to_rows()[0], dtype="<u4").tobytes(), distinct
 
 
 def signature(text: str, cfg: DedupConfig) -> bytes:
     """MinHash of the text's word n-grams: `cfg.num_perm` little-endian uint32 values as bytes."""
-    return _signature(_words(text), cfg)
+    return _signature(_words(text), cfg)[0]
 
 
-def fingerprint(text: str, cfg: DedupConfig) -> tuple[str, bytes]:
-    """`(exact_key(text), signature(text, cfg))` from one tokenisation: the map step's whole work."""
+def fingerprint(text: str, cfg: DedupConfig) -> tuple[str, bytes, int]:
+    """`(exact_key(text), signature(text, cfg), distinct n-grams)` from one tokenisation: the map step's work."""
     words = _words(text)
-    return _exact(words), _signature(words, cfg)
+    return _exact(words), *_signature(words, cfg)
+
+
+def link(share: np.ndarray, size_a: np.ndarray, size_b: np.ndarray, cfg: DedupConfig) -> np.ndarray:
+    """Which candidate pairs link: estimated Jaccard `share` at least `threshold`, or the shorter text
+    (at least `containment_min` n-grams) estimated to lie within the longer by at least `containment`.
+
+    With set sizes a <= b and Jaccard J, the intersection is J (a + b) / (1 + J) and the containment of the
+    shorter in the longer that over a: a copy cut to its first third has J ~ 0.3 but containment ~ 1. A
+    size of 0 (unknown: a signature from before sizes were kept) links by Jaccard only."""
+    share = np.asarray(share, dtype=np.float64)
+    a = np.asarray(size_a, dtype=np.float64)
+    b = np.asarray(size_b, dtype=np.float64)
+    small = np.minimum(a, b)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        contained = np.where(small > 0, share * (a + b) / ((1.0 + share) * small), 0.0)
+    return (share >= cfg.threshold - 1e-9) | ((contained >= cfg.containment - 1e-9) & (small >= cfg.containment_min)
+                                              & (small > 0))
 
 
 @dataclass(slots=True)
@@ -116,6 +146,7 @@ class DedupItem:
     date: str | None
     exact: str
     sig: bytes
+    shingles: int  # distinct n-grams (0: unknown, then it links by Jaccard only)
 
 
 @dataclass(slots=True)
@@ -136,7 +167,8 @@ CREATE TABLE IF NOT EXISTS dedup_docs (
     exact TEXT NOT NULL,
     sig BLOB NOT NULL,
     text_len INTEGER NOT NULL,
-    date TEXT
+    date TEXT,
+    shingles INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS dedup_docs_exact ON dedup_docs (exact);
 CREATE TABLE IF NOT EXISTS dedup_bands (  -- the LSH buckets of kept documents
@@ -272,6 +304,9 @@ class _UnionFind:
         return np.array([self.find(x) for x in range(len(self.parent))], dtype=np.int64)
 
 
+_NODE_FIELDS = "doc, id, exact, sig, shingles"
+
+
 class _Nodes:
     """The documents one `resolve` reasons about: the batch's items first, then indexed documents found."""
 
@@ -280,13 +315,14 @@ class _Nodes:
         self.ids = [item.id for item in items]
         self.exact = [item.exact for item in items]
         self.sigs = _sig_matrix([item.sig for item in items], num_perm)
+        self.sizes = [item.shingles for item in items]
         self.of_id = {item.id: k for k, item in enumerate(items)}
         self.of_doc: dict[int, int] = {}  # index rowid -> node
 
     def add_indexed(self, rows: list[tuple], pinned: set[str]) -> list[tuple[str, int]]:
-        """Adds the rows `(doc, id, exact, sig)` not yet known; returns `(exact, node)` for every row."""
+        """Adds the rows `(doc, id, exact, sig, shingles)` not yet known; returns `(exact, node)` for every row."""
         found, new_sigs = [], []
-        for doc, doc_id, exact, sig in rows:
+        for doc, doc_id, exact, sig, shingles in rows:
             node = self.of_doc.get(doc)
             if node is None:
                 node = self.of_id.get(doc_id)
@@ -294,6 +330,7 @@ class _Nodes:
                     node = self.of_id[doc_id] = len(self.ids)
                     self.ids.append(doc_id)
                     self.exact.append(exact)
+                    self.sizes.append(shingles)
                     new_sigs.append(sig)
                     pinned.add(doc_id)
                 self.of_doc[doc] = node
@@ -318,7 +355,7 @@ class DedupIndex:
         self.cfg = cfg
         if not check:
             return
-        db.executescript(_SCHEMA)
+        self.create_schema(db)
         params = self._params()
         stored = dict(db.execute("SELECT key, value FROM dedup_meta"))
         if rebuild:
@@ -385,7 +422,7 @@ class DedupIndex:
             else:
                 leaders[item.exact] = k
         if indexed:
-            found = nodes.add_indexed(self._docs_where("exact", sorted(leaders)), pinned)
+            found = nodes.add_indexed(self._docs_where("exact", sorted(leaders), _NODE_FIELDS), pinned)
             links.grow(len(nodes.ids))
             for exact, node in found:
                 links.union(leaders[exact], node)
@@ -403,7 +440,7 @@ class DedupIndex:
         if doc_pairs:
             doc_pairs = np.unique(np.concatenate(doc_pairs), axis=0)
             wanted = sorted(set(doc_pairs[:, 1].tolist()) - set(nodes.of_doc))
-            nodes.add_indexed(self._docs_where("doc", wanted), pinned)
+            nodes.add_indexed(self._docs_where("doc", wanted, _NODE_FIELDS), pinned)
             links.grow(len(nodes.ids))
             other = np.array([nodes.of_doc[doc] for doc in doc_pairs[:, 1].tolist()], dtype=np.int64)
             mine = lead[doc_pairs[:, 0]]
@@ -412,7 +449,8 @@ class DedupIndex:
         pairs = _unique_pairs(np.concatenate(pairs), len(nodes.ids))
         if len(pairs):
             share = _equal_share(nodes.sigs, pairs[:, 0], pairs[:, 1])
-            for a, b in pairs[share >= cfg.threshold - 1e-9].tolist():
+            sizes = np.asarray(nodes.sizes, dtype=np.int64)
+            for a, b in pairs[link(share, sizes[pairs[:, 0]], sizes[pairs[:, 1]], cfg)].tolist():
                 links.union(a, b)
         # 3) one representative per component; every other member of the batch is its duplicate
         rep_of = self._representatives(items, nodes, pinned, links.roots())
@@ -459,8 +497,9 @@ class DedupIndex:
         items = [kept[i] for i in new]
         base = self.db.execute("SELECT COALESCE(MAX(doc), 0) FROM dedup_docs").fetchone()[0] + 1
         self.db.executemany(
-            "INSERT OR IGNORE INTO dedup_docs (doc, id, exact, sig, text_len, date) VALUES (?, ?, ?, ?, ?, ?)",
-            ((base + k, it.id, it.exact, it.sig, it.text_len, it.date) for k, it in enumerate(items)))
+            "INSERT OR IGNORE INTO dedup_docs (doc, id, exact, sig, text_len, date, shingles) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            ((base + k, it.id, it.exact, it.sig, it.text_len, it.date, it.shingles) for k, it in enumerate(items)))
         self._write_bands("INSERT OR IGNORE INTO dedup_bands (band, key, doc) VALUES (?, ?, ?)",
                           np.arange(base, base + len(items), dtype=np.int64), [it.sig for it in items])
 
@@ -495,6 +534,9 @@ class DedupIndex:
     @staticmethod
     def create_schema(db: sqlite3.Connection) -> None:
         db.executescript(_SCHEMA)
+        if "shingles" not in {row[1] for row in db.execute("PRAGMA table_info(dedup_docs)")}:
+            # an index from before containment links (its scheme differs, so it is rebuilt before use)
+            db.execute("ALTER TABLE dedup_docs ADD COLUMN shingles INTEGER NOT NULL DEFAULT 0")
 
     def reset(self) -> None:
         """Empty the index and adopt the current parameters (for a rebuild); no transaction handling."""
@@ -680,9 +722,9 @@ def _fill_shard(shard: ShardSet, batch: _Batch, index: DedupIndex) -> tuple[list
 
 def record_item(record: dict, cfg: DedupConfig) -> DedupItem:
     """The dedup item of a record with `id` and `text` (a string `metadata.date` breaks ties)."""
-    exact, sig = fingerprint(record["text"], cfg)
+    exact, sig, shingles = fingerprint(record["text"], cfg)
     date = (record.get("metadata") or {}).get("date")
-    return DedupItem(record["id"], len(record["text"]), date if isinstance(date, str) else None, exact, sig)
+    return DedupItem(record["id"], len(record["text"]), date if isinstance(date, str) else None, exact, sig, shingles)
 
 
 def apply_decision(record: dict, decision: Decision) -> str:

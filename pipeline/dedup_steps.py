@@ -51,6 +51,7 @@ from .dedup import (
     _UnionFind,
     apply_decision,
     band_key,
+    link,
     representatives,
     utf8_array,
 )
@@ -145,6 +146,7 @@ class _Sigs:
     def __init__(self, job: DedupJob, db: sqlite3.Connection) -> None:
         self.job, self.index = job, DedupIndex(db, job.cfg, check=False)
         self._layout: dict[int, tuple[int, tuple, np.dtype]] = {}  # seq -> header size, shape, dtype
+        self._sizes: dict[int, np.ndarray] = {}  # seq -> its documents' distinct n-grams
 
     def _rows(self, seq: int, rows: np.ndarray) -> np.ndarray:
         """Rows of shard `seq`'s signature matrix, read through a mapping that lives for this read only (a
@@ -164,6 +166,24 @@ class _Sigs:
             return np.empty((0, *shape[1:]), dtype=dtype)
         return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape)[rows]  # a copy: unmapped now
 
+    def sizes(self, nodes: np.ndarray) -> np.ndarray:
+        """Distinct n-grams of each node's text (0: unknown), from the shards' metadata and the index."""
+        out = np.zeros(len(nodes), dtype=np.int64)
+        seqs, rows = _split(nodes)
+        new = nodes >= 0
+        for seq in np.unique(seqs[new]).tolist():
+            if seq not in self._sizes:
+                self._sizes[seq] = np.asarray(_meta(self.job, seq).get("shingles", []), dtype=np.int64)
+            at = np.flatnonzero(new & (seqs == seq))
+            known = self._sizes[seq]
+            out[at] = known[rows[at]] if len(known) else 0
+        old = np.flatnonzero(~new)
+        if len(old):
+            docs = (-nodes[old]).tolist()
+            found = dict(self.index._docs_where("doc", sorted(set(docs)), fields="doc, shingles"))
+            out[old] = [found[d] for d in docs]
+        return out
+
     def gather(self, nodes: np.ndarray) -> np.ndarray:
         out = np.empty((len(nodes), self.job.cfg.num_perm), dtype="<u4")
         seqs, rows = _split(nodes)
@@ -180,8 +200,8 @@ class _Sigs:
 
 
 def _verified(job: DedupJob, sigs: _Sigs, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Mask of the candidate pairs (a[k], b[k]) whose signatures agree in at least `threshold` of slots."""
-    return _shares(sigs, a, b) >= job.cfg.threshold - _EPS
+    """Mask of the candidate pairs (a[k], b[k]) that link (`dedup.link`: Jaccard or containment)."""
+    return link(_shares(sigs, a, b), sigs.sizes(a), sigs.sizes(b), job.cfg)
 
 
 def _shares(sigs: _Sigs, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -247,15 +267,15 @@ def _signatures(job: DedupJob, seq: int) -> dict:
     cfg = job.cfg
     db = _connect(job)
     try:
-        rows = db.execute("SELECT doc_id, input, text_len, date, exact, sig FROM pending WHERE seq = ? ORDER BY pos",
-                          (seq,)).fetchall()
+        rows = db.execute("SELECT doc_id, input, text_len, date, exact, sig, shingles FROM pending WHERE seq = ? "
+                          "ORDER BY pos", (seq,)).fetchall()
         ids = [r[0] for r in rows]
         exacts = [r[4] for r in rows]
         sigs = _sig_matrix([r[5] for r in rows], cfg.num_perm)
         _save(job.path("sig", f"s{seq}.npy"), sigs)
         write_atomic(job.path("sig", f"s{seq}.json"), json.dumps(
             {"ids": ids, "inputs": [key_of(r[1]) for r in rows], "text_len": [r[2] for r in rows],
-             "dates": [r[3] for r in rows], "exact": exacts}))
+             "dates": [r[3] for r in rows], "exact": exacts, "shingles": [r[6] for r in rows]}))
         nodes = node_of(seq, np.arange(len(rows)))
         halves = _exact_halves(exacts)
         ranks = np.array([_id_rank(i) for i in ids], dtype=np.int64)
@@ -588,7 +608,7 @@ def round_dir(state_dir: Path, db: sqlite3.Connection, cfg: DedupConfig) -> Path
     """The round's folder, named by what its results depend on: the parameters, the pending documents and
     the index (streamed through a hash: nothing is held)."""
     digest = hashlib.sha1(json.dumps([cfg.num_perm, cfg.bands, cfg.rows, cfg.ngram, cfg.seed, cfg.threshold,
-                                      cfg.enabled, cfg.partitions]).encode())
+                                      cfg.enabled, cfg.partitions, cfg.containment, cfg.containment_min]).encode())
     # the run that cleaned each shard: a rerun after --full (same inputs, new records) is another round
     digest.update(json.dumps(db.execute("SELECT seq, run_id FROM shards WHERE status = 'staged' ORDER BY seq")
                              .fetchall()).encode())
@@ -606,8 +626,9 @@ def kept_items(job: DedupJob, seq: int) -> list[DedupItem]:
     meta = _meta(job, seq)
     decisions = json.loads(job.path("decisions", f"s{seq}.json").read_text(encoding="utf-8"))
     sigs = np.load(job.path("sig", f"s{seq}.npy"), mmap_mode="r")
-    return [DedupItem(meta["ids"][i], meta["text_len"][i], meta["dates"][i], meta["exact"][i], sigs[i].tobytes())
-            for i in range(len(meta["ids"])) if str(i) not in decisions]
+    sizes = meta.get("shingles") or [0] * len(meta["ids"])
+    return [DedupItem(meta["ids"][i], meta["text_len"][i], meta["dates"][i], meta["exact"][i], sigs[i].tobytes(),
+                      sizes[i]) for i in range(len(meta["ids"])) if str(i) not in decisions]
 
 
 def kept_decisions(items: Iterable[DedupItem]) -> list[Decision]:

@@ -62,7 +62,8 @@ CREATE TABLE IF NOT EXISTS pending (  -- signatures of cleaned documents awaitin
     text_len INTEGER NOT NULL,
     date TEXT,
     exact TEXT NOT NULL,
-    sig BLOB NOT NULL
+    sig BLOB NOT NULL,
+    shingles INTEGER NOT NULL DEFAULT 0  -- distinct n-grams of the text (0: signed before sizes were kept)
 );
 CREATE INDEX IF NOT EXISTS pending_shard ON pending (seq, pos);
 CREATE TABLE IF NOT EXISTS dedup_rounds (  -- dedup rounds committed, whose files are still to be moved
@@ -222,6 +223,8 @@ class RunState:
         self.db.executescript(_SCHEMA)
         if "root" not in {row[1] for row in self.db.execute("PRAGMA table_info(inputs)")}:
             self.db.execute("ALTER TABLE inputs ADD COLUMN root TEXT")
+        if "shingles" not in {row[1] for row in self.db.execute("PRAGMA table_info(pending)")}:
+            self.db.execute("ALTER TABLE pending ADD COLUMN shingles INTEGER NOT NULL DEFAULT 0")
 
     def close(self) -> None:
         self.db.close()
@@ -320,7 +323,7 @@ class RunState:
                 ((sql_key(f.key), f.size, f.mtime_ns, f.sha1, st, done, seq, run_id, sql_key(f.root))
                  for f, st, done in inputs),
             )
-            db.executemany("INSERT INTO pending VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            db.executemany("INSERT INTO pending VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                            ((row[0], sql_key(row[1]), *row[2:]) for row in pending))
 
     def forget(self, db: sqlite3.Connection, key: str, gone: bool) -> None:

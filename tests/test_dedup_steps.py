@@ -40,7 +40,7 @@ def _corpus(seed: int, same_ids: bool = True) -> tuple[list[tuple], list[tuple]]
     each other and of the kept ones, a huge bucket of one text, and (`same_ids`) the same id twice and ids
     kept before."""
     rng = random.Random(seed)
-    kept = [(f"k{n:03d}", " ".join(_story(rng)), None) for n in range(20)]
+    kept = [(f"k{n:03d}", " ".join(_story(rng, 700 if n == 19 else 150)), None) for n in range(20)]
     new = []
     for n in range(60):
         words = _story(rng)
@@ -53,11 +53,16 @@ def _corpus(seed: int, same_ids: bool = True) -> tuple[list[tuple], list[tuple]]
             new.append((f"n{n:03d}", " ".join(_edit(rng, words, 0.03)), None))  # the same URL scraped again
         if n % 5 == 0:
             new.append((f"x{n:03d}", " ".join(words).upper() + " !", None))  # exact copy, other case
+        if n % 6 == 1:  # a long story and a copy cut to its first 31-36 %: linked by containment only
+            long = _story(rng, 700)
+            new.append((f"l{n:03d}", " ".join(long), date))
+            new.append((f"t{n:03d}", " ".join(long[:rng.choice([220, 250])] + _story(rng, 8)), None))
     for k, (doc_id, text, _date) in enumerate(kept[:8]):
         words = text.split()
         new.append((f"d{k:03d}", " ".join(_edit(rng, words, 0.02)), None))  # near copy of a kept one
         if same_ids and k % 3 == 0:
             new.append((doc_id, " ".join(_edit(rng, words, 0.05)), None))  # its id was kept before
+    new.append(("t_kept", " ".join(kept[19][1].split()[:240]), None))  # a truncated copy of a kept story
     common = " ".join(_story(rng))
     new += [(f"m{n:03d}", common, None) for n in range(14)]  # one text, many copies: a large bucket
     rng.shuffle(new)
@@ -65,8 +70,8 @@ def _corpus(seed: int, same_ids: bool = True) -> tuple[list[tuple], list[tuple]]
 
 
 def _item(doc_id: str, text: str, date: str | None, cfg: DedupConfig) -> DedupItem:
-    exact, sig = fingerprint(text, cfg)
-    return DedupItem(doc_id, len(text), date, exact, sig)
+    exact, sig, shingles = fingerprint(text, cfg)
+    return DedupItem(doc_id, len(text), date, exact, sig, shingles)
 
 
 def _prepare(tmp_path: Path, cfg: DedupConfig, seed: int, shard_size: int = 17,
@@ -90,7 +95,8 @@ def _prepare(tmp_path: Path, cfg: DedupConfig, seed: int, shard_size: int = 17,
         for pos, doc in enumerate(part):
             item = _item(*doc, cfg)
             items.append(item)
-            pending.append((item.id, f"in{seq}", seq, pos, item.text_len, item.date, item.exact, item.sig))
+            pending.append((item.id, f"in{seq}", seq, pos, item.text_len, item.date, item.exact, item.sig,
+                            item.shingles))
         state.commit_shard(seq, 1, "staged", {}, [], [], pending)
     return state, items
 
@@ -133,6 +139,8 @@ def test_the_steps_decide_as_the_in_memory_resolver(tmp_path: Path, seed: int):
     got = _decisions(tmp_path / "out", job)
     assert got == expected
     assert any(d[1] is None for d in got) and any(d[1] and d[1].startswith("k") for d in got)
+    truncated = {d[0]: d[1] for d in got if d[0].startswith("t")}
+    assert truncated["t_kept"] == "k019" and all(v == "l" + k[1:] for k, v in truncated.items() if k != "t_kept")
 
 
 @pytest.mark.parametrize("seed", [0, 1])
