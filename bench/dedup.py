@@ -639,8 +639,8 @@ def scale(stories: list[Story], count: int, cfg: DedupConfig, seed: int) -> dict
 
 def dedup_by_run(docs: Iterable[tuple[str, str, int, str, bytes, int]], cfg: DedupConfig, workers: int,
                  shard_pages: int = 2000) -> tuple[dict, dict[str, str]]:
-    """`pagewash run`'s dedup phase over `docs` (id, text, length, exact key, signature, distinct n-grams): an output folder
-    holding them as cleaned documents awaiting dedup (as a run leaves it after its clean phase), then
+    """`pagewash run`'s dedup phase over `docs` (id, text, length, exact key, signature, distinct n-grams): an
+    output folder holding them as cleaned documents awaiting dedup (as a run leaves it after its clean phase), then
     `pagewash run` over an empty input folder, so that only its four dedup steps work. Returns the run's
     report and each document's cluster (`dup_cluster`, a kept document's own id) as the output holds it."""
     import subprocess
