@@ -122,7 +122,7 @@ class DedupConfig:
     )
     containment: float = field(
         default=0.6, metadata={"help": "estimated share of the shorter text's n-grams found in the longer from "
-                                       "which two documents link (a truncated copy); 1.0 and above: never"})
+                                       "which two documents link (a truncated copy); above 1: never"})
     containment_min: int = field(
         default=200, metadata={"help": "distinct n-grams the shorter text needs for a link by containment alone",
                                "min": 1})

@@ -126,13 +126,14 @@ def link(share: np.ndarray, size_a: np.ndarray, size_b: np.ndarray, cfg: DedupCo
 
     With set sizes a <= b and Jaccard J, the intersection is J (a + b) / (1 + J) and the containment of the
     shorter in the longer that over a: a copy cut to its first third has J ~ 0.3 but containment ~ 1. A
-    size of 0 (unknown: a signature from before sizes were kept) links by Jaccard only."""
+    size of 0 (unknown: a signature from before sizes were kept) links by Jaccard only. The estimate is
+    capped at 1, so a `containment` above 1 turns this second test off."""
     share = np.asarray(share, dtype=np.float64)
     a = np.asarray(size_a, dtype=np.float64)
     b = np.asarray(size_b, dtype=np.float64)
     small = np.minimum(a, b)
     with np.errstate(divide="ignore", invalid="ignore"):
-        contained = np.where(small > 0, share * (a + b) / ((1.0 + share) * small), 0.0)
+        contained = np.where(small > 0, np.minimum(share * (a + b) / ((1.0 + share) * small), 1.0), 0.0)
     return (share >= cfg.threshold - 1e-9) | ((contained >= cfg.containment - 1e-9) & (small >= cfg.containment_min)
                                               & (small > 0))
 

@@ -26,6 +26,7 @@ from pipeline.dedup import (
     dedup_jsonl,
     exact_key,
     fingerprint,
+    link,
     normalise,
     signature,
 )
@@ -461,3 +462,11 @@ def test_dedup_rejects_say_why_and_blank_text_is_no_document(tmp_path):
                        "(char 1)"),
         ("bad_record", f"{path}:6: not a JSON object"),
     ]
+
+
+def test_containment_above_one_turns_containment_links_off():
+    # 0.35 with 300 and 1000 n-grams estimates a containment of 1.12 (noise): capped at 1
+    share, small, large = np.array([0.35, 0.999]), np.array([300, 300]), np.array([1000, 310])
+    assert link(share, small, large, CFG).tolist() == [True, True]
+    off = dataclasses.replace(CFG, containment=1.01)
+    assert link(share, small, large, off).tolist() == [False, True]  # the second by Jaccard
