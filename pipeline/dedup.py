@@ -134,8 +134,7 @@ def link(share: np.ndarray, size_a: np.ndarray, size_b: np.ndarray, cfg: DedupCo
     small = np.minimum(a, b)
     with np.errstate(divide="ignore", invalid="ignore"):
         contained = np.where(small > 0, np.minimum(share * (a + b) / ((1.0 + share) * small), 1.0), 0.0)
-    return (share >= cfg.threshold - 1e-9) | ((contained >= cfg.containment - 1e-9) & (small >= cfg.containment_min)
-                                              & (small > 0))
+    return (share >= cfg.threshold - 1e-9) | ((contained >= cfg.containment - 1e-9) & (small >= cfg.containment_min))
 
 
 @dataclass(slots=True)

@@ -64,7 +64,6 @@ STAGED = "staged"
 ID_BAND, EXACT_BAND = -2, -1
 LINK, ALIAS = 0, 1  # edge kinds: a verified link; `a` is the same document as `b` (same id)
 _ROW = np.dtype([("band", "<i8"), ("key", "<i8"), ("hi", "<i8"), ("lo", "<i8"), ("rank", "<i8"), ("node", "<i8")])
-_EPS = 1e-9
 _HOOK_ROUNDS = 32
 _BANDS_AT_ONCE = 8  # bands whose candidate pairs are verified together (fewer reads, bounded memory)
 _VERIFY_CHUNK = 4_096  # candidate pairs whose signatures are gathered at once (~9 MB of a task at most)
@@ -173,10 +172,9 @@ class _Sigs:
         new = nodes >= 0
         for seq in np.unique(seqs[new]).tolist():
             if seq not in self._sizes:
-                self._sizes[seq] = np.asarray(_meta(self.job, seq).get("shingles", []), dtype=np.int64)
+                self._sizes[seq] = np.load(self.job.path("sig", f"s{seq}.sizes.npy"))
             at = np.flatnonzero(new & (seqs == seq))
-            known = self._sizes[seq]
-            out[at] = known[rows[at]] if len(known) else 0
+            out[at] = self._sizes[seq][rows[at]]
         old = np.flatnonzero(~new)
         if len(old):
             docs = (-nodes[old]).tolist()
@@ -201,7 +199,8 @@ class _Sigs:
 
 def _verified(job: DedupJob, sigs: _Sigs, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Mask of the candidate pairs (a[k], b[k]) that link (`dedup.link`: Jaccard or containment)."""
-    return link(_shares(sigs, a, b), sigs.sizes(a), sigs.sizes(b), job.cfg)
+    sizes = sigs.sizes(np.concatenate([a, b]))  # one lookup for both ends
+    return link(_shares(sigs, a, b), sizes[:len(a)], sizes[len(a):], job.cfg)
 
 
 def _shares(sigs: _Sigs, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -273,9 +272,11 @@ def _signatures(job: DedupJob, seq: int) -> dict:
         exacts = [r[4] for r in rows]
         sigs = _sig_matrix([r[5] for r in rows], cfg.num_perm)
         _save(job.path("sig", f"s{seq}.npy"), sigs)
+        # the sizes beside the matrix, not in the metadata: every buckets task reads them, and only them
+        _save(job.path("sig", f"s{seq}.sizes.npy"), np.array([r[6] for r in rows], dtype=np.int64))
         write_atomic(job.path("sig", f"s{seq}.json"), json.dumps(
             {"ids": ids, "inputs": [key_of(r[1]) for r in rows], "text_len": [r[2] for r in rows],
-             "dates": [r[3] for r in rows], "exact": exacts, "shingles": [r[6] for r in rows]}))
+             "dates": [r[3] for r in rows], "exact": exacts}))
         nodes = node_of(seq, np.arange(len(rows)))
         halves = _exact_halves(exacts)
         ranks = np.array([_id_rank(i) for i in ids], dtype=np.int64)
@@ -626,7 +627,7 @@ def kept_items(job: DedupJob, seq: int) -> list[DedupItem]:
     meta = _meta(job, seq)
     decisions = json.loads(job.path("decisions", f"s{seq}.json").read_text(encoding="utf-8"))
     sigs = np.load(job.path("sig", f"s{seq}.npy"), mmap_mode="r")
-    sizes = meta.get("shingles") or [0] * len(meta["ids"])
+    sizes = np.load(job.path("sig", f"s{seq}.sizes.npy")).tolist()
     return [DedupItem(meta["ids"][i], meta["text_len"][i], meta["dates"][i], meta["exact"][i], sigs[i].tobytes(),
                       sizes[i]) for i in range(len(meta["ids"])) if str(i) not in decisions]
 
