@@ -28,9 +28,10 @@ Exit 1 if ARI < 0.95 or pairwise precision < 0.99.
 and times `pagewash run`'s four dedup steps on it, with the driver's memory beside the signatures' size.
 
 `--scale N` instead times N synthetic ~600-word documents (sentences sampled from the gold texts, 20 %
-near-copies): signatures per second on one core, index + clustering (resolve and stage into a SQLite file),
-the memory they allocate beside the signatures' own size (N x num_perm x 4 bytes), and the time to resolve
-a later batch of N/10 new documents (20 % near-copies) against the N indexed ones.
+near-copies): signatures per second on one core, index + clustering (one round of the dedup steps in this
+process, as `pagewash dedup --workers 0` runs it, into an empty index), the memory it allocates beside the
+signatures' own size (N x num_perm x 4 bytes), and a later round of N/10 new documents (20 % near-copies)
+against the N indexed ones.
 """
 
 from __future__ import annotations
@@ -42,8 +43,6 @@ import json
 import math
 import random
 import re
-import resource
-import sqlite3
 import sys
 import tempfile
 import time
@@ -56,7 +55,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from pipeline.config import DedupConfig  # noqa: E402
-from pipeline.dedup import DedupIndex, DedupItem, exact_key, fingerprint, normalise  # noqa: E402
+from pipeline.dedup import exact_key, fingerprint, normalise  # noqa: E402
 
 ACCEPT_ARI, ACCEPT_PRECISION = 0.95, 0.99
 SYNDICATION_ARI, SYNDICATION_PRECISION, SYNDICATION_SHORT_RECALL = 0.97, 0.995, 0.9  # issue 16
@@ -583,56 +582,80 @@ def synthetic(stories: list[Story], count: int, seed: int) -> list[str]:
 
 
 def scale(stories: list[Story], count: int, cfg: DedupConfig, seed: int) -> dict:
+    """Signatures of `count` synthetic documents, then one round of the dedup steps over them in this process
+    (one core: `dedup --workers 0`), into an empty index; then a later round of count/10 new documents against
+    the indexed ones. Run twice: once timed, once under tracemalloc (numpy's buffers included)."""
+    from pipeline.dedup_driver import run_round, steps_executor
+    from pipeline.state import STATE_DIR
+    from pipeline.store import LocalStore
+
     texts = synthetic(stories, count + count // 10, seed)
     words = sum(len(t.split()) for t in texts) / len(texts)
     started = time.perf_counter()
     fingerprints = [fingerprint(text, cfg) for text in texts]
     sign_seconds = time.perf_counter() - started
-    items = [DedupItem(f"{i:08d}", len(text), None, exact, sig, shingles)
-             for i, (text, (exact, sig, shingles)) in enumerate(zip(texts, fingerprints, strict=True))]
-    later = items[count:]  # a later run's new documents, 20 % of them near-copies of indexed ones
-    items = items[:count]
+    docs = [(f"{i:08d}", f"document {i}", len(text), *fp)
+            for i, (text, fp) in enumerate(zip(texts, fingerprints, strict=True))]
     del texts, fingerprints
     result = {"documents": count, "mean_words": round(words, 1),
-              "signatures_per_second": round(len(later + items) / sign_seconds)}
-    sign_seconds *= count / (count + len(later))
+              "signatures_per_second": round(len(docs) / sign_seconds)}
+    sign_seconds *= count / len(docs)
     with tempfile.TemporaryDirectory() as tmp:
         for run in ("time", "memory"):
-            db = sqlite3.connect(Path(tmp) / f"{run}.sqlite", isolation_level=None)
-            index = DedupIndex(db, cfg)
-            rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+            out = Path(tmp) / run
+            state = stage_docs(out, docs[:count], cfg)
+            executor = steps_executor(0, out / STATE_DIR)
             if run == "memory":
                 tracemalloc.start()
             started = time.perf_counter()
-            decisions = index.resolve(items)
-            resolved = time.perf_counter()
-            db.execute("BEGIN")
-            index.stage(items, decisions)
-            db.execute("COMMIT")
-            staged = time.perf_counter()
+            first = run_round(state, out / STATE_DIR, LocalStore(out), cfg, executor)
+            seconds = time.perf_counter() - started
             if run == "time":
-                rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+                state.close()
+                state = stage_docs(out, docs[count:], cfg)
                 later_started = time.perf_counter()
-                later_decisions = index.resolve(later)
+                later = run_round(state, out / STATE_DIR, LocalStore(out), cfg, executor)
                 result.update(
-                    resolve_seconds=round(resolved - started, 2), stage_seconds=round(staged - resolved, 2),
-                    index_and_clustering_seconds=round(staged - started, 2),
-                    signatures_and_clustering_per_second=round(count / (sign_seconds + resolved - started)),
-                    duplicates=sum(d.duplicate_of is not None for d in decisions),
-                    later_batch=len(later),
-                    later_batch_resolve_seconds=round(time.perf_counter() - later_started, 2),
-                    later_batch_duplicates=sum(d.duplicate_of is not None for d in later_decisions),
-                    rss_growth_mb=round((rss_after - rss_before) / 1024, 1),
-                    index_file_mb=round((Path(tmp) / "time.sqlite").stat().st_size / 2**20, 1))
+                    index_and_clustering_seconds=round(seconds, 2), steps=first.report["steps"],
+                    signatures_and_clustering_per_second=round(count / (sign_seconds + seconds)),
+                    duplicates=first.report["duplicates"], later_batch=len(docs) - count,
+                    later_batch_seconds=round(time.perf_counter() - later_started, 2),
+                    later_batch_duplicates=later.report["duplicates"],
+                    index_file_mb=round((out / STATE_DIR / "state.sqlite").stat().st_size / 2**20, 1))
             else:
                 peak = tracemalloc.get_traced_memory()[1]
                 tracemalloc.stop()
                 result.update(traced_peak_mb=round(peak / 2**20, 1),
                               signature_mb=round(count * cfg.num_perm * 4 / 2**20, 1),
-                              traced_peak_bytes_per_document=round(peak / count),
-                              signature_bytes_per_document=cfg.num_perm * 4)
-            db.close()
+                              traced_peak_over_signatures=round(peak / (count * cfg.num_perm * 4), 2))
+            state.close()
     return result
+
+
+def stage_docs(out: Path, docs: Iterable[tuple[str, str, int, str, bytes, int]], cfg: DedupConfig,
+               shard_pages: int = 2000):
+    """An output folder holding `docs` (id, text, length, exact key, signature, distinct n-grams) as cleaned
+    documents awaiting dedup, as a run's clean phase leaves it (after any shards already there); its state."""
+    from pipeline.dedup_steps import STAGED
+    from pipeline.state import STATE_DIR, RunState
+
+    state = RunState(out / STATE_DIR)
+    run_id = state.begin_run("bench")
+    seq = state.next_seq()
+    docs = iter(docs)
+    while shard := list(itertools.islice(docs, shard_pages)):
+        pending = [(doc_id, f"in{seq}", seq, pos, length, None, exact, sig, shingles)
+                   for pos, (doc_id, _, length, exact, sig, shingles) in enumerate(shard)]
+        outputs = [(doc_id, f"in{seq}", "documents") for doc_id, *_ in shard]
+        lines = [json.dumps({"id": doc_id, "text": text, "metadata": {"source_path": f"raw/in{seq}"}})
+                 for doc_id, text, *_ in shard]
+        folder = out / STATE_DIR / STAGED
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"part-{seq:06d}.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        state.commit_shard(seq, run_id, "staged", {STAGED: len(shard)}, [], outputs, pending)
+        seq += 1
+    state.end_run(run_id, "interrupted", "bench", {})
+    return state
 
 
 # --- the run path: the four dedup steps of `pagewash run` ---------------------------------------------
@@ -645,31 +668,14 @@ def dedup_by_run(docs: Iterable[tuple[str, str, int, str, bytes, int]], cfg: Ded
     report and each document's cluster (`dup_cluster`, a kept document's own id) as the output holds it."""
     import subprocess
 
-    from pipeline.state import STATE_DIR, RunState
-
-    staged = f"{STATE_DIR}/staged"
-    docs = iter(docs)
     with tempfile.TemporaryDirectory() as tmp:
         raw, out = Path(tmp) / "raw", Path(tmp) / "out"
         raw.mkdir()
-        state = RunState(out / STATE_DIR)
-        run_id = state.begin_run("bench")
-        seq = 0
-        while shard := list(itertools.islice(docs, shard_pages)):
-            pending = [(doc_id, f"in{seq}", seq, pos, length, None, exact, sig, shingles)
-                       for pos, (doc_id, _, length, exact, sig, shingles) in enumerate(shard)]
-            outputs = [(doc_id, f"in{seq}", "documents") for doc_id, *_ in shard]
-            lines = [json.dumps({"id": doc_id, "text": text, "metadata": {"source_path": f"raw/in{seq}"}})
-                     for doc_id, text, *_ in shard]
-            (out / staged).mkdir(parents=True, exist_ok=True)
-            (out / staged / f"part-{seq:06d}.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
-            state.commit_shard(seq, run_id, "staged", {staged: len(shard)}, [], outputs, pending)
-            seq += 1
-        state.end_run(run_id, "interrupted", "bench", {})
-        state.close()
+        stage_docs(out, docs, cfg, shard_pages).close()
         config = Path(tmp) / "pagewash.toml"
         config.write_text("[dedup]\n" + "".join(f"{k} = {getattr(cfg, k)}\n" for k in (
-            "threshold", "ngram", "num_perm", "bands", "rows", "seed", "partitions")), encoding="utf-8")
+            "threshold", "containment", "containment_min", "ngram", "num_perm", "bands", "rows", "seed", "partitions")),
+                          encoding="utf-8")
         proc = subprocess.run([sys.executable, str(ROOT / "cli.py"), "-q", "run", str(raw), "-o", str(out),
                                "--workers", str(workers), "--config", str(config)], capture_output=True, text=True)
         if proc.returncode != 0:

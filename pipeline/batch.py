@@ -39,29 +39,17 @@ from pathlib import Path
 
 from . import __version__
 from .config import Config, ConfigError
-from .dedup import DedupIndex, apply_decision, fingerprint, record_item, resolve_new
-from .dedup_steps import (
-    ROUNDS,
-    STAGED,
-    DedupJob,
-    buckets,
-    components,
-    duplicates_of,
-    filter_shard,
-    install_rounds,
-    kept_decisions,
-    kept_items,
-    round_dir,
-    signatures,
-)
+from .dedup import DedupIndex, fingerprint
+from .dedup_driver import every_stream, no_init, run_round, sweep
+from .dedup_steps import ROUNDS, STAGED, install_rounds
 from .document import Document, RawPage
 from .executor import LocalPoolExecutor, RayExecutor, SerialExecutor, default_workers
-from .records import FAILURE_REASONS, Counters, document_id, processed_at, record_of
+from .records import FAILURE_REASONS, Counters, document_id, from_input, processed_at, record_of
 from .rules import RuleSet, load_rules
 from .sources import discover, read_inputs, walk_inputs
-from .state import LOCK_FILE, STATE_DB, STREAMS, InputFile, RunState, root_id, run_lock, sql_key
+from .state import LOCK_FILE, STREAMS, InputFile, RunState, root_id, run_lock
 from .store import LocalStore, Store, StoreError, bind, open_output
-from .writer import ShardSet, shard_name, shard_seq, to_json, write_atomic
+from .writer import ShardSet, shard_name, to_json, write_atomic
 
 log = logging.getLogger("pagewash")
 
@@ -98,10 +86,6 @@ def init_worker(config: Config, rules: RuleSet, stamp: str) -> None:
 
     _WORKER["pipeline"] = Pipeline(config, rules)
     _WORKER["stamp"] = stamp
-
-
-def no_init() -> None:
-    """The dedup steps' workers need nothing built beforehand."""
 
 
 def work(chunk: Iterable) -> list:
@@ -488,7 +472,7 @@ class BatchRun:
         root = self.raw.parent if self.raw.is_file() else self.raw  # input keys are relative to it
         for seq, ids in sorted(by_seq.items()):
             rivals = self.state.other_inputs(seq, key, ids)
-            for store, stream in _every_stream(self.store, self.staged):
+            for store, stream in every_stream(self.store, self.staged):
                 _rewrite_without(store, stream, shard_name(seq), ids, key, rivals, root)
         status = self.state.shard_status()
         kept = sorted({doc_id for doc_id, stream, seq in rows if stream == "documents" and status.get(seq) == "final"})
@@ -498,82 +482,33 @@ class BatchRun:
                 counts[stream] = max(0, counts.get(stream, 0) - n)
                 db.execute("UPDATE shards SET counts = ? WHERE seq = ?", (json.dumps(counts), seq))
             self.state.forget(db, key, gone)
-            self.index.forget(kept)  # an id kept from another input too is impossible: resolve_new makes it a duplicate
+            self.index.forget(kept)  # an id kept from two inputs is impossible: the later is a duplicate
         log.info("%s %s: %d earlier records retracted", key, "gone" if gone else "changed", len(rows))
 
     # phase 2: dedup -------------------------------------------------------------------------------------
 
     def dedup(self) -> None:
-        """The staged shards through the four dedup steps (pipeline/dedup_steps.py) on the run's executor,
-        then one transaction: the kept documents indexed, the shards final, the duplicates' streams noted;
-        then the filtered files are moved into place. The driver holds task results, never signatures."""
-        started = time.perf_counter()
-        staged = sorted(seq for seq, status in self.state.shard_status().items() if status == "staged")
-        if not staged:
+        """The staged shards through one round of the four dedup steps (pipeline/dedup_driver.py) on the
+        run's executor; the driver holds task results, never signatures."""
+        if not any(status == "staged" for status in self.state.shard_status().values()):
             return
-        cfg = self.config.dedup
         self.clean_peak_kb, rss_before = _own_kb(), _own_kb("VmRSS")
         own_peak = _reset_peak()
-        folder = round_dir(self.state_dir, self.state.db, cfg)
-        for other in sorted((self.state_dir / ROUNDS).glob("round-*")):
-            if other != folder:  # a round of another pending set, never committed: its results are stale
-                shutil.rmtree(other)
-        write_atomic(folder / "job.json", json.dumps({"seqs": staged}))
-        job = DedupJob(str(self.state_dir), str(folder), cfg, tuple(staged))
         if isinstance(self._executor, LocalPoolExecutor):  # the steps need no pipeline: fresh, lean workers
             self._executor.renew(no_init)
-        tasks, seconds = Counter(), {}
-
-        def step(name: str, fn, args: list[tuple]) -> list[dict] | None:
-            if self.stop.signum:  # finished tasks keep their markers: the next run resumes from them
-                return None
-            begun = time.perf_counter()
-            results = list(self.executor.run(fn, args))
-            seconds[name] = round(time.perf_counter() - begun, 3)
-            tasks.update("resumed" if r["resumed"] else "run" for r in results)
-            return results
-
-        found = {"duplicates": 0, "clusters_with_duplicates": 0}
-        if cfg.enabled:
-            step("signatures", signatures, [(job, seq) for seq in staged])
-            step("buckets", buckets, [(job, p) for p in range(cfg.partitions)])
-            found = (step("components", components, [(job,)]) or [found])[0]
-        filtered = step("filter", filter_shard, [(job, seq, str(self.state_dir / STAGED / shard_name(seq)))
-                                                 for seq in staged])
-        if filtered is None:
+        done = run_round(self.state, self.state_dir, self.store, self.config.dedup, self.executor,
+                         stopped=lambda: bool(self.stop.signum))
+        if done is None:
             return
-        duplicates = earlier = 0  # earlier: duplicates among documents an interrupted earlier run cleaned
-        with self.state.transaction() as db:
-            for seq, result in zip(staged, filtered, strict=True):
-                if cfg.enabled:
-                    items = kept_items(job, seq)
-                    self.index.stage(items, kept_decisions(items))
-                    dups = duplicates_of(job, seq)
-                    # one row each: the same URL twice in one input has two rows, the later is the duplicate
-                    db.executemany("UPDATE outputs SET stream = 'duplicates' WHERE rowid = (SELECT rowid FROM outputs "
-                                   "WHERE doc_id = ? AND input = ? AND shard = ? AND stream = 'documents' "
-                                   "ORDER BY rowid DESC LIMIT 1)", [(d, sql_key(key), seq) for d, key in dups])
-                    duplicates += len(dups)
-                    if seq < self.first_seq:
-                        earlier += len(dups)
-                counts = json.loads(db.execute("SELECT counts FROM shards WHERE seq = ?", (seq,)).fetchone()[0])
-                counts.pop(STAGED, None)
-                counts.pop("_state/staged", None)  # the stream's name in states written before 0.2
-                counts.update(result["counts"])
-                db.execute("UPDATE shards SET status = 'final', counts = ? WHERE seq = ?", (json.dumps(counts), seq))
-            resolved = db.execute("SELECT COUNT(*) FROM pending").fetchone()[0]
-            db.execute("DELETE FROM pending")
-            db.execute("INSERT OR REPLACE INTO dedup_rounds (name) VALUES (?)", (folder.name,))
-        install_rounds(self.store, self.state_dir, self.state.db)
+        # duplicates among documents an interrupted earlier run cleaned: not this run's pages
+        earlier = sum(n for seq, n in done.duplicates.items() if seq < self.first_seq)
+        duplicates = sum(done.duplicates.values())
         self.counters.duplicates = duplicates - earlier
+        resolved = done.report["resolved"]
         self.dedup_report = {
-            "resolved": resolved, "duplicates": duplicates,
-            # documents an interrupted run cleaned and this one deduplicated: not this run's pages
+            **done.report,
             "from_earlier_runs": {"documents": max(0, resolved - self.counters.documents - earlier),
                                   "duplicates": earlier},
-            "clusters_with_duplicates": found["clusters_with_duplicates"], "index_size": self.index.count(),
-            "partitions": cfg.partitions, "tasks": {"run": tasks["run"], "resumed": tasks["resumed"]},
-            "steps": seconds, "seconds": round(time.perf_counter() - started, 3),
             # what the driver itself holds while deduplicating (tasks run in the workers unless --workers 0)
             "driver_rss_mb": {"before": round(rss_before / 1024, 1),
                               "peak": round(_own_kb() / 1024, 1) if own_peak else None}}
@@ -620,42 +555,16 @@ def _count_rows(rows: list) -> list[tuple[int, str, int]]:
     return [(seq, stream, n) for (seq, stream), n in sorted(counts.items())]
 
 
-def _from_input(source_path: str, key: str, rivals: Iterable[str] = (), root: Path | None = None) -> bool:
-    """Whether a record's source_path (`path`, `path:line` or `path@offset`) names input `key`.
-
-    `root`: the folder this run's input keys are relative to. A path equal to `root/key` is the input's, one
-    equal to `root/rival` is not (`rivals`: keys of other inputs that left a record with the same id in the
-    same shard). Otherwise (the record was written by a run that spelled the input root otherwise) the key
-    is matched as a path suffix, the most specific key winning: the record of `a/x.warc` is not `x.warc`'s,
-    though its path ends in `/x.warc` too.
-    """
-    for sep in ("@", ":"):
-        head, _, tail = source_path.rpartition(sep)
-        if head and tail.isdigit():
-            source_path = head
-            break
-    if root is not None:
-        if source_path == str(root / key):
-            return True
-        if any(source_path == str(root / rival) for rival in rivals):
-            return False
-
-    def names(candidate: str) -> bool:
-        return source_path == candidate or source_path.endswith("/" + candidate)
-
-    return names(key) and not any(len(rival) > len(key) and names(rival) for rival in rivals)
-
-
 def _rewrite_without(store: Store, stream: str, name: str, ids: set[str], key: str,
                      rivals: dict[str, list[str]] | None = None, root: Path | None = None) -> None:
     """Drop from the shard file `stream/name` the records of `ids` that input `key` left (`rivals`: id ->
-    other inputs' keys with a record of that id in the shard; `root`: see `_from_input`)."""
+    other inputs' keys with a record of that id in the shard; `root`: see `from_input`)."""
     rivals = rivals or {}
     kept, dropped = [], 0
     for line in store.lines(stream, name):
         record = json.loads(line)
         doc_id = record["id"]
-        if doc_id in ids and _from_input(record["metadata"].get("source_path") or "", key,
+        if doc_id in ids and from_input(record["metadata"].get("source_path") or "", key,
                                          rivals.get(doc_id, ()), root):
             dropped += 1
         else:
@@ -668,40 +577,6 @@ def _rewrite_without(store: Store, stream: str, name: str, ids: set[str], key: s
         store.publish(stream, name, temp)
     else:
         store.remove(stream, name)
-
-
-def _every_stream(store: Store, staged: LocalStore) -> list[tuple[Store, str]]:
-    """(store, stream) of every shard stream: the records' in the output's store, STAGED in the state's."""
-    return [(store, stream) for stream in STREAMS] + [(staged, STAGED)]
-
-
-def sweep(store: Store, staged: LocalStore, state: RunState) -> int:
-    """Remove what a killed run left: temp files, and shard files the state does not name (or names as
-    not yet deduplicated, for documents/duplicates; or as done, for staged files). Returns files removed."""
-    status = state.shard_status()
-    removed = 0
-    for where, stream in _every_stream(store, staged):
-        for name in where.names(stream):
-            seq = shard_seq(Path(name))
-            if name.endswith(".tmp"):
-                stale = True
-            elif seq is None:
-                continue
-            elif seq not in status:
-                stale = True
-            elif stream in ("documents", "duplicates"):
-                stale = status[seq] == "staged"
-            elif stream == STAGED:
-                stale = status[seq] == "final"
-            else:
-                stale = False
-            if stale:
-                where.remove(stream, name)
-                removed += 1
-    if store.remote:  # the local halves of uploads a kill interrupted
-        for path in sorted(store.scratch.rglob(".*.tmp")):
-            path.unlink()
-    return removed
 
 
 def _progress_bar(raw: Path):
@@ -907,92 +782,4 @@ def _run_locked(raw: Path, store: Store, state_dir: Path, config: Config, state:
     return RunResult(batch.counters, failures, error_rate, exit_code, report)
 
 
-def rebuild_dedup(store: Store, state_dir: Path, config: Config) -> dict:
-    """Recompute every cluster from the records on disk (`documents/` and `duplicates/`) with the current
-    `[dedup]` parameters: a fresh index, each shard rewritten atomically, then the index (and, for a `run`
-    output, the state's record streams and counts) committed in one transaction. Killed half way, it is
-    simply run again: the records on disk are the same set whichever stream each shard put them in.
-    Works on the output of `run` and of `pagewash dedup` alike. The caller holds the lock."""
-    import sqlite3
-
-    started = time.perf_counter()
-    run_output = (state_dir / STATE_DB).exists()
-    db_path = state_dir / (STATE_DB if run_output else "dedup.sqlite")
-    if not db_path.exists():
-        raise ConfigError(f"{store}: no pagewash state in {state_dir}")
-    db = sqlite3.connect(db_path, isolation_level=None)
-    try:
-        if run_output:  # a run killed between its dedup commit and moving the files into place
-            state = RunState(state_dir)
-            try:
-                bind(store, state_dir, state, full=False)
-            finally:
-                state.close()
-            install_rounds(store, state_dir, db)
-        if run_output and db.execute("SELECT 1 FROM shards WHERE status = 'staged' LIMIT 1").fetchone():
-            raise ConfigError(f"{store}: an interrupted run left documents awaiting dedup; run it again first")
-        if run_output and db.execute("SELECT 1 FROM inputs WHERE status = 'retracting' LIMIT 1").fetchone():
-            raise ConfigError(f"{store}: an interrupted run was removing a changed input's records; run it again first")
-        cfg = config.dedup
-        seqs = sorted({seq for stream in ("documents", "duplicates") for name in store.names(stream)
-                       if (seq := shard_seq(Path(name))) is not None})
-        items, where = [], []
-        for seq, stream, n, record in _kept_and_duplicates(store, seqs):
-            items.append(record_item(record, cfg))
-            where.append((seq, stream, n))
-        scratch = DedupIndex(sqlite3.connect(":memory:", isolation_level=None), cfg)
-        decisions = resolve_new(scratch, items)
-        decided = {key: d for key, d in zip(where, decisions, strict=True)}
-        streams_of: dict[str, str] = {}
-        counts: dict[int, dict] = {}
-        for seq in seqs:
-            files = ShardSet(store, seq)
-            for _seq, stream, n, record in _kept_and_duplicates(store, [seq]):
-                target = apply_decision(record, decided[(seq, stream, n)])
-                files.write(target, record)
-                streams_of[record["id"]] = target
-            files.publish()
-            for stream in ("documents", "duplicates"):  # a stream this shard no longer has any record in
-                if stream not in files.counts:
-                    store.remove(stream, shard_name(seq))
-            counts[seq] = files.counts
-        index = DedupIndex(db, cfg, rebuild=True)
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            index.reset()
-            index.stage(items, decisions)
-            if run_output:
-                for seq, shard_counts in counts.items():
-                    row = db.execute("SELECT counts FROM shards WHERE seq = ?", (seq,)).fetchone()
-                    if row is not None:
-                        merged = {**json.loads(row[0]), "documents": 0, "duplicates": 0, **shard_counts}
-                        db.execute("UPDATE shards SET counts = ? WHERE seq = ?", (json.dumps(merged), seq))
-                db.executemany("UPDATE outputs SET stream = ? WHERE doc_id = ? AND stream != 'rejects'",
-                               ((stream, doc_id) for doc_id, stream in streams_of.items()))
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-    finally:
-        db.close()
-    kept = sum(1 for d in decisions if d.duplicate_of is None)
-    return {"records": len(items), "kept": kept, "duplicates": len(items) - kept,
-            "seconds": round(time.perf_counter() - started, 3)}
-
-
-def _kept_and_duplicates(store: Store, seqs: list[int]) -> Iterator[tuple[int, str, int, dict]]:
-    """(shard, stream, line number, record) of the documents and duplicates of the given shards.
-
-    A record met twice in one shard (a rebuild killed between moving it from one stream's file to the
-    other's) is yielded once, so rerunning the rebuild repairs it."""
-    for seq in seqs:
-        seen: set[tuple[str, str]] = set()
-        for stream in ("documents", "duplicates"):
-            for n, record in enumerate(map(json.loads, store.lines(stream, shard_name(seq)))):
-                mark = (record["id"], (record.get("metadata") or {}).get("source_path") or "")
-                if mark not in seen:
-                    seen.add(mark)
-                    yield seq, stream, n, record
-
-
-__all__ = ["BatchRun", "RunResult", "run_corpus", "rebuild_dedup", "sweep", "EXIT_BUSY"]
+__all__ = ["BatchRun", "RunResult", "run_corpus", "EXIT_BUSY"]

@@ -16,10 +16,11 @@ import sys
 from pathlib import Path
 
 from . import __version__
-from .batch import EXIT_BUSY, StoppedAtOnce, rebuild_dedup, run_corpus
+from .batch import EXIT_BUSY, StoppedAtOnce, run_corpus
 from .config import Config, ConfigError, load_config
-from .dedup import dedup_jsonl
+from .dedup_driver import dedup_jsonl, rebuild_dedup
 from .document import RawPage
+from .executor import default_workers
 from .records import processed_at, record_of
 from .rules import load_rules
 from .sources import input_root
@@ -108,6 +109,9 @@ def cmd_dedup(args: argparse.Namespace) -> int:
     for path in inputs:
         if not path.is_file():
             raise ConfigError(f"{path}: no such file")
+    if args.workers is not None and args.workers < 0:
+        raise ConfigError("--workers must be 0 (this process) or more")
+    workers = default_workers() if args.workers is None else args.workers
     if inputs and (store.remote or args.state):
         raise ConfigError(f"{args.output}: dedup of JSONL files keeps its index in OUT/_state of a local OUT "
                           "(a URL and --state are for outputs of `run`)")
@@ -118,9 +122,9 @@ def cmd_dedup(args: argparse.Namespace) -> int:
     try:
         with run_lock(state_dir, wait=args.wait):
             if args.rebuild:
-                counts = rebuild_dedup(store, state_dir, config)
+                counts = rebuild_dedup(store, state_dir, config, workers)
             if inputs:
-                counts = dedup_jsonl(inputs, out, config.dedup)
+                counts = dedup_jsonl(inputs, out, config.dedup, workers)
     except ConfigError:
         raise
     except ValueError as exc:  # an index built with other parameters
@@ -262,6 +266,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rebuild", action="store_true",
                    help="recompute every cluster of OUT (a `run` or `dedup` output) from the records on disk, "
                         "with the current [dedup] settings")
+    p.add_argument("--workers", type=int, metavar="N",
+                   help="worker processes of the dedup steps (default: one per core; 0: this process)")
     p.add_argument("--wait", action="store_true", help="if another run holds OUT, wait for it instead of exit 75")
     common(p)
     p.set_defaults(func=cmd_dedup)

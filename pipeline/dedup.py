@@ -1,34 +1,28 @@
-"""Exact and near-duplicate detection: MinHash over word n-grams, LSH banding, verified pairs, union-find.
+"""Exact and near-duplicate detection: the math and the index of the one dedup engine (pipeline/dedup_steps.py).
 
 The map step (`fingerprint`, or `exact_key` and `signature`) is a pure function of one text and runs in the
-workers. The global step (`DedupIndex.resolve`) groups a batch by exact key, finds candidate pairs by LSH
-banding within the batch and against the documents kept by earlier runs (the index in SQLite), verifies
-every candidate by the share of equal signature slots, and keeps one document per connected component.
-An LSH collision alone never links two documents. Only kept documents are indexed, so the index grows
-with the kept corpus by one signature and `bands` band keys per document.
+workers: MinHash over word n-grams (character n-grams in scripts written without spaces). `link` decides
+whether a candidate pair links (estimated Jaccard, or containment of the shorter text in the longer);
+`band_key` makes the LSH buckets; `representatives` picks the document a cluster keeps. `DedupIndex` holds
+the documents kept by earlier runs in SQLite: one signature and `bands` band keys per kept document. An LSH
+collision alone never links two documents: every candidate pair is verified.
 """
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import itertools
-import json
 import re
 import sqlite3
-import time
 import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from rensa import RMinHash
 
 from .config import DedupConfig
-from .state import STATE_DIR, STREAMS, content_sha1, sql_chunks, sql_marks
-from .store import LocalStore
-from .writer import ShardSet, shard_name, shard_seq
+from .state import sql_chunks, sql_marks
 
 # Bump when tokens, shingle hashing or band keys change: an index built otherwise must be rebuilt.
 SCHEME = f"pagewash-2/rensa-{getattr(RMinHash, 'ALGORITHM_VERSION', 0)}"
@@ -237,13 +231,6 @@ def _hits_to_pairs(keys: np.ndarray, hit_keys: np.ndarray, hit_docs: np.ndarray)
     return np.stack([order[np.repeat(lo, counts) + offsets], np.repeat(hit_docs, counts)], axis=1)
 
 
-def _unique_pairs(pairs: np.ndarray, size: int) -> np.ndarray:
-    if not len(pairs):
-        return pairs
-    codes = np.unique(pairs[:, 0] * size + pairs[:, 1])
-    return np.stack([codes // size, codes % size], axis=1)
-
-
 def _equal_share(sigs: np.ndarray, a: np.ndarray, b: np.ndarray, chunk: int = 32_768) -> np.ndarray:
     """Estimated Jaccard of each pair (a[k], b[k]): the share of equal signature slots."""
     out = np.empty(len(a), dtype=np.float64)
@@ -285,9 +272,6 @@ class _UnionFind:
     def __init__(self, size: int) -> None:
         self.parent = list(range(size))
 
-    def grow(self, size: int) -> None:
-        self.parent.extend(range(len(self.parent), size))
-
     def find(self, x: int) -> int:
         parent = self.parent
         while parent[x] != x:
@@ -304,46 +288,10 @@ class _UnionFind:
         return np.array([self.find(x) for x in range(len(self.parent))], dtype=np.int64)
 
 
-_NODE_FIELDS = "doc, id, exact, sig, shingles"
-
-
-class _Nodes:
-    """The documents one `resolve` reasons about: the batch's items first, then indexed documents found."""
-
-    def __init__(self, items: list[DedupItem], num_perm: int) -> None:
-        self.num_perm = num_perm
-        self.ids = [item.id for item in items]
-        self.exact = [item.exact for item in items]
-        self.sigs = _sig_matrix([item.sig for item in items], num_perm)
-        self.sizes = [item.shingles for item in items]
-        self.of_id = {item.id: k for k, item in enumerate(items)}
-        self.of_doc: dict[int, int] = {}  # index rowid -> node
-
-    def add_indexed(self, rows: list[tuple], pinned: set[str]) -> list[tuple[str, int]]:
-        """Adds the rows `(doc, id, exact, sig, shingles)` not yet known; returns `(exact, node)` for every row."""
-        found, new_sigs = [], []
-        for doc, doc_id, exact, sig, shingles in rows:
-            node = self.of_doc.get(doc)
-            if node is None:
-                node = self.of_id.get(doc_id)
-                if node is None:  # not in the batch: a document kept by an earlier batch
-                    node = self.of_id[doc_id] = len(self.ids)
-                    self.ids.append(doc_id)
-                    self.exact.append(exact)
-                    self.sizes.append(shingles)
-                    new_sigs.append(sig)
-                    pinned.add(doc_id)
-                self.of_doc[doc] = node
-            found.append((exact, node))
-        if new_sigs:
-            self.sigs = np.concatenate([self.sigs, _sig_matrix(new_sigs, self.num_perm)])
-        return found
-
-
 class DedupIndex:
     """The kept documents of earlier batches (signatures, exact keys, LSH band keys) in a SQLite database.
 
-    `resolve` only reads; `stage`, `forget` and `reset` write without transaction handling, so that the
+    Lookups only read; `stage`, `forget` and `reset` write without transaction handling, so that the
     caller commits them together with its own state.
     """
 
@@ -397,93 +345,6 @@ class DedupIndex:
                                     [band, *chunk]).fetchall()
         found = np.array(hits, dtype=np.int64).reshape(-1, 2)
         return found[:, 0], found[:, 1]
-
-    def resolve(self, batch: list[DedupItem]) -> list[Decision]:
-        """One decision per item, in input order; reads the index, never writes it."""
-        if not batch:
-            return []
-        cfg = self.cfg
-        first_of: dict[str, int] = {}
-        for i, item in enumerate(batch):
-            first_of.setdefault(item.id, i)
-        # nodes 0..m-1: the batch's distinct ids in id order, so that input order cannot matter;
-        # then the indexed documents that a lookup finds
-        items = [batch[i] for i in sorted(first_of.values(), key=lambda i: batch[i].id)]
-        m = len(items)
-        nodes = _Nodes(items, cfg.num_perm)
-        indexed = self.db.execute("SELECT 1 FROM dedup_docs LIMIT 1").fetchone() is not None
-        pinned = self.known_ids(nodes.ids) if indexed else set()  # kept before: kept again, never a duplicate
-        links = _UnionFind(m)
-        # 1) exact copies, within the batch and against the index
-        leaders: dict[str, int] = {}
-        for k, item in enumerate(items):
-            if item.exact in leaders:
-                links.union(leaders[item.exact], k)
-            else:
-                leaders[item.exact] = k
-        if indexed:
-            found = nodes.add_indexed(self._docs_where("exact", sorted(leaders), _NODE_FIELDS), pinned)
-            links.grow(len(nodes.ids))
-            for exact, node in found:
-                links.union(leaders[exact], node)
-        # 2) near copies: LSH candidates among the exact leaders and against the index, each one verified
-        lead = np.array(sorted(leaders.values()), dtype=np.int64)
-        lead_sigs = nodes.sigs[:m] if len(lead) == m else nodes.sigs[lead]
-        pairs, doc_pairs = [], []
-        for band in range(cfg.bands):
-            keys = band_key(lead_sigs, band, cfg.rows)
-            pairs.append(lead[_bucket_pairs(keys)])
-            if indexed:
-                hit_keys, hit_docs = self._band_hits(band, keys)
-                if len(hit_keys):
-                    doc_pairs.append(_hits_to_pairs(keys, hit_keys, hit_docs))
-        if doc_pairs:
-            doc_pairs = np.unique(np.concatenate(doc_pairs), axis=0)
-            wanted = sorted(set(doc_pairs[:, 1].tolist()) - set(nodes.of_doc))
-            nodes.add_indexed(self._docs_where("doc", wanted, _NODE_FIELDS), pinned)
-            links.grow(len(nodes.ids))
-            other = np.array([nodes.of_doc[doc] for doc in doc_pairs[:, 1].tolist()], dtype=np.int64)
-            mine = lead[doc_pairs[:, 0]]
-            keep = mine != other  # an item indexed before meets its own band keys
-            pairs.append(np.sort(np.stack([mine[keep], other[keep]], axis=1), axis=1))
-        pairs = _unique_pairs(np.concatenate(pairs), len(nodes.ids))
-        if len(pairs):
-            share = _equal_share(nodes.sigs, pairs[:, 0], pairs[:, 1])
-            sizes = np.asarray(nodes.sizes, dtype=np.int64)
-            for a, b in pairs[link(share, sizes[pairs[:, 0]], sizes[pairs[:, 1]], cfg)].tolist():
-                links.union(a, b)
-        # 3) one representative per component; every other member of the batch is its duplicate
-        rep_of = self._representatives(items, nodes, pinned, links.roots())
-        dups = np.flatnonzero(rep_of[:m] != np.arange(m))
-        dups = dups[np.array([nodes.ids[k] not in pinned for k in dups.tolist()], dtype=bool)]
-        share = _equal_share(nodes.sigs, dups, rep_of[dups])
-        decided = [Decision(item.id, None, None, item.id) for item in items]
-        for k, rep, sim in zip(dups.tolist(), rep_of[dups].tolist(), share.tolist(), strict=True):
-            sim = 1.0 if nodes.exact[k] == nodes.exact[rep] else round(sim, 4)
-            decided[k] = Decision(nodes.ids[k], nodes.ids[rep], sim, nodes.ids[rep])
-        if len(first_of) == len(batch):
-            order = sorted(range(m), key=lambda k: first_of[items[k].id])
-            return [decided[k] for k in order]
-        out = []
-        for i, item in enumerate(batch):
-            node = nodes.of_id[item.id]
-            decision = decided[node]
-            if first_of[item.id] != i:  # the same id again: a copy of what its first occurrence was kept as
-                target = node if decision.duplicate_of is None else int(rep_of[node])
-                own = _sig_matrix([item.sig], cfg.num_perm)[0]
-                sim = 1.0 if item.exact == nodes.exact[target] else round(float((nodes.sigs[target] == own).mean()), 4)
-                decision = Decision(item.id, nodes.ids[target], sim, nodes.ids[target])
-            out.append(decision)
-        return out
-
-    @staticmethod
-    def _representatives(items: list[DedupItem], nodes: _Nodes, pinned: set[str], roots: np.ndarray) -> np.ndarray:
-        """Node of each node's representative (`representatives`); nodes past the batch's are indexed."""
-        m = len(items)
-        extra = len(nodes.ids) - m
-        return representatives(roots, np.array([node_id in pinned for node_id in nodes.ids], dtype=bool),
-                               utf8_array(nodes.ids), utf8_array([item.date for item in items] + [None] * extra),
-                               np.array([item.text_len for item in items] + [0] * extra, dtype=np.int64))
 
     def stage(self, batch: list[DedupItem], decisions: list[Decision]) -> None:
         """Index the kept items (INSERTs only, no transaction handling); staging twice changes nothing."""
@@ -544,211 +405,8 @@ class DedupIndex:
         self.db.executemany("INSERT INTO dedup_meta (key, value) VALUES (?, ?)", self._params().items())
 
 
-# --- `pagewash dedup`: any JSONL with `id` and `text` ----------------------------------------------------
-
-_JSONL_STATE = """
-CREATE TABLE IF NOT EXISTS dedup_inputs (  -- how far each input file (by content) is in committed shards
-    sha1 TEXT PRIMARY KEY,
-    path TEXT NOT NULL,
-    lines INTEGER NOT NULL,
-    complete INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS dedup_shards (  -- publishing: its files may exist but the index does not know them
-    seq INTEGER PRIMARY KEY,
-    status TEXT NOT NULL
-);
-"""
-
-
-@dataclass
-class _Batch:
-    lines: list[tuple[str, int, str]]  # (source path, line number, line)
-    progress: dict[str, tuple[str, int, bool]]  # sha1 -> (path, lines consumed, complete)
-
-
-def _open_lines(path: Path):
-    with open(path, "rb") as handle:
-        gzipped = handle.read(2) == b"\x1f\x8b"
-    return gzip.open(path, "rb") if gzipped else open(path, "rb")
-
-
-def _read_batches(inputs: list[Path], db: sqlite3.Connection, batch_size: int, counts: dict) -> Iterator[_Batch]:
-    """Lines of the inputs in batches, skipping what committed batches already hold."""
-    batch = _Batch([], {})
-    seen: set[str] = set()
-    for path in inputs:
-        sha1 = content_sha1(path)
-        row = db.execute("SELECT lines, complete FROM dedup_inputs WHERE sha1 = ?", (sha1,)).fetchone()
-        if sha1 in seen or (row and row[1]):
-            counts["inputs_skipped"] += 1
-            continue
-        seen.add(sha1)
-        skip = row[0] if row else 0
-        lineno = 0
-        with _open_lines(path) as handle:
-            for lineno, raw in enumerate(handle, 1):
-                if lineno <= skip or not raw.strip():
-                    continue
-                batch.lines.append((str(path), lineno, raw.decode("utf-8", errors="replace")))
-                batch.progress[sha1] = (str(path), lineno, False)
-                if len(batch.lines) >= batch_size:
-                    yield batch
-                    batch = _Batch([], {})
-        batch.progress[sha1] = (str(path), max(lineno, skip), True)
-    if batch.lines or batch.progress:
-        yield batch
-
-
-def _parse(source: str, lineno: int, line: str) -> tuple[dict, bool]:
-    """The record and whether it can be deduplicated; a bad line becomes a reject that keeps it whole and
-    says why (`bad_record`, or `empty` for a blank `text`)."""
-    try:
-        record = json.loads(line)
-    except ValueError as exc:
-        record, why = None, f"not JSON: {exc}"
-    else:
-        why = "not a JSON object"
-    if not isinstance(record, dict):
-        return {"id": None, "text": None, "raw": line.rstrip("\r\n"),
-                "metadata": {"filter_reason": "bad_record", "filter_detail": f"{source}:{lineno}: {why}",
-                             "source_path": source, "line": lineno}}, False
-    reason, why = "bad_record", None
-    if not isinstance(record.get("id"), str):
-        why = "needs a string `id`"
-    elif not isinstance(record.get("text"), str):
-        why = "needs a string `text`"
-    elif not record["text"].strip():
-        reason, why = "empty", "`text` is blank"
-    meta = record.get("metadata")
-    if meta is None or isinstance(meta, dict):
-        record["metadata"] = dict(meta or {})
-    else:  # a metadata value that cannot take our fields
-        record["metadata"] = {"original_metadata": meta}
-        why = why or "`metadata` is not an object"
-    if why is not None:
-        record["metadata"].update(filter_reason=reason, filter_detail=f"{source}:{lineno}: {why}",
-                                  source_path=source, line=lineno)
-    return record, why is None
-
-
-def _clean_unpublished(db: sqlite3.Connection, out: Path) -> int:
-    """Remove the files of shards published but never committed (a killed call); the next shard number."""
-    for (seq,) in db.execute("SELECT seq FROM dedup_shards WHERE status = 'publishing'").fetchall():
-        for stream in STREAMS:
-            (out / stream / shard_name(seq)).unlink(missing_ok=True)
-        db.execute("DELETE FROM dedup_shards WHERE seq = ?", (seq,))
-    last = db.execute("SELECT COALESCE(MAX(seq), -1) FROM dedup_shards").fetchone()[0]
-    for stream in STREAMS:
-        for path in (out / stream).glob(".part-*.jsonl.tmp"):
-            path.unlink()
-        for path in (out / stream).glob("part-*.jsonl"):
-            last = max(last, shard_seq(path) if shard_seq(path) is not None else -1)
-    return last + 1
-
-
-def _commit_batch(db: sqlite3.Connection, index: DedupIndex, items: list[DedupItem], decisions: list[Decision],
-                  progress: dict[str, tuple[str, int, bool]], seq: int | None) -> None:
-    """The index, the inputs' progress and the shard's status, in one transaction."""
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        index.stage(items, decisions)
-        db.executemany("INSERT OR REPLACE INTO dedup_inputs (sha1, path, lines, complete) VALUES (?, ?, ?, ?)",
-                       [(sha1, path, lines, int(done)) for sha1, (path, lines, done) in progress.items()])
-        if seq is not None:
-            db.execute("UPDATE dedup_shards SET status = 'done' WHERE seq = ?", (seq,))
-        db.execute("COMMIT")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
-
-
-def dedup_jsonl(inputs: list[Path], out: Path, cfg: DedupConfig, batch_size: int = 10_000) -> dict:
-    """Deduplicate JSONL files (plain or gzip) of records with `id` and `text` into OUT/{documents,duplicates,rejects}.
-
-    The index lives in OUT/_state/dedup.sqlite, so a later call dedups its inputs against everything kept
-    before; input files already done (same content) are skipped. Each batch is published (temp file, fsync,
-    rename), then committed; files of a batch killed before its commit are removed by the next call, which
-    redoes that batch, so the final output does not depend on where a call was killed. A record whose id is
-    already kept goes to duplicates with `duplicate_of` its own id.
-    """
-    started = time.perf_counter()
-    counts = {"records": 0, "kept": 0, "duplicates": 0, "rejects": 0, "inputs_skipped": 0}
-    state = out / STATE_DIR
-    state.mkdir(parents=True, exist_ok=True)
-    db = sqlite3.connect(state / "dedup.sqlite", isolation_level=None)
-    try:
-        index = DedupIndex(db, cfg)
-        db.executescript(_JSONL_STATE)
-        seq = _clean_unpublished(db, out)
-        for batch in _read_batches(inputs, db, batch_size, counts):
-            shard = ShardSet(LocalStore(out), seq)
-            try:
-                items, decisions = _fill_shard(shard, batch, index)
-            except BaseException:
-                shard.abort()
-                raise
-            written = None
-            if shard.counts:
-                written = seq
-                db.execute("INSERT OR REPLACE INTO dedup_shards (seq, status) VALUES (?, 'publishing')", (seq,))
-                shard.publish()
-                seq += 1
-            _commit_batch(db, index, items, decisions, batch.progress, written)
-            counts["records"] += len(batch.lines)
-            for stream, key in zip(STREAMS, ("kept", "duplicates", "rejects"), strict=True):
-                counts[key] += shard.counts.get(stream, 0)
-    finally:
-        db.close()
-    counts["seconds"] = round(time.perf_counter() - started, 3)
-    return counts
-
-
-def _fill_shard(shard: ShardSet, batch: _Batch, index: DedupIndex) -> tuple[list[DedupItem], list[Decision]]:
-    """Decide a batch and write its records into the shard's temp files; the items and their decisions."""
-    records, items = [], []
-    for source, lineno, line in batch.lines:
-        record, ok = _parse(source, lineno, line)
-        if not ok:
-            shard.write("rejects", record)
-            continue
-        records.append(record)
-        items.append(record_item(record, index.cfg))
-    decisions = resolve_new(index, items)
-    for record, item, decision in zip(records, items, decisions, strict=True):
-        record["metadata"]["content_hash"] = item.exact
-        shard.write(apply_decision(record, decision), record)
-    return items, decisions
-
-
-def record_item(record: dict, cfg: DedupConfig) -> DedupItem:
-    """The dedup item of a record with `id` and `text` (a string `metadata.date` breaks ties)."""
-    exact, sig, shingles = fingerprint(record["text"], cfg)
-    date = (record.get("metadata") or {}).get("date")
-    return DedupItem(record["id"], len(record["text"]), date if isinstance(date, str) else None, exact, sig, shingles)
-
-
 def apply_decision(record: dict, decision: Decision) -> str:
     """Write a decision into the record's metadata; the stream it goes to (`documents` or `duplicates`)."""
     record.setdefault("metadata", {}).update(duplicate_of=decision.duplicate_of, similarity=decision.similarity,
                                              dup_cluster=decision.cluster)
     return "documents" if decision.duplicate_of is None else "duplicates"
-
-
-def resolve_new(index: DedupIndex, items: list[DedupItem]) -> list[Decision]:
-    """`resolve` for documents new to the index: one whose id is kept already (the same URL scraped again)
-    is a duplicate of that document, with `duplicate_of` its own id."""
-    decisions = index.resolve(items)
-    known = index.known_ids(item.id for item in items)
-    if not known:
-        return decisions
-    stored = {}
-    for chunk in sql_chunks(sorted(known)):
-        stored.update((r[0], (r[1], r[2])) for r in index.db.execute(
-            f"SELECT id, exact, sig FROM dedup_docs WHERE id IN ({sql_marks(chunk)})", chunk))
-    num_perm = index.cfg.num_perm
-    for k, item in enumerate(items):
-        if item.id in known and decisions[k].duplicate_of is None:
-            exact, sig = stored[item.id]
-            share = (_sig_matrix([sig], num_perm) == _sig_matrix([item.sig], num_perm)).mean()
-            decisions[k] = Decision(item.id, item.id, 1.0 if exact == item.exact else round(float(share), 4), item.id)
-    return decisions

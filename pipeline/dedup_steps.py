@@ -20,10 +20,9 @@ finishes a move a kill interrupted).
 
 Documents are nodes: `seq << 32 | i` for the i-th pending document of shard `seq`, `-doc` for the index's
 document `doc`. Buckets list their documents in id order, so neither the partition count nor the shard
-layout changes a result. The decisions are those of `DedupIndex.resolve` followed by `resolve_new` (the
-tests check it), with one difference where an id occurs more than once: the resolver keeps one signature
-per id (the first copy's, even in place of the indexed document's), here every copy's text links, and a
-document whose id was kept before is compared with the indexed text.
+layout changes a result. Where an id occurs more than once, every copy's text links, a later copy is a
+duplicate of the first, and a document whose id was kept before is a duplicate of itself, compared with the
+indexed text. pipeline/dedup_driver.py drives a round for `run`, `dedup` and `dedup --rebuild` alike.
 """
 
 from __future__ import annotations
@@ -78,6 +77,7 @@ class DedupJob:
     round_dir: str
     cfg: DedupConfig
     seqs: tuple[int, ...]
+    db: str = STATE_DB  # the state's database file in `state`
 
     def path(self, *parts: str) -> Path:
         return Path(self.round_dir, *parts)
@@ -101,7 +101,7 @@ def _id_hash(doc_id: str) -> int:
 
 def _id_rank(doc_id: str) -> int:
     """An int64 in the order of the id's first 8 bytes: buckets list their documents in (about) id order,
-    as `DedupIndex.resolve` does; equal prefixes fall back to input order."""
+    whatever the input order; equal prefixes fall back to input order."""
     return int.from_bytes(doc_id.encode("utf-8")[:8].ljust(8, b"\0"), "big") - (1 << 63)
 
 
@@ -121,7 +121,7 @@ def _save(path: Path, array: np.ndarray) -> None:
 
 
 def _connect(job: DedupJob) -> sqlite3.Connection:
-    return sqlite3.connect(Path(job.state, STATE_DB), timeout=60)
+    return sqlite3.connect(Path(job.state, job.db), timeout=60)
 
 
 def _once(job: DedupJob, name: str, compute: Callable[[], dict]) -> dict:
@@ -374,7 +374,7 @@ def _candidates(block: np.ndarray) -> np.ndarray:
     """Candidate pairs (node, node), smaller first, of one band's rows (sorted by key, then exact key)."""
     if not len(block):
         return np.empty((0, 2), dtype=np.int64)
-    # one row per text in each bucket (exact copies are linked already): resolve's exact leaders
+    # one row per text in each bucket (exact copies are linked already): the exact copies' leaders
     first = np.r_[True, (block["key"][1:] != block["key"][:-1]) | (block["hi"][1:] != block["hi"][:-1])
                   | (block["lo"][1:] != block["lo"][:-1])]
     leaders = block[first]

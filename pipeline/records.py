@@ -11,8 +11,10 @@ import hashlib
 import os
 import time
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 
 from . import __version__
 from .document import Document
@@ -84,3 +86,29 @@ def record_of(doc: Document, stamp: str) -> dict:
     meta["pipeline_version"] = __version__
     meta["processed_at"] = stamp
     return {"id": doc.id, "text": doc.text, "metadata": meta}
+
+
+def from_input(source_path: str, key: str, rivals: Iterable[str] = (), root: Path | None = None) -> bool:
+    """Whether a record's source_path (`path`, `path:line` or `path@offset`) names input `key`.
+
+    `root`: the folder this run's input keys are relative to. A path equal to `root/key` is the input's, one
+    equal to `root/rival` is not (`rivals`: keys of other inputs that left a record with the same id in the
+    same shard). Otherwise (the record was written by a run that spelled the input root otherwise) the key
+    is matched as a path suffix, the most specific key winning: the record of `a/x.warc` is not `x.warc`'s,
+    though its path ends in `/x.warc` too.
+    """
+    for sep in ("@", ":"):
+        head, _, tail = source_path.rpartition(sep)
+        if head and tail.isdigit():
+            source_path = head
+            break
+    if root is not None:
+        if source_path == str(root / key):
+            return True
+        if any(source_path == str(root / rival) for rival in rivals):
+            return False
+
+    def names(candidate: str) -> bool:
+        return source_path == candidate or source_path.endswith("/" + candidate)
+
+    return names(key) and not any(len(rival) > len(key) and names(rival) for rival in rivals)

@@ -15,7 +15,7 @@ import os
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +24,7 @@ from .writer import to_json
 
 STATE_DIR = "_state"
 STATE_DB = "state.sqlite"  # in the state folder
+DEDUP_DB = "dedup.sqlite"  # the same schema, for `pagewash dedup` of JSONL files (its inputs are not a run's)
 STREAMS = ("documents", "duplicates", "rejects")
 
 _SCHEMA = """
@@ -212,12 +213,14 @@ class InputFile:
 class RunState:
     """The SQLite state of one output folder; the dedup index lives in the same database."""
 
-    def __init__(self, state_dir: Path, readonly: bool = False) -> None:
+    def __init__(self, state_dir: Path, readonly: bool = False, name: str = STATE_DB) -> None:
+        """`name`: the database file in `state_dir` (`STATE_DB` for `run`, `DEDUP_DB` for `pagewash dedup`)."""
+        self.name = name
         if readonly:  # `stats`: reads only, so it works on an output the user may not (or cannot) write
-            self.db = _connect_readonly(state_dir / STATE_DB)
+            self.db = _connect_readonly(state_dir / name)
             return
         state_dir.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(state_dir / STATE_DB, isolation_level=None)
+        self.db = sqlite3.connect(state_dir / name, isolation_level=None)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
         self.db.executescript(_SCHEMA)
@@ -310,10 +313,13 @@ class RunState:
 
     def commit_shard(self, seq: int, run_id: int, status: str, counts: dict,
                      inputs: Iterable[tuple[InputFile, str, int]], outputs: Iterable[tuple[str, str, str]],
-                     pending: Iterable[tuple]) -> None:
+                     pending: Iterable[tuple], also: Callable[[sqlite3.Connection], None] | None = None) -> None:
         """Record a shard whose files are in place: its inputs (file, status, pages done), its records
-        (doc_id, input key, stream) and the signatures of its documents awaiting dedup."""
+        (doc_id, input key, stream) and the signatures of its documents awaiting dedup; `also(db)` adds the
+        caller's own writes to the same transaction."""
         with self.transaction() as db:
+            if also is not None:
+                also(db)
             db.execute("INSERT OR REPLACE INTO shards VALUES (?, ?, ?, ?)", (seq, run_id, status, json.dumps(counts)))
             db.executemany("INSERT INTO outputs VALUES (?, ?, ?, ?)",
                            ((doc_id, sql_key(key), stream, seq) for doc_id, key, stream in outputs))

@@ -43,3 +43,49 @@ def pipeline():
 
 def load_gold(name: str) -> dict:
     return json.loads((SEEDS_GOLD / f"{name}.json").read_text(encoding="utf-8"))
+
+
+def decide(items, cfg=None, kept=(), workers: int = 0):
+    """The dedup engine's decisions (`pipeline.dedup.Decision`, in input order) for `items`
+    (`pipeline.dedup.DedupItem`s: signatures, sizes, dates; no text needed), against an index already holding
+    `kept`: one shard staged as a run stages it, then one round of the four steps (dedup_driver.run_round)."""
+    import tempfile
+
+    from pipeline.config import DedupConfig
+    from pipeline.dedup import Decision, DedupIndex
+    from pipeline.dedup_driver import run_round, steps_executor
+    from pipeline.dedup_steps import STAGED, kept_decisions
+    from pipeline.state import STATE_DIR, RunState
+    from pipeline.store import LocalStore
+
+    cfg = cfg or DedupConfig()
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp)
+        state_dir = out / STATE_DIR
+        state = RunState(state_dir)
+        try:
+            index = DedupIndex(state.db, cfg)  # its schema first: executescript commits
+            if kept:
+                with state.transaction():
+                    index.stage(list(kept), kept_decisions(kept))
+            staged = state_dir / STAGED / "part-000000.jsonl"
+            staged.parent.mkdir(parents=True, exist_ok=True)
+            staged.write_text("".join(json.dumps({"id": it.id, "text": "", "metadata": {"n": k}}) + "\n"
+                                      for k, it in enumerate(items)), encoding="utf-8")
+            pending = [(it.id, "in", 0, k, it.text_len, it.date, it.exact, it.sig, it.shingles)
+                       for k, it in enumerate(items)]
+            state.commit_shard(0, 1, "staged", {STAGED: len(items)}, [], [(it.id, "in", "documents") for it in items],
+                               pending)
+            executor = steps_executor(workers, state_dir)
+            try:
+                run_round(state, state_dir, LocalStore(out), cfg, executor)
+            finally:
+                executor.close()
+        finally:
+            state.close()
+        records = [json.loads(line) for stream in ("documents", "duplicates")
+                   for path in [out / stream / "part-000000.jsonl"] if path.exists()
+                   for line in path.read_text(encoding="utf-8").splitlines()]
+    records.sort(key=lambda r: r["metadata"]["n"])
+    return [Decision(r["id"], r["metadata"]["duplicate_of"], r["metadata"]["similarity"], r["metadata"]["dup_cluster"])
+            for r in records]

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -318,7 +320,7 @@ def test_kill_between_dedup_commit_and_install_then_rerun(corpus: Path, small_sh
                                                         tmp_path: Path, monkeypatch):
     """The state says the shards are final, the process dies before the filtered files are moved into place:
     the next run moves them before anything else (and `dedup --rebuild` would too)."""
-    from pipeline import batch
+    from pipeline import dedup_driver
 
     out = tmp_path / "out"
     config = load_config(small_shards, max_error_rate=0.2)
@@ -327,20 +329,16 @@ def test_kill_between_dedup_commit_and_install_then_rerun(corpus: Path, small_sh
     class Killed(BaseException):
         pass
 
-    real_install = batch.install_rounds
-    calls = []
+    real_install = dedup_driver.install_rounds
 
-    def die_second_time(*args):
-        calls.append(args)
-        if len(calls) == 2:  # the first call is the run's start-up check
-            raise Killed
-        return real_install(*args)
+    def die(*args):  # the round's, after its commit (the run's start-up check is batch's own)
+        raise Killed
 
-    monkeypatch.setattr(batch, "install_rounds", die_second_time)
+    monkeypatch.setattr(dedup_driver, "install_rounds", die)
     with pytest.raises(Killed):
         run_corpus(corpus, out, config, workers=2, progress=False)
     assert not list((out / "documents").glob("part-*.jsonl"))
-    monkeypatch.setattr(batch, "install_rounds", real_install)
+    monkeypatch.setattr(dedup_driver, "install_rounds", real_install)
     again = run_corpus(corpus, out, config, workers=2, progress=False)
     assert again.exit_code == 0 and again.report["inputs"]["skipped"] == 45 and again.report["dedup"] == {}
     assert lines(out) == lines(reference)
@@ -462,7 +460,7 @@ def test_driver_peak_is_its_own_not_its_parents(tmp_path):
 def test_retraction_tells_nested_inputs_with_the_same_name_apart(tmp_path: Path):
     """`a/x.jsonl` and `x.jsonl` hold the same URL (one id) in one shard; when `x.jsonl` changes, only its
     record is retracted: the one from `a/x.jsonl`, whose path also ends in `/x.jsonl`, stays."""
-    from pipeline.batch import _from_input
+    from pipeline.records import from_input as _from_input
 
     assert _from_input("/data/raw/a/x.jsonl:1", "x.jsonl")  # alone, a suffix match
     assert not _from_input("/data/raw/a/x.jsonl:1", "x.jsonl", ["a/x.jsonl"])
@@ -532,7 +530,7 @@ def test_retraction_killed_half_way_then_input_reverts(tmp_path: Path, monkeypat
 def test_retraction_when_the_input_root_is_named_like_a_subfolder(tmp_path: Path):
     """Root `.../a` holding `x.jsonl` and `a/x.jsonl`: both records' paths end in `/a/x.jsonl`; the path
     under this run's root decides whose each is."""
-    from pipeline.batch import _from_input
+    from pipeline.records import from_input as _from_input
 
     root = Path("/data/a")
     assert _from_input("/data/a/x.jsonl:1", "x.jsonl", ["a/x.jsonl"], root)
@@ -558,17 +556,17 @@ def test_retraction_when_the_input_root_is_named_like_a_subfolder(tmp_path: Path
 
 
 def test_dedup_rebuild_refuses_while_a_retraction_is_unfinished(tmp_path: Path, monkeypatch):
-    from pipeline import batch
     from pipeline.config import ConfigError
+    from pipeline.dedup_driver import rebuild_dedup
 
     raw, story, out = _one_story(tmp_path)
     assert run_corpus(raw, out, load_config(), workers=0, progress=False).exit_code == 0
 
     _change_and_kill_retraction(story, raw, out, monkeypatch)
     with pytest.raises(ConfigError, match="run it again first"):
-        batch.rebuild_dedup(LocalStore(out), out / STATE_DIR, load_config())
+        rebuild_dedup(LocalStore(out), out / STATE_DIR, load_config())
     assert run_corpus(raw, out, load_config(), workers=0, progress=False).exit_code == 0
-    batch.rebuild_dedup(LocalStore(out), out / STATE_DIR, load_config())  # finished: allowed again
+    rebuild_dedup(LocalStore(out), out / STATE_DIR, load_config())  # finished: allowed again
 
 
 def test_deleted_and_renamed_inputs_are_retracted(tmp_path: Path):
@@ -645,3 +643,68 @@ def test_deleted_input_retraction_killed_half_way_then_rerun(tmp_path: Path, mon
         "other.txt"]
     last = run_corpus(raw, out, load_config(), workers=0, progress=False)
     assert last.report["inputs"]["deleted"] == 0 and last.report["pages"] == 0
+
+
+def _clusters(out: Path) -> dict[str, tuple]:
+    """(id, source_path) -> (stream, duplicate_of, dup_cluster) of every document and duplicate of an output."""
+    found = {}
+    for stream in ("documents", "duplicates"):
+        for line in lines(out)[stream].elements():
+            record = json.loads(line)
+            meta = record["metadata"]
+            found[(record["id"], meta["source_path"])] = (stream, meta["duplicate_of"], meta["dup_cluster"])
+    return found
+
+
+def test_run_dedup_and_rebuild_give_the_same_clusters(reference: Path, tmp_path: Path):
+    """One engine: `pagewash dedup` over the records a run cleaned, and `dedup --rebuild` of either output,
+    decide as the run did."""
+    expected = _clusters(reference)
+    assert any(stream == "duplicates" for stream, _, _ in expected.values())
+    export = tmp_path / "cleaned.jsonl"
+    with open(export, "w", encoding="utf-8") as handle:
+        for stream in ("documents", "duplicates"):
+            for line in sorted(lines(reference)[stream].elements()):
+                record = json.loads(line)
+                for key in ("duplicate_of", "similarity", "dup_cluster"):
+                    del record["metadata"][key]
+                handle.write(json.dumps(record) + "\n")
+    dedup_out = tmp_path / "dedup"
+    proc = cli("dedup", str(export), "-o", str(dedup_out), "--workers", "2")
+    assert proc.returncode == 0, proc.stderr
+    assert _clusters(dedup_out) == expected
+    run_out = tmp_path / "run"
+    shutil.copytree(reference, run_out)
+    for out in (run_out, dedup_out):
+        proc = cli("dedup", "--rebuild", "-o", str(out), "--workers", "0")
+        assert proc.returncode == 0, proc.stderr
+        assert _clusters(out) == expected
+    assert lines(run_out) == lines(reference)  # byte for byte
+    assert not list((run_out / STATE_DIR / "staged").glob("*.jsonl"))
+
+
+def test_a_rebuild_killed_after_staging_is_finished_by_the_next(reference: Path, tmp_path: Path, monkeypatch):
+    from pipeline import dedup_driver
+
+    out = tmp_path / "out"
+    shutil.copytree(reference, out)
+    other = dataclasses.replace(load_config(), dedup=dataclasses.replace(load_config().dedup, ngram=3))
+
+    class Killed(BaseException):
+        pass
+
+    def die(*args, **kwargs):
+        raise Killed
+
+    real_round = dedup_driver.run_round
+    monkeypatch.setattr(dedup_driver, "run_round", die)
+    with pytest.raises(Killed):
+        dedup_driver.rebuild_dedup(LocalStore(out), out / STATE_DIR, other)
+    assert not list((out / "documents").glob("part-*.jsonl"))  # staged again, not yet decided
+    monkeypatch.setattr(dedup_driver, "run_round", real_round)
+    dedup_driver.rebuild_dedup(LocalStore(out), out / STATE_DIR, other)
+    fresh = tmp_path / "fresh"
+    shutil.copytree(reference, fresh)
+    dedup_driver.rebuild_dedup(LocalStore(fresh), fresh / STATE_DIR, other)
+    assert lines(out) == lines(fresh)
+    assert _clusters(out) == _clusters(reference)

@@ -13,7 +13,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import ROOT, SEEDS_GOLD, SHARED, seed_names
+from conftest import ROOT, SEEDS_GOLD, SHARED, decide, seed_names
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -23,13 +23,13 @@ from pipeline.dedup import (
     DedupIndex,
     DedupItem,
     band_key,
-    dedup_jsonl,
     exact_key,
     fingerprint,
     link,
     normalise,
     signature,
 )
+from pipeline.dedup_driver import dedup_jsonl
 
 CFG = DedupConfig()
 SENTENCE = re.compile(r"(?<=[.!?])\s+")
@@ -115,7 +115,7 @@ def test_syndicated_variants_cluster_with_their_seed():
         text = seed_text(prefix)
         variants = syndicated(text, rng)
         batch = [item(f"{prefix}-original", text)] + [item(f"{prefix}-{k}", v) for k, v in variants.items()]
-        decisions = new_index().resolve(batch)
+        decisions = decide(batch)
         assert len({d.cluster for d in decisions}) == 1, [(d.id, d.cluster, d.similarity) for d in decisions]
         kept = [d for d in decisions if d.duplicate_of is None]
         assert len(kept) == 1
@@ -125,7 +125,7 @@ def test_syndicated_variants_cluster_with_their_seed():
 
 
 def test_two_stories_on_the_same_event_stay_apart():
-    decisions = new_index().resolve([item("000", seed_text("000")), item("001", seed_text("001"))])
+    decisions = decide([item("000", seed_text("000")), item("001", seed_text("001"))])
     assert [d.duplicate_of for d in decisions] == [None, None]
     assert {d.cluster for d in decisions} == {"000", "001"}
 
@@ -149,12 +149,10 @@ def test_a_copy_cut_to_its_first_35_percent_is_clustered_with_its_story():
         a, b = item(prefix, text), item(f"{prefix}-wire", copy)
         share = float((np.frombuffer(a.sig, "<u4") == np.frombuffer(b.sig, "<u4")).mean())
         assert share < CFG.threshold  # Jaccard alone would miss it
-        decisions = new_index().resolve([a, b])
+        decisions = decide([a, b])
         assert decisions[1].duplicate_of == prefix, (prefix, share, a.shingles, b.shingles)
         # the same decision through the index: the story kept by an earlier run, the copy arriving later
-        index = new_index()
-        index.stage([a], index.resolve([a]))
-        assert index.resolve([b])[0].duplicate_of == prefix
+        assert decide([b], kept=[a])[0].duplicate_of == prefix
 
 
 def test_a_short_text_does_not_link_by_containment_alone():
@@ -162,10 +160,9 @@ def test_a_short_text_does_not_link_by_containment_alone():
     short = _first_share(text, 0.05)
     a, b = item("story", text), item("teaser", short)
     assert b.shingles < CFG.containment_min
-    assert new_index().resolve([a, b])[1].duplicate_of is None
+    assert decide([a, b])[1].duplicate_of is None
     low = dataclasses.replace(CFG, containment_min=5)
-    assert new_index(low).resolve([item("story", text, cfg=low), item("teaser", short, cfg=low)])[1].duplicate_of \
-        == "story"
+    assert decide([item("story", text, cfg=low), item("teaser", short, cfg=low)], low)[1].duplicate_of == "story"
 
 
 def test_a_follow_up_quoting_three_sentences_of_a_story_stays_apart():
@@ -174,7 +171,7 @@ def test_a_follow_up_quoting_three_sentences_of_a_story_stays_apart():
     story, other = seed_text("000"), seed_text("001")
     quoted = sorted(SENTENCE.split(story), key=lambda s: (-len(s.split()), s))[:3]
     follow_up = _first_share(other, 0.5) + " " + " ".join(quoted)
-    decisions = new_index().resolve([item("story", story), item("follow-up", follow_up)])
+    decisions = decide([item("story", story), item("follow-up", follow_up)])
     assert [d.duplicate_of for d in decisions] == [None, None]
 
 
@@ -198,7 +195,7 @@ def test_chinese_and_japanese_near_copies_are_found_by_character_shingles():
         assert a.shingles > 400  # character n-grams, not a few dozen clauses
         share = float((np.frombuffer(a.sig, "<u4") == np.frombuffer(b.sig, "<u4")).mean())
         assert share >= 0.9, (name, share)
-        decisions = new_index().resolve([a, b, item(other, _train_gold_text(other)[:600])])
+        decisions = decide([a, b, item(other, _train_gold_text(other)[:600])])
         assert decisions[0].cluster == decisions[1].cluster != decisions[2].cluster
         assert decisions[2].duplicate_of is None
 
@@ -213,10 +210,10 @@ def test_exact_copies_link_with_similarity_one_and_ties_break_by_date_then_id():
     text = seed_text("002")
     batch = [item("c", text, "2025-05-02"), item("b", text.upper(), None), item("a", text, "2025-05-02"),
              item("d", text, "2025-05-01")]
-    decisions = {d.id: d for d in new_index().resolve(batch)}
+    decisions = {d.id: d for d in decide(batch)}
     assert decisions["d"].duplicate_of is None  # same length: the earliest date wins
     assert all(decisions[k].duplicate_of == "d" and decisions[k].similarity == 1.0 for k in "abc")
-    decisions = {d.id: d for d in new_index().resolve([item("c", text), item("a", text), item("b", text)])}
+    decisions = {d.id: d for d in decide([item("c", text), item("a", text), item("b", text)])}
     assert decisions["a"].duplicate_of is None and decisions["c"].duplicate_of == "a"
 
 
@@ -227,11 +224,11 @@ def test_decisions_do_not_depend_on_batch_order():
         text = seed_text(prefix)
         batch.append(item(prefix, text))
         batch += [item(f"{prefix}-{k}", v) for k, v in syndicated(text, rng).items()]
-    expected = sorted(map(dataclasses.astuple, new_index().resolve(batch)))
+    expected = sorted(map(dataclasses.astuple, decide(batch)))
     for shuffle_seed in range(3):
         shuffled = list(batch)
         random.Random(shuffle_seed).shuffle(shuffled)
-        decisions = new_index().resolve(shuffled)
+        decisions = decide(shuffled)
         assert [d.id for d in decisions] == [i.id for i in shuffled]  # input order
         assert sorted(map(dataclasses.astuple, decisions)) == expected
 
@@ -242,20 +239,18 @@ def test_an_unverified_lsh_collision_never_links():
     b = rng.integers(0, 2**32, CFG.num_perm, dtype=np.uint32)
     b[: CFG.rows] = a[: CFG.rows]  # the same first band, nothing else in common
     assert band_key(a[None], 0, CFG.rows) == band_key(b[None], 0, CFG.rows)
-    first = DedupItem("a", 100, None, "ea", a.astype("<u4").tobytes(), 1000)
-    second = DedupItem("b", 200, None, "eb", b.astype("<u4").tobytes(), 300)  # nor by containment
-    index = new_index()
-    assert [d.duplicate_of for d in index.resolve([first, second])] == [None, None]
-    index.stage([first], index.resolve([first]))
-    assert index.resolve([second])[0].duplicate_of is None  # nor against the index
-    third = DedupItem("c", 50, None, "ec", a.astype("<u4").tobytes(), 0)  # the same signature: verified, links
-    assert index.resolve([third])[0].duplicate_of == "a"
+    first = DedupItem("a", 100, None, "ea" * 16, a.astype("<u4").tobytes(), 1000)
+    second = DedupItem("b", 200, None, "eb" * 16, b.astype("<u4").tobytes(), 300)  # nor by containment
+    assert [d.duplicate_of for d in decide([first, second])] == [None, None]
+    assert decide([second], kept=[first])[0].duplicate_of is None  # nor against the index
+    third = DedupItem("c", 50, None, "ec" * 16, a.astype("<u4").tobytes(), 0)  # the same signature: verified, links
+    assert decide([third], kept=[first])[0].duplicate_of == "a"
 
 
 def test_repeated_id_in_one_batch_is_a_copy_of_its_first_occurrence():
     text = seed_text("004")
     later = text + " " + " ".join(seed_text("002").split()[:60])  # the same URL, its text grown a paragraph
-    decisions = new_index().resolve([item("x", text), item("y", seed_text("002")), item("x", later)])
+    decisions = decide([item("x", text), item("y", seed_text("002")), item("x", later)])
     assert decisions[0].duplicate_of is None
     assert decisions[2].duplicate_of == "x" and decisions[2].cluster == "x" and decisions[2].similarity < 1.0
 
@@ -263,48 +258,35 @@ def test_repeated_id_in_one_batch_is_a_copy_of_its_first_occurrence():
 # --- the persistent index -------------------------------------------------------------------------------
 
 def test_second_round_sends_only_new_copies_to_duplicates():
-    db = sqlite3.connect(":memory:", isolation_level=None)
     first = [item(p, seed_text(p)) for p in ("000", "001", "002")]
-    index = DedupIndex(db, CFG)
-    decisions = index.resolve(first)
-    assert all(d.duplicate_of is None for d in decisions)
-    db.execute("BEGIN")
-    index.stage(first, decisions)
-    db.execute("COMMIT")
+    assert all(d.duplicate_of is None for d in decide(first))
     rng = random.Random(1)
     longer = syndicated(seed_text("000"), rng)["footer"]  # longer than the kept document
-    second = [item("000", seed_text("000")), item("000-copy", longer), item("002-copy", seed_text("002").upper()),
-              item("004", seed_text("004"))]
-    decisions = {d.id: d for d in DedupIndex(db, CFG).resolve(second)}
-    assert decisions["000"].duplicate_of is None  # kept before: kept again
-    assert decisions["000-copy"].duplicate_of == "000" and decisions["000-copy"].cluster == "000"
+    second = [item("000-copy", longer), item("002-copy", seed_text("002").upper()), item("004", seed_text("004"))]
+    decisions = {d.id: d for d in decide(second, kept=first)}
+    assert decisions["000-copy"].duplicate_of == "000" and decisions["000-copy"].cluster == "000"  # kept first
     assert decisions["002-copy"].duplicate_of == "002" and decisions["002-copy"].similarity == 1.0
     assert decisions["004"].duplicate_of is None
 
 
-def test_documents_kept_before_are_never_duplicates():
+def test_an_id_kept_before_is_a_duplicate_of_itself_and_its_copies_join_the_kept_one():
     text = seed_text("003")
-    index = new_index()
     a, b = item("a", text), item("b", text + " Extra closing line for b.")
-    index.stage([a], index.resolve([a]))
-    index.stage([b], [dedup_module.Decision("b", None, None, "b")])  # kept apart by an older threshold
-    decisions = {d.id: d for d in index.resolve([b, a, item("c", text + " Another copy with a tail.")])}
-    assert decisions["a"].duplicate_of is None and decisions["b"].duplicate_of is None
-    assert decisions["c"].duplicate_of == "a"  # the smallest id among the kept
+    decisions = {d.id: d for d in decide([item("b", text + " Extra closing line for b!"), a,
+                                          item("c", text + " Another copy with a tail.")], kept=[a, b])}
+    assert decisions["a"].duplicate_of == "a" and decisions["a"].similarity == 1.0  # the same page again
+    assert decisions["b"].duplicate_of == "b"
+    assert decisions["c"].duplicate_of == "a"  # kept before (both): the smallest id
 
 
-def test_resolve_is_read_only_and_staging_twice_is_harmless():
+def test_staging_twice_is_harmless():
     db = sqlite3.connect(":memory:", isolation_level=None)
     index = DedupIndex(db, CFG)
-    batch = [item("000", seed_text("000")), item("000-upper", seed_text("000").upper()), item("004", seed_text("004"))]
-    index.stage(batch[:1], index.resolve(batch[:1]))
-    changes = db.total_changes
-    first = index.resolve(batch)
-    assert index.resolve(batch) == first
-    assert db.total_changes == changes
-    index.stage(batch, first)
+    batch = [item("000", seed_text("000")), item("004", seed_text("004"))]
+    kept = [dedup_module.Decision(i.id, None, None, i.id) for i in batch]
+    index.stage(batch, kept)
     rows = db.execute("SELECT COUNT(*) FROM dedup_bands").fetchone()[0]
-    index.stage(batch, first)
+    index.stage(batch, kept)
     assert index.count() == 2 and db.execute("SELECT COUNT(*) FROM dedup_bands").fetchone()[0] == rows
     assert rows == 2 * CFG.bands
 
@@ -312,13 +294,10 @@ def test_resolve_is_read_only_and_staging_twice_is_harmless():
 def test_forget_and_reset():
     index = new_index()
     a = item("a", seed_text("001"))
-    index.stage([a], index.resolve([a]))
-    copy = item("b", seed_text("001") + " Follow us for more.")
-    assert index.resolve([copy])[0].duplicate_of == "a"
+    index.stage([a], [dedup_module.Decision("a", None, None, "a")])
     index.forget(["a", "not-there"])
     assert index.count() == 0 and index.db.execute("SELECT COUNT(*) FROM dedup_bands").fetchone()[0] == 0
-    assert index.resolve([copy])[0].duplicate_of is None
-    index.stage([a], index.resolve([a]))
+    index.stage([a], [dedup_module.Decision("a", None, None, "a")])
     index.reset()
     assert index.count() == 0
 
@@ -415,25 +394,42 @@ def test_dedup_jsonl_reads_gzip_and_never_keeps_an_id_twice(tmp_path):
 def test_dedup_jsonl_killed_between_publish_and_commit_reruns_to_the_same_state(tmp_path, monkeypatch):
     first, second = corpus(tmp_path)
     clean = tmp_path / "clean"
+
     dedup_jsonl([first], clean, CFG, batch_size=2)
     dedup_jsonl([second], clean, CFG, batch_size=2)
 
+    from pipeline import dedup_driver
+    from pipeline.state import RunState
+
+    real_round = dedup_driver.run_round
+    # killed while staging: the second batch's files are published, its commit never happens
     killed = tmp_path / "killed"
     calls = []
-    real_commit = dedup_module._commit_batch
+    real_commit = RunState.commit_shard
 
-    def dies_on_second_batch(*args):
+    def dies_on_second_batch(self, *args, **kwargs):
         calls.append(1)
         if len(calls) == 2:
-            raise KeyboardInterrupt  # the files of this batch are published, its commit never happens
-        real_commit(*args)
+            raise KeyboardInterrupt
+        real_commit(self, *args, **kwargs)
 
-    monkeypatch.setattr(dedup_module, "_commit_batch", dies_on_second_batch)
+    monkeypatch.setattr(RunState, "commit_shard", dies_on_second_batch)
     with pytest.raises(KeyboardInterrupt):
         dedup_jsonl([first], killed, CFG, batch_size=2)
-    assert (killed / "duplicates" / "part-000001.jsonl").exists()  # published before the kill
-    monkeypatch.setattr(dedup_module, "_commit_batch", real_commit)
-    dedup_jsonl([first], killed, CFG, batch_size=2)
+    assert (killed / "rejects" / "part-000001.jsonl").exists()  # published before the kill
+    monkeypatch.setattr(RunState, "commit_shard", real_commit)
+
+    # killed between staging and the round's commit: the next call finishes the staged shards
+    def dies(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(dedup_driver, "run_round", dies)
+    with pytest.raises(KeyboardInterrupt):
+        dedup_jsonl([first], killed, CFG, batch_size=2)
+    assert not (killed / "documents").exists() or not list((killed / "documents").glob("part-*"))
+    monkeypatch.setattr(dedup_driver, "run_round", real_round)
+    counts = dedup_jsonl([first], killed, CFG, batch_size=2)
+    assert counts["inputs_skipped"] == 1
     dedup_jsonl([second], killed, CFG, batch_size=2)
     assert read_tree(killed) == read_tree(clean)
     assert not list(killed.glob("*/.*.tmp"))
@@ -470,3 +466,38 @@ def test_containment_above_one_turns_containment_links_off():
     assert link(share, small, large, CFG).tolist() == [True, True]
     off = dataclasses.replace(CFG, containment=1.01)
     assert link(share, small, large, off).tolist() == [False, True]  # the second by Jaccard
+
+
+def test_a_dedup_output_of_an_older_version_is_rebuilt_without_losing_a_record(tmp_path):
+    """Before `dedup` ran the steps, its state named shards in `dedup_shards` (and a shard published but never
+    committed was `publishing`): they become the state's shards, so no sweep takes them for leftovers."""
+    from pipeline.dedup_driver import rebuild_dedup
+    from pipeline.store import LocalStore
+
+    out = tmp_path / "out"
+    text = seed_text("000")
+    records = {"documents": [{"id": "a", "text": text, "metadata": {}}, {"id": "b", "text": seed_text("001")}],
+               "duplicates": [{"id": "c", "text": text + " Republished.", "metadata": {"duplicate_of": "a"}}]}
+    for stream, recs in records.items():
+        write_jsonl((out / stream).mkdir(parents=True) or out / stream / "part-000000.jsonl", recs)
+    write_jsonl((out / "documents" / "part-000001.jsonl"), [{"id": "x", "text": "never committed"}])
+    (out / "_state").mkdir()
+    db = sqlite3.connect(out / "_state" / "dedup.sqlite")
+    db.executescript("CREATE TABLE dedup_shards (seq INTEGER PRIMARY KEY, status TEXT NOT NULL);"
+                     "INSERT INTO dedup_shards VALUES (0, 'done'), (1, 'publishing');"
+                     "CREATE TABLE dedup_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+                     "INSERT INTO dedup_meta VALUES ('scheme', 'pagewash-1');")
+    db.commit()
+    db.close()
+    report = rebuild_dedup(LocalStore(out), out / "_state", load_config(), workers=0)
+    assert (report["records"], report["kept"], report["duplicates"]) == (3, 2, 1)
+    assert sorted(ids_of(out, "documents")) == ["b", "c"] and ids_of(out, "duplicates") == ["a"]  # the longer kept
+    assert not (out / "documents" / "part-000001.jsonl").exists()
+    # and a later call dedups new records against the rebuilt index
+    later = write_jsonl(tmp_path / "later.jsonl", [{"id": "d", "text": text.upper()}])
+    assert dedup_jsonl([later], out, CFG)["duplicates"] == 1
+
+
+def ids_of(out, stream):
+    return [json.loads(line)["id"] for path in sorted((out / stream).glob("part-*.jsonl"))
+            for line in path.read_text().splitlines()]

@@ -1,5 +1,5 @@
-"""The four dedup steps of a run (pipeline/dedup_steps.py): the decisions of the in-memory resolver, whatever
-the partitioning, resumed from completion markers."""
+"""The four dedup steps of a run (pipeline/dedup_steps.py): the decisions of an all-pairs reference (every pair
+compared, no LSH), whatever the partitioning, resumed from completion markers."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from pipeline import dedup_steps
 from pipeline.batch import run_corpus
 from pipeline.config import DedupConfig, load_config
-from pipeline.dedup import Decision, DedupIndex, DedupItem, _UnionFind, fingerprint, resolve_new
+from pipeline.dedup import Decision, DedupIndex, DedupItem, _UnionFind, fingerprint, link, representatives, utf8_array
 from pipeline.dedup_steps import DedupJob, buckets, components, filter_shard, round_dir, signatures
 from pipeline.state import STATE_DIR, RunState
 
@@ -129,12 +129,40 @@ def _decisions(out: Path, job: DedupJob) -> list[tuple]:
     return found
 
 
+def _all_pairs(kept: list[DedupItem], items: list[DedupItem], cfg: DedupConfig) -> list[tuple]:
+    """The reference: every pair of documents compared (exact key, or `link` on the share of equal slots),
+    components by union-find, `representatives` (documents kept before win), ids all distinct."""
+    nodes = kept + items
+    sigs = np.array([np.frombuffer(n.sig, dtype="<u4") for n in nodes])
+    sizes = np.array([n.shingles for n in nodes])
+    links = _UnionFind(len(nodes))
+    for a in range(len(nodes)):
+        b = np.arange(a + 1, len(nodes))
+        share = (sigs[b] == sigs[a]).mean(axis=1)
+        same = np.array([nodes[a].exact == nodes[k].exact for k in b.tolist()], dtype=bool)
+        for k in b[same | link(share, np.full(len(b), sizes[a]), sizes[b], cfg)].tolist():
+            links.union(a, k)
+    pinned = np.arange(len(nodes)) < len(kept)
+    rep = representatives(links.roots(), pinned, utf8_array(n.id for n in nodes),
+                          utf8_array(None if k < len(kept) else n.date for k, n in enumerate(nodes)),
+                          np.array([0 if k < len(kept) else n.text_len for k, n in enumerate(nodes)]))
+    out = []
+    for k in range(len(kept), len(nodes)):
+        r = int(rep[k])
+        if r == k:
+            out.append((nodes[k].id, None, None, nodes[k].id))
+        else:
+            sim = 1.0 if nodes[k].exact == nodes[r].exact else round(float((sigs[k] == sigs[r]).mean()), 4)
+            out.append((nodes[k].id, nodes[r].id, sim, nodes[r].id))
+    return out
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_the_steps_decide_as_the_in_memory_resolver(tmp_path: Path, seed: int):
+def test_the_steps_decide_as_comparing_every_pair(tmp_path: Path, seed: int):
     cfg = DedupConfig(partitions=5)
     state, items = _prepare(tmp_path, cfg, seed, same_ids=False)
-    expected = [(d.id, d.duplicate_of, d.similarity, d.cluster)
-                for d in resolve_new(DedupIndex(state.db, cfg), items)]
+    kept = [_item(*doc, cfg) for doc in _corpus(seed, same_ids=False)[0]]
+    expected = _all_pairs(kept, items, cfg)
     job, _ = _run_steps(tmp_path / "out", state, cfg)
     got = _decisions(tmp_path / "out", job)
     assert got == expected
@@ -143,10 +171,11 @@ def test_the_steps_decide_as_the_in_memory_resolver(tmp_path: Path, seed: int):
     assert truncated["t_kept"] == "k019" and all(v == "l" + k[1:] for k, v in truncated.items() if k != "t_kept")
 
 
+
 @pytest.mark.parametrize("seed", [0, 1])
 def test_the_same_id_again(tmp_path: Path, seed: int):
     """An id kept before: a duplicate of itself, compared with the indexed text, which still links its near
-    copies (the in-memory resolver let the new version stand in for it). The same id twice in one round:
+    copies. The same id twice in one round:
     the later copy follows the first, and its text links too."""
     cfg = DedupConfig(partitions=5)
     state, items = _prepare(tmp_path, cfg, seed)
