@@ -26,6 +26,7 @@ MIN_MEMORY_LIMIT_MB = 2048
 
 
 CLEAN_METHODS = ("model", "heuristic")
+KEEP_POLICIES = ("longest", "earliest", "first_seen")
 
 
 def _check_ranges(obj: object, table: str = "") -> None:
@@ -132,6 +133,10 @@ class DedupConfig:
     bands: int = field(default=64, metadata={"help": "LSH bands; bands x rows must equal num_perm", "min": 1})
     rows: int = field(default=2, metadata={"help": "signature slots per LSH band", "min": 1})
     seed: int = field(default=1, metadata={"help": "MinHash seed, fixed so that signatures are reproducible"})
+    keep: str = field(
+        default="longest", metadata={"help": "which document of a cluster is kept: `longest` text (then earliest "
+                                             "date), `earliest` date (then longest), or `first_seen`; ties go to "
+                                             "the one seen first, and a document kept by an earlier run stays kept"})
     partitions: int = field(
         default=16, metadata={"help": "partitions of a run's band shuffle (tasks of its buckets step); never "
                                       "changes a result, only task sizes and file counts",
@@ -146,6 +151,8 @@ class DedupConfig:
             raise ConfigError(f"[dedup] threshold must be in (0, 1], got {self.threshold}")
         if not self.containment > 0.0:
             raise ConfigError(f"[dedup] containment must be above 0, got {self.containment}")
+        if self.keep not in KEEP_POLICIES:
+            raise ConfigError(f"[dedup] keep must be one of {', '.join(KEEP_POLICIES)}, got {self.keep!r}")
 
 
 @dataclass(frozen=True)

@@ -240,22 +240,32 @@ def _equal_share(sigs: np.ndarray, a: np.ndarray, b: np.ndarray, chunk: int = 32
     return out
 
 
-def representatives(roots: np.ndarray, pinned: np.ndarray, ids: np.ndarray, dates: np.ndarray,
-                    text_len: np.ndarray) -> np.ndarray:
-    """Position of each node's representative, by component (`roots`, positions): the pinned node (kept
-    by an earlier run) with the smallest id, else the longest text, then the earliest date (none last),
-    then the smallest id. The dates and lengths of pinned nodes are not read.
+def representatives(roots: np.ndarray, pinned: np.ndarray, seen: np.ndarray, dates: np.ndarray,
+                    text_len: np.ndarray, keep: str = "longest") -> np.ndarray:
+    """Position of each node's representative, by component (`roots`, positions). A pinned node (kept by an
+    earlier run) always wins, the one indexed first among several. Otherwise `keep`: `longest` text, then
+    the earliest date; `earliest` date, then the longest text; `first_seen` neither. Ties go to the node
+    seen first (`seen`: a rank in processing order), never to an id, so a mirror does not beat the original
+    merely by a smaller id. The dates and lengths of pinned nodes are not read.
 
-    `ids` and `dates` are numpy string arrays (UTF-8 bytes, `S`, or `U`; their order is that of the
-    strings); an empty date is no date. Nothing here is a Python object per node."""
-    total = len(ids)
-    id_rank = np.empty(total, dtype=np.int64)
-    id_rank[np.argsort(ids, kind="stable")] = np.arange(total)
+    `dates` is a numpy string array (UTF-8 bytes, `S`, or `U`: ISO dates sort as strings); an empty date is
+    no date, and sorts last. Nothing here is a Python object per node."""
+    total = len(roots)
     dated = (dates != dates.dtype.type()) & ~pinned
     known = np.unique(dates[dated])
     date_key = np.where(dated, np.searchsorted(known, dates), len(known))
-    lengths = np.asarray(text_len, dtype=np.int64)
-    order = np.lexsort((id_rank, np.where(pinned, 0, date_key), np.where(pinned, 0, -lengths), ~pinned, roots))
+    length_key = np.where(pinned, 0, -np.asarray(text_len, dtype=np.int64))
+    date_key = np.where(pinned, 0, date_key)
+    seen = np.asarray(seen, dtype=np.int64)
+    if keep == "longest":
+        keys = (seen, date_key, length_key)
+    elif keep == "earliest":
+        keys = (seen, length_key, date_key)
+    elif keep == "first_seen":
+        keys = (seen,)
+    else:
+        raise ValueError(f"unknown keep policy {keep!r}")
+    order = np.lexsort((*keys, ~pinned, roots))
     sorted_roots = roots[order]
     first = np.r_[True, sorted_roots[1:] != sorted_roots[:-1]] if total else np.zeros(0, dtype=bool)
     rep_of_root = np.empty(total, dtype=np.int64)

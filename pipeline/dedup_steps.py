@@ -455,7 +455,9 @@ def _components(job: DedupJob) -> dict:
     try:
         attrs = _Attributes(job, db, np.union1d(nodes, aliases.keys))
         at = attrs.at(nodes)
-        rep = nodes[representatives(roots, nodes < 0, attrs.id[at], attrs.date[at], attrs.text_len[at])]
+        # seen: an indexed document in indexing order (-node is its rowid), then this round's in input order
+        seen = np.where(nodes < 0, -nodes - (1 << 62), nodes)
+        rep = nodes[representatives(roots, nodes < 0, seen, attrs.date[at], attrs.text_len[at], job.cfg.keep)]
         # a duplicate, the node it duplicates and the node it is compared with: the component's members
         dup = (nodes >= 0) & (rep != nodes)
         dup_nodes, dup_targets, compared = nodes[dup], rep[dup], rep[dup]
@@ -609,7 +611,8 @@ def round_dir(state_dir: Path, db: sqlite3.Connection, cfg: DedupConfig) -> Path
     """The round's folder, named by what its results depend on: the parameters, the pending documents and
     the index (streamed through a hash: nothing is held)."""
     digest = hashlib.sha1(json.dumps([cfg.num_perm, cfg.bands, cfg.rows, cfg.ngram, cfg.seed, cfg.threshold,
-                                      cfg.enabled, cfg.partitions, cfg.containment, cfg.containment_min]).encode())
+                                      cfg.enabled, cfg.partitions, cfg.containment, cfg.containment_min,
+                                      cfg.keep]).encode())
     # the run that cleaned each shard: a rerun after --full (same inputs, new records) is another round
     digest.update(json.dumps(db.execute("SELECT seq, run_id FROM shards WHERE status = 'staged' ORDER BY seq")
                              .fetchall()).encode())

@@ -206,15 +206,44 @@ def test_mixed_scripts_are_tokenised_per_script():
     assert dedup_module._words("ภาษาไทย Hindi हिन्दी") == ["ภ", "า", "ษ", "า", "ไ", "ท", "ย", "hindi", "हिन्दी"]
 
 
-def test_exact_copies_link_with_similarity_one_and_ties_break_by_date_then_id():
+def test_exact_copies_link_with_similarity_one_and_ties_break_by_date_then_first_seen():
     text = seed_text("002")
     batch = [item("c", text, "2025-05-02"), item("b", text.upper(), None), item("a", text, "2025-05-02"),
              item("d", text, "2025-05-01")]
     decisions = {d.id: d for d in decide(batch)}
     assert decisions["d"].duplicate_of is None  # same length: the earliest date wins
     assert all(decisions[k].duplicate_of == "d" and decisions[k].similarity == 1.0 for k in "abc")
+    # a mirror does not beat the original merely by a smaller id: the first seen wins
     decisions = {d.id: d for d in decide([item("c", text), item("a", text), item("b", text)])}
-    assert decisions["a"].duplicate_of is None and decisions["c"].duplicate_of == "a"
+    assert decisions["c"].duplicate_of is None and decisions["a"].duplicate_of == "c"
+
+
+def test_keep_policies():
+    text = seed_text("000")
+    short = " ".join(text.split()[: len(text.split()) * 3 // 4])  # linked by containment
+    batch = [item("mirror", text + " Read more at the mirror, which republished it in full.", "2025-06-02"),
+             item("wire", short, "2025-06-01"), item("original", text, "2025-06-02")]
+    kept = {}
+    for keep in ("longest", "earliest", "first_seen"):
+        decisions = decide(batch, dataclasses.replace(CFG, keep=keep))
+        assert len({d.cluster for d in decisions}) == 1, keep
+        kept[keep] = next(d.id for d in decisions if d.duplicate_of is None)
+    assert kept == {"longest": "mirror", "earliest": "wire", "first_seen": "mirror"}
+    assert next(d.id for d in decide(batch[::-1], dataclasses.replace(CFG, keep="first_seen"))
+                if d.duplicate_of is None) == "original"
+    with pytest.raises(ConfigError, match="keep must be one of"):
+        DedupConfig(keep="shortest")
+
+
+def test_a_copy_of_a_document_kept_before_never_replaces_it():
+    text = seed_text("001")
+    kept = [item("original", text, "2025-01-02")]
+    for policy in ("longest", "earliest", "first_seen"):
+        cfg = dataclasses.replace(CFG, keep=policy)
+        longer_earlier = [item("a-copy", text + " !!!", "2024-01-01"),  # the same text, longer and dated earlier
+                          item("b-copy", text + "\nShared from the original. Follow us.", "2024-01-01")]
+        decisions = decide(longer_earlier, cfg, kept=kept)
+        assert [d.duplicate_of for d in decisions] == ["original", "original"], policy
 
 
 def test_decisions_do_not_depend_on_batch_order():

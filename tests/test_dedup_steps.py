@@ -143,7 +143,7 @@ def _all_pairs(kept: list[DedupItem], items: list[DedupItem], cfg: DedupConfig) 
         for k in b[same | link(share, np.full(len(b), sizes[a]), sizes[b], cfg)].tolist():
             links.union(a, k)
     pinned = np.arange(len(nodes)) < len(kept)
-    rep = representatives(links.roots(), pinned, utf8_array(n.id for n in nodes),
+    rep = representatives(links.roots(), pinned, np.arange(len(nodes)),
                           utf8_array(None if k < len(kept) else n.date for k, n in enumerate(nodes)),
                           np.array([0 if k < len(kept) else n.text_len for k, n in enumerate(nodes)]))
     out = []
