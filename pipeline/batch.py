@@ -40,7 +40,7 @@ from pathlib import Path
 from . import __version__
 from .config import Config, ConfigError
 from .dedup import DedupIndex, fingerprint
-from .dedup_driver import every_stream, no_init, run_round, sweep
+from .dedup_driver import every_stream, no_init, run_round, sweep, tell
 from .dedup_steps import ROUNDS, STAGED, install_rounds
 from .document import Document, RawPage
 from .executor import LocalPoolExecutor, RayExecutor, SerialExecutor, default_workers
@@ -244,6 +244,7 @@ class BatchRun:
         self._executor = None
         self.clean_peak_kb = 0  # the driver's peak before the dedup phase started measuring its own
         self._bar = None
+        self.progress = progress
         if progress:
             self._bar = _progress_bar(raw)
 
@@ -497,7 +498,7 @@ class BatchRun:
         if isinstance(self._executor, LocalPoolExecutor):  # the steps need no pipeline: fresh, lean workers
             self._executor.renew(no_init)
         done = run_round(self.state, self.state_dir, self.store, self.config.dedup, self.executor,
-                         stopped=lambda: bool(self.stop.signum))
+                         stopped=lambda: bool(self.stop.signum), progress=tell if self.progress else None)
         if done is None:
             return
         # duplicates among documents an interrupted earlier run cleaned: not this run's pages

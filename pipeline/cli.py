@@ -18,7 +18,7 @@ from pathlib import Path
 from . import __version__
 from .batch import EXIT_BUSY, StoppedAtOnce, run_corpus
 from .config import Config, ConfigError, load_config
-from .dedup_driver import dedup_jsonl, rebuild_dedup
+from .dedup_driver import dedup_jsonl, rebuild_dedup, tell
 from .document import RawPage
 from .executor import default_workers
 from .records import processed_at, record_of
@@ -112,6 +112,7 @@ def cmd_dedup(args: argparse.Namespace) -> int:
     if args.workers is not None and args.workers < 0:
         raise ConfigError("--workers must be 0 (this process) or more")
     workers = default_workers() if args.workers is None else args.workers
+    progress = tell if (sys.stderr.isatty() if args.progress is None else args.progress) else None
     if inputs and (store.remote or args.state):
         raise ConfigError(f"{args.output}: dedup of JSONL files keeps its index in OUT/_state of a local OUT "
                           "(a URL and --state are for outputs of `run`)")
@@ -122,9 +123,9 @@ def cmd_dedup(args: argparse.Namespace) -> int:
     try:
         with run_lock(state_dir, wait=args.wait):
             if args.rebuild:
-                counts = rebuild_dedup(store, state_dir, config, workers)
+                counts = rebuild_dedup(store, state_dir, config, workers, progress=progress)
             if inputs:
-                counts = dedup_jsonl(inputs, out, config.dedup, workers)
+                counts = dedup_jsonl(inputs, out, config.dedup, workers, progress=progress)
     except ConfigError:
         raise
     except ValueError as exc:  # an index built with other parameters
@@ -206,6 +207,12 @@ def cmd_stats(args: argparse.Namespace) -> int:
           f"peak RSS driver {report['peak_rss_mb']['driver']} MB, "
           f"largest worker {report['peak_rss_mb']['largest_worker']} MB")
     print(f"lines kept {report['lines_kept']} of {report['lines_in']}")
+    dedup = report.get("dedup") or {}
+    if dedup.get("resolved"):
+        sizes = ", ".join(f"{k}: {v}" for k, v in (dedup.get("cluster_sizes") or {}).items())
+        links = ", ".join(f"{k} {v}" for k, v in (dedup.get("links") or {}).items())
+        print(f"dedup: {dedup['duplicates']} duplicates in {dedup['clusters_with_duplicates']} clusters"
+              f"{f' (sizes {sizes})' if sizes else ''}; links {links or 'none'}; {dedup['seconds']}s")
     for title, key in (("rejects", "rejects"), ("languages", "languages"), ("rules hit", "rules_hit")):
         items = list(report.get(key, {}).items())[:15]
         if items:
@@ -268,6 +275,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "with the current [dedup] settings")
     p.add_argument("--workers", type=int, metavar="N",
                    help="worker processes of the dedup steps (default: one per core; 0: this process)")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="a line on stderr per step (default: only when stderr is a terminal)")
     p.add_argument("--wait", action="store_true", help="if another run holds OUT, wait for it instead of exit 75")
     common(p)
     p.set_defaults(func=cmd_dedup)

@@ -20,6 +20,7 @@ import json
 import logging
 import shutil
 import sqlite3
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -51,6 +52,11 @@ log = logging.getLogger("pagewash")
 
 REBUILD_KEY = "dedup_rebuild"  # in the state's settings from a rebuild's staging to the next round's commit
 HEARTBEAT_S = 30.0  # seconds between two progress lines of a dedup step
+
+
+def tell(message: str) -> None:
+    """A progress line on stderr (`--progress`)."""
+    print(f"pagewash: {message}", file=sys.stderr, flush=True)
 
 
 def every_stream(store: Store, staged: LocalStore) -> list[tuple[Store, str]]:
@@ -116,11 +122,13 @@ def steps_executor(workers: int, state_dir: Path):
 
 def run_round(state: RunState, state_dir: Path, store: Store, cfg: DedupConfig, executor,
               stopped: Callable[[], bool] = lambda: False,
-              also: Callable[[sqlite3.Connection], None] | None = None) -> Round | None:
-    """Decide every staged shard of `state` in one round of the four steps on `executor`, commit (with
-    `also(db)` in the same transaction) and move the files into place. None when `stopped()` turned true
-    between two steps (finished tasks keep their markers: the next round resumes from them); a Round with
-    no shards when nothing was staged. The driver holds task results, never signatures."""
+              progress: Callable[[str], None] | None = None) -> Round | None:
+    """Decide every staged shard of `state` in one round of the four steps on `executor`, commit and move
+    the files into place. None when `stopped()` turned true between two steps (finished tasks keep their
+    markers: the next round resumes from them); a Round with no shards when nothing was staged. Each step's
+    end, and every `HEARTBEAT_S` within one, is told to `progress` (default: the log at INFO). The driver
+    holds task results, never signatures."""
+    say = progress or log.info
     started = time.perf_counter()
     staged = sorted(seq for seq, status in state.shard_status().items() if status == "staged")
     if not staged:
@@ -144,17 +152,19 @@ def run_round(state: RunState, state_dir: Path, store: Store, cfg: DedupConfig, 
             now = time.perf_counter()
             if now - last >= HEARTBEAT_S:
                 last = now
-                log.info("dedup %s: %d of %d tasks, %.0fs", name, len(results), len(args), now - begun)
+                say(f"dedup {name}: {len(results)} of {len(args)} tasks, {now - begun:.0f}s")
         seconds[name] = round(time.perf_counter() - begun, 3)
         tasks.update("resumed" if r["resumed"] else "run" for r in results)
-        log.info("dedup %s: %d tasks in %.1fs", name, len(results), seconds[name])
+        say(f"dedup {name}: {len(results)} tasks in {seconds[name]:.1f}s")
         return results
 
     found = {"duplicates": 0, "clusters_with_duplicates": 0}
     links: Counter = Counter()
     if cfg.enabled:
-        log.info("dedup: %d staged shards, %d partitions", len(staged), cfg.partitions)
-        step("signatures", signatures, [(job, seq) for seq in staged])
+        pending = state.db.execute("SELECT COUNT(*) FROM pending").fetchone()[0]
+        say(f"dedup: {pending} documents in {len(staged)} staged shards, {cfg.partitions} partitions")
+        for result in step("signatures", signatures, [(job, seq) for seq in staged]) or ():
+            links.update(result.get("links", {}))
         for result in step("buckets", buckets, [(job, p) for p in range(cfg.partitions)]) or ():
             links.update(result.get("links", {}))
         found = (step("components", components, [(job,)]) or [found])[0]
@@ -183,12 +193,13 @@ def run_round(state: RunState, state_dir: Path, store: Store, cfg: DedupConfig, 
         db.execute("DELETE FROM pending")
         db.execute("INSERT OR REPLACE INTO dedup_rounds (name) VALUES (?)", (folder.name,))
         db.execute("DELETE FROM settings WHERE key = ?", (REBUILD_KEY,))  # a rebuild's shards are decided too
-        if also is not None:
-            also(db)
     install_rounds(store, state_dir, state.db)
+    if cfg.enabled:
+        say(f"dedup: {sum(per_shard.values())} duplicates of {resolved} documents in "
+            f"{found['clusters_with_duplicates']} clusters ({time.perf_counter() - started:.1f}s)")
     report = {"resolved": resolved, "duplicates": sum(per_shard.values()),
               "clusters_with_duplicates": found["clusters_with_duplicates"],
-              "cluster_sizes": found.get("cluster_sizes", {}), "links": dict(sorted(links.items())),
+              "cluster_sizes": found.get("cluster_sizes", {}), "links": {k: n for k, n in sorted(links.items()) if n},
               "index_size": index.count(), "partitions": cfg.partitions,
               "tasks": {"run": tasks["run"], "resumed": tasks["resumed"]}, "steps": seconds,
               "seconds": round(time.perf_counter() - started, 3)}
@@ -320,7 +331,8 @@ def _open_state(state_dir: Path, name: str, store: Store) -> RunState:
     return state
 
 
-def dedup_jsonl(inputs: list[Path], out: Path, cfg: DedupConfig, workers: int = 0, batch_size: int = 10_000) -> dict:
+def dedup_jsonl(inputs: list[Path], out: Path, cfg: DedupConfig, workers: int = 0, batch_size: int = 10_000,
+                progress: Callable[[str], None] | None = None) -> dict:
     """Deduplicate JSONL files (plain or gzip) of records with `id` and `text` into OUT/{documents,duplicates,rejects}.
 
     The state and the index live in OUT/_state/dedup.sqlite, so a later call dedups its inputs against
@@ -345,8 +357,10 @@ def dedup_jsonl(inputs: list[Path], out: Path, cfg: DedupConfig, workers: int = 
         for batch in _read_batches(inputs, state.db, batch_size, counts):
             _stage_batch(state, store, staged, seq, batch, cfg, run_id, counts)
             seq += 1
+            if progress is not None:
+                progress(f"dedup: {counts['records']} records read and signed")
         executor = steps_executor(workers, state_dir)
-        done = run_round(state, state_dir, store, cfg, executor)
+        done = run_round(state, state_dir, store, cfg, executor, progress=progress)
         state.end_run(run_id, "done", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), done.report)
     finally:
         if executor is not None:
@@ -397,7 +411,8 @@ def _stage_batch(state: RunState, store: Store, staged: LocalStore, seq: int, ba
 
 # --- `pagewash dedup --rebuild` ------------------------------------------------------------------------------
 
-def rebuild_dedup(store: Store, state_dir: Path, config: Config, workers: int = 0) -> dict:
+def rebuild_dedup(store: Store, state_dir: Path, config: Config, workers: int = 0,
+                  progress: Callable[[str], None] | None = None) -> dict:
     """Recompute every cluster from the records on disk (`documents/` and `duplicates/`) with the current
     `[dedup]` parameters: every such shard is staged again (its records, their signatures recomputed) and
     the index emptied, in one transaction; then one round of the dedup steps decides them all. Killed half
@@ -429,7 +444,7 @@ def rebuild_dedup(store: Store, state_dir: Path, config: Config, workers: int = 
             _restage(state, store, staged, cfg)
             sweep(store, staged, state)  # the restaged shards' old documents/duplicates files
         # else a rebuild with these parameters was killed after staging: its round is finished here
-        run_round(state, state_dir, store, cfg, executor)
+        run_round(state, state_dir, store, cfg, executor, progress=progress)
         records, duplicates = _stream_totals(state)
         report = {"records": records, "kept": records - duplicates, "duplicates": duplicates,
                   "seconds": round(time.perf_counter() - started, 3)}

@@ -197,10 +197,16 @@ class _Sigs:
         return out
 
 
-def _verified(job: DedupJob, sigs: _Sigs, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Mask of the candidate pairs (a[k], b[k]) that link (`dedup.link`: Jaccard or containment)."""
+def _verified(job: DedupJob, sigs: _Sigs, a: np.ndarray, b: np.ndarray, kinds: dict) -> np.ndarray:
+    """Mask of the candidate pairs (a[k], b[k]) that link (`dedup.link`: Jaccard or containment); the links
+    are counted into `kinds` by what made them (`jaccard`, or `containment` alone)."""
     sizes = sigs.sizes(np.concatenate([a, b]))  # one lookup for both ends
-    return link(_shares(sigs, a, b), sizes[:len(a)], sizes[len(a):], job.cfg)
+    share = _shares(sigs, a, b)
+    ok = link(share, sizes[:len(a)], sizes[len(a):], job.cfg)
+    by_jaccard = int(np.count_nonzero(ok & (share >= job.cfg.threshold - 1e-9)))
+    kinds["jaccard"] = kinds.get("jaccard", 0) + by_jaccard
+    kinds["containment"] = kinds.get("containment", 0) + int(np.count_nonzero(ok)) - by_jaccard
+    return ok
 
 
 def _shares(sigs: _Sigs, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -290,16 +296,17 @@ def _signatures(job: DedupJob, seq: int) -> dict:
         where = table["key"] % job.partitions
         for p in range(job.partitions):
             _save(job.path("bands", f"p{p}", f"s{seq}.npy"), table[where == p])
-        edges = _match_index(job, db, seq, ids, exacts, sigs)
+        kinds: dict = {}
+        edges = _match_index(job, db, seq, ids, exacts, sigs, kinds)
         _save(job.path("edges", f"s{seq}.npy"), edges)
     finally:
         db.close()
-    return {"documents": len(rows), "index_edges": len(edges)}
+    return {"documents": len(rows), "index_edges": len(edges), "links": kinds}
 
 
 def _match_index(job: DedupJob, db: sqlite3.Connection, seq: int, ids: list[str], exacts: list[str],
-                 sigs: np.ndarray) -> np.ndarray:
-    """Edges from this shard's documents to the documents kept by earlier runs."""
+                 sigs: np.ndarray, kinds: dict) -> np.ndarray:
+    """Edges from this shard's documents to the documents kept by earlier runs (links counted into `kinds`)."""
     index = DedupIndex(db, job.cfg, check=False)
     if not len(ids) or db.execute("SELECT 1 FROM dedup_docs LIMIT 1").fetchone() is None:
         return np.empty((0, 3), dtype=np.int64)
@@ -318,6 +325,7 @@ def _match_index(job: DedupJob, db: sqlite3.Connection, seq: int, ids: list[str]
     if same:
         i, doc = np.array(same, dtype=np.int64).T
         out.append(_edges(node_of(seq, i), -doc, LINK))
+        kinds["exact"] = kinds.get("exact", 0) + len(same)
     # near copies: LSH hits, each verified
     candidates = []
     for band in range(job.cfg.bands):
@@ -328,7 +336,7 @@ def _match_index(job: DedupJob, db: sqlite3.Connection, seq: int, ids: list[str]
     if candidates:
         pairs = np.unique(np.concatenate(candidates), axis=0)
         a, b = node_of(seq, pairs[:, 0]), -pairs[:, 1]
-        ok = _verified(job, _Sigs(job, db), a, b)
+        ok = _verified(job, _Sigs(job, db), a, b, kinds)
         out.append(_edges(a[ok], b[ok], LINK))
     return np.concatenate(out) if out else np.empty((0, 3), dtype=np.int64)
 
@@ -351,7 +359,9 @@ def _buckets(job: DedupJob, partition: int) -> dict:
     db = _connect(job)
     try:
         aliases = _same_ids(job, rows[starts[0]:ends[0]])
-        forest = _forest(_exact_copies(rows[starts[1]:ends[1]]))
+        exact = _exact_copies(rows[starts[1]:ends[1]])
+        kinds = {"exact": len(exact)} if len(exact) else {}
+        forest = _forest(exact)
         sigs = _Sigs(job, db)
         bounds = list(zip(starts[2:].tolist(), ends[2:].tolist(), strict=True))
         for group in range(0, len(bounds), _BANDS_AT_ONCE):
@@ -360,14 +370,14 @@ def _buckets(job: DedupJob, partition: int) -> dict:
             a, b = pairs[:, 0], pairs[:, 1]
             apart = _label(forest, a) != _label(forest, b)  # joined already: no need to verify again
             a, b = a[apart], b[apart]
-            ok = _verified(job, sigs, a, b)
+            ok = _verified(job, sigs, a, b, kinds)
             if ok.any():  # the links so far, as a forest: memory bounded by the documents, not the pairs
                 forest = _forest(np.concatenate([forest, _edges(a[ok], b[ok], LINK)]))
     finally:
         db.close()
     found = np.concatenate([aliases, forest])
     _save(job.path("edges", f"p{partition}.npy"), found)
-    return {"rows": len(rows), "edges": len(found)}
+    return {"rows": len(rows), "edges": len(found), "links": kinds}
 
 
 def _candidates(block: np.ndarray) -> np.ndarray:
@@ -471,10 +481,10 @@ def _components(job: DedupJob) -> dict:
         dup_nodes = np.concatenate([dup_nodes, aliases.keys])[order]
         dup_targets = np.concatenate([dup_targets, alias_targets])[order]
         compared = np.concatenate([compared, np.where(known, first, alias_targets)])[order]
-        clusters = _write_decisions(job, _Sigs(job, db), attrs, dup_nodes, dup_targets, compared)
+        clusters, sizes = _write_decisions(job, _Sigs(job, db), attrs, dup_nodes, dup_targets, compared)
     finally:
         db.close()
-    return {"duplicates": len(dup_nodes), "clusters_with_duplicates": clusters}
+    return {"duplicates": len(dup_nodes), "clusters_with_duplicates": clusters, "cluster_sizes": sizes}
 
 
 class _Aliases:
@@ -547,10 +557,11 @@ class _Attributes:
 
 
 def _write_decisions(job: DedupJob, sigs: _Sigs, attrs: _Attributes, nodes: np.ndarray, targets: np.ndarray,
-                     compared: np.ndarray) -> int:
+                     compared: np.ndarray) -> tuple[int, dict[str, int]]:
     """decisions/s{seq}.json for every shard, one shard at a time: {i: [duplicate_of, similarity, cluster]}
     for each duplicate `nodes[k]` (sorted) of `targets[k]`, its similarity that to `compared[k]`. Returns
-    the number of clusters (distinct targets)."""
+    the number of clusters (distinct targets) and how many clusters have how many members (`_size_bins`:
+    the kept document and this round's duplicates of it)."""
     share = _shares(sigs, nodes, compared)
     at, target_at, compared_at = attrs.at(nodes), attrs.at(targets), attrs.at(compared)
     same_text = attrs.exact[at] == attrs.exact[compared_at]
@@ -562,7 +573,18 @@ def _write_decisions(job: DedupJob, sigs: _Sigs, attrs: _Attributes, nodes: np.n
             rep_id = attrs.id[target_at[k]].decode("utf-8")
             decisions[str(int(rows[k]))] = [rep_id, 1.0 if same_text[k] else round(float(share[k]), 4), rep_id]
         write_atomic(job.path("decisions", f"s{seq}.json"), json.dumps(decisions, sort_keys=True))
-    return len(np.unique(attrs.id[target_at]))
+    _, members = np.unique(attrs.id[target_at], return_counts=True)
+    return len(members), _size_bins(members + 1)
+
+
+_SIZE_BINS = ((2, 2, "2"), (3, 3, "3"), (4, 9, "4-9"), (10, 99, "10-99"), (100, 999, "100-999"))
+
+
+def _size_bins(sizes: np.ndarray) -> dict[str, int]:
+    """Cluster sizes counted in bins: 2, 3, 4-9, 10-99, 100-999, 1000+ (empty bins left out)."""
+    bins = {label: int(np.count_nonzero((sizes >= lo) & (sizes <= hi))) for lo, hi, label in _SIZE_BINS}
+    bins["1000+"] = int(np.count_nonzero(sizes >= 1000))
+    return {label: n for label, n in bins.items() if n}
 
 
 # --- 4. filter -------------------------------------------------------------------------------------------

@@ -106,6 +106,12 @@ def test_reference_run_dedups_and_reports(reference: Path, corpus: Path):
     assert report["pages"] == sum(sum(c.values()) for c in out.values())
     assert report["peak_rss_mb"]["driver"] > 0 and report["throughput"]["pages_per_s"] > 0
     assert not list(reference.rglob("*.tmp")) and not list((reference / STATE_DIR / "staged").glob("*"))
+    # the dedup phase's figures: clusters by size, links by what made them (both copies are exact once cleaned)
+    dedup = report["dedup"]
+    assert dedup["cluster_sizes"] == {"2": 2} and dedup["clusters_with_duplicates"] == 2
+    assert dedup["links"]["exact"] == 2 and set(dedup["links"]) <= {"exact", "jaccard", "containment"}
+    stats = cli("stats", str(reference))
+    assert "dedup: 2 duplicates in 2 clusters (sizes 2: 2); links exact 2" in stats.stdout, stats.stdout
 
 
 def test_output_identical_across_worker_counts(corpus: Path, small_shards: Path, reference: Path, tmp_path: Path):
@@ -670,8 +676,9 @@ def test_run_dedup_and_rebuild_give_the_same_clusters(reference: Path, tmp_path:
                     del record["metadata"][key]
                 handle.write(json.dumps(record) + "\n")
     dedup_out = tmp_path / "dedup"
-    proc = cli("dedup", str(export), "-o", str(dedup_out), "--workers", "2")
+    proc = cli("dedup", str(export), "-o", str(dedup_out), "--workers", "2", "--progress")
     assert proc.returncode == 0, proc.stderr
+    assert "pagewash: dedup buckets: 16 tasks in" in proc.stderr and "2 duplicates of " in proc.stderr
     assert _clusters(dedup_out) == expected
     run_out = tmp_path / "run"
     shutil.copytree(reference, run_out)
