@@ -27,6 +27,7 @@ MIN_MEMORY_LIMIT_MB = 2048
 
 CLEAN_METHODS = ("model", "heuristic")
 KEEP_POLICIES = ("longest", "earliest", "first_seen")
+RECAPTURE_POLICIES = ("update", "versions")
 
 
 def _check_ranges(obj: object, table: str = "") -> None:
@@ -137,6 +138,11 @@ class DedupConfig:
         default="longest", metadata={"help": "which document of a cluster is kept: `longest` text (then earliest "
                                              "date), `earliest` date (then longest), or `first_seen`; ties go to "
                                              "the one seen first, and a document kept by an earlier run stays kept"})
+    recapture: str = field(
+        default="update", metadata={"help": "a newer capture of a URL (the same id) with other text: `update` "
+                                            "replaces the earlier record (moved to duplicates with "
+                                            "`superseded_by`), `versions` keeps both; the same text again is "
+                                            "always a duplicate"})
     partitions: int = field(
         default=16, metadata={"help": "partitions of a run's band shuffle (tasks of its buckets step); never "
                                       "changes a result, only task sizes and file counts",
@@ -151,6 +157,9 @@ class DedupConfig:
             raise ConfigError(f"[dedup] threshold must be in (0, 1], got {self.threshold}")
         if not self.containment > 0.0:
             raise ConfigError(f"[dedup] containment must be above 0, got {self.containment}")
+        if self.recapture not in RECAPTURE_POLICIES:
+            raise ConfigError(f"[dedup] recapture must be one of {', '.join(RECAPTURE_POLICIES)}, "
+                              f"got {self.recapture!r}")
         if self.keep not in KEEP_POLICIES:
             raise ConfigError(f"[dedup] keep must be one of {', '.join(KEEP_POLICIES)}, got {self.keep!r}")
 

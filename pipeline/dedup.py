@@ -145,12 +145,15 @@ class DedupItem:
 
 @dataclass(slots=True)
 class Decision:
-    """`duplicate_of` None: kept. `cluster`: id of the kept representative (a kept document's own id)."""
+    """`duplicate_of` None: kept. `cluster`: id of the kept representative (a kept document's own id).
+    `superseded_by`: for an earlier capture of a URL replaced by a newer one with other text (`[dedup]
+    recapture = "update"`), the input the newer capture came from."""
 
     id: str
     duplicate_of: str | None
     similarity: float | None
     cluster: str
+    superseded_by: str | None = None
 
 
 _SCHEMA = """
@@ -418,5 +421,5 @@ class DedupIndex:
 def apply_decision(record: dict, decision: Decision) -> str:
     """Write a decision into the record's metadata; the stream it goes to (`documents` or `duplicates`)."""
     record.setdefault("metadata", {}).update(duplicate_of=decision.duplicate_of, similarity=decision.similarity,
-                                             dup_cluster=decision.cluster)
+                                             dup_cluster=decision.cluster, superseded_by=decision.superseded_by)
     return "documents" if decision.duplicate_of is None else "duplicates"

@@ -40,8 +40,11 @@ from .dedup_steps import (
     install_rounds,
     kept_decisions,
     kept_items,
+    replaced_docs,
     round_dir,
     signatures,
+    superseded_docs,
+    versions,
 )
 from .records import from_input
 from .state import DEDUP_DB, LOCK_FILE, STATE_DB, STATE_DIR, STREAMS, RunState, content_sha1, sql_key
@@ -165,6 +168,7 @@ def run_round(state: RunState, state_dir: Path, store: Store, cfg: DedupConfig, 
         say(f"dedup: {pending} documents in {len(staged)} staged shards, {cfg.partitions} partitions")
         for result in step("signatures", signatures, [(job, seq) for seq in staged]) or ():
             links.update(result.get("links", {}))
+        step("versions", versions, [(job,)])
         for result in step("buckets", buckets, [(job, p) for p in range(cfg.partitions)]) or ():
             links.update(result.get("links", {}))
         found = (step("components", components, [(job,)]) or [found])[0]
@@ -172,11 +176,18 @@ def run_round(state: RunState, state_dir: Path, store: Store, cfg: DedupConfig, 
     if filtered is None:
         return None
     per_shard = {}
+    superseded = 0
     with state.transaction() as db:
+        replaced: set[str] = set()  # ids whose indexed document a newer capture replaces when kept
+        if cfg.enabled:
+            superseded = _supersede(db, index, job, staged)
+            if cfg.recapture == "versions":
+                replaced = {row[1] for row in index._docs_where("doc", replaced_docs(job), fields="doc, id")}
         for seq, result in zip(staged, filtered, strict=True):
             per_shard[seq] = 0
             if cfg.enabled:
                 items = kept_items(job, seq)
+                index.forget([item.id for item in items if item.id in replaced])
                 index.stage(items, kept_decisions(items))
                 dups = duplicates_of(job, seq)
                 # one row each: the same URL twice in one input has two rows, the later is the duplicate
@@ -197,13 +208,39 @@ def run_round(state: RunState, state_dir: Path, store: Store, cfg: DedupConfig, 
     if cfg.enabled:
         say(f"dedup: {sum(per_shard.values())} duplicates of {resolved} documents in "
             f"{found['clusters_with_duplicates']} clusters ({time.perf_counter() - started:.1f}s)")
-    report = {"resolved": resolved, "duplicates": sum(per_shard.values()),
+    report = {"resolved": resolved, "duplicates": sum(per_shard.values()), "superseded_earlier": superseded,
               "clusters_with_duplicates": found["clusters_with_duplicates"],
               "cluster_sizes": found.get("cluster_sizes", {}), "links": {k: n for k, n in sorted(links.items()) if n},
               "index_size": index.count(), "partitions": cfg.partitions,
               "tasks": {"run": tasks["run"], "resumed": tasks["resumed"]}, "steps": seconds,
               "seconds": round(time.perf_counter() - started, 3)}
     return Round(per_shard, report)
+
+
+def _supersede(db: sqlite3.Connection, index: DedupIndex, job: DedupJob, staged: list[int]) -> int:
+    """Inside the round's commit: the kept documents a newer capture superseded leave the index, their
+    records move to `duplicates` in the state (stream, shard counts) and in `moves`, which `apply_moves`
+    carries out on the files after the commit. Returns how many."""
+    found = superseded_docs(job)
+    if not found:
+        return 0
+    ids = dict(index._docs_where("doc", sorted(doc for doc, _sim, _by in found), fields="doc, id"))
+    index.forget(ids.values())
+    round_shards = set(staged)
+    for doc, similarity, by in found:
+        doc_id = ids[doc]
+        for rowid, seq in db.execute("SELECT rowid, shard FROM outputs WHERE doc_id = ? AND stream = 'documents'",
+                                     (doc_id,)).fetchall():
+            if seq in round_shards:
+                continue
+            db.execute("UPDATE outputs SET stream = 'duplicates' WHERE rowid = ?", (rowid,))
+            counts = json.loads(db.execute("SELECT counts FROM shards WHERE seq = ?", (seq,)).fetchone()[0])
+            counts["documents"] = max(0, counts.get("documents", 0) - 1)
+            counts["duplicates"] = counts.get("duplicates", 0) + 1
+            db.execute("UPDATE shards SET counts = ? WHERE seq = ?", (json.dumps(counts), seq))
+            db.execute("INSERT INTO moves (doc_id, shard, similarity, superseded_by) VALUES (?, ?, ?, ?)",
+                       (doc_id, seq, similarity, by))
+    return len(found)
 
 
 # --- `pagewash dedup IN.jsonl…` ----------------------------------------------------------------------------

@@ -56,13 +56,14 @@ from .dedup import (
 )
 from .state import STATE_DB, key_of
 from .store import LocalStore, Store
-from .writer import ShardSet, shard_name, write_atomic
+from .writer import ShardSet, shard_name, to_json, write_atomic
 
 ROUNDS = "dedup"  # in the state folder, as are the database and the staged shards
 STAGED = "staged"
-ID_BAND, EXACT_BAND = -2, -1
+EXACT_BAND = -1
 LINK, ALIAS = 0, 1  # edge kinds: a verified link; `a` is the same document as `b` (same id)
 _ROW = np.dtype([("band", "<i8"), ("key", "<i8"), ("hi", "<i8"), ("lo", "<i8"), ("rank", "<i8"), ("node", "<i8")])
+_IDROW = np.dtype([("idh", "<i8"), ("node", "<i8"), ("hi", "<i8"), ("lo", "<i8")])  # a document's id and text
 _HOOK_ROUNDS = 32
 _BANDS_AT_ONCE = 8  # bands whose candidate pairs are verified together (fewer reads, bounded memory)
 _VERIFY_CHUNK = 4_096  # candidate pairs whose signatures are gathered at once (~9 MB of a task at most)
@@ -286,8 +287,11 @@ def _signatures(job: DedupJob, seq: int) -> dict:
         nodes = node_of(seq, np.arange(len(rows)))
         halves = _exact_halves(exacts)
         ranks = np.array([_id_rank(i) for i in ids], dtype=np.int64)
-        blocks = [(ID_BAND, np.array([_id_hash(i) for i in ids], dtype=np.int64)), (EXACT_BAND, halves[:, 0])]
-        blocks += [(band, band_key(sigs, band, cfg.rows)) for band in range(cfg.bands)]
+        id_rows = np.empty(len(rows), dtype=_IDROW)
+        id_rows["idh"] = np.array([_id_hash(i) for i in ids], dtype=np.int64)
+        id_rows["node"], id_rows["hi"], id_rows["lo"] = nodes, halves[:, 0], halves[:, 1]
+        _save(job.path("ids", f"s{seq}.npy"), id_rows)  # for the versions step: the same id more than once
+        blocks = [(EXACT_BAND, halves[:, 0])] + [(band, band_key(sigs, band, cfg.rows)) for band in range(cfg.bands)]
         table = np.empty(len(blocks) * len(rows), dtype=_ROW)
         for k, (band, keys) in enumerate(blocks):
             part = table[k * len(rows):(k + 1) * len(rows)]
@@ -297,26 +301,27 @@ def _signatures(job: DedupJob, seq: int) -> dict:
         for p in range(job.partitions):
             _save(job.path("bands", f"p{p}", f"s{seq}.npy"), table[where == p])
         kinds: dict = {}
-        edges = _match_index(job, db, seq, ids, exacts, sigs, kinds)
+        edges, known = _match_index(job, db, seq, ids, exacts, sigs, kinds)
         _save(job.path("edges", f"s{seq}.npy"), edges)
+        _save(job.path("known", f"s{seq}.npy"), known)
     finally:
         db.close()
     return {"documents": len(rows), "index_edges": len(edges), "links": kinds}
 
 
 def _match_index(job: DedupJob, db: sqlite3.Connection, seq: int, ids: list[str], exacts: list[str],
-                 sigs: np.ndarray, kinds: dict) -> np.ndarray:
-    """Edges from this shard's documents to the documents kept by earlier runs (links counted into `kinds`)."""
+                 sigs: np.ndarray, kinds: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Edges from this shard's documents to the documents kept by earlier runs (links counted into `kinds`),
+    and (node, indexed node, same text) of each document whose id was kept before (a new capture of it)."""
     index = DedupIndex(db, job.cfg, check=False)
+    none = np.empty((0, 3), dtype=np.int64)
     if not len(ids) or db.execute("SELECT 1 FROM dedup_docs LIMIT 1").fetchone() is None:
-        return np.empty((0, 3), dtype=np.int64)
+        return none, none
     out = []
-    # the same id kept before: this document is that one again (it becomes a duplicate of its own id)
-    doc_of_id = {r[1]: r[0] for r in index._docs_where("id", sorted(set(ids)))}
-    known = [(i, doc_of_id[doc_id]) for i, doc_id in enumerate(ids) if doc_id in doc_of_id]
-    if known:
-        i, doc = np.array(known, dtype=np.int64).T
-        out.append(_edges(node_of(seq, i), -doc, ALIAS))
+    # the same id kept before: the versions step decides whether it is that document again or a new version
+    found = {r[1]: (r[0], r[2]) for r in index._docs_where("id", sorted(set(ids)))}
+    known = np.array([(node_of(seq, i), -found[doc_id][0], int(found[doc_id][1] == exacts[i]))
+                      for i, doc_id in enumerate(ids) if doc_id in found], dtype=np.int64).reshape(-1, 3)
     # the same text
     docs_of_exact: dict[str, list[int]] = {}
     for doc, _id, exact, _sig in index._docs_where("exact", sorted(set(exacts))):
@@ -338,7 +343,95 @@ def _match_index(job: DedupJob, db: sqlite3.Connection, seq: int, ids: list[str]
         a, b = node_of(seq, pairs[:, 0]), -pairs[:, 1]
         ok = _verified(job, _Sigs(job, db), a, b, kinds)
         out.append(_edges(a[ok], b[ok], LINK))
-    return np.concatenate(out) if out else np.empty((0, 3), dtype=np.int64)
+    return (np.concatenate(out) if out else none), known
+
+
+# --- 1b. versions -----------------------------------------------------------------------------------------
+
+def versions(job: DedupJob) -> dict:
+    return _once(job, "versions", lambda: _versions(job))
+
+
+def _versions(job: DedupJob) -> dict:
+    """The captures of one id (a URL scraped more than once, in this round or kept before), in order: one
+    with the same text as the id's current version is that document again (an ALIAS edge to it: a
+    duplicate of its own id); one with other text is a new version, which `[dedup] recapture = "update"`
+    makes supersede the current one and `versions` keeps beside it. Writes `versions/alias.npy` (ALIAS
+    edges), `versions/superseded.npy` ((node, newer node) sorted: removed from linking; update only),
+    `versions/groups.npy` ((node, group) sorted: captures of one id never link to each other) and
+    `versions/replaced.npy` (indexed documents with a newer version in this round, whose index entry it
+    replaces when it is kept). Memory: 32 bytes a document."""
+    parts = [np.load(job.path("ids", f"s{seq}.npy")) for seq in job.seqs]
+    rows = np.concatenate(parts) if parts else np.empty(0, dtype=_IDROW)
+    del parts
+    known = np.concatenate([np.load(job.path("known", f"s{seq}.npy")) for seq in job.seqs] or
+                           [np.empty((0, 3), dtype=np.int64)])
+    rows = rows[np.lexsort((rows["node"], rows["idh"]))]
+    idh = rows["idh"]
+    repeated = np.r_[False, idh[1:] == idh[:-1]] | np.r_[idh[:-1] == idh[1:], False]
+    members = rows[repeated | np.isin(rows["node"], known[:, 0])]
+    alias, superseded, groups, replaced = [], [], [], []
+    if len(members):
+        ids = _ids_of(job, members["node"])  # the hash may collide: the full ids decide
+        indexed = {int(node): (int(doc), bool(same)) for node, doc, same in known.tolist()}
+        by_id: dict[str, list[int]] = {}
+        for k, doc_id in enumerate(ids):
+            by_id.setdefault(doc_id, []).append(k)
+        update = job.cfg.recapture == "update"
+        for gid, (_doc_id, ks) in enumerate(sorted(by_id.items())):
+            ks.sort(key=lambda k: int(members["node"][k]))
+            first = int(members["node"][ks[0]])
+            # the head: the current version (the indexed document, if the id was kept before), its text
+            head = indexed[first][0] if first in indexed else first
+            head_text = None if head < 0 else (int(members["hi"][ks[0]]), int(members["lo"][ks[0]]))
+            chain = [head] + [int(members["node"][k]) for k in (ks if head < 0 else ks[1:])]
+            for k in (ks if head < 0 else ks[1:]):
+                node, text = int(members["node"][k]), (int(members["hi"][k]), int(members["lo"][k]))
+                same_as_head = indexed[node][1] if head < 0 else text == head_text
+                if same_as_head:
+                    alias.append((node, head))
+                    continue
+                if update:
+                    superseded.append((head, node))
+                if head < 0:
+                    replaced.append(head)
+                head, head_text = node, text
+            groups += [(node, gid) for node in chain]
+    _save(job.path("versions", "alias.npy"), _edges(*np.array(alias, dtype=np.int64).reshape(-1, 2).T, ALIAS))
+    _save(job.path("versions", "superseded.npy"), _sorted_pairs(superseded))
+    _save(job.path("versions", "groups.npy"), _sorted_pairs(groups))
+    _save(job.path("versions", "replaced.npy"), np.unique(np.array(replaced, dtype=np.int64)))
+    return {"aliases": len(alias), "superseded": len(superseded), "recaptured_ids": len({g for _n, g in groups})}
+
+
+def _sorted_pairs(pairs: list[tuple[int, int]]) -> np.ndarray:
+    out = np.array(pairs, dtype=np.int64).reshape(-1, 2)
+    return out[np.argsort(out[:, 0], kind="stable")]
+
+
+class _Versions:
+    """What the versions step decided, as the buckets and components steps need it: which pairs may not
+    link (a capture superseded by a newer one links to nothing; two captures of one id never link)."""
+
+    def __init__(self, job: DedupJob) -> None:
+        self.superseded = np.load(job.path("versions", "superseded.npy"))
+        self.groups = np.load(job.path("versions", "groups.npy"))
+        self._gone = np.unique(self.superseded[:, 0])
+
+    def _group(self, nodes: np.ndarray) -> np.ndarray:
+        if not len(self.groups):
+            return np.full(len(nodes), -1, dtype=np.int64)
+        at = np.minimum(np.searchsorted(self.groups[:, 0], nodes), len(self.groups) - 1)
+        return np.where(self.groups[at, 0] == nodes, self.groups[at, 1], -1)
+
+    def allowed(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Mask of the pairs (a[k], b[k]) that may link."""
+        ok = ~(np.isin(a, self._gone) | np.isin(b, self._gone))
+        ga, gb = self._group(a), self._group(b)
+        return ok & ~((ga >= 0) & (ga == gb))
+
+    def gone(self, nodes: np.ndarray) -> np.ndarray:
+        return np.isin(nodes, self._gone)
 
 
 # --- 2. buckets ------------------------------------------------------------------------------------------
@@ -352,32 +445,33 @@ def _buckets(job: DedupJob, partition: int) -> dict:
     parts = [np.load(folder / f"s{seq}.npy") for seq in job.seqs]
     rows = np.concatenate(parts) if parts else np.empty(0, dtype=_ROW)
     del parts
+    versions = _Versions(job)
+    rows = rows[~versions.gone(rows["node"])]  # a superseded capture links to nothing
     rows = rows[np.lexsort((rows["node"], rows["rank"], rows["lo"], rows["hi"], rows["key"], rows["band"]))]
     bands = rows["band"]
-    starts = np.searchsorted(bands, np.arange(ID_BAND, job.cfg.bands), side="left")
-    ends = np.searchsorted(bands, np.arange(ID_BAND, job.cfg.bands), side="right")
+    starts = np.searchsorted(bands, np.arange(EXACT_BAND, job.cfg.bands), side="left")
+    ends = np.searchsorted(bands, np.arange(EXACT_BAND, job.cfg.bands), side="right")
     db = _connect(job)
     try:
-        aliases = _same_ids(job, rows[starts[0]:ends[0]])
-        exact = _exact_copies(rows[starts[1]:ends[1]])
+        exact = _exact_copies(rows[starts[0]:ends[0]], versions)
         kinds = {"exact": len(exact)} if len(exact) else {}
         forest = _forest(exact)
         sigs = _Sigs(job, db)
-        bounds = list(zip(starts[2:].tolist(), ends[2:].tolist(), strict=True))
+        bounds = list(zip(starts[1:].tolist(), ends[1:].tolist(), strict=True))
         for group in range(0, len(bounds), _BANDS_AT_ONCE):
             candidates = [_candidates(rows[start:end]) for start, end in bounds[group:group + _BANDS_AT_ONCE]]
             pairs = np.unique(np.concatenate(candidates), axis=0)
             a, b = pairs[:, 0], pairs[:, 1]
             apart = _label(forest, a) != _label(forest, b)  # joined already: no need to verify again
+            apart &= versions.allowed(a, b)
             a, b = a[apart], b[apart]
             ok = _verified(job, sigs, a, b, kinds)
             if ok.any():  # the links so far, as a forest: memory bounded by the documents, not the pairs
                 forest = _forest(np.concatenate([forest, _edges(a[ok], b[ok], LINK)]))
     finally:
         db.close()
-    found = np.concatenate([aliases, forest])
-    _save(job.path("edges", f"p{partition}.npy"), found)
-    return {"rows": len(rows), "edges": len(found), "links": kinds}
+    _save(job.path("edges", f"p{partition}.npy"), forest)
+    return {"rows": len(rows), "edges": len(forest), "links": kinds}
 
 
 def _candidates(block: np.ndarray) -> np.ndarray:
@@ -401,23 +495,15 @@ def _label(forest: np.ndarray, nodes: np.ndarray) -> np.ndarray:
     return np.where(forest[at, 0] == nodes, forest[at, 1], nodes)
 
 
-def _same_ids(job: DedupJob, rows: np.ndarray) -> np.ndarray:
-    """Alias edges (later copy, first copy) of the documents with equal ids (the same URL scraped twice)."""
-    keys = rows["key"]
-    repeated = np.flatnonzero(np.r_[False, keys[1:] == keys[:-1]] | np.r_[keys[:-1] == keys[1:], False])
-    if not len(repeated):
-        return np.empty((0, 3), dtype=np.int64)
-    nodes = rows["node"][repeated]
-    ids = _ids_of(job, nodes)  # the hash may collide: the full ids decide
-    first: dict[str, int] = {}
-    alias = []
-    for node, doc_id in sorted(zip(nodes.tolist(), ids, strict=True)):
-        if doc_id in first:
-            alias.append((node, first[doc_id]))
-        else:
-            first[doc_id] = node
-    a, b = np.array(alias, dtype=np.int64).reshape(-1, 2).T
-    return _edges(a, b, ALIAS)
+def _inputs_of(job: DedupJob, nodes: np.ndarray) -> list[str]:
+    """The input (key) each of this round's `nodes` came from."""
+    seqs, rows = _split(nodes)
+    found: list[str] = [""] * len(nodes)
+    for seq in np.unique(seqs).tolist():
+        inputs = _meta(job, seq)["inputs"]
+        for k in np.flatnonzero(seqs == seq).tolist():
+            found[k] = inputs[rows[k]]
+    return found
 
 
 def _ids_of(job: DedupJob, nodes: np.ndarray) -> list[str]:
@@ -430,14 +516,17 @@ def _ids_of(job: DedupJob, nodes: np.ndarray) -> list[str]:
     return ids
 
 
-def _exact_copies(rows: np.ndarray) -> np.ndarray:
-    """Links from each document to the first (by id hash) with the same text."""
+def _exact_copies(rows: np.ndarray, versions: _Versions) -> np.ndarray:
+    """Links from each document to the first (by id rank) with the same text, unless both are captures of
+    one id (the versions step made the later an alias of the earlier already)."""
     if not len(rows):
         return np.empty((0, 3), dtype=np.int64)
     start = np.r_[True, (rows["hi"][1:] != rows["hi"][:-1]) | (rows["lo"][1:] != rows["lo"][:-1])]
     group_first = rows["node"][np.flatnonzero(start)][np.cumsum(start) - 1]
     copies = ~start
-    return _edges(rows["node"][copies], group_first[copies], LINK)
+    a, b = rows["node"][copies], group_first[copies]
+    ok = versions.allowed(a, b)
+    return _edges(a[ok], b[ok], LINK)
 
 
 # --- 3. components ---------------------------------------------------------------------------------------
@@ -450,12 +539,15 @@ def _components(job: DedupJob) -> dict:
     """Everything here is a numpy array over the nodes that have an edge (a few bytes each, no Python
     object per node), and decisions are written one shard at a time: a task's memory is that of the
     edges, not of the run's documents."""
-    files = [job.path("edges", f"s{seq}.npy") for seq in job.seqs]
-    files += [job.path("edges", f"p{p}.npy") for p in range(job.partitions)]
-    edges = np.concatenate([np.load(f) for f in files] or [np.empty((0, 3), dtype=np.int64)])
-    aliases = _Aliases(edges[edges[:, 2] == ALIAS])
-    links = aliases.map(edges[edges[:, 2] == LINK][:, :2])
-    del edges
+    versions = _Versions(job)
+    # links to kept documents (direct edges: those between captures of one id, or of a superseded one, go)
+    to_index = np.concatenate([np.load(job.path("edges", f"s{seq}.npy")) for seq in job.seqs] or
+                              [np.empty((0, 3), dtype=np.int64)])
+    to_index = to_index[versions.allowed(to_index[:, 0], to_index[:, 1])]
+    edges = np.concatenate([to_index] + [np.load(job.path("edges", f"p{p}.npy")) for p in range(job.partitions)])
+    aliases = _Aliases(np.load(job.path("versions", "alias.npy")))
+    links = aliases.map(edges[:, :2])
+    del edges, to_index
     linked, labels = _component_labels(links)
     nodes = np.union1d(linked, aliases.primary)
     roots = nodes.copy()  # a node in no link: a component of its own
@@ -463,7 +555,10 @@ def _components(job: DedupJob) -> dict:
     roots = np.searchsorted(nodes, roots)  # as positions in `nodes`
     db = _connect(job)
     try:
-        attrs = _Attributes(job, db, np.union1d(nodes, aliases.keys))
+        newer = versions.superseded[:, 1]
+        attrs = _Attributes(job, db, np.union1d(np.union1d(nodes, aliases.keys),
+                                                np.union1d(versions.superseded[:, 0][versions.superseded[:, 0] >= 0],
+                                                           newer)))
         at = attrs.at(nodes)
         # seen: an indexed document in indexing order (-node is its rowid), then this round's in input order
         seen = np.where(nodes < 0, -nodes - (1 << 62), nodes)
@@ -481,10 +576,26 @@ def _components(job: DedupJob) -> dict:
         dup_nodes = np.concatenate([dup_nodes, aliases.keys])[order]
         dup_targets = np.concatenate([dup_targets, alias_targets])[order]
         compared = np.concatenate([compared, np.where(known, first, alias_targets)])[order]
-        clusters, sizes = _write_decisions(job, _Sigs(job, db), attrs, dup_nodes, dup_targets, compared)
+        # captures superseded by a newer one with other text: a duplicate of their own id, compared with it
+        old, newer = versions.superseded[:, 0], versions.superseded[:, 1]
+        mine = old >= 0
+        by = {int(n): k for n, k in zip(old[mine].tolist(), _inputs_of(job, newer[mine]), strict=True)}
+        order = np.argsort(np.concatenate([dup_nodes, old[mine]]), kind="stable")
+        dup_nodes = np.concatenate([dup_nodes, old[mine]])[order]
+        dup_targets = np.concatenate([dup_targets, newer[mine]])[order]
+        compared = np.concatenate([compared, newer[mine]])[order]
+        sigs = _Sigs(job, db)
+        clusters, sizes = _write_decisions(job, sigs, attrs, dup_nodes, dup_targets, compared, by)
+        # kept documents superseded: the driver moves their records and forgets them in the index
+        gone = ~mine
+        share = _shares(sigs, old[gone], newer[gone]) if gone.any() else np.zeros(0)
+        docs = [[int(-n), round(float(s), 4), k] for n, s, k in zip(old[gone].tolist(), share.tolist(),
+                                                                     _inputs_of(job, newer[gone]), strict=True)]
+        write_atomic(job.path("versions", "superseded_docs.json"), json.dumps(docs))
     finally:
         db.close()
-    return {"duplicates": len(dup_nodes), "clusters_with_duplicates": clusters, "cluster_sizes": sizes}
+    return {"duplicates": len(dup_nodes), "clusters_with_duplicates": clusters, "cluster_sizes": sizes,
+            "superseded": len(versions.superseded)}
 
 
 class _Aliases:
@@ -557,11 +668,12 @@ class _Attributes:
 
 
 def _write_decisions(job: DedupJob, sigs: _Sigs, attrs: _Attributes, nodes: np.ndarray, targets: np.ndarray,
-                     compared: np.ndarray) -> tuple[int, dict[str, int]]:
+                     compared: np.ndarray, superseded_by: dict[int, str]) -> tuple[int, dict[str, int]]:
     """decisions/s{seq}.json for every shard, one shard at a time: {i: [duplicate_of, similarity, cluster]}
     for each duplicate `nodes[k]` (sorted) of `targets[k]`, its similarity that to `compared[k]`. Returns
     the number of clusters (distinct targets) and how many clusters have how many members (`_size_bins`:
-    the kept document and this round's duplicates of it)."""
+    the kept document and this round's duplicates of it). A node in `superseded_by` gets a fourth element,
+    the input of the capture that superseded it, and counts in no cluster."""
     share = _shares(sigs, nodes, compared)
     at, target_at, compared_at = attrs.at(nodes), attrs.at(targets), attrs.at(compared)
     same_text = attrs.exact[at] == attrs.exact[compared_at]
@@ -571,9 +683,12 @@ def _write_decisions(job: DedupJob, sigs: _Sigs, attrs: _Attributes, nodes: np.n
         decisions = {}
         for k in range(lo, hi):
             rep_id = attrs.id[target_at[k]].decode("utf-8")
-            decisions[str(int(rows[k]))] = [rep_id, 1.0 if same_text[k] else round(float(share[k]), 4), rep_id]
+            decision = [rep_id, 1.0 if same_text[k] else round(float(share[k]), 4), rep_id]
+            by = superseded_by.get(int(nodes[k]))
+            decisions[str(int(rows[k]))] = decision if by is None else [*decision, by]
         write_atomic(job.path("decisions", f"s{seq}.json"), json.dumps(decisions, sort_keys=True))
-    _, members = np.unique(attrs.id[target_at], return_counts=True)
+    clustered = ~np.isin(nodes, np.fromiter(superseded_by, dtype=np.int64, count=len(superseded_by)))
+    _, members = np.unique(attrs.id[target_at[clustered]], return_counts=True)
     return len(members), _size_bins(members + 1)
 
 
@@ -612,8 +727,8 @@ def _filter(job: DedupJob, seq: int, staged: Path) -> dict:
                         continue
                     if i >= len(ids) or ids[i] != record["id"]:
                         raise RuntimeError(f"staged shard {seq}: record {i} ({record['id']}) has no pending signature")
-                    dup_of, similarity, cluster = decisions.get(str(i), (None, None, record["id"]))
-                    stream = apply_decision(record, Decision(record["id"], dup_of, similarity, cluster))
+                    decided = decisions.get(str(i), (None, None, record["id"]))
+                    stream = apply_decision(record, Decision(record["id"], *decided))
                     files.write(stream, record)
                     if stream == "duplicates":
                         dups.append((record["id"], inputs[i]))
@@ -634,7 +749,7 @@ def round_dir(state_dir: Path, db: sqlite3.Connection, cfg: DedupConfig) -> Path
     the index (streamed through a hash: nothing is held)."""
     digest = hashlib.sha1(json.dumps([cfg.num_perm, cfg.bands, cfg.rows, cfg.ngram, cfg.seed, cfg.threshold,
                                       cfg.enabled, cfg.partitions, cfg.containment, cfg.containment_min,
-                                      cfg.keep]).encode())
+                                      cfg.keep, cfg.recapture]).encode())
     # the run that cleaned each shard: a rerun after --full (same inputs, new records) is another round
     digest.update(json.dumps(db.execute("SELECT seq, run_id FROM shards WHERE status = 'staged' ORDER BY seq")
                              .fetchall()).encode())
@@ -666,10 +781,66 @@ def duplicates_of(job: DedupJob, seq: int) -> list[tuple[str, str]]:
     return [tuple(p) for p in json.loads(job.path("filtered", f"s{seq}.dups.json").read_text(encoding="utf-8"))]
 
 
+def superseded_docs(job: DedupJob) -> list[tuple[int, float, str]]:
+    """(index rowid, similarity, newer capture's input) of the kept documents this round supersedes."""
+    path = job.path("versions", "superseded_docs.json")
+    return [tuple(row) for row in json.loads(path.read_text(encoding="utf-8"))] if path.exists() else []
+
+
+def replaced_docs(job: DedupJob) -> list[int]:
+    """Index rowids of the kept documents with a newer capture (other text) in this round."""
+    path = job.path("versions", "replaced.npy")
+    return (-np.load(path)).tolist() if path.exists() else []
+
+
+def apply_moves(store: Store, db: sqlite3.Connection) -> int:
+    """Move the records the state's `moves` names (kept documents a newer capture superseded) from their
+    shard's `documents/` file to its `duplicates/` file, marked `superseded_by`, and forget each move.
+    Idempotent: the duplicates file is written first (unless it holds the record already), then the
+    documents file without it; a kill in between is mended by the next call. Returns records moved."""
+    try:
+        rows = db.execute("SELECT rowid, doc_id, shard, similarity, superseded_by FROM moves ORDER BY rowid").fetchall()
+    except sqlite3.OperationalError:  # a state from before moves existed
+        return 0
+    moved = 0
+    for rowid, doc_id, seq, similarity, by in rows:
+        name = shard_name(seq)
+        kept, record = [], None
+        if store.exists("documents", name):
+            for line in store.lines("documents", name):
+                if record is None and json.loads(line)["id"] == doc_id:  # a kept id is in one record only
+                    record = json.loads(line)
+                else:
+                    kept.append(line if line.endswith("\n") else line + "\n")
+        if record is not None:
+            record["metadata"].update(duplicate_of=doc_id, similarity=similarity, dup_cluster=doc_id,
+                                      superseded_by=by)
+            duplicates = list(store.lines("duplicates", name)) if store.exists("duplicates", name) else []
+            line = to_json(record)
+            if not any(json.loads(d)["id"] == doc_id and json.loads(d)["metadata"].get("superseded_by") == by
+                       for d in duplicates):
+                _rewrite(store, "duplicates", name, [d if d.endswith("\n") else d + "\n" for d in duplicates]
+                         + [line + "\n"])
+            _rewrite(store, "documents", name, kept)
+            moved += 1
+        db.execute("DELETE FROM moves WHERE rowid = ?", (rowid,))
+    return moved
+
+
+def _rewrite(store: Store, stream: str, name: str, lines: list[str]) -> None:
+    if not lines:
+        store.remove(stream, name)
+        return
+    temp = store.temp_path(stream, name)
+    write_atomic(temp, "".join(lines))
+    store.publish(stream, name, temp)
+
+
 def install_rounds(store: Store, state_dir: Path, db: sqlite3.Connection) -> int:
     """Publish the filtered files of the committed rounds (named in the state by the commit) into the
-    store's `documents/` and `duplicates/`, remove their staged files and folders, and forget them.
-    Idempotent: a file published twice (a kill after its upload) is the same file. Returns files published."""
+    store's `documents/` and `duplicates/`, remove their staged files and folders, and forget them; then
+    make the moves the commits recorded (`apply_moves`). Idempotent: a file published twice (a kill after
+    its upload) is the same file. Returns files published."""
     moved = 0
     try:
         rounds = db.execute("SELECT name FROM dedup_rounds ORDER BY name").fetchall()
@@ -686,4 +857,5 @@ def install_rounds(store: Store, state_dir: Path, db: sqlite3.Connection) -> int
             (state_dir / STAGED / shard_name(seq)).unlink(missing_ok=True)
         shutil.rmtree(folder, ignore_errors=True)
         db.execute("DELETE FROM dedup_rounds WHERE name = ?", (name,))
+    apply_moves(store, db)
     return moved

@@ -63,7 +63,7 @@ FAILURE_REASONS = frozenset(
 _METADATA_ORDER = (
     "source_path", "source_format", "url", "fetched_at", "title", "author", "date", "sitename", "hostname",
     "language", "language_score", "word_count", "content_hash", "duplicate_of", "dup_cluster",
-    "similarity", "categories", "tags", "cleaning", "provenance", "encoding", "encoding_errors",
+    "similarity", "superseded_by", "categories", "tags", "cleaning", "provenance", "encoding", "encoding_errors",
 )
 
 

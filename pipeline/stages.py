@@ -152,7 +152,7 @@ class Finalise(Stage):
         words = len(_WORD.findall(doc.text))
         doc.metadata["word_count"] = words
         doc.metadata["content_hash"] = exact_key(doc.text)  # equal for copies differing in case or punctuation
-        for key in ("duplicate_of", "dup_cluster", "similarity"):
+        for key in ("duplicate_of", "dup_cluster", "similarity", "superseded_by"):
             doc.metadata.setdefault(key, None)
         if words < self.config.clean.min_article_words:
             raise Rejected("no_article" if words == 0 else "too_short",

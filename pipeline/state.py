@@ -67,6 +67,12 @@ CREATE TABLE IF NOT EXISTS pending (  -- signatures of cleaned documents awaitin
     shingles INTEGER NOT NULL DEFAULT 0  -- distinct n-grams of the text (0: signed before sizes were kept)
 );
 CREATE INDEX IF NOT EXISTS pending_shard ON pending (seq, pos);
+CREATE TABLE IF NOT EXISTS moves (  -- kept records superseded by a newer capture, to be moved to duplicates
+    doc_id TEXT NOT NULL,
+    shard INTEGER NOT NULL,
+    similarity REAL,
+    superseded_by TEXT
+);
 CREATE TABLE IF NOT EXISTS dedup_rounds (  -- dedup rounds committed, whose files are still to be moved
     name TEXT PRIMARY KEY
 );
@@ -405,5 +411,5 @@ class RunState:
     def reset(self, db: sqlite3.Connection) -> None:
         """Forget every input, shard and pending signature (for `--full`), inside the caller's transaction;
         the run history stays."""
-        for table in ("inputs", "outputs", "shards", "pending", "dedup_rounds"):
+        for table in ("inputs", "outputs", "shards", "pending", "dedup_rounds", "moves"):
             db.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names

@@ -87,5 +87,5 @@ def decide(items, cfg=None, kept=(), workers: int = 0):
                    for path in [out / stream / "part-000000.jsonl"] if path.exists()
                    for line in path.read_text(encoding="utf-8").splitlines()]
     records.sort(key=lambda r: r["metadata"]["n"])
-    return [Decision(r["id"], r["metadata"]["duplicate_of"], r["metadata"]["similarity"], r["metadata"]["dup_cluster"])
-            for r in records]
+    return [Decision(r["id"], r["metadata"]["duplicate_of"], r["metadata"]["similarity"], r["metadata"]["dup_cluster"],
+                     r["metadata"]["superseded_by"]) for r in records]

@@ -715,3 +715,50 @@ def test_a_rebuild_killed_after_staging_is_finished_by_the_next(reference: Path,
     dedup_driver.rebuild_dedup(LocalStore(fresh), fresh / STATE_DIR, other)
     assert lines(out) == lines(fresh)
     assert _clusters(out) == _clusters(reference)
+
+
+def _capture(raw: Path, name: str, seed: str, url: str = "https://example.org/home") -> None:
+    text = (SEEDS_RAW / seed).read_text(encoding="utf-8")
+    (raw / name).write_text(json.dumps({"url": url, "text": text}) + "\n", encoding="utf-8")
+
+
+@pytest.mark.parametrize("recapture", ["update", "versions"])
+def test_a_later_capture_of_a_url_updates_or_adds_a_version(tmp_path: Path, recapture: str):
+    """Issue 16: a 2017 capture of a page was dropped as a copy of the 2014 one (similarity 0.18). Now a later
+    capture with other text replaces the earlier record (moved to duplicates, `superseded_by`), or with
+    `recapture = "versions"` stands beside it; the same text again is a duplicate; a rebuild agrees."""
+    raw, out = tmp_path / "raw", tmp_path / "out"
+    raw.mkdir()
+    config = tmp_path / "pagewash.toml"
+    config.write_text(f'[dedup]\nrecapture = "{recapture}"\n', encoding="utf-8")
+    run = ("run", str(raw), "-o", str(out), "--config", str(config), "--workers", "1")
+    _capture(raw, "crawl-2014.jsonl", "000_d2de09946bceaf6b.txt")
+    assert cli(*run).returncode == 0
+    _capture(raw, "crawl-2017.jsonl", "001_92dcaf02a642ec9d.txt")
+    proc = cli(*run)
+    assert proc.returncode == 0, proc.stderr
+    docs = [json.loads(line) for line in lines(out)["documents"]]
+    dups = [json.loads(line) for line in lines(out)["duplicates"]]
+    sources = sorted(Path(d["metadata"]["source_path"]).name for d in docs)
+    if recapture == "update":
+        assert sources == ["crawl-2017.jsonl:1"]
+        [old] = dups
+        meta = old["metadata"]
+        assert Path(meta["source_path"]).name == "crawl-2014.jsonl:1" and meta["superseded_by"] == "crawl-2017.jsonl"
+        assert meta["duplicate_of"] == old["id"] == docs[0]["id"] and meta["similarity"] < 0.5
+        report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+        assert report["dedup"]["superseded_earlier"] == 1
+    else:
+        assert sources == ["crawl-2014.jsonl:1", "crawl-2017.jsonl:1"] and not dups
+    _capture(raw, "crawl-2018.jsonl", "001_92dcaf02a642ec9d.txt")  # unchanged since 2017: a duplicate
+    assert cli(*run).returncode == 0
+    again = [json.loads(line) for line in lines(out)["duplicates"]
+             if json.loads(line)["metadata"]["source_path"].endswith("crawl-2018.jsonl:1")]
+    assert len(again) == 1 and again[0]["metadata"]["similarity"] == 1.0
+    assert again[0]["metadata"]["superseded_by"] is None
+    stats = json.loads(cli("stats", str(out), "--json").stdout)["last_run"]["totals"]
+    assert (stats["documents"], stats["duplicates"]) == (len(lines(out)["documents"]), len(lines(out)["duplicates"]))
+    before = lines(out)
+    proc = cli("dedup", "--rebuild", "-o", str(out), "--config", str(config), "--workers", "0")
+    assert proc.returncode == 0, proc.stderr
+    assert lines(out) == before

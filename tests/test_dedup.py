@@ -276,12 +276,27 @@ def test_an_unverified_lsh_collision_never_links():
     assert decide([third], kept=[first])[0].duplicate_of == "a"
 
 
-def test_repeated_id_in_one_batch_is_a_copy_of_its_first_occurrence():
+def test_a_newer_capture_of_a_url_with_other_text_supersedes_the_earlier_one():
+    """The same id twice in one round (a URL scraped twice): with other text, the later capture is the page
+    now (`recapture = "update"`: the earlier goes to duplicates with `superseded_by`), even when the two are
+    near copies; with the same text it is a duplicate of the first; `versions` keeps both versions."""
     text = seed_text("004")
     later = text + " " + " ".join(seed_text("002").split()[:60])  # the same URL, its text grown a paragraph
     decisions = decide([item("x", text), item("y", seed_text("002")), item("x", later)])
-    assert decisions[0].duplicate_of is None
-    assert decisions[2].duplicate_of == "x" and decisions[2].cluster == "x" and decisions[2].similarity < 1.0
+    assert decisions[0].duplicate_of == "x" and decisions[0].superseded_by == "in" and decisions[0].similarity < 1
+    assert decisions[2].duplicate_of is None and decisions[1].duplicate_of is None
+    again = decide([item("x", text), item("x", text.upper())])  # a re-scrape of the same text
+    assert again[0].duplicate_of is None and again[1].duplicate_of == "x" and again[1].similarity == 1.0
+    assert again[1].superseded_by is None
+    both = decide([item("x", text), item("x", later)], dataclasses.replace(CFG, recapture="versions"))
+    assert [d.duplicate_of for d in both] == [None, None]
+    # across runs: the first capture kept before, a new one with other text (the 2017 home page, 0.18 alike)
+    home = item("x", seed_text("001"))
+    decisions = decide([item("x", text)], kept=[home])
+    assert decisions[0].duplicate_of is None  # kept; the driver moves the earlier record (test_batch)
+    assert decide([item("x", seed_text("001") + " !")], kept=[home])[0].duplicate_of == "x"  # same text again
+    with pytest.raises(ConfigError, match="recapture must be one of"):
+        DedupConfig(recapture="keep")
 
 
 # --- the persistent index -------------------------------------------------------------------------------
@@ -391,7 +406,8 @@ def test_dedup_jsonl_end_to_end(tmp_path):
     docs = [json.loads(line) for line in (out / "documents" / "part-000000.jsonl").read_text().splitlines()]
     assert [d["id"] for d in docs] == ["000", "001"]
     assert docs[0]["metadata"] == {"date": "2025-05-26", "url": "u0", "content_hash": exact_key(seed_text("000")),
-                                   "duplicate_of": None, "similarity": None, "dup_cluster": "000"}
+                                   "duplicate_of": None, "similarity": None, "dup_cluster": "000",
+                                   "superseded_by": None}
     dup = json.loads((out / "duplicates" / "part-000000.jsonl").read_text())
     assert dup["source"] == "wire" and dup["metadata"]["duplicate_of"] == "000" and dup["metadata"]["similarity"] > 0.6
     rejects = [json.loads(line) for line in (out / "rejects" / "part-000000.jsonl").read_text().splitlines()]

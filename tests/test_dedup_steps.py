@@ -18,7 +18,7 @@ from pipeline import dedup_steps
 from pipeline.batch import run_corpus
 from pipeline.config import DedupConfig, load_config
 from pipeline.dedup import Decision, DedupIndex, DedupItem, _UnionFind, fingerprint, link, representatives, utf8_array
-from pipeline.dedup_steps import DedupJob, buckets, components, filter_shard, round_dir, signatures
+from pipeline.dedup_steps import DedupJob, buckets, components, filter_shard, round_dir, signatures, versions
 from pipeline.state import STATE_DIR, RunState
 
 WORDS = [f"w{n}" for n in range(3000)]
@@ -89,8 +89,8 @@ def _prepare(tmp_path: Path, cfg: DedupConfig, seed: int, shard_size: int = 17,
         part = new[start:start + shard_size]
         staged = out / STATE_DIR / "staged" / f"part-{seq:06d}.jsonl"
         staged.parent.mkdir(parents=True, exist_ok=True)
-        staged.write_text("".join(json.dumps({"id": d, "text": t, "metadata": {"source_path": f"in{seq}"}}) + "\n"
-                                  for d, t, _ in part), encoding="utf-8")
+        staged.write_text("".join(json.dumps({"id": d, "text": t, "metadata": {"source_path": f"in{seq}", "n": n}})
+                                  + "\n" for n, (d, t, _) in enumerate(part)), encoding="utf-8")
         pending = []
         for pos, doc in enumerate(part):
             item = _item(*doc, cfg)
@@ -105,27 +105,26 @@ def _run_steps(out: Path, state: RunState, cfg: DedupConfig) -> tuple[DedupJob, 
     seqs = tuple(sorted(state.shard_status()))
     job = DedupJob(str(out / STATE_DIR), str(round_dir(out / STATE_DIR, state.db, cfg)), cfg, seqs)
     results = [signatures(job, seq) for seq in seqs]
+    results.append(versions(job))
     results += [buckets(job, p) for p in range(cfg.partitions)]
     results.append(components(job))
     results += [filter_shard(job, seq, str(out / STATE_DIR / "staged" / f"part-{seq:06d}.jsonl")) for seq in seqs]
     return job, results
 
 
-def _decisions(out: Path, job: DedupJob) -> list[tuple]:
-    """(id, duplicate_of, similarity, cluster) of every record, in shard and record order."""
+def _decisions(out: Path, job: DedupJob, superseded: bool = False) -> list[tuple]:
+    """(id, duplicate_of, similarity, cluster[, superseded_by]) of every record, in shard and record order."""
     found = []
     for seq in job.seqs:
-        records = {}
+        records = []
         for stream in ("documents", "duplicates"):
             path = job.path("filtered", stream, f"part-{seq:06d}.jsonl")
             if path.exists():
-                for line in path.read_text(encoding="utf-8").splitlines():
-                    record = json.loads(line)
-                    records.setdefault(record["id"], []).append(record)
-        staged = out / STATE_DIR / "staged" / f"part-{seq:06d}.jsonl"
-        for line in staged.read_text(encoding="utf-8").splitlines():
-            meta = records[json.loads(line)["id"]].pop(0)["metadata"]
-            found.append((json.loads(line)["id"], meta["duplicate_of"], meta["similarity"], meta["dup_cluster"]))
+                records += [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+        for record in sorted(records, key=lambda r: r["metadata"]["n"]):
+            meta = record["metadata"]
+            found.append((record["id"], meta["duplicate_of"], meta["similarity"], meta["dup_cluster"])
+                         + ((meta["superseded_by"],) if superseded else ()))
     return found
 
 
@@ -174,26 +173,28 @@ def test_the_steps_decide_as_comparing_every_pair(tmp_path: Path, seed: int):
 
 @pytest.mark.parametrize("seed", [0, 1])
 def test_the_same_id_again(tmp_path: Path, seed: int):
-    """An id kept before: a duplicate of itself, compared with the indexed text, which still links its near
-    copies. The same id twice in one round:
-    the later copy follows the first, and its text links too."""
+    """An id kept before, captured again with other text: the new capture is the page now, the kept one is
+    superseded (the driver moves it), and their near copies cluster with the new one. The same id twice in one
+    round with other text: the earlier is superseded by the later (`superseded_by` its input)."""
     cfg = DedupConfig(partitions=5)
     state, items = _prepare(tmp_path, cfg, seed)
     job, _ = _run_steps(tmp_path / "out", state, cfg)
     got = {}
-    for doc_id, dup_of, sim, cluster in _decisions(tmp_path / "out", job):
-        got.setdefault(doc_id, []).append((dup_of, sim, cluster))
-    for k in (0, 3, 6):  # k000, k003, k006 came again, 5 % edited; d000, d003, d006 are 2 % edits of them
-        doc_id = f"k{k:03d}"
-        [(dup_of, sim, cluster)] = got[doc_id]
-        assert dup_of == cluster == doc_id and 0.5 < sim < 1.0
-        [(dup_of, sim, cluster)] = got[f"d{k:03d}"]
-        assert dup_of == doc_id and sim >= cfg.threshold
+    for doc_id, dup_of, sim, cluster, by in _decisions(tmp_path / "out", job, superseded=True):
+        got.setdefault(doc_id, []).append((dup_of, sim, cluster, by))
+    superseded = {doc for doc, _sim, _by in dedup_steps.superseded_docs(job)}
+    ids = dict(DedupIndex(state.db, cfg, check=False)._docs_where("doc", sorted(superseded), fields="doc, id"))
+    assert sorted(ids.values()) == ["k000", "k003", "k006"]  # came again, 5 % edited
+    for k in (0, 3, 6):  # d000, d003, d006 are 2 % edits of the earlier k000, k003, k006
+        [(dup_of, _sim, cluster, by)] = got[f"k{k:03d}"]
+        assert by is None and dup_of in (None, f"d{k:03d}")
+        [(dup_of, _sim, cluster_d, _by)] = got[f"d{k:03d}"]
+        assert cluster_d == cluster  # with the new version, not the superseded one
     twice = [decisions for doc_id, decisions in got.items() if doc_id.startswith("n") and len(decisions) == 2]
     assert len(twice) >= 5
     for first, later in twice:
-        target = first[2]  # the first copy's own id if it was kept, else its representative's
-        assert later[0] == later[2] == target and later[1] > 0.5
+        assert first[3] is not None and first[0] == first[2] and 0.5 < first[1] < 1.0
+        assert later[3] is None and later[0] != first[2] or later[0] is None
 
 
 def test_results_do_not_depend_on_partitions_or_shard_sizes(tmp_path: Path):
@@ -220,7 +221,7 @@ def test_steps_resume_from_their_markers(tmp_path: Path):
         job.path("done", f"{name}.json").unlink()
     _, second = _run_steps(out, state, cfg)
     redone = sorted(k for k, r in enumerate(second) if not r["resumed"])
-    n = len(job.seqs)
+    n = len(job.seqs) + 1  # the signatures tasks and the versions task
     assert redone == [n + 2, n + cfg.partitions, *range(n + cfg.partitions + 1, len(second))]
     assert {p: p.read_bytes() for p in outputs} == outputs  # the same files, byte for byte
 
@@ -249,8 +250,8 @@ def test_a_run_failing_in_a_step_resumes_there(tmp_path: Path, monkeypatch):
         run_corpus(raw, tmp_path / "out", config, workers=0, progress=False)
     monkeypatch.setattr(dedup_steps, "_buckets", real)
     again = run_corpus(raw, tmp_path / "out", config, workers=0, progress=False)
-    # signatures (3 shards) and partition 0 were done; partitions 1-2, components and 3 filters remain
-    assert again.report["dedup"]["tasks"] == {"run": 6, "resumed": 4}
+    # signatures (3 shards), versions and partition 0 were done; partitions 1-2, components and 3 filters remain
+    assert again.report["dedup"]["tasks"] == {"run": 6, "resumed": 5}
     for stream in ("documents", "duplicates", "rejects"):
         ours = {p.name: p.read_bytes() for p in (tmp_path / "out" / stream).glob("part-*.jsonl")}
         theirs = {p.name: p.read_bytes() for p in (tmp_path / "reference" / stream).glob("part-*.jsonl")}
@@ -326,3 +327,42 @@ def test_full_after_a_killed_dedup_never_reuses_its_round(tmp_path: Path, monkey
     stamps = {json.loads(line)["metadata"]["processed_at"] for path in (out / "documents").glob("part-*.jsonl")
               for line in path.read_text(encoding="utf-8").splitlines()}
     assert stamps == {"2023-11-14T22:13:20Z"}
+
+
+def test_moving_a_superseded_record_is_idempotent(tmp_path: Path, monkeypatch):
+    """The commit records the move; the files follow (duplicates first). Killed in between, the next call
+    finishes it without losing or doubling the record."""
+    from pipeline.store import LocalStore
+
+    out = tmp_path / "out"
+    state = RunState(out / STATE_DIR)
+    (out / "documents").mkdir(parents=True)
+    records = [{"id": i, "text": f"text {i}", "metadata": {"duplicate_of": None, "superseded_by": None}}
+               for i in ("a", "x", "b")]
+    (out / "documents" / "part-000003.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    with state.transaction() as db:
+        db.execute("INSERT INTO moves VALUES ('x', 3, 0.18, 'crawl-2017.warc.gz')")
+
+    class Killed(BaseException):
+        pass
+
+    real = dedup_steps._rewrite
+    calls = []
+
+    def dies_second(*args):
+        calls.append(args)
+        if len(calls) == 2:
+            raise Killed
+        real(*args)
+
+    monkeypatch.setattr(dedup_steps, "_rewrite", dies_second)
+    with pytest.raises(Killed):
+        dedup_steps.apply_moves(LocalStore(out), state.db)
+    monkeypatch.setattr(dedup_steps, "_rewrite", real)
+    assert dedup_steps.apply_moves(LocalStore(out), state.db) == 1
+    assert dedup_steps.apply_moves(LocalStore(out), state.db) == 0  # done and forgotten
+    docs = [json.loads(line)["id"] for line in (out / "documents" / "part-000003.jsonl").read_text().splitlines()]
+    [moved] = [json.loads(line) for line in (out / "duplicates" / "part-000003.jsonl").read_text().splitlines()]
+    assert docs == ["a", "b"] and moved["id"] == "x"
+    assert moved["metadata"] == {"duplicate_of": "x", "superseded_by": "crawl-2017.warc.gz", "similarity": 0.18,
+                                 "dup_cluster": "x"}
