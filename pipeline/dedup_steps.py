@@ -372,7 +372,7 @@ def _versions(job: DedupJob) -> dict:
     members = rows[repeated | np.isin(rows["node"], known[:, 0])]
     alias, superseded, groups, replaced = [], [], [], []
     if len(members):
-        ids = _ids_of(job, members["node"])  # the hash may collide: the full ids decide
+        ids = _meta_of(job, members["node"], "ids")  # the hash may collide: the full ids decide
         indexed = {int(node): (int(doc), bool(same)) for node, doc, same in known.tolist()}
         by_id: dict[str, list[int]] = {}
         for k, doc_id in enumerate(ids):
@@ -495,25 +495,15 @@ def _label(forest: np.ndarray, nodes: np.ndarray) -> np.ndarray:
     return np.where(forest[at, 0] == nodes, forest[at, 1], nodes)
 
 
-def _inputs_of(job: DedupJob, nodes: np.ndarray) -> list[str]:
-    """The input (key) each of this round's `nodes` came from."""
+def _meta_of(job: DedupJob, nodes: np.ndarray, field: str) -> list[str]:
+    """One field (`ids`, `inputs`) of the shard metadata for each of this round's `nodes`."""
     seqs, rows = _split(nodes)
     found: list[str] = [""] * len(nodes)
     for seq in np.unique(seqs).tolist():
-        inputs = _meta(job, seq)["inputs"]
+        values = _meta(job, seq)[field]
         for k in np.flatnonzero(seqs == seq).tolist():
-            found[k] = inputs[rows[k]]
+            found[k] = values[rows[k]]
     return found
-
-
-def _ids_of(job: DedupJob, nodes: np.ndarray) -> list[str]:
-    seqs, rows = _split(nodes)
-    ids: list[str] = [""] * len(nodes)
-    for seq in np.unique(seqs).tolist():
-        meta_ids = _meta(job, seq)["ids"]
-        for k in np.flatnonzero(seqs == seq).tolist():
-            ids[k] = meta_ids[rows[k]]
-    return ids
 
 
 def _exact_copies(rows: np.ndarray, versions: _Versions) -> np.ndarray:
@@ -579,7 +569,7 @@ def _components(job: DedupJob) -> dict:
         # captures superseded by a newer one with other text: a duplicate of their own id, compared with it
         old, newer = versions.superseded[:, 0], versions.superseded[:, 1]
         mine = old >= 0
-        by = {int(n): k for n, k in zip(old[mine].tolist(), _inputs_of(job, newer[mine]), strict=True)}
+        by = {int(n): k for n, k in zip(old[mine].tolist(), _meta_of(job, newer[mine], "inputs"), strict=True)}
         order = np.argsort(np.concatenate([dup_nodes, old[mine]]), kind="stable")
         dup_nodes = np.concatenate([dup_nodes, old[mine]])[order]
         dup_targets = np.concatenate([dup_targets, newer[mine]])[order]
@@ -590,7 +580,7 @@ def _components(job: DedupJob) -> dict:
         gone = ~mine
         share = _shares(sigs, old[gone], newer[gone]) if gone.any() else np.zeros(0)
         docs = [[int(-n), round(float(s), 4), k] for n, s, k in zip(old[gone].tolist(), share.tolist(),
-                                                                     _inputs_of(job, newer[gone]), strict=True)]
+                                                                     _meta_of(job, newer[gone], "inputs"), strict=True)]
         write_atomic(job.path("versions", "superseded_docs.json"), json.dumps(docs))
     finally:
         db.close()
