@@ -11,21 +11,24 @@ collision alone never links two documents: every candidate pair is verified.
 from __future__ import annotations
 
 import hashlib
-import itertools
+import os
 import re
+import shutil
 import sqlite3
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from rensa import RMinHash
 
 from .config import DedupConfig
 from .state import sql_chunks, sql_marks
+from .writer import fsync_dir
 
 # Bump when tokens, shingle hashing or band keys change: an index built otherwise must be rebuilt.
-SCHEME = f"pagewash-2/rensa-{getattr(RMinHash, 'ALGORITHM_VERSION', 0)}"
+SCHEME = f"pagewash-3/rensa-{getattr(RMinHash, 'ALGORITHM_VERSION', 0)}"
 _RUN_ALL_PAIRS = 8  # documents sharing one band key: pairs up to this distance apart, and all with the first
 
 
@@ -168,13 +171,14 @@ CREATE TABLE IF NOT EXISTS dedup_docs (
     shingles INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS dedup_docs_exact ON dedup_docs (exact);
-CREATE TABLE IF NOT EXISTS dedup_bands (  -- the LSH buckets of kept documents
-    band INTEGER NOT NULL,
-    key INTEGER NOT NULL,
-    doc INTEGER NOT NULL,
-    PRIMARY KEY (band, key, doc)
-) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS dedup_band_runs (  -- the LSH buckets of kept documents: sorted runs in files
+    name TEXT PRIMARY KEY,      -- a folder in the index folder: keys.npy and docs.npy, (bands, docs) each
+    docs INTEGER NOT NULL
+);
+DROP TABLE IF EXISTS dedup_bands;  -- one SQLite row per document and band until 2026-12-01 (scheme 2)
 """
+INDEX_DIR = "index"  # beside the state database: the band runs
+MAX_RUNS = 8  # band runs beyond which the next one written merges them all (lookups search every run)
 
 
 def band_key(sigs: np.ndarray, band: int, rows: int) -> np.ndarray:
@@ -301,11 +305,116 @@ class _UnionFind:
         return np.array([self.find(x) for x in range(len(self.parent))], dtype=np.int64)
 
 
+class _Run:
+    """One band run: for each band, the kept documents' keys in order (`keys[band]`) and their rowids."""
+
+    def __init__(self, folder: Path) -> None:
+        self.keys = np.load(folder / "keys.npy", mmap_mode="r")
+        self.docs = np.load(folder / "docs.npy", mmap_mode="r")
+
+    def hits(self, band: int, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(key, doc) of this run's documents whose key in `band` is among `keys` (sorted, unique)."""
+        row = self.keys[band]
+        lo, hi = np.searchsorted(row, keys, "left"), np.searchsorted(row, keys, "right")
+        counts = hi - lo
+        if not counts.any():
+            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+        at = np.repeat(lo, counts) + np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+        return np.repeat(keys, counts), np.asarray(self.docs[band][at], dtype=np.int64)
+
+
+def _npy_row(path: Path, row: int, width: int) -> np.ndarray:
+    """Row `row` of a 2-D int64 .npy file `width` wide, read (not mapped: the caller's memory is only the row)."""
+    with open(path, "rb") as handle:
+        fmt = np.lib.format
+        (fmt.read_array_header_1_0 if fmt.read_magic(handle) == (1, 0) else fmt.read_array_header_2_0)(handle)
+        return np.fromfile(handle, dtype="<i8", count=width, offset=row * width * 8)
+
+
+class _RunWriter:
+    """A band run being written: `add` spills each part's band keys to a scratch file (memory: one part),
+    `finish` sorts them band by band (memory: one band of the run, 16 bytes a document), merged with the
+    runs there are too many of, writes the run's files, renames its folder into place and names it in
+    `dedup_band_runs` (in the caller's transaction)."""
+
+    def __init__(self, index: DedupIndex) -> None:
+        self.index = index
+        self.temp = index.folder / f".run-{os.getpid()}.tmp"
+        shutil.rmtree(self.temp, ignore_errors=True)
+        self.temp.mkdir(parents=True)
+        self.parts: list[tuple[Path, np.ndarray]] = []  # (keys file: bands x k, raw int64; rowids)
+
+    def add(self, docs: np.ndarray, sigs: np.ndarray) -> None:
+        if not len(docs):
+            return
+        cfg = self.index.cfg
+        path = self.temp / f"part-{len(self.parts)}.keys"
+        with open(path, "wb") as handle:
+            for band in range(cfg.bands):
+                handle.write(band_key(sigs, band, cfg.rows).astype("<i8").tobytes())
+        self.parts.append((path, np.asarray(docs, dtype=np.int64)))
+
+    def finish(self) -> None:
+        index = self.index
+        names = index._run_names()
+        merge = names if len(names) >= MAX_RUNS else []
+        if not self.parts:
+            shutil.rmtree(self.temp, ignore_errors=True)
+            return
+        runs = [index.folder / name for name in merge]
+        alive = np.array([r[0] for r in index.db.execute("SELECT doc FROM dedup_docs ORDER BY doc")],
+                         dtype=np.int64) if runs else None
+        widths = [int(index.db.execute("SELECT docs FROM dedup_band_runs WHERE name = ?", (name,)).fetchone()[0])
+                  for name in merge]
+        bands = index.cfg.bands
+        top = max([int(docs.max()) for _path, docs in self.parts] + [_run_top(name) for name in merge])
+        name = f"run-{top:012d}"
+        keys_path, docs_path = self.temp / "keys.npy", self.temp / "docs.npy"
+        total = None
+        with open(keys_path, "wb") as keys_out, open(docs_path, "wb") as docs_out:
+            for band in range(bands):
+                keys = [np.fromfile(path, dtype="<i8", count=len(docs), offset=band * len(docs) * 8)
+                        for path, docs in self.parts]
+                owners = [docs for _path, docs in self.parts]
+                for run, width in zip(runs, widths, strict=True):
+                    run_docs = _npy_row(run / "docs.npy", band, width)
+                    mine = np.isin(run_docs, alive)
+                    keys.append(_npy_row(run / "keys.npy", band, width)[mine])
+                    owners.append(run_docs[mine])
+                keys_b, docs_b = np.concatenate(keys), np.concatenate(owners)
+                order = np.lexsort((docs_b, keys_b))
+                if total is None:
+                    total = len(order)
+                    for handle in (keys_out, docs_out):
+                        np.lib.format.write_array_header_1_0(
+                            handle, {"descr": "<i8", "fortran_order": False, "shape": (bands, total)})
+                keys_out.write(keys_b[order].tobytes())
+                docs_out.write(docs_b[order].tobytes())
+            for handle in (keys_out, docs_out):
+                handle.flush()
+                os.fsync(handle.fileno())
+        for path, _docs in self.parts:
+            path.unlink()
+        final = index.folder / name
+        shutil.rmtree(final, ignore_errors=True)
+        os.replace(self.temp, final)
+        fsync_dir(index.folder)
+        index.db.executemany("DELETE FROM dedup_band_runs WHERE name = ?", [(n,) for n in merge])
+        index.db.execute("INSERT OR REPLACE INTO dedup_band_runs (name, docs) VALUES (?, ?)", (name, total))
+        index._runs = None
+
+
 class DedupIndex:
-    """The kept documents of earlier batches (signatures, exact keys, LSH band keys) in a SQLite database.
+    """The documents kept by earlier rounds: signatures, exact keys and sizes in SQLite (`dedup_docs`), their
+    LSH band keys in sorted runs of numpy files in the index folder (`INDEX_DIR` beside the database),
+    named by the `dedup_band_runs` table. A round adds one run (a few sorted arrays written at once, instead
+    of one SQLite row per document and band); beyond `MAX_RUNS` the new run merges them all. A forgotten
+    document leaves its band keys behind until the next merge: lookups keep only the hits that are still in
+    `dedup_docs`, so it is gone at once.
 
     Lookups only read; `stage`, `forget` and `reset` write without transaction handling, so that the
-    caller commits them together with its own state.
+    caller commits them together with its own state (run files are written first; a run that no commit
+    named is removed the next time an index is opened for writing).
     """
 
     def __init__(self, db: sqlite3.Connection, cfg: DedupConfig, rebuild: bool = False, check: bool = True) -> None:
@@ -314,11 +423,14 @@ class DedupIndex:
         task of a run that has checked the parameters (no schema statement, no write)."""
         self.db = db
         self.cfg = cfg
+        self.folder = _index_folder(db)
+        self._runs: list[_Run] | None = None
         if not check:
             return
         self.create_schema(db)
         params = self._params()
         stored = dict(db.execute("SELECT key, value FROM dedup_meta"))
+        self._sweep()
         if rebuild:
             return
         if not stored:
@@ -350,59 +462,84 @@ class DedupIndex:
                 f"SELECT {fields} FROM dedup_docs WHERE {column} IN ({sql_marks(chunk)})", chunk).fetchall()
         return rows
 
+    # --- the band runs ---------------------------------------------------------------------------------
+
+    def _run_names(self) -> list[str]:
+        return [r[0] for r in self.db.execute("SELECT name FROM dedup_band_runs ORDER BY name")]
+
+    def _sweep(self) -> None:
+        """Remove run folders no commit named (a round killed before its commit, runs a merge replaced)."""
+        if self.folder is None or not self.folder.exists():
+            return
+        named = set(self._run_names())
+        for path in sorted(self.folder.iterdir()):
+            if path.name not in named:
+                shutil.rmtree(path, ignore_errors=True)
+
     def _band_hits(self, band: int, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(key, doc) of the indexed documents whose key in `band` is among `keys`."""
-        hits = []
-        for chunk in sql_chunks(np.unique(keys).tolist()):
-            hits += self.db.execute(f"SELECT key, doc FROM dedup_bands WHERE band = ? AND key IN ({sql_marks(chunk)})",
-                                    [band, *chunk]).fetchall()
-        found = np.array(hits, dtype=np.int64).reshape(-1, 2)
-        return found[:, 0], found[:, 1]
+        """(key, doc) of the documents whose key in `band` is among `keys`, in every run (a forgotten
+        document's too: see `live`)."""
+        if self._runs is None:
+            self._runs = [_Run(self.folder / name) for name in self._run_names()] if self.folder else []
+        if not self._runs:
+            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+        wanted = np.unique(keys)
+        found = [run.hits(band, wanted) for run in self._runs]
+        return np.concatenate([k for k, _d in found]), np.concatenate([d for _k, d in found])
+
+    def live(self, docs: np.ndarray) -> np.ndarray:
+        """Mask of the rowids still indexed (not forgotten since their run was written)."""
+        unique = np.unique(docs)
+        kept = {r[0] for r in self._docs_where("doc", unique.tolist(), fields="doc")}
+        return np.isin(docs, np.array(sorted(kept), dtype=np.int64))
+
+    def begin_run(self) -> _RunWriter:
+        """A new band run, filled shard by shard (`_RunWriter.add`) and written by `_RunWriter.finish`."""
+        if self.folder is None:
+            raise ValueError("the dedup index needs a database file (its band runs live beside it)")
+        return _RunWriter(self)
+
+    # --- writes --------------------------------------------------------------------------------------
 
     def stage(self, batch: list[DedupItem], decisions: list[Decision]) -> None:
-        """Index the kept items (INSERTs only, no transaction handling); staging twice changes nothing."""
+        """Index the kept items (no transaction handling): their rows, and one band run; staging twice
+        changes nothing."""
+        run = self.begin_run()
+        run.add(*self.stage_docs(batch, decisions))
+        run.finish()
+
+    def stage_docs(self, batch: list[DedupItem], decisions: list[Decision]) -> tuple[np.ndarray, np.ndarray]:
+        """The kept items' rows (INSERTs only, ids already indexed skipped); returns their rowids and
+        signature matrix for a `_RunWriter`, so that a caller staging shard by shard writes one run."""
         kept: dict[str, DedupItem] = {}
         for item, decision in zip(batch, decisions, strict=True):
             if decision.duplicate_of is None:
                 kept.setdefault(item.id, item)
         new = sorted(set(kept) - self.known_ids(kept))
         if not new:
-            return
+            return np.empty(0, dtype=np.int64), np.empty((0, self.cfg.num_perm), dtype="<u4")
         items = [kept[i] for i in new]
-        base = self.db.execute("SELECT COALESCE(MAX(doc), 0) FROM dedup_docs").fetchone()[0] + 1
+        # rowids never come back, even those of forgotten documents: their band keys may still be in a run
+        base = max([self.db.execute("SELECT COALESCE(MAX(doc), 0) FROM dedup_docs").fetchone()[0]]
+                   + [_run_top(name) for name in self._run_names()]) + 1
         self.db.executemany(
             "INSERT OR IGNORE INTO dedup_docs (doc, id, exact, sig, text_len, date, shingles) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
             ((base + k, it.id, it.exact, it.sig, it.text_len, it.date, it.shingles) for k, it in enumerate(items)))
-        self._write_bands("INSERT OR IGNORE INTO dedup_bands (band, key, doc) VALUES (?, ?, ?)",
-                          np.arange(base, base + len(items), dtype=np.int64), [it.sig for it in items])
-
-    def _write_bands(self, sql: str, docs: np.ndarray, sigs: list[bytes], chunk: int = 65_536) -> None:
-        """Run `sql` for every (band, key, doc), band by band in key order: b-tree appends, bounded memory."""
-        matrix = _sig_matrix(sigs, self.cfg.num_perm)
-        for band in range(self.cfg.bands):
-            keys = band_key(matrix, band, self.cfg.rows)
-            order = np.lexsort((docs, keys))
-            for start in range(0, len(order), chunk):
-                part = order[start:start + chunk]
-                self.db.executemany(sql, zip(itertools.repeat(band), keys[part].tolist(), docs[part].tolist()))
+        return np.arange(base, base + len(items), dtype=np.int64), _sig_matrix([it.sig for it in items],
+                                                                               self.cfg.num_perm)
 
     def forget(self, ids: Iterable[str]) -> None:
-        """Remove documents from the index (their input changed); no transaction handling."""
+        """Remove documents from the index (no transaction handling); their band keys stay in their runs,
+        unseen by lookups (`live`), until the next merge."""
         for chunk in sql_chunks(sorted(set(ids))):
-            rows = self.db.execute(f"SELECT doc, sig FROM dedup_docs WHERE id IN ({sql_marks(chunk)})",
-                                   chunk).fetchall()
-            if not rows:
-                continue
-            self._write_bands("DELETE FROM dedup_bands WHERE band = ? AND key = ? AND doc = ?",
-                              np.array([r[0] for r in rows], dtype=np.int64), [r[1] for r in rows])
-            self.db.executemany("DELETE FROM dedup_docs WHERE doc = ?", [(r[0],) for r in rows])
+            self.db.execute(f"DELETE FROM dedup_docs WHERE id IN ({sql_marks(chunk)})", chunk)
 
     @staticmethod
     def clear(db: sqlite3.Connection) -> None:
-        """Empty an index whatever its parameters, schema first (executescript commits, so call this
-        outside the caller's transaction only for the schema: the DELETEs join it)."""
-        for table in ("dedup_bands", "dedup_docs", "dedup_meta"):
+        """Empty an index whatever its parameters (its run folders go when an index is next opened for
+        writing), inside the caller's transaction."""
+        for table in ("dedup_band_runs", "dedup_docs", "dedup_meta"):
             db.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names
 
     @staticmethod
@@ -415,7 +552,21 @@ class DedupIndex:
     def reset(self) -> None:
         """Empty the index and adopt the current parameters (for a rebuild); no transaction handling."""
         self.clear(self.db)
+        self._runs = None
         self.db.executemany("INSERT INTO dedup_meta (key, value) VALUES (?, ?)", self._params().items())
+
+
+def _run_top(name: str) -> int:
+    """The largest rowid in a run, which names it (`run-<rowid>`)."""
+    return int(name.rpartition("-")[2])
+
+
+def _index_folder(db: sqlite3.Connection) -> Path | None:
+    """The band runs' folder: `INDEX_DIR` beside the database file (None for a database in memory)."""
+    for _seq, name, file in db.execute("PRAGMA database_list"):
+        if name == "main":
+            return Path(file).parent / INDEX_DIR if file else None
+    return None
 
 
 def apply_decision(record: dict, decision: Decision) -> str:

@@ -183,12 +183,14 @@ def run_round(state: RunState, state_dir: Path, store: Store, cfg: DedupConfig, 
             superseded = _supersede(db, index, job, staged)
             if cfg.recapture == "versions":
                 replaced = {row[1] for row in index._docs_where("doc", replaced_docs(job), fields="doc, id")}
+        run = index.begin_run() if cfg.enabled else None  # one band run for the round's kept documents
         for seq, result in zip(staged, filtered, strict=True):
             per_shard[seq] = 0
             if cfg.enabled:
                 items = kept_items(job, seq)
                 index.forget([item.id for item in items if item.id in replaced])
-                index.stage(items, kept_decisions(items))
+                run.add(*index.stage_docs(items, kept_decisions(items)))
+                del items
                 dups = duplicates_of(job, seq)
                 # one row each: the same URL twice in one input has two rows, the later is the duplicate
                 db.executemany("UPDATE outputs SET stream = 'duplicates' WHERE rowid = (SELECT rowid FROM outputs "
@@ -200,6 +202,8 @@ def run_round(state: RunState, state_dir: Path, store: Store, cfg: DedupConfig, 
                 counts.pop(stale, None)
             counts.update(result["counts"])
             db.execute("UPDATE shards SET status = 'final', counts = ? WHERE seq = ?", (json.dumps(counts), seq))
+        if run is not None:
+            run.finish()
         resolved = db.execute("SELECT COUNT(*) FROM pending").fetchone()[0]
         db.execute("DELETE FROM pending")
         db.execute("INSERT OR REPLACE INTO dedup_rounds (name) VALUES (?)", (folder.name,))

@@ -145,26 +145,17 @@ class _Sigs:
 
     def __init__(self, job: DedupJob, db: sqlite3.Connection) -> None:
         self.job, self.index = job, DedupIndex(db, job.cfg, check=False)
-        self._layout: dict[int, tuple[int, tuple, np.dtype]] = {}  # seq -> header size, shape, dtype
+        self._maps: dict[int, np.ndarray] = {}  # seq -> its signature matrix, memory-mapped
         self._sizes: dict[int, np.ndarray] = {}  # seq -> its documents' distinct n-grams
 
     def _rows(self, seq: int, rows: np.ndarray) -> np.ndarray:
-        """Rows of shard `seq`'s signature matrix, read through a mapping that lives for this read only (a
-        task's address space and resident memory do not grow with the run's signatures); the file's
-        header is parsed once."""
-        path = self.job.path("sig", f"s{seq}.npy")
-        layout = self._layout.get(seq)
-        if layout is None:
-            with open(path, "rb") as handle:
-                fmt = np.lib.format
-                read_header = fmt.read_array_header_1_0 if fmt.read_magic(handle) == (1, 0) else \
-                    fmt.read_array_header_2_0
-                shape, _order, dtype = read_header(handle)
-                layout = self._layout[seq] = (handle.tell(), shape, dtype)
-        offset, shape, dtype = layout
-        if not shape[0]:
-            return np.empty((0, *shape[1:]), dtype=dtype)
-        return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape)[rows]  # a copy: unmapped now
+        """Rows of shard `seq`'s signature matrix, read through a mapping kept for the task (only the pages
+        read become resident, and those are the page cache's to drop: a task's own memory does not grow
+        with the run's signatures)."""
+        matrix = self._maps.get(seq)
+        if matrix is None:
+            matrix = self._maps[seq] = np.load(self.job.path("sig", f"s{seq}.npy"), mmap_mode="r")
+        return matrix[rows]  # a copy
 
     def sizes(self, nodes: np.ndarray) -> np.ndarray:
         """Distinct n-grams of each node's text (0: unknown), from the shards' metadata and the index."""
@@ -297,16 +288,18 @@ def _signatures(job: DedupJob, seq: int) -> dict:
             part = table[k * len(rows):(k + 1) * len(rows)]
             part["band"], part["key"], part["rank"], part["node"] = band, keys, ranks, nodes
             part["hi"], part["lo"] = halves[:, 0], halves[:, 1]
+        # one file, ordered by partition (`key % P`): the buckets task of partition p reads its slice
         where = table["key"] % job.partitions
-        for p in range(job.partitions):
-            _save(job.path("bands", f"p{p}", f"s{seq}.npy"), table[where == p])
+        order = np.argsort(where, kind="stable")
+        _save(job.path("bands", f"s{seq}.npy"), table[order])
+        offsets = np.searchsorted(where[order], np.arange(job.partitions + 1)).tolist()
         kinds: dict = {}
         edges, known = _match_index(job, db, seq, ids, exacts, sigs, kinds)
         _save(job.path("edges", f"s{seq}.npy"), edges)
         _save(job.path("known", f"s{seq}.npy"), known)
     finally:
         db.close()
-    return {"documents": len(rows), "index_edges": len(edges), "links": kinds}
+    return {"documents": len(rows), "index_edges": len(edges), "links": kinds, "band_offsets": offsets}
 
 
 def _match_index(job: DedupJob, db: sqlite3.Connection, seq: int, ids: list[str], exacts: list[str],
@@ -340,6 +333,7 @@ def _match_index(job: DedupJob, db: sqlite3.Connection, seq: int, ids: list[str]
             candidates.append(_hits_to_pairs(keys, hit_keys, hit_docs))
     if candidates:
         pairs = np.unique(np.concatenate(candidates), axis=0)
+        pairs = pairs[index.live(pairs[:, 1])]  # a forgotten document's band keys stay until a merge
         a, b = node_of(seq, pairs[:, 0]), -pairs[:, 1]
         ok = _verified(job, _Sigs(job, db), a, b, kinds)
         out.append(_edges(a[ok], b[ok], LINK))
@@ -441,12 +435,17 @@ def buckets(job: DedupJob, partition: int) -> dict:
 
 
 def _buckets(job: DedupJob, partition: int) -> dict:
-    folder = job.path("bands", f"p{partition}")
-    parts = [np.load(folder / f"s{seq}.npy") for seq in job.seqs]
+    parts = []
+    for seq in job.seqs:
+        offsets = json.loads(job.path("done", f"signatures-{seq}.json").read_text(encoding="utf-8"))["band_offsets"]
+        band_rows = np.load(job.path("bands", f"s{seq}.npy"), mmap_mode="r")
+        parts.append(band_rows[offsets[partition]:offsets[partition + 1]])
     rows = np.concatenate(parts) if parts else np.empty(0, dtype=_ROW)
     del parts
     versions = _Versions(job)
     rows = rows[~versions.gone(rows["node"])]  # a superseded capture links to nothing
+    total = len(rows)
+    rows = rows[_shared(rows)]  # most rows are alone in their bucket: only the others are sorted in full
     rows = rows[np.lexsort((rows["node"], rows["rank"], rows["lo"], rows["hi"], rows["key"], rows["band"]))]
     bands = rows["band"]
     starts = np.searchsorted(bands, np.arange(EXACT_BAND, job.cfg.bands), side="left")
@@ -471,7 +470,21 @@ def _buckets(job: DedupJob, partition: int) -> dict:
     finally:
         db.close()
     _save(job.path("edges", f"p{partition}.npy"), forest)
-    return {"rows": len(rows), "edges": len(forest), "links": kinds}
+    return {"rows": total, "shared_rows": len(rows), "edges": len(forest), "links": kinds}
+
+
+def _shared(rows: np.ndarray) -> np.ndarray:
+    """Mask of the band rows whose (band, key) another row has too: one sort of a 64-bit mix of the two (a
+    collision only lets a lone row through, where it finds no partner)."""
+    if len(rows) < 2:
+        return np.zeros(len(rows), dtype=bool)
+    mixed = rows["key"] ^ (rows["band"] * np.int64(-7046029254386353131))  # 0x9E3779B97F4A7C15 as int64
+    order = np.argsort(mixed, kind="stable")
+    ordered = mixed[order]
+    same = ordered[1:] == ordered[:-1]
+    mask = np.zeros(len(rows), dtype=bool)
+    mask[order[np.r_[same, False] | np.r_[False, same]]] = True
+    return mask
 
 
 def _candidates(block: np.ndarray) -> np.ndarray:

@@ -288,8 +288,9 @@ def test_bad_inputs_become_rejects_and_error_rate_sets_exit_code(tmp_path: Path,
 
 def test_kill_between_dedup_and_commit_then_rerun(corpus: Path, small_shards: Path, reference: Path,
                                                  tmp_path: Path, monkeypatch):
-    """The dedup step's files are published, then the process dies before the state records it."""
-    from pipeline import batch
+    """The dedup step's files are published and the index's new band run written, then the process dies
+    before the state records them: the rerun resumes every task, and the unnamed run is swept."""
+    from pipeline import dedup
 
     out = tmp_path / "out"
     config = load_config(small_shards, max_error_rate=0.2)
@@ -298,18 +299,21 @@ def test_kill_between_dedup_and_commit_then_rerun(corpus: Path, small_shards: Pa
     class Killed(BaseException):
         pass
 
-    real_stage = batch.DedupIndex.stage
+    real_finish = dedup._RunWriter.finish
 
-    def die(self, *args, **kwargs):
+    def die(self):
+        real_finish(self)  # the run's files are in place, named in a transaction that never commits
         raise Killed
 
-    monkeypatch.setattr(batch.DedupIndex, "stage", die)
+    monkeypatch.setattr(dedup._RunWriter, "finish", die)
     with pytest.raises(Killed):
         run_corpus(corpus, out, config, workers=2, progress=False)
     # every step finished and left its marker; nothing reached documents/ or duplicates/
     assert list((out / STATE_DIR / "dedup").glob("round-*/filtered/documents/part-*.jsonl"))
     assert not list((out / "documents").glob("part-*.jsonl"))
-    monkeypatch.setattr(batch.DedupIndex, "stage", real_stage)
+    orphans = list((out / STATE_DIR / "index").glob("run-*"))
+    assert len(orphans) == 1
+    monkeypatch.setattr(dedup._RunWriter, "finish", real_finish)
     again = run_corpus(corpus, out, config, workers=2, progress=False)
     assert again.exit_code == 0
     assert again.report["dedup"]["tasks"]["run"] == 0 and again.report["dedup"]["tasks"]["resumed"] > 0
@@ -317,6 +321,7 @@ def test_kill_between_dedup_and_commit_then_rerun(corpus: Path, small_shards: Pa
     assert again.report["documents"] == 0 and again.report["duplicates"] == 0
     earlier = again.report["dedup"]["from_earlier_runs"]
     assert earlier["duplicates"] == len(ids(reference, "duplicates")) > 0
+    assert [p.name for p in (out / STATE_DIR / "index").iterdir()] == [orphans[0].name]  # rewritten, named now
     assert earlier["documents"] == len(ids(reference, "documents"))
     assert lines(out) == lines(reference)
     assert not list((out / STATE_DIR / "dedup").glob("round-*"))

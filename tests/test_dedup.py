@@ -45,10 +45,6 @@ def item(doc_id: str, text: str, date: str | None = None, cfg: DedupConfig = CFG
     return DedupItem(doc_id, len(text), date, exact, sig, shingles)
 
 
-def new_index(cfg: DedupConfig = CFG) -> DedupIndex:
-    return DedupIndex(sqlite3.connect(":memory:", isolation_level=None), cfg)
-
-
 def syndicated(text: str, rng: random.Random) -> dict[str, str]:
     """The copies wire services and aggregators make of one story."""
     lines = text.split("\n")
@@ -323,27 +319,59 @@ def test_an_id_kept_before_is_a_duplicate_of_itself_and_its_copies_join_the_kept
     assert decisions["c"].duplicate_of == "a"  # kept before (both): the smallest id
 
 
-def test_staging_twice_is_harmless():
-    db = sqlite3.connect(":memory:", isolation_level=None)
-    index = DedupIndex(db, CFG)
+def _file_index(tmp_path, cfg: DedupConfig = CFG) -> DedupIndex:
+    return DedupIndex(sqlite3.connect(tmp_path / "state.sqlite", isolation_level=None), cfg)
+
+
+def _runs(index: DedupIndex) -> list[str]:
+    return [r[0] for r in index.db.execute("SELECT name FROM dedup_band_runs ORDER BY name")]
+
+
+def _hits(index: DedupIndex, it: DedupItem) -> set[int]:
+    """Indexed rowids sharing a band with `it` and still indexed."""
+    sig = np.frombuffer(it.sig, "<u4")[None]
+    docs = np.concatenate([index._band_hits(b, band_key(sig, b, CFG.rows))[1] for b in range(CFG.bands)])
+    return set(docs[index.live(docs)].tolist())
+
+
+def test_staging_twice_is_harmless(tmp_path):
+    index = _file_index(tmp_path)
     batch = [item("000", seed_text("000")), item("004", seed_text("004"))]
     kept = [dedup_module.Decision(i.id, None, None, i.id) for i in batch]
     index.stage(batch, kept)
-    rows = db.execute("SELECT COUNT(*) FROM dedup_bands").fetchone()[0]
     index.stage(batch, kept)
-    assert index.count() == 2 and db.execute("SELECT COUNT(*) FROM dedup_bands").fetchone()[0] == rows
-    assert rows == 2 * CFG.bands
+    assert index.count() == 2 and len(_runs(index)) == 1  # nothing new: no second run
+    keys = np.load(tmp_path / "index" / _runs(index)[0] / "keys.npy")
+    assert keys.shape == (CFG.bands, 2) and all((row[1:] >= row[:-1]).all() for row in keys)
 
 
-def test_forget_and_reset():
-    index = new_index()
-    a = item("a", seed_text("001"))
-    index.stage([a], [dedup_module.Decision("a", None, None, "a")])
-    index.forget(["a", "not-there"])
-    assert index.count() == 0 and index.db.execute("SELECT COUNT(*) FROM dedup_bands").fetchone()[0] == 0
-    index.stage([a], [dedup_module.Decision("a", None, None, "a")])
+def test_forget_merge_and_reset(tmp_path):
+    """Band keys live in sorted runs, one per round; a forgotten document is gone from lookups at once and
+    from the files at the next merge (after MAX_RUNS runs); rowids are never reused; a run no commit named
+    is swept; reset empties the index."""
+    index = _file_index(tmp_path)
+    texts = [seed_text(p) for p in ("000", "001", "002", "003", "004")]
+    items = [item(f"d{k}", text) for k, text in enumerate(texts)]
+    for it in items[:2]:
+        index.stage([it], [dedup_module.Decision(it.id, None, None, it.id)])
+    assert _hits(index, items[0]) == {1} and len(_runs(index)) == 2
+    index.forget(["d0", "not-there"])
+    assert index.count() == 1 and _hits(index, items[0]) == set()
+    index.stage([items[0]], [dedup_module.Decision("d0", None, None, "d0")])  # back, with a new rowid
+    assert _hits(index, items[0]) == {3}
+    for k in range(dedup_module.MAX_RUNS):
+        extra = item(f"x{k}", texts[k % 5] + f" Edition {k}.")
+        index.stage([extra], [dedup_module.Decision(extra.id, None, None, extra.id)])
+    assert len(_runs(index)) <= dedup_module.MAX_RUNS  # merged once
+    files = [np.load(tmp_path / "index" / name / "docs.npy") for name in _runs(index)]
+    assert sum(f.shape[1] for f in files) == index.count()  # the forgotten rowid 1 is gone from the files
+    assert not any(1 in f for f in files)
+    assert 3 in _hits(index, items[0]) and 1 not in _hits(index, items[0]) and 2 in _hits(index, items[1])
+    (tmp_path / "index" / "run-999999999999").mkdir()  # a round killed before its commit
+    index = _file_index(tmp_path)
+    assert not (tmp_path / "index" / "run-999999999999").exists()
     index.reset()
-    assert index.count() == 0
+    assert index.count() == 0 and not _runs(index)
 
 
 def test_other_parameters_need_a_rebuild():

@@ -316,11 +316,11 @@ def test_full_after_a_killed_dedup_never_reuses_its_round(tmp_path: Path, monkey
         raise Killed
 
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1000000000")
-    real_stage = DedupIndex.stage
-    monkeypatch.setattr(DedupIndex, "stage", die)
+    real_stage = DedupIndex.stage_docs
+    monkeypatch.setattr(DedupIndex, "stage_docs", die)
     with pytest.raises(Killed):
         run_corpus(raw, out, config, workers=0, progress=False)
-    monkeypatch.setattr(DedupIndex, "stage", real_stage)
+    monkeypatch.setattr(DedupIndex, "stage_docs", real_stage)
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
     again = run_corpus(raw, out, config, workers=0, progress=False, full=True)
     assert again.report["dedup"]["tasks"]["resumed"] == 0
@@ -366,3 +366,9 @@ def test_moving_a_superseded_record_is_idempotent(tmp_path: Path, monkeypatch):
     assert docs == ["a", "b"] and moved["id"] == "x"
     assert moved["metadata"] == {"duplicate_of": "x", "superseded_by": "crawl-2017.warc.gz", "similarity": 0.18,
                                  "dup_cluster": "x"}
+
+
+@pytest.mark.parametrize("n", [0, 1, 2])
+def test_a_partition_with_almost_no_rows(n):
+    rows = np.zeros(n, dtype=dedup_steps._ROW)
+    assert dedup_steps._shared(rows).tolist() == [n == 2] * n  # two rows of one (band, key) share it
