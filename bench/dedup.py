@@ -581,10 +581,11 @@ def synthetic(stories: list[Story], count: int, seed: int) -> list[str]:
     return texts
 
 
-def scale(stories: list[Story], count: int, cfg: DedupConfig, seed: int) -> dict:
-    """Signatures of `count` synthetic documents, then one round of the dedup steps over them in this process
-    (one core: `dedup --workers 0`), into an empty index; then a later round of count/10 new documents against
-    the indexed ones. Run twice: once timed, once under tracemalloc (numpy's buffers included)."""
+def scale(stories: list[Story], count: int, cfg: DedupConfig, seed: int, workers: int = 0) -> dict:
+    """Signatures of `count` synthetic documents, then one round of the dedup steps over them (in this process
+    with `workers` 0, as `dedup --workers 0` runs them; else on a pool of that many), into an empty index; then
+    a later round of count/10 new documents against the indexed ones. Run twice: once timed, once under
+    tracemalloc (numpy's buffers included; with workers, the driver's alone)."""
     from pipeline.dedup_driver import run_round, steps_executor
     from pipeline.state import STATE_DIR
     from pipeline.store import LocalStore
@@ -604,20 +605,25 @@ def scale(stories: list[Story], count: int, cfg: DedupConfig, seed: int) -> dict
         for run in ("time", "memory"):
             out = Path(tmp) / run
             state = stage_docs(out, docs[:count], cfg)
-            executor = steps_executor(0, out / STATE_DIR)
+            executor = steps_executor(workers, out / STATE_DIR)
             if run == "memory":
                 tracemalloc.start()
             started = time.perf_counter()
             first = run_round(state, out / STATE_DIR, LocalStore(out), cfg, executor)
             seconds = time.perf_counter() - started
             if run == "time":
+                # fresh workers for a fresh state connection: a process forked while an earlier connection
+                # was open must not read the database after that connection closed (SQLite and fork)
+                executor.close()
                 state.close()
                 state = stage_docs(out, docs[count:], cfg)
+                executor = steps_executor(workers, out / STATE_DIR)
                 later_started = time.perf_counter()
                 later = run_round(state, out / STATE_DIR, LocalStore(out), cfg, executor)
+                cores = max(workers, 1)  # signatures are made by the run's workers in parallel too
                 result.update(
-                    index_and_clustering_seconds=round(seconds, 2), steps=first.report["steps"],
-                    signatures_and_clustering_per_second=round(count / (sign_seconds + seconds)),
+                    workers=workers, index_and_clustering_seconds=round(seconds, 2), steps=first.report["steps"],
+                    signatures_and_clustering_per_second_per_core=round(count / (sign_seconds + cores * seconds)),
                     duplicates=first.report["duplicates"], later_batch=len(docs) - count,
                     later_batch_seconds=round(time.perf_counter() - later_started, 2),
                     later_batch_duplicates=later.report["duplicates"],
@@ -629,6 +635,7 @@ def scale(stories: list[Story], count: int, cfg: DedupConfig, seed: int) -> dict
                               signature_mb=round(count * cfg.num_perm * 4 / 2**20, 1),
                               traced_peak_over_signatures=round(peak / (count * cfg.num_perm * 4), 2))
             state.close()
+            executor.close()
     return result
 
 
@@ -738,7 +745,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale", type=int, default=0, metavar="N", help="time N synthetic 600-word documents")
     parser.add_argument("--run", type=int, default=0, metavar="N",
                         help="the dedup steps of `pagewash run` over N documents: time and the driver's memory")
-    parser.add_argument("--workers", type=int, default=2, help="workers of `pagewash run`'s dedup phase")
+    parser.add_argument("--workers", type=int, default=2,
+                        help="workers of the dedup steps (`--scale`: 0 runs them in this process)")
     parser.add_argument("--partitions", type=int, default=DedupConfig().partitions, help="for --run")
     parser.add_argument("--set", choices=("gentle", "syndication"), default="gentle",
                         help="the labelled set: gentle variants (the README's figures) or syndication-like copies")
@@ -759,7 +767,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(result, indent=1) if args.json else "\n".join(f"{k}: {v}" for k, v in result.items()))
         return 0
     if args.scale:
-        result = {"params": params, **scale(stories, args.scale, cfg, args.seed)}
+        result = {"params": params, **scale(stories, args.scale, cfg, args.seed, args.workers)}
         print(json.dumps(result, indent=1) if args.json else "\n".join(f"{k}: {v}" for k, v in result.items()))
         return 0
     if args.set == "syndication":
