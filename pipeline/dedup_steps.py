@@ -30,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import mmap
 import shutil
 import sqlite3
 from collections.abc import Callable, Iterable
@@ -145,17 +146,31 @@ class _Sigs:
 
     def __init__(self, job: DedupJob, db: sqlite3.Connection) -> None:
         self.job, self.index = job, DedupIndex(db, job.cfg, check=False)
-        self._maps: dict[int, np.ndarray] = {}  # seq -> its signature matrix, memory-mapped
+        self._maps: dict[int, tuple] = {}  # seq -> (mapping, its signature matrix on it)
         self._sizes: dict[int, np.ndarray] = {}  # seq -> its documents' distinct n-grams
 
     def _rows(self, seq: int, rows: np.ndarray) -> np.ndarray:
-        """Rows of shard `seq`'s signature matrix, read through a mapping kept for the task (only the pages
-        read become resident, and those are the page cache's to drop: a task's own memory does not grow
-        with the run's signatures)."""
-        matrix = self._maps.get(seq)
-        if matrix is None:
-            matrix = self._maps[seq] = np.load(self.job.path("sig", f"s{seq}.npy"), mmap_mode="r")
-        return matrix[rows]  # a copy
+        """Rows of shard `seq`'s signature matrix, read through a mapping kept for the task; the pages read
+        are given back right after (`MADV_DONTNEED`: they stay in the page cache, not in the task's resident
+        memory, which thus does not grow with the run's signatures)."""
+        found = self._maps.get(seq)
+        if found is None:
+            path = self.job.path("sig", f"s{seq}.npy")
+            with open(path, "rb") as handle:
+                fmt = np.lib.format
+                read_header = fmt.read_array_header_1_0 if fmt.read_magic(handle) == (1, 0) else \
+                    fmt.read_array_header_2_0
+                shape, _order, dtype = read_header(handle)
+                offset = handle.tell()
+                mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) if shape[0] else None
+            matrix = np.frombuffer(mapped, dtype=dtype, count=shape[0] * shape[1], offset=offset).reshape(shape) \
+                if mapped is not None else np.empty(shape, dtype=dtype)
+            found = self._maps[seq] = (mapped, matrix)
+        mapped, matrix = found
+        out = matrix[rows]  # a copy
+        if mapped is not None and hasattr(mapped, "madvise"):
+            mapped.madvise(mmap.MADV_DONTNEED)
+        return out
 
     def sizes(self, nodes: np.ndarray) -> np.ndarray:
         """Distinct n-grams of each node's text (0: unknown), from the shards' metadata and the index."""
@@ -438,8 +453,7 @@ def _buckets(job: DedupJob, partition: int) -> dict:
     parts = []
     for seq in job.seqs:
         offsets = json.loads(job.path("done", f"signatures-{seq}.json").read_text(encoding="utf-8"))["band_offsets"]
-        band_rows = np.load(job.path("bands", f"s{seq}.npy"), mmap_mode="r")
-        parts.append(band_rows[offsets[partition]:offsets[partition + 1]])
+        parts.append(_read_rows(job.path("bands", f"s{seq}.npy"), offsets[partition], offsets[partition + 1]))
     rows = np.concatenate(parts) if parts else np.empty(0, dtype=_ROW)
     del parts
     versions = _Versions(job)
@@ -471,6 +485,14 @@ def _buckets(job: DedupJob, partition: int) -> dict:
         db.close()
     _save(job.path("edges", f"p{partition}.npy"), forest)
     return {"rows": total, "shared_rows": len(rows), "edges": len(forest), "links": kinds}
+
+
+def _read_rows(path: Path, start: int, end: int) -> np.ndarray:
+    """Rows `start:end` of a 1-D .npy file of `_ROW`s, read (not mapped: only the slice is in memory)."""
+    with open(path, "rb") as handle:
+        fmt = np.lib.format
+        (fmt.read_array_header_1_0 if fmt.read_magic(handle) == (1, 0) else fmt.read_array_header_2_0)(handle)
+        return np.fromfile(handle, dtype=_ROW, count=end - start, offset=start * _ROW.itemsize)
 
 
 def _shared(rows: np.ndarray) -> np.ndarray:
