@@ -61,9 +61,9 @@ from .writer import ShardSet, shard_name, to_json, write_atomic
 
 ROUNDS = "dedup"  # in the state folder, as are the database and the staged shards
 STAGED = "staged"
-EXACT_BAND = -1
 LINK, ALIAS = 0, 1  # edge kinds: a verified link; `a` is the same document as `b` (same id)
-_ROW = np.dtype([("band", "<i8"), ("key", "<i8"), ("hi", "<i8"), ("lo", "<i8"), ("rank", "<i8"), ("node", "<i8")])
+_ROW = np.dtype([("band", "<i8"), ("key", "<i8"), ("node", "<i8")])  # a document's key in one LSH band
+_EXROW = np.dtype([("hi", "<i8"), ("lo", "<i8"), ("node", "<i8")])  # a document's exact key (128 bits)
 _IDROW = np.dtype([("idh", "<i8"), ("node", "<i8"), ("hi", "<i8"), ("lo", "<i8")])  # a document's id and text
 _HOOK_ROUNDS = 32
 _BANDS_AT_ONCE = 8  # bands whose candidate pairs are verified together (fewer reads, bounded memory)
@@ -99,12 +99,6 @@ def _split(nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _id_hash(doc_id: str) -> int:
     return int.from_bytes(hashlib.blake2b(doc_id.encode("utf-8"), digest_size=8).digest(), "little", signed=True)
-
-
-def _id_rank(doc_id: str) -> int:
-    """An int64 in the order of the id's first 8 bytes: buckets list their documents in (about) id order,
-    whatever the input order; equal prefixes fall back to input order."""
-    return int.from_bytes(doc_id.encode("utf-8")[:8].ljust(8, b"\0"), "big") - (1 << 63)
 
 
 def _exact_halves(exacts: list[str]) -> np.ndarray:
@@ -265,6 +259,14 @@ def _forest(edges: np.ndarray) -> np.ndarray:
     return _edges(nodes[apart], labels[apart], LINK)
 
 
+def _unique_pairs(pairs: np.ndarray) -> np.ndarray:
+    """`np.unique(pairs, axis=0)` for a (k, 2) int64 array, three times faster (one lexsort, one comparison)."""
+    if len(pairs) < 2:
+        return pairs
+    ordered = pairs[np.lexsort((pairs[:, 1], pairs[:, 0]))]
+    return ordered[np.r_[True, (ordered[1:] != ordered[:-1]).any(axis=1)]]
+
+
 def _edges(a: np.ndarray, b: np.ndarray, kind: int) -> np.ndarray:
     return np.stack([a, b, np.full(len(a), kind, dtype=np.int64)], axis=1).astype(np.int64).reshape(-1, 3)
 
@@ -292,29 +294,34 @@ def _signatures(job: DedupJob, seq: int) -> dict:
              "dates": [r[3] for r in rows], "exact": exacts}))
         nodes = node_of(seq, np.arange(len(rows)))
         halves = _exact_halves(exacts)
-        ranks = np.array([_id_rank(i) for i in ids], dtype=np.int64)
         id_rows = np.empty(len(rows), dtype=_IDROW)
         id_rows["idh"] = np.array([_id_hash(i) for i in ids], dtype=np.int64)
         id_rows["node"], id_rows["hi"], id_rows["lo"] = nodes, halves[:, 0], halves[:, 1]
         _save(job.path("ids", f"s{seq}.npy"), id_rows)  # for the versions step: the same id more than once
-        blocks = [(EXACT_BAND, halves[:, 0])] + [(band, band_key(sigs, band, cfg.rows)) for band in range(cfg.bands)]
-        table = np.empty(len(blocks) * len(rows), dtype=_ROW)
-        for k, (band, keys) in enumerate(blocks):
-            part = table[k * len(rows):(k + 1) * len(rows)]
-            part["band"], part["key"], part["rank"], part["node"] = band, keys, ranks, nodes
-            part["hi"], part["lo"] = halves[:, 0], halves[:, 1]
-        # one file, ordered by partition (`key % P`): the buckets task of partition p reads its slice
-        where = table["key"] % job.partitions
-        order = np.argsort(where, kind="stable")
-        _save(job.path("bands", f"s{seq}.npy"), table[order])
-        offsets = np.searchsorted(where[order], np.arange(job.partitions + 1)).tolist()
+        table = np.empty(cfg.bands * len(rows), dtype=_ROW)
+        for band in range(cfg.bands):
+            part = table[band * len(rows):(band + 1) * len(rows)]
+            part["band"], part["key"], part["node"] = band, band_key(sigs, band, cfg.rows), nodes
+        exact = np.empty(len(rows), dtype=_EXROW)
+        exact["hi"], exact["lo"], exact["node"] = halves[:, 0], halves[:, 1], nodes
+        # one file each, ordered by partition (`key % P`): the buckets task of partition p reads its slices
+        offsets = {name: _save_by_partition(job.path(name, f"s{seq}.npy"), array, key, job.partitions)
+                   for name, array, key in (("bands", table, "key"), ("exact", exact, "hi"))}
         kinds: dict = {}
         edges, known = _match_index(job, db, seq, ids, exacts, sigs, kinds)
         _save(job.path("edges", f"s{seq}.npy"), edges)
         _save(job.path("known", f"s{seq}.npy"), known)
     finally:
         db.close()
-    return {"documents": len(rows), "index_edges": len(edges), "links": kinds, "band_offsets": offsets}
+    return {"documents": len(rows), "index_edges": len(edges), "links": kinds, "offsets": offsets}
+
+
+def _save_by_partition(path: Path, rows: np.ndarray, key: str, partitions: int) -> list[int]:
+    """Save `rows` ordered by partition (`rows[key] % partitions`); the offset where each partition starts."""
+    where = rows[key] % partitions
+    order = np.argsort(where, kind="stable")
+    _save(path, rows[order])
+    return np.searchsorted(where[order], np.arange(partitions + 1)).tolist()
 
 
 def _match_index(job: DedupJob, db: sqlite3.Connection, seq: int, ids: list[str], exacts: list[str],
@@ -347,7 +354,7 @@ def _match_index(job: DedupJob, db: sqlite3.Connection, seq: int, ids: list[str]
         if len(hit_keys):
             candidates.append(_hits_to_pairs(keys, hit_keys, hit_docs))
     if candidates:
-        pairs = np.unique(np.concatenate(candidates), axis=0)
+        pairs = _unique_pairs(np.concatenate(candidates))
         pairs = pairs[index.live(pairs[:, 1])]  # a forgotten document's band keys stay until a merge
         a, b = node_of(seq, pairs[:, 0]), -pairs[:, 1]
         ok = _verified(job, _Sigs(job, db), a, b, kinds)
@@ -450,30 +457,35 @@ def buckets(job: DedupJob, partition: int) -> dict:
 
 
 def _buckets(job: DedupJob, partition: int) -> dict:
-    parts = []
+    parts: dict[str, list[np.ndarray]] = {"bands": [], "exact": []}
     for seq in job.seqs:
-        offsets = json.loads(job.path("done", f"signatures-{seq}.json").read_text(encoding="utf-8"))["band_offsets"]
-        parts.append(_read_rows(job.path("bands", f"s{seq}.npy"), offsets[partition], offsets[partition + 1]))
-    rows = np.concatenate(parts) if parts else np.empty(0, dtype=_ROW)
+        offsets = json.loads(job.path("done", f"signatures-{seq}.json").read_text(encoding="utf-8"))["offsets"]
+        for name, dtype in (("bands", _ROW), ("exact", _EXROW)):
+            start, end = offsets[name][partition], offsets[name][partition + 1]
+            parts[name].append(_read_rows(job.path(name, f"s{seq}.npy"), dtype, start, end))
+    rows = np.concatenate(parts["bands"]) if parts["bands"] else np.empty(0, dtype=_ROW)
+    exact_rows = np.concatenate(parts["exact"]) if parts["exact"] else np.empty(0, dtype=_EXROW)
     del parts
     versions = _Versions(job)
     rows = rows[~versions.gone(rows["node"])]  # a superseded capture links to nothing
+    exact_rows = exact_rows[~versions.gone(exact_rows["node"])]
     total = len(rows)
     rows = rows[_shared(rows)]  # most rows are alone in their bucket: only the others are sorted in full
-    rows = rows[np.lexsort((rows["node"], rows["rank"], rows["lo"], rows["hi"], rows["key"], rows["band"]))]
+    rows = rows[np.lexsort((rows["node"], rows["key"], rows["band"]))]
     bands = rows["band"]
-    starts = np.searchsorted(bands, np.arange(EXACT_BAND, job.cfg.bands), side="left")
-    ends = np.searchsorted(bands, np.arange(EXACT_BAND, job.cfg.bands), side="right")
+    starts = np.searchsorted(bands, np.arange(job.cfg.bands), side="left")
+    ends = np.searchsorted(bands, np.arange(job.cfg.bands), side="right")
     db = _connect(job)
     try:
-        exact = _exact_copies(rows[starts[0]:ends[0]], versions)
+        exact = _exact_copies(exact_rows[np.lexsort((exact_rows["node"], exact_rows["lo"], exact_rows["hi"]))],
+                              versions)
         kinds = {"exact": len(exact)} if len(exact) else {}
         forest = _forest(exact)
         sigs = _Sigs(job, db)
-        bounds = list(zip(starts[1:].tolist(), ends[1:].tolist(), strict=True))
+        bounds = list(zip(starts.tolist(), ends.tolist(), strict=True))
         for group in range(0, len(bounds), _BANDS_AT_ONCE):
             candidates = [_candidates(rows[start:end]) for start, end in bounds[group:group + _BANDS_AT_ONCE]]
-            pairs = np.unique(np.concatenate(candidates), axis=0)
+            pairs = _unique_pairs(np.concatenate(candidates))
             a, b = pairs[:, 0], pairs[:, 1]
             apart = _label(forest, a) != _label(forest, b)  # joined already: no need to verify again
             apart &= versions.allowed(a, b)
@@ -487,12 +499,12 @@ def _buckets(job: DedupJob, partition: int) -> dict:
     return {"rows": total, "shared_rows": len(rows), "edges": len(forest), "links": kinds}
 
 
-def _read_rows(path: Path, start: int, end: int) -> np.ndarray:
-    """Rows `start:end` of a 1-D .npy file of `_ROW`s, read (not mapped: only the slice is in memory)."""
+def _read_rows(path: Path, dtype: np.dtype, start: int, end: int) -> np.ndarray:
+    """Rows `start:end` of a 1-D .npy file of `dtype`, read (not mapped: only the slice is in memory)."""
     with open(path, "rb") as handle:
         fmt = np.lib.format
         (fmt.read_array_header_1_0 if fmt.read_magic(handle) == (1, 0) else fmt.read_array_header_2_0)(handle)
-        return np.fromfile(handle, dtype=_ROW, count=end - start, offset=start * _ROW.itemsize)
+        return np.fromfile(handle, dtype=dtype, count=end - start, offset=start * dtype.itemsize)
 
 
 def _shared(rows: np.ndarray) -> np.ndarray:
@@ -510,16 +522,13 @@ def _shared(rows: np.ndarray) -> np.ndarray:
 
 
 def _candidates(block: np.ndarray) -> np.ndarray:
-    """Candidate pairs (node, node), smaller first, of one band's rows (sorted by key, then exact key)."""
+    """Candidate pairs (node, node), smaller first, of one band's rows (sorted by key, then node: input
+    order, whatever the shard sizes). Exact copies in a bucket pair like the rest; the forest of exact links
+    drops those pairs before any verification."""
     if not len(block):
         return np.empty((0, 2), dtype=np.int64)
-    # one row per text in each bucket (exact copies are linked already): the exact copies' leaders
-    first = np.r_[True, (block["key"][1:] != block["key"][:-1]) | (block["hi"][1:] != block["hi"][:-1])
-                  | (block["lo"][1:] != block["lo"][:-1])]
-    leaders = block[first]
-    leaders = leaders[np.lexsort((leaders["node"], leaders["rank"], leaders["key"]))]
-    pairs = _bucket_pairs(leaders["key"])
-    return np.sort(np.stack([leaders["node"][pairs[:, 0]], leaders["node"][pairs[:, 1]]], axis=1), axis=1)
+    pairs = _bucket_pairs(block["key"])
+    return np.sort(np.stack([block["node"][pairs[:, 0]], block["node"][pairs[:, 1]]], axis=1), axis=1)
 
 
 def _label(forest: np.ndarray, nodes: np.ndarray) -> np.ndarray:
@@ -542,8 +551,9 @@ def _meta_of(job: DedupJob, nodes: np.ndarray, field: str) -> list[str]:
 
 
 def _exact_copies(rows: np.ndarray, versions: _Versions) -> np.ndarray:
-    """Links from each document to the first (by id rank) with the same text, unless both are captures of
-    one id (the versions step made the later an alias of the earlier already)."""
+    """Links from each document to the first (in input order) with the same text, unless both are captures
+    of one id (the versions step made the later an alias of the earlier already). `rows`: `_EXROW`s sorted
+    by exact key, then node."""
     if not len(rows):
         return np.empty((0, 3), dtype=np.int64)
     start = np.r_[True, (rows["hi"][1:] != rows["hi"][:-1]) | (rows["lo"][1:] != rows["lo"][:-1])]
