@@ -10,6 +10,7 @@ import argparse
 import errno
 import json
 import logging
+import os
 import shutil
 import sqlite3
 import sys
@@ -322,6 +323,12 @@ def main(argv: list[str] | None = None) -> int:
     except StoppedAtOnce as stopped:
         print(f"pagewash: stopped at once by a second {stopped}; the next run goes on from the last committed "
               "shard", file=sys.stderr)
+        if argv is None:  # the program itself: leave as a kill would, without the interpreter's exit hooks
+            # (concurrent.futures' hook wakes the killed pool's manager thread through a pipe that may be
+            # closed already: a spurious "Exception ignored ... Bad file descriptor" traceback)
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(128 + stopped.signum)
         return 128 + stopped.signum
     except (OSError, sqlite3.Error) as exc:
         # Input failures are rejects: what escapes a command is the output's side failing. Committed work

@@ -310,7 +310,7 @@ def slow(item):  # every page takes 2 s: a chunk of 16 takes half a minute
     return work_one(item)
 
 batch._work_one = slow  # before the pool forks, so its workers run it
-sys.exit(main(sys.argv[1:]))
+sys.exit(main())  # as the installed program calls it (argv from sys.argv)
 """
 
 
