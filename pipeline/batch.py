@@ -236,7 +236,7 @@ class BatchRun:
         try:
             self.index = DedupIndex(state.db, config.dedup)
         except ValueError as exc:
-            raise ConfigError(f"{store}: {exc}; rerun with --full, or `pagewash dedup --rebuild {store}`") from exc
+            raise ConfigError(f"{store}: {exc}; rerun with --full, or `pagewash dedup --rebuild -o {store}`") from exc
         self.files: dict[str, InputFile] = {}  # inputs in flight: key -> file
         self.first_seq = 0  # the first shard this run writes (set when cleaning starts)
         self.pages_done: Counter = Counter()  # pages of each in-flight input in committed or current shards
