@@ -1,12 +1,14 @@
 """A run's dedup as four shard-parallel steps joined by a file-based shuffle (DESIGN.md: map → shuffle → reduce).
 
 1. signatures, one task per staged shard: reads the shard's pending signatures from the state, writes them
-   as a matrix file, writes its band rows (one row per document and LSH band, plus an exact-text and an id
-   row) into the shuffle partition `key % P`, and matches the shard against the index of documents kept by
-   earlier runs (same id, same text, or a verified LSH hit).
-2. buckets, one task per partition: sorts the partition's band rows; documents sharing a bucket become
-   candidate pairs, each verified by the share of equal signature slots. Exact copies link directly; the
-   same id twice makes the later copy an alias of the first.
+   as a matrix file, writes its band rows (one row per document and LSH band) and exact-key rows, each file
+   ordered by shuffle partition `key % P`, its ids, and matches the shard against the index of documents
+   kept by earlier runs (same text, or a verified LSH hit; the same id is left to the versions task).
+1b. versions, one task: the captures of each repeated id in order: the same text again is an alias of
+   the id's current version, other text a new version (`[dedup] recapture`).
+2. buckets, one task per partition: sorts the partition's band rows that share a bucket; documents sharing
+   a bucket become candidate pairs, each verified by the share of equal signature slots. Exact copies link
+   directly; captures of one id never link to each other, a superseded capture to nothing.
 3. components, one task: union-find over the verified edges only (never over all documents), one
    representative per component, and a decision per duplicate, written per shard.
 4. filter, one task per staged shard: routes each staged record to `documents` or `duplicates`.
