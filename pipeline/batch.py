@@ -48,8 +48,8 @@ from .records import FAILURE_REASONS, Counters, document_id, from_input, process
 from .rules import RuleSet, load_rules
 from .sources import discover, read_inputs, walk_inputs
 from .state import LOCK_FILE, STREAMS, InputFile, RunState, root_id, run_lock
-from .store import LocalStore, Store, StoreError, bind, open_output
-from .writer import ShardSet, shard_name, to_json, write_atomic
+from .store import LocalStore, Store, StoreError, bind, open_output, replace_lines
+from .writer import ShardSet, shard_name, to_json
 
 log = logging.getLogger("pagewash")
 
@@ -479,9 +479,7 @@ class BatchRun:
         kept = sorted({doc_id for doc_id, stream, seq in rows if stream == "documents" and status.get(seq) == "final"})
         with self.state.transaction() as db:
             for seq, stream, n in _count_rows(rows):
-                counts = json.loads(db.execute("SELECT counts FROM shards WHERE seq = ?", (seq,)).fetchone()[0])
-                counts[stream] = max(0, counts.get(stream, 0) - n)
-                db.execute("UPDATE shards SET counts = ? WHERE seq = ?", (json.dumps(counts), seq))
+                self.state.change_counts(db, seq, functools.partial(_fewer, stream, n))
             self.state.forget(db, key, gone)
             self.index.forget(kept)  # an id kept from two inputs is impossible: the later is a duplicate
         log.info("%s %s: %d earlier records retracted", key, "gone" if gone else "changed", len(rows))
@@ -551,6 +549,10 @@ def _chunked(items: Iterator, size: int) -> Iterator[list]:
         yield chunk
 
 
+def _fewer(stream: str, n: int, counts: dict) -> None:
+    counts[stream] = max(0, counts.get(stream, 0) - n)
+
+
 def _count_rows(rows: list) -> list[tuple[int, str, int]]:
     counts = Counter((seq, stream) for _doc, stream, seq in rows)
     return [(seq, stream, n) for (seq, stream), n in sorted(counts.items())]
@@ -570,14 +572,8 @@ def _rewrite_without(store: Store, stream: str, name: str, ids: set[str], key: s
             dropped += 1
         else:
             kept.append(line)
-    if not dropped:
-        return
-    if kept:
-        temp = store.temp_path(stream, name)
-        write_atomic(temp, "".join(kept))
-        store.publish(stream, name, temp)
-    else:
-        store.remove(stream, name)
+    if dropped:
+        replace_lines(store, stream, name, kept)
 
 
 def _progress_bar(raw: Path):

@@ -234,8 +234,12 @@ def _hits_to_pairs(keys: np.ndarray, hit_keys: np.ndarray, hit_docs: np.ndarray)
     column = keys[order]
     lo = np.searchsorted(column, hit_keys, side="left")
     counts = np.searchsorted(column, hit_keys, side="right") - lo
-    offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
-    return np.stack([order[np.repeat(lo, counts) + offsets], np.repeat(hit_docs, counts)], axis=1)
+    return np.stack([order[_spans(lo, counts)], np.repeat(hit_docs, counts)], axis=1)
+
+
+def _spans(lo: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """The positions lo[k], lo[k] + 1, ..., lo[k] + counts[k] - 1 of every k, in one array."""
+    return np.repeat(lo, counts) + np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
 
 
 def _equal_share(sigs: np.ndarray, a: np.ndarray, b: np.ndarray, chunk: int = 32_768) -> np.ndarray:
@@ -319,16 +323,24 @@ class _Run:
         counts = hi - lo
         if not counts.any():
             return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
-        at = np.repeat(lo, counts) + np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
-        return np.repeat(keys, counts), np.asarray(self.docs[band][at], dtype=np.int64)
+        return np.repeat(keys, counts), np.asarray(self.docs[band][_spans(lo, counts)], dtype=np.int64)
 
 
-def _npy_row(path: Path, row: int, width: int) -> np.ndarray:
-    """Row `row` of a 2-D int64 .npy file `width` wide, read (not mapped: the caller's memory is only the row)."""
+def npy_layout(path: Path) -> tuple[int, tuple, np.dtype]:
+    """(where the data starts, shape, dtype) of a .npy file, from its header."""
     with open(path, "rb") as handle:
         fmt = np.lib.format
-        (fmt.read_array_header_1_0 if fmt.read_magic(handle) == (1, 0) else fmt.read_array_header_2_0)(handle)
-        return np.fromfile(handle, dtype="<i8", count=width, offset=row * width * 8)
+        read_header = fmt.read_array_header_1_0 if fmt.read_magic(handle) == (1, 0) else fmt.read_array_header_2_0
+        shape, _fortran, dtype = read_header(handle)
+        return handle.tell(), shape, dtype
+
+
+def read_npy(path: Path, start: int, count: int) -> np.ndarray:
+    """Items `start` to `start + count` of a .npy file's data (flat, in file order), read rather than mapped:
+    the caller's memory holds only those."""
+    offset, _shape, dtype = npy_layout(path)
+    with open(path, "rb") as handle:
+        return np.fromfile(handle, dtype=dtype, count=count, offset=offset + start * dtype.itemsize)
 
 
 class _RunWriter:
@@ -377,9 +389,9 @@ class _RunWriter:
                         for path, docs in self.parts]
                 owners = [docs for _path, docs in self.parts]
                 for run, width in zip(runs, widths, strict=True):
-                    run_docs = _npy_row(run / "docs.npy", band, width)
+                    run_docs = read_npy(run / "docs.npy", band * width, width)
                     mine = np.isin(run_docs, alive)
-                    keys.append(_npy_row(run / "keys.npy", band, width)[mine])
+                    keys.append(read_npy(run / "keys.npy", band * width, width)[mine])
                     owners.append(run_docs[mine])
                 keys_b, docs_b = np.concatenate(keys), np.concatenate(owners)
                 order = np.lexsort((docs_b, keys_b))

@@ -15,6 +15,7 @@ files the state does not name.
 
 from __future__ import annotations
 
+import functools
 import gzip
 import json
 import logging
@@ -180,7 +181,7 @@ def run_round(state: RunState, state_dir: Path, store: Store, cfg: DedupConfig, 
     with state.transaction() as db:
         replaced: set[str] = set()  # ids whose indexed document a newer capture replaces when kept
         if cfg.enabled:
-            superseded = _supersede(db, index, job, staged)
+            superseded = _supersede(state, db, index, job, staged)
             if cfg.recapture == "versions":
                 replaced = {row[1] for row in index._docs_where("doc", replaced_docs(job), fields="doc, id")}
         run = index.begin_run() if cfg.enabled else None  # one band run for the round's kept documents
@@ -197,11 +198,7 @@ def run_round(state: RunState, state_dir: Path, store: Store, cfg: DedupConfig, 
                                "WHERE doc_id = ? AND input = ? AND shard = ? AND stream = 'documents' "
                                "ORDER BY rowid DESC LIMIT 1)", [(d, sql_key(key), seq) for d, key in dups])
                 per_shard[seq] = len(dups)
-            counts = json.loads(db.execute("SELECT counts FROM shards WHERE seq = ?", (seq,)).fetchone()[0])
-            for stale in (STAGED, "_state/staged", "documents", "duplicates"):  # _state/staged: states before 0.2
-                counts.pop(stale, None)
-            counts.update(result["counts"])
-            db.execute("UPDATE shards SET status = 'final', counts = ? WHERE seq = ?", (json.dumps(counts), seq))
+            state.change_counts(db, seq, functools.partial(_filtered_counts, result["counts"]), status="final")
         if run is not None:
             run.finish()
         resolved = db.execute("SELECT COUNT(*) FROM pending").fetchone()[0]
@@ -221,7 +218,19 @@ def run_round(state: RunState, state_dir: Path, store: Store, cfg: DedupConfig, 
     return Round(per_shard, report)
 
 
-def _supersede(db: sqlite3.Connection, index: DedupIndex, job: DedupJob, staged: list[int]) -> int:
+def _filtered_counts(filtered: dict, counts: dict) -> None:
+    """A shard's counts once its staged records are filtered into documents and duplicates."""
+    for stale in (STAGED, "_state/staged", "documents", "duplicates"):  # _state/staged: states before 0.2
+        counts.pop(stale, None)
+    counts.update(filtered)
+
+
+def _moved_to_duplicates(counts: dict) -> None:
+    counts["documents"] = max(0, counts.get("documents", 0) - 1)
+    counts["duplicates"] = counts.get("duplicates", 0) + 1
+
+
+def _supersede(state: RunState, db: sqlite3.Connection, index: DedupIndex, job: DedupJob, staged: list[int]) -> int:
     """Inside the round's commit: the kept documents a newer capture superseded leave the index, their
     records move to `duplicates` in the state (stream, shard counts) and in `moves`, which `apply_moves`
     carries out on the files after the commit. Returns how many."""
@@ -238,10 +247,7 @@ def _supersede(db: sqlite3.Connection, index: DedupIndex, job: DedupJob, staged:
             if seq in round_shards:
                 continue
             db.execute("UPDATE outputs SET stream = 'duplicates' WHERE rowid = ?", (rowid,))
-            counts = json.loads(db.execute("SELECT counts FROM shards WHERE seq = ?", (seq,)).fetchone()[0])
-            counts["documents"] = max(0, counts.get("documents", 0) - 1)
-            counts["duplicates"] = counts.get("duplicates", 0) + 1
-            db.execute("UPDATE shards SET counts = ? WHERE seq = ?", (json.dumps(counts), seq))
+            state.change_counts(db, seq, _moved_to_duplicates)
             db.execute("INSERT INTO moves (doc_id, shard, similarity, superseded_by) VALUES (?, ?, ?, ?)",
                        (doc_id, seq, similarity, by))
     return len(found)

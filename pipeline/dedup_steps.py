@@ -21,10 +21,11 @@ transaction, and moves the filtered files into place (`install_rounds`, also run
 finishes a move a kill interrupted).
 
 Documents are nodes: `seq << 32 | i` for the i-th pending document of shard `seq`, `-doc` for the index's
-document `doc`. Buckets list their documents in id order, so neither the partition count nor the shard
-layout changes a result. Where an id occurs more than once, every copy's text links, a later copy is a
-duplicate of the first, and a document whose id was kept before is a duplicate of itself, compared with the
-indexed text. pipeline/dedup_driver.py drives a round for `run`, `dedup` and `dedup --rebuild` alike.
+document `doc`. Buckets list their documents in input order (node order), so neither the partition count
+nor the shard layout changes a result. Where an id occurs more than once, the versions task decides: the
+same text again is a duplicate of the id's current version, other text a new version (`[dedup]
+recapture`); captures of one id never link to each other. pipeline/dedup_driver.py drives a round for
+`run`, `dedup` and `dedup --rebuild` alike.
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ import json
 import mmap
 import shutil
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,11 +56,13 @@ from .dedup import (
     apply_decision,
     band_key,
     link,
+    npy_layout,
+    read_npy,
     representatives,
     utf8_array,
 )
 from .state import STATE_DB, key_of
-from .store import LocalStore, Store
+from .store import LocalStore, Store, replace_lines
 from .writer import ShardSet, shard_name, to_json, write_atomic
 
 ROUNDS = "dedup"  # in the state folder, as are the database and the staged shards
@@ -152,12 +156,8 @@ class _Sigs:
         found = self._maps.get(seq)
         if found is None:
             path = self.job.path("sig", f"s{seq}.npy")
+            offset, shape, dtype = npy_layout(path)
             with open(path, "rb") as handle:
-                fmt = np.lib.format
-                read_header = fmt.read_array_header_1_0 if fmt.read_magic(handle) == (1, 0) else \
-                    fmt.read_array_header_2_0
-                shape, _order, dtype = read_header(handle)
-                offset = handle.tell()
                 mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) if shape[0] else None
             matrix = np.frombuffer(mapped, dtype=dtype, count=shape[0] * shape[1], offset=offset).reshape(shape) \
                 if mapped is not None else np.empty(shape, dtype=dtype)
@@ -200,15 +200,14 @@ class _Sigs:
         return out
 
 
-def _verified(job: DedupJob, sigs: _Sigs, a: np.ndarray, b: np.ndarray, kinds: dict) -> np.ndarray:
+def _verified(job: DedupJob, sigs: _Sigs, a: np.ndarray, b: np.ndarray, kinds: Counter) -> np.ndarray:
     """Mask of the candidate pairs (a[k], b[k]) that link (`dedup.link`: Jaccard or containment); the links
     are counted into `kinds` by what made them (`jaccard`, or `containment` alone)."""
     sizes = sigs.sizes(np.concatenate([a, b]))  # one lookup for both ends
     share = _shares(sigs, a, b)
     ok = link(share, sizes[:len(a)], sizes[len(a):], job.cfg)
     by_jaccard = int(np.count_nonzero(ok & (share >= job.cfg.threshold - 1e-9)))
-    kinds["jaccard"] = kinds.get("jaccard", 0) + by_jaccard
-    kinds["containment"] = kinds.get("containment", 0) + int(np.count_nonzero(ok)) - by_jaccard
+    kinds.update(jaccard=by_jaccard, containment=int(np.count_nonzero(ok)) - by_jaccard)
     return ok
 
 
@@ -309,7 +308,7 @@ def _signatures(job: DedupJob, seq: int) -> dict:
         # one file each, ordered by partition (`key % P`): the buckets task of partition p reads its slices
         offsets = {name: _save_by_partition(job.path(name, f"s{seq}.npy"), array, key, job.partitions)
                    for name, array, key in (("bands", table, "key"), ("exact", exact, "hi"))}
-        kinds: dict = {}
+        kinds: Counter = Counter()
         edges, known = _match_index(job, db, seq, ids, exacts, sigs, kinds)
         _save(job.path("edges", f"s{seq}.npy"), edges)
         _save(job.path("known", f"s{seq}.npy"), known)
@@ -327,7 +326,7 @@ def _save_by_partition(path: Path, rows: np.ndarray, key: str, partitions: int) 
 
 
 def _match_index(job: DedupJob, db: sqlite3.Connection, seq: int, ids: list[str], exacts: list[str],
-                 sigs: np.ndarray, kinds: dict) -> tuple[np.ndarray, np.ndarray]:
+                 sigs: np.ndarray, kinds: Counter) -> tuple[np.ndarray, np.ndarray]:
     """Edges from this shard's documents to the documents kept by earlier runs (links counted into `kinds`),
     and (node, indexed node, same text) of each document whose id was kept before (a new capture of it)."""
     index = DedupIndex(db, job.cfg, check=False)
@@ -347,7 +346,7 @@ def _match_index(job: DedupJob, db: sqlite3.Connection, seq: int, ids: list[str]
     if same:
         i, doc = np.array(same, dtype=np.int64).T
         out.append(_edges(node_of(seq, i), -doc, LINK))
-        kinds["exact"] = kinds.get("exact", 0) + len(same)
+        kinds["exact"] += len(same)
     # near copies: LSH hits, each verified
     candidates = []
     for band in range(job.cfg.bands):
@@ -462,9 +461,9 @@ def _buckets(job: DedupJob, partition: int) -> dict:
     parts: dict[str, list[np.ndarray]] = {"bands": [], "exact": []}
     for seq in job.seqs:
         offsets = json.loads(job.path("done", f"signatures-{seq}.json").read_text(encoding="utf-8"))["offsets"]
-        for name, dtype in (("bands", _ROW), ("exact", _EXROW)):
+        for name in ("bands", "exact"):
             start, end = offsets[name][partition], offsets[name][partition + 1]
-            parts[name].append(_read_rows(job.path(name, f"s{seq}.npy"), dtype, start, end))
+            parts[name].append(read_npy(job.path(name, f"s{seq}.npy"), start, end - start))
     rows = np.concatenate(parts["bands"]) if parts["bands"] else np.empty(0, dtype=_ROW)
     exact_rows = np.concatenate(parts["exact"]) if parts["exact"] else np.empty(0, dtype=_EXROW)
     del parts
@@ -481,7 +480,7 @@ def _buckets(job: DedupJob, partition: int) -> dict:
     try:
         exact = _exact_copies(exact_rows[np.lexsort((exact_rows["node"], exact_rows["lo"], exact_rows["hi"]))],
                               versions)
-        kinds = {"exact": len(exact)} if len(exact) else {}
+        kinds = Counter(exact=len(exact))
         forest = _forest(exact)
         sigs = _Sigs(job, db)
         bounds = list(zip(starts.tolist(), ends.tolist(), strict=True))
@@ -499,14 +498,6 @@ def _buckets(job: DedupJob, partition: int) -> dict:
         db.close()
     _save(job.path("edges", f"p{partition}.npy"), forest)
     return {"rows": total, "shared_rows": len(rows), "edges": len(forest), "links": kinds}
-
-
-def _read_rows(path: Path, dtype: np.dtype, start: int, end: int) -> np.ndarray:
-    """Rows `start:end` of a 1-D .npy file of `dtype`, read (not mapped: only the slice is in memory)."""
-    with open(path, "rb") as handle:
-        fmt = np.lib.format
-        (fmt.read_array_header_1_0 if fmt.read_magic(handle) == (1, 0) else fmt.read_array_header_2_0)(handle)
-        return np.fromfile(handle, dtype=dtype, count=end - start, offset=start * dtype.itemsize)
 
 
 def _shared(rows: np.ndarray) -> np.ndarray:
@@ -592,10 +583,10 @@ def _components(job: DedupJob) -> dict:
     roots = np.searchsorted(nodes, roots)  # as positions in `nodes`
     db = _connect(job)
     try:
-        newer = versions.superseded[:, 1]
-        attrs = _Attributes(job, db, np.union1d(np.union1d(nodes, aliases.keys),
-                                                np.union1d(versions.superseded[:, 0][versions.superseded[:, 0] >= 0],
-                                                           newer)))
+        old, newer = versions.superseded[:, 0], versions.superseded[:, 1]
+        mine = old >= 0  # superseded in this round (else kept by an earlier run)
+        newer_inputs = _meta_of(job, newer, "inputs")
+        attrs = _Attributes(job, db, np.union1d(np.union1d(nodes, aliases.keys), np.union1d(old[mine], newer)))
         at = attrs.at(nodes)
         # seen: an indexed document in indexing order (-node is its rowid), then this round's in input order
         seen = np.where(nodes < 0, -nodes - (1 << 62), nodes)
@@ -614,9 +605,7 @@ def _components(job: DedupJob) -> dict:
         dup_targets = np.concatenate([dup_targets, alias_targets])[order]
         compared = np.concatenate([compared, np.where(known, first, alias_targets)])[order]
         # captures superseded by a newer one with other text: a duplicate of their own id, compared with it
-        old, newer = versions.superseded[:, 0], versions.superseded[:, 1]
-        mine = old >= 0
-        by = {int(n): k for n, k in zip(old[mine].tolist(), _meta_of(job, newer[mine], "inputs"), strict=True)}
+        by = {int(n): newer_inputs[k] for k, n in zip(np.flatnonzero(mine).tolist(), old[mine].tolist(), strict=True)}
         order = np.argsort(np.concatenate([dup_nodes, old[mine]]), kind="stable")
         dup_nodes = np.concatenate([dup_nodes, old[mine]])[order]
         dup_targets = np.concatenate([dup_targets, newer[mine]])[order]
@@ -626,8 +615,8 @@ def _components(job: DedupJob) -> dict:
         # kept documents superseded: the driver moves their records and forgets them in the index
         gone = ~mine
         share = _shares(sigs, old[gone], newer[gone]) if gone.any() else np.zeros(0)
-        docs = [[int(-n), round(float(s), 4), k] for n, s, k in zip(old[gone].tolist(), share.tolist(),
-                                                                     _meta_of(job, newer[gone], "inputs"), strict=True)]
+        docs = [[int(-old[k]), round(float(s), 4), newer_inputs[k]]
+                for k, s in zip(np.flatnonzero(gone).tolist(), share.tolist(), strict=True)]
         write_atomic(job.path("versions", "superseded_docs.json"), json.dumps(docs))
     finally:
         db.close()
@@ -843,34 +832,29 @@ def apply_moves(store: Store, db: sqlite3.Connection) -> int:
     for rowid, doc_id, seq, similarity, by in rows:
         name = shard_name(seq)
         kept, record = [], None
-        if store.exists("documents", name):
-            for line in store.lines("documents", name):
-                if record is None and json.loads(line)["id"] == doc_id:  # a kept id is in one record only
-                    record = json.loads(line)
-                else:
-                    kept.append(line if line.endswith("\n") else line + "\n")
+        for line in _lines(store, "documents", name):
+            found = json.loads(line) if record is None else None
+            if found is not None and found["id"] == doc_id:  # a kept id is in one record only
+                record = found
+            else:
+                kept.append(line)
         if record is not None:
             record["metadata"].update(duplicate_of=doc_id, similarity=similarity, dup_cluster=doc_id,
                                       superseded_by=by)
-            duplicates = list(store.lines("duplicates", name)) if store.exists("duplicates", name) else []
-            line = to_json(record)
-            if not any(json.loads(d)["id"] == doc_id and json.loads(d)["metadata"].get("superseded_by") == by
-                       for d in duplicates):
-                _rewrite(store, "duplicates", name, [d if d.endswith("\n") else d + "\n" for d in duplicates]
-                         + [line + "\n"])
-            _rewrite(store, "documents", name, kept)
+            duplicates = list(_lines(store, "duplicates", name))
+            if not any((d := json.loads(line))["id"] == doc_id and d["metadata"].get("superseded_by") == by
+                       for line in duplicates):
+                replace_lines(store, "duplicates", name, [*duplicates, to_json(record) + "\n"])
+            replace_lines(store, "documents", name, kept)
             moved += 1
         db.execute("DELETE FROM moves WHERE rowid = ?", (rowid,))
     return moved
 
 
-def _rewrite(store: Store, stream: str, name: str, lines: list[str]) -> None:
-    if not lines:
-        store.remove(stream, name)
-        return
-    temp = store.temp_path(stream, name)
-    write_atomic(temp, "".join(lines))
-    store.publish(stream, name, temp)
+def _lines(store: Store, stream: str, name: str) -> Iterator[str]:
+    """The lines of a shard file, each ending in a newline (none if the file does not exist)."""
+    for line in store.lines(stream, name):
+        yield line if line.endswith("\n") else line + "\n"
 
 
 def install_rounds(store: Store, state_dir: Path, db: sqlite3.Connection) -> int:

@@ -338,6 +338,16 @@ class RunState:
             db.executemany("INSERT INTO pending VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                            ((row[0], sql_key(row[1]), *row[2:]) for row in pending))
 
+    @staticmethod
+    def change_counts(db: sqlite3.Connection, seq: int, change: Callable[[dict], None],
+                      status: str | None = None) -> None:
+        """Inside the caller's transaction: shard `seq`'s record counts per stream, changed in place by
+        `change`, and (given) its new status."""
+        counts = json.loads(db.execute("SELECT counts FROM shards WHERE seq = ?", (seq,)).fetchone()[0])
+        change(counts)
+        db.execute("UPDATE shards SET counts = ?, status = COALESCE(?, status) WHERE seq = ?",
+                   (json.dumps(counts), status, seq))
+
     def forget(self, db: sqlite3.Connection, key: str, gone: bool) -> None:
         """Inside the caller's transaction: forget the records input `key` left (and, when it is `gone`,
         the input itself)."""

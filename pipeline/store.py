@@ -219,6 +219,17 @@ def bind(store: Store, state_dir: Path, state: RunState, full: bool) -> None:
     store.write_text(MARKER, json.dumps({"state_id": state_id, "state_dir": str(state_dir.resolve())}) + "\n")
 
 
+def replace_lines(store: Store, stream: str, name: str, lines: list[str]) -> None:
+    """Replace the shard file `stream/name` by `lines` (each ending in a newline) atomically, or remove it
+    when there are none."""
+    if not lines:
+        store.remove(stream, name)
+        return
+    temp = store.temp_path(stream, name)
+    write_atomic(temp, "".join(lines))
+    store.publish(stream, name, temp)
+
+
 def is_url(name: str) -> bool:
     """An fsspec URL (`s3://…`); a `file://` URL names a local path (`local_path`)."""
     return "://" in name and not name.startswith("file://")

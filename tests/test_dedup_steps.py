@@ -346,7 +346,7 @@ def test_moving_a_superseded_record_is_idempotent(tmp_path: Path, monkeypatch):
     class Killed(BaseException):
         pass
 
-    real = dedup_steps._rewrite
+    real = dedup_steps.replace_lines
     calls = []
 
     def dies_second(*args):
@@ -355,10 +355,10 @@ def test_moving_a_superseded_record_is_idempotent(tmp_path: Path, monkeypatch):
             raise Killed
         real(*args)
 
-    monkeypatch.setattr(dedup_steps, "_rewrite", dies_second)
+    monkeypatch.setattr(dedup_steps, "replace_lines", dies_second)
     with pytest.raises(Killed):
         dedup_steps.apply_moves(LocalStore(out), state.db)
-    monkeypatch.setattr(dedup_steps, "_rewrite", real)
+    monkeypatch.setattr(dedup_steps, "replace_lines", real)
     assert dedup_steps.apply_moves(LocalStore(out), state.db) == 1
     assert dedup_steps.apply_moves(LocalStore(out), state.db) == 0  # done and forgotten
     docs = [json.loads(line)["id"] for line in (out / "documents" / "part-000003.jsonl").read_text().splitlines()]
