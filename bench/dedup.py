@@ -278,7 +278,7 @@ def topic_neighbours(stories: list[Story], among: list[int], rare: int = 5) -> d
     result = {}
     for k in range(len(stories)):
         score: Counter = Counter()
-        for w in words[k]:
+        for w in sorted(words[k]):  # a fixed order: float sums in set order varied with the string hash seed
             for other in holders.get(w, ()):
                 if other != k:
                     score[other] += 1 / df[w]
