@@ -643,8 +643,12 @@ def stage_docs(out: Path, docs: Iterable[tuple[str, str, int, str, bytes, int]],
                shard_pages: int = 2000):
     """An output folder holding `docs` (id, text, length, exact key, signature, distinct n-grams) as cleaned
     documents awaiting dedup, as a run's clean phase leaves it (after any shards already there); its state."""
+    from pipeline.dedup import stage_as_kept
     from pipeline.dedup_steps import STAGED
+    from pipeline.document import Document
+    from pipeline.records import record_of
     from pipeline.state import STATE_DIR, RunState
+    from pipeline.writer import to_json
 
     state = RunState(out / STATE_DIR)
     run_id = state.begin_run("bench")
@@ -654,7 +658,8 @@ def stage_docs(out: Path, docs: Iterable[tuple[str, str, int, str, bytes, int]],
         pending = [(doc_id, f"in{seq}", seq, pos, length, None, exact, sig, shingles)
                    for pos, (doc_id, _, length, exact, sig, shingles) in enumerate(shard)]
         outputs = [(doc_id, f"in{seq}", "documents") for doc_id, *_ in shard]
-        lines = [json.dumps({"id": doc_id, "text": text, "metadata": {"source_path": f"raw/in{seq}"}})
+        # records as a run stages them: the schema's envelope, with the kept decision in it
+        lines = [to_json(stage_as_kept(record_of(Document(doc_id, text, {"source_path": f"raw/in{seq}"}), "bench")))
                  for doc_id, text, *_ in shard]
         folder = out / STATE_DIR / STAGED
         folder.mkdir(parents=True, exist_ok=True)

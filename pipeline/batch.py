@@ -39,7 +39,7 @@ from pathlib import Path
 
 from . import __version__
 from .config import Config, ConfigError
-from .dedup import DedupIndex, fingerprint
+from .dedup import DedupIndex, fingerprint, stage_as_kept
 from .dedup_driver import every_stream, no_init, run_round, sweep, tell
 from .dedup_steps import ROUNDS, STAGED, install_rounds
 from .document import Document, RawPage
@@ -432,7 +432,7 @@ class BatchRun:
                 self._bar.close()
 
     def _shard(self, seq: int) -> _Shard:
-        return _Shard(seq, ShardSet(self.store, seq, {STAGED: self.staged}))
+        return _Shard(seq, ShardSet(self.store, seq, {STAGED: self.staged}), self.config.dedup.enabled)
 
     def _commit(self, shard: _Shard) -> None:
         if not shard.pages and not shard.ended and not shard.touched:
@@ -517,6 +517,7 @@ class BatchRun:
 class _Shard:
     seq: int
     files: ShardSet
+    dedup: bool  # dedup is on: records are staged with the kept decision
     pages: int = 0
     outputs: list = field(default_factory=list)  # (doc_id, input key, stream)
     pending: list = field(default_factory=list)  # rows of the pending table
@@ -528,8 +529,9 @@ class _Shard:
         self.touched.add(result.key)
         record = result.record
         if result.reason is None:
-            # staged even when dedup is off, so that documents/ is written in one place
-            self.files.write(STAGED, record)
+            # staged even when dedup is off, so that documents/ is written in one place; with the kept decision
+            # when on, which the filter step then copies for most records (`stage_as_kept`)
+            self.files.write(STAGED, stage_as_kept(record) if self.dedup else record)
             self.outputs.append((record["id"], result.key, "documents"))
             self.pending.append((record["id"], result.key, self.seq, len(self.pending), len(record["text"]),
                                  record["metadata"].get("date"), result.exact, result.sig, result.shingles))

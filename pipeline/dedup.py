@@ -18,6 +18,7 @@ import sqlite3
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
+from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from pathlib import Path
 
 import numpy as np
@@ -144,6 +145,19 @@ class DedupItem:
     exact: str
     sig: bytes
     shingles: int  # distinct n-grams (0: unknown, then it links by Jaccard only)
+
+
+@dataclass(slots=True)
+class KeptRows:
+    """Kept documents to index, as columns (no object per document): what `DedupItem`s hold, the
+    signatures as one matrix (a row a document)."""
+
+    ids: list[str]
+    exacts: list[str]
+    text_len: list[int]
+    dates: list[str | None]
+    sigs: np.ndarray
+    shingles: list[int]
 
 
 @dataclass(slots=True)
@@ -382,6 +396,9 @@ class _RunWriter:
         top = max([int(docs.max()) for _path, docs in self.parts] + [_run_top(name) for name in merge])
         name = f"run-{top:012d}"
         keys_path, docs_path = self.temp / "keys.npy", self.temp / "docs.npy"
+        docs_all = np.concatenate([docs for _path, docs in self.parts])
+        ascending = not runs and bool(np.all(docs_all[1:] > docs_all[:-1]))
+        del docs_all
         total = None
         with open(keys_path, "wb") as keys_out, open(docs_path, "wb") as docs_out:
             for band in range(bands):
@@ -394,7 +411,9 @@ class _RunWriter:
                     keys.append(read_npy(run / "keys.npy", band * width, width)[mine])
                     owners.append(run_docs[mine])
                 keys_b, docs_b = np.concatenate(keys), np.concatenate(owners)
-                order = np.lexsort((docs_b, keys_b))
+                # rowids ascending (the parts' are, unless merged runs follow): a stable sort by key alone
+                # orders by (key, rowid), several times faster than sorting by both
+                order = np.argsort(keys_b, kind="stable") if ascending else np.lexsort((docs_b, keys_b))
                 if total is None:
                     total = len(order)
                     for handle in (keys_out, docs_out):
@@ -521,25 +540,36 @@ class DedupIndex:
         run.finish()
 
     def stage_docs(self, batch: list[DedupItem], decisions: list[Decision]) -> tuple[np.ndarray, np.ndarray]:
-        """The kept items' rows (INSERTs only, ids already indexed skipped); returns their rowids and
-        signature matrix for a `_RunWriter`, so that a caller staging shard by shard writes one run."""
-        kept: dict[str, DedupItem] = {}
-        for item, decision in zip(batch, decisions, strict=True):
-            if decision.duplicate_of is None:
-                kept.setdefault(item.id, item)
-        new = sorted(set(kept) - self.known_ids(kept))
-        if not new:
+        """The kept items' rows (`stage_rows`)."""
+        kept = [item for item, decision in zip(batch, decisions, strict=True) if decision.duplicate_of is None]
+        return self.stage_rows(KeptRows([it.id for it in kept], [it.exact for it in kept],
+                                        [it.text_len for it in kept], [it.date for it in kept],
+                                        _sig_matrix([it.sig for it in kept], self.cfg.num_perm),
+                                        [it.shingles for it in kept]))
+
+    def stage_rows(self, rows: KeptRows) -> tuple[np.ndarray, np.ndarray]:
+        """Kept documents' rows (INSERTs only; an id already indexed, or met before in `rows`, skipped);
+        returns their rowids and signature matrix for a `_RunWriter`, so that a caller staging shard by
+        shard writes one run."""
+        first: dict[str, int] = {}
+        for k, doc_id in enumerate(rows.ids):
+            first.setdefault(doc_id, k)
+        known = self.known_ids(first)
+        picked = [first[doc_id] for doc_id in sorted(first) if doc_id not in known]
+        if not picked:
             return np.empty(0, dtype=np.int64), np.empty((0, self.cfg.num_perm), dtype="<u4")
-        items = [kept[i] for i in new]
+        sigs = np.ascontiguousarray(rows.sigs[picked], dtype="<u4")
+        if sigs.shape[1] != self.cfg.num_perm:
+            raise ValueError(f"signatures of {sigs.shape[1]} slots, expected {self.cfg.num_perm}")
         # rowids never come back, even those of forgotten documents: their band keys may still be in a run
         base = max([self.db.execute("SELECT COALESCE(MAX(doc), 0) FROM dedup_docs").fetchone()[0]]
                    + [_run_top(name) for name in self._run_names()]) + 1
         self.db.executemany(
             "INSERT OR IGNORE INTO dedup_docs (doc, id, exact, sig, text_len, date, shingles) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            ((base + k, it.id, it.exact, it.sig, it.text_len, it.date, it.shingles) for k, it in enumerate(items)))
-        return np.arange(base, base + len(items), dtype=np.int64), _sig_matrix([it.sig for it in items],
-                                                                               self.cfg.num_perm)
+            ((base + n, rows.ids[k], rows.exacts[k], sigs[n].tobytes(), rows.text_len[k], rows.dates[k],
+              rows.shingles[k]) for n, k in enumerate(picked)))
+        return np.arange(base, base + len(picked), dtype=np.int64), sigs
 
     def forget(self, ids: Iterable[str]) -> None:
         """Remove documents from the index (no transaction handling); their band keys stay in their runs,
@@ -586,3 +616,21 @@ def apply_decision(record: dict, decision: Decision) -> str:
     record.setdefault("metadata", {}).update(duplicate_of=decision.duplicate_of, similarity=decision.similarity,
                                              dup_cluster=decision.cluster, superseded_by=decision.superseded_by)
     return "documents" if decision.duplicate_of is None else "duplicates"
+
+
+def stage_as_kept(record: dict) -> dict:
+    """Write the kept decision into a record about to be staged (what most records end up with), so that
+    the filter step copies a kept record's staged line as it is (`staged_as_kept`) instead of parsing and
+    writing it again. Returns the record."""
+    apply_decision(record, Decision(record["id"], None, None, record["id"]))
+    return record
+
+
+def staged_as_kept(line: str, doc_id: str) -> bool:
+    """Whether a staged JSON line (`writer.to_json`'s) is record `doc_id` holding the kept decision in the
+    metadata's schema order (`records.record_of`): then it is the line a kept decision writes, byte for
+    byte. Keys are the only places a bare `"` appears, so the test cannot be fooled by text; a record in
+    any other shape gets False and goes the long way (parse, decide, write)."""
+    quoted = encode_basestring(doc_id)  # as `to_json` writes it, but for lone surrogates (then: the long way)
+    return line.startswith(f'{{"id":{quoted},') and \
+        f'"duplicate_of":null,"dup_cluster":{quoted},"similarity":null,"superseded_by":null,' in line

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .config import Config, ConfigError, DedupConfig
-from .dedup import DedupIndex, fingerprint
+from .dedup import DedupIndex, fingerprint, stage_as_kept
 from .dedup_steps import (
     ROUNDS,
     STAGED,
@@ -39,8 +39,7 @@ from .dedup_steps import (
     duplicates_of,
     filter_shard,
     install_rounds,
-    kept_decisions,
-    kept_items,
+    kept_rows,
     replaced_docs,
     round_dir,
     signatures,
@@ -188,10 +187,10 @@ def run_round(state: RunState, state_dir: Path, store: Store, cfg: DedupConfig, 
         for seq, result in zip(staged, filtered, strict=True):
             per_shard[seq] = 0
             if cfg.enabled:
-                items = kept_items(job, seq)
-                index.forget([item.id for item in items if item.id in replaced])
-                run.add(*index.stage_docs(items, kept_decisions(items)))
-                del items
+                rows = kept_rows(job, seq)
+                index.forget([doc_id for doc_id in rows.ids if doc_id in replaced])
+                run.add(*index.stage_rows(rows))
+                del rows
                 dups = duplicates_of(job, seq)
                 # one row each: the same URL twice in one input has two rows, the later is the duplicate
                 db.executemany("UPDATE outputs SET stream = 'duplicates' WHERE rowid = (SELECT rowid FROM outputs "
@@ -437,7 +436,7 @@ def _stage_batch(state: RunState, store: Store, staged: LocalStore, seq: int, ba
                     outputs.append((record["id"], source, "rejects"))
                 continue
             pending.append(pending_row(record, source, seq, len(pending), cfg))
-            files.write(STAGED, record)
+            files.write(STAGED, stage_as_kept(record) if cfg.enabled else record)
             outputs.append((record["id"], source, "documents"))
         files.publish()
     except BaseException:
@@ -535,10 +534,10 @@ def _restage(state: RunState, store: Store, staged: LocalStore, cfg: DedupConfig
         pending = []
         try:
             records = (_staged_records(staged, seq) if status[seq] == "staged" else _kept_and_duplicates(store, seq))
-            for record in records:  # its old decision stays in place until the filter step overwrites it
+            for record in records:  # staged as kept (its old decision gone): the filter step writes the new one
                 pending.append(pending_row(record, _input_of(record, inputs.get(record["id"], [])), seq,
                                            len(pending), cfg))
-                files.write(STAGED, record)
+                files.write(STAGED, stage_as_kept(record) if cfg.enabled else record)
             files.publish()
         except BaseException:
             files.abort()

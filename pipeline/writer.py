@@ -57,11 +57,15 @@ class ShardSet:
         return self._store(stream).temp_path(stream, shard_name(self.seq))
 
     def write(self, stream: str, record: dict) -> None:
+        self.write_line(stream, dump_record(record) + "\n")
+
+    def write_line(self, stream: str, line: str) -> None:
+        """One record already written as a JSON line (`dump_record`'s, ending in a newline)."""
         handle = self._handles.get(stream)
         if handle is None:
             self._tmp_path(stream).parent.mkdir(parents=True, exist_ok=True)
             handle = self._handles[stream] = open(self._tmp_path(stream), "w", encoding="utf-8")
-        handle.write(dump_record(record) + "\n")
+        handle.write(line)
         self.counts[stream] = self.counts.get(stream, 0) + 1
 
     def publish(self) -> None:

@@ -316,11 +316,11 @@ def test_full_after_a_killed_dedup_never_reuses_its_round(tmp_path: Path, monkey
         raise Killed
 
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1000000000")
-    real_stage = DedupIndex.stage_docs
-    monkeypatch.setattr(DedupIndex, "stage_docs", die)
+    real_stage = DedupIndex.stage_rows
+    monkeypatch.setattr(DedupIndex, "stage_rows", die)
     with pytest.raises(Killed):
         run_corpus(raw, out, config, workers=0, progress=False)
-    monkeypatch.setattr(DedupIndex, "stage_docs", real_stage)
+    monkeypatch.setattr(DedupIndex, "stage_rows", real_stage)
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
     again = run_corpus(raw, out, config, workers=0, progress=False, full=True)
     assert again.report["dedup"]["tasks"]["resumed"] == 0
@@ -372,3 +372,35 @@ def test_moving_a_superseded_record_is_idempotent(tmp_path: Path, monkeypatch):
 def test_a_partition_with_almost_no_rows(n):
     rows = np.zeros(n, dtype=dedup_steps._ROW)
     assert dedup_steps._shared(rows).tolist() == [n == 2] * n  # two rows of one (band, key) share it
+
+
+@settings(max_examples=200, deadline=None)
+@given(doc_id=st.text(max_size=12), text=st.text(max_size=60), title=st.none() | st.text(max_size=12),
+       decided=st.sampled_from(["kept", "duplicate", "self", "none"]))
+def test_a_kept_line_copied_as_staged_is_the_line_the_long_way_writes(doc_id, text, title, decided):
+    """The filter step copies a staged line as it is when `staged_as_kept` says it holds the kept decision:
+    that must be, byte for byte, what parsing it, writing the kept decision into it and dumping it gives; and
+    every record a run stages with the kept decision (`stage_as_kept`) takes the short way unless its id
+    holds a lone surrogate. A record with any other decision, or none, never passes (text cannot fake one)."""
+    from pipeline.dedup import apply_decision, stage_as_kept, staged_as_kept
+    from pipeline.document import Document
+    from pipeline.records import record_of
+    from pipeline.writer import to_json
+
+    fake = ',"duplicate_of":null,"dup_cluster":' + json.dumps(doc_id) + ',"similarity":null,"superseded_by":null,'
+    record = record_of(Document(doc_id, text + fake, {"title": title or fake}), "stamp")
+    if decided == "kept":
+        stage_as_kept(record)
+    elif decided == "duplicate":
+        apply_decision(record, Decision(doc_id, "other", 0.8, "other"))
+    elif decided == "self":  # a capture of an id kept before, with the same text: a duplicate of its own id
+        apply_decision(record, Decision(doc_id, doc_id, 1.0, doc_id))
+    line = to_json(record)
+    fast = staged_as_kept(line, doc_id)
+    surrogate = any(0xD800 <= ord(c) <= 0xDFFF for c in doc_id)
+    assert fast == (decided == "kept" and not surrogate)
+    if fast:
+        long_way = json.loads(line)
+        apply_decision(long_way, Decision(doc_id, None, None, doc_id))
+        assert to_json(long_way) == line
+    assert not staged_as_kept(line, doc_id + "x")
