@@ -16,11 +16,8 @@ from .base import Stage
 from .config import Config
 from .decode import normalise_text
 from .document import Document, LineVerdict
-from .linemodel import LineModel
-from .rules import RuleSet, line_key, trim_line
-from .stages import ExtractText, ReadHeader, summarise_cleaning
-from .stopwords import StopwordIndex
-from .textclean import BAD, BLANK, GOOD, SIG_DUPLICATE
+from .rules import RuleSet, line_key, site_keys, trim_line
+from .textclean import BAD, BLANK, GOOD, SIG_DUPLICATE, summarise_cleaning
 
 _TITLE_SUFFIX = re.compile(r"\s+[|–—·•-]\s+")
 
@@ -64,12 +61,11 @@ def release_caches() -> None:
 
 @dataclass
 class ExtractHtml(Stage):
-    """trafilatura's main text and metadata; our drop rules over its lines; text-dump fallback."""
+    """trafilatura's main text and metadata, our drop rules over its lines; where trafilatura finds no text,
+    the rendered page, sent on to the text chain (`reroute`)."""
 
     config: Config
     rules: RuleSet
-    stopwords: StopwordIndex
-    model: LineModel | None = None  # the text-dump cleaner's, for the fallback
     name: str = "extract"
 
     def process(self, doc: Document) -> Document:
@@ -81,10 +77,11 @@ class ExtractHtml(Stage):
             date_extraction_params={"extensive_search": options.extensive_date_search, "original_date": True},
         )
         text = normalise_text(result.text or "") if result is not None else ""
-        if not text.strip():
-            return self._fallback(doc, html)
-        doc.lines = self._apply_rules(text)
-        doc.text = "\n".join(v.text for v in doc.lines if v.kept)
+        if not text.strip():  # nothing found: the rendered page goes down the text chain (`stages.CHAINS`)
+            doc.text = normalise_text(render_text(html))
+            doc.metadata["provenance"] = {**doc.metadata.get("provenance", {}), "text": "html-fallback:text-dump"}
+            doc.reroute = "text"
+            return doc
         meta = doc.metadata
         given = meta.get("provenance", {})
         provenance = {"text": "trafilatura", **given}
@@ -103,11 +100,14 @@ class ExtractHtml(Stage):
         meta["url"] = url or getattr(result, "url", None)
         meta["categories"] = [normalise_text(c) for c in result.categories or []]
         meta["tags"] = [normalise_text(t) for t in result.tags or []]
+        # the site's own rules too: its host (the URL's, or the page's canonical) and its name
+        doc.lines = self._apply_rules(text, site_keys(meta.get("hostname"), meta.get("sitename")))
+        doc.text = "\n".join(v.text for v in doc.lines if v.kept)
         meta["cleaning"] = summarise_cleaning(doc.lines)
         meta["provenance"] = provenance
         return doc
 
-    def _apply_rules(self, text: str) -> list[LineVerdict]:
+    def _apply_rules(self, text: str, sites: frozenset[str] = frozenset()) -> list[LineVerdict]:
         """Residue trafilatura keeps (`Advertisement`, share bars) goes by the same drop rules as dumps."""
         verdicts = []
         seen: set[str] = set()
@@ -117,17 +117,9 @@ class ExtractHtml(Stage):
                 verdicts.append(LineVerdict(i, line, False, None, BLANK))
                 continue
             key = line_key(line)
-            hit = self.rules.match(line, key, "drop") if self.rules.could_match(line, key) else None
+            hit = self.rules.match(line, key, "drop", sites) if self.rules.could_match(line, key, sites) else None
             if hit is None and len(line.split()) >= self.config.clean.repeat_min_words and key in seen:
                 hit = SIG_DUPLICATE
             seen.add(key)
             verdicts.append(LineVerdict(i, line, hit is None, hit, BAD if hit else GOOD))
         return verdicts
-
-    def _fallback(self, doc: Document, html: str) -> Document:
-        doc.text = normalise_text(render_text(html))
-        doc = ExtractText(self.config, self.rules, self.stopwords, self.model).process(doc)
-        doc = ReadHeader(self.config, self.rules).process(doc)
-        doc.metadata["provenance"]["text"] = "html-fallback:text-dump"
-        doc.metadata["source_format"] = "html"
-        return doc

@@ -63,6 +63,19 @@ def line_key(line: str) -> str:
     return key if key.isascii() else unicodedata.normalize("NFKC", key)  # NFKC leaves ASCII as it is
 
 
+def site_keys(hostname: str | None, sitename: str | None) -> frozenset[str]:
+    """What a page's `sites` rules are matched against: its hostname and every parent domain of it but the
+    last label (`news.example.co.uk` gives `example.co.uk` and `co.uk` too, so `sites = ["example.co.uk"]`
+    covers every subdomain), and its site name as `line_key` folds it (`Example.com`, `The Harbour Times`)."""
+    keys = set()
+    if hostname:
+        labels = [label for label in hostname.casefold().strip(".").split(".") if label]
+        keys.update(".".join(labels[k:]) for k in range(max(len(labels) - 1, 1)))
+    if sitename and (key := line_key(sitename)):
+        keys.add(key)
+    return frozenset(keys)
+
+
 @dataclass(frozen=True, slots=True)
 class LineRule:
     id: str

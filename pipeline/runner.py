@@ -13,7 +13,7 @@ from .language import load_profiles
 from .linemodel import load_model
 from .records import Counters, document_id
 from .rules import RuleSet, load_rules
-from .stages import decode_page, html_stages, text_stages
+from .stages import chains, decode_page
 from .stopwords import StopwordIndex
 from .timelimit import TimeLimitExceeded, time_limit
 
@@ -44,10 +44,7 @@ class Pipeline:
         self.stopwords = StopwordIndex.load()
         load_profiles()
         self.model = load_model(config.clean.model) if config.clean.method == "model" else None
-        self.stages: dict[str, list[Stage]] = {
-            "text": text_stages(config, self.rules, self.stopwords, self.model),
-            "html": html_stages(config, self.rules, self.stopwords, self.model),
-        }
+        self.stages: dict[str, list[Stage]] = chains(config, self.rules, self.stopwords, self.model)
 
     def process(self, page: RawPage, counters: Counters | None = None) -> Outcome:
         counters = counters if counters is not None else Counters()
@@ -60,10 +57,14 @@ class Pipeline:
                 raise Rejected(*page.meta["reject"])
             with time_limit(self.config.extract_timeout):
                 doc = decode_page(page, self.config)
-                for stage in self.stages[doc.metadata["source_format"]]:
+                chain, step = self.stages[doc.metadata["source_format"]], 0
+                while step < len(chain):
+                    stage, step = chain[step], step + 1
                     counters.stage_seconds[stage_name] += time.perf_counter() - started
                     stage_name, started = stage.name, time.perf_counter()
                     doc = stage.process(doc)
+                    if doc.reroute is not None:  # the rest of the way through another chain, from its start
+                        chain, step, doc.reroute = self.stages[doc.reroute], 0, None
         except TimeLimitExceeded:
             detail = f"processing took longer than extract_timeout = {self.config.extract_timeout}s"
             return self._reject(doc, page, "timeout", detail, stage_name, counters)

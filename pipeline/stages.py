@@ -10,16 +10,17 @@ from .base import Stage
 from .config import Config
 from .decode import decode_bytes, gunzip, is_gzip, normalise_text
 from .dedup import exact_key
-from .document import Document, LineVerdict, RawPage, Rejected
+from .document import Document, RawPage, Rejected
 from .header import analyse_header, header_from_model
+from .html import ExtractHtml
 from .html_sniff import looks_like_html
 from .language import detect_language
 from .linemodel import LineModel
 from .modelclean import clean_with_model
 from .records import document_id
-from .rules import RuleSet
+from .rules import RuleSet, site_keys
 from .stopwords import StopwordIndex
-from .textclean import BLANK, clean_lines
+from .textclean import clean_lines, summarise_cleaning
 
 _WORD = re.compile(r"\w+")
 _SNIFF_CHARS = 65536  # as much of the page as looks_like_html reads
@@ -63,19 +64,6 @@ def decode_page(page: RawPage, config: Config) -> Document:
     return doc
 
 
-def summarise_cleaning(verdicts: list[LineVerdict]) -> dict:
-    """`metadata.cleaning`: lines in, lines kept, and how many lines each rule or signal dropped."""
-    rules_hit: dict[str, int] = {}
-    for v in verdicts:
-        if not v.kept and v.rule_id is not None:
-            rules_hit[v.rule_id] = rules_hit.get(v.rule_id, 0) + 1
-    return {
-        "lines_in": sum(1 for v in verdicts if v.label != BLANK),
-        "lines_kept": sum(1 for v in verdicts if v.kept),
-        "rules_hit": dict(sorted(rules_hit.items())),
-    }
-
-
 def _kept_text(doc: Document) -> str:
     return "\n".join(v.text for v in doc.lines or () if v.kept)
 
@@ -92,12 +80,14 @@ class ExtractText(Stage):
 
     def process(self, doc: Document) -> Document:
         stop = self.stopwords.guess(doc.text)
+        # the site rules of the page's site, as known before cleaning: its URL's host, a sidecar's site name
+        sites = site_keys(doc.metadata.get("hostname"), doc.metadata.get("sitename"))
         if self.model is not None:
-            result = clean_with_model(doc.text, self.rules, stop, self.config.clean, self.model)
+            result = clean_with_model(doc.text, self.rules, stop, self.config.clean, self.model, sites)
             doc.lines = result.verdicts
             doc.line_model = result
         else:
-            heuristic = clean_lines(doc.text, self.rules, stop, self.config.clean)
+            heuristic = clean_lines(doc.text, self.rules, stop, self.config.clean, sites)
             doc.lines = heuristic.verdicts
             doc.line_features = heuristic.features
         doc.text = _kept_text(doc)
@@ -160,18 +150,14 @@ class Finalise(Stage):
         return doc
 
 
-def html_stages(config: Config, rules: RuleSet, stopwords: StopwordIndex,
-                model: LineModel | None = None) -> list[Stage]:
-    from .html import ExtractHtml
-
-    return [ExtractHtml(config, rules, stopwords, model), DetectLanguage(config), Finalise(config)]
-
-
-def text_stages(config: Config, rules: RuleSet, stopwords: StopwordIndex,
-                model: LineModel | None = None) -> list[Stage]:
-    return [
-        ExtractText(config, rules, stopwords, model),
-        DetectLanguage(config),
-        ReadHeader(config, rules),
-        Finalise(config),
-    ]
+def chains(config: Config, rules: RuleSet, stopwords: StopwordIndex,
+           model: LineModel | None = None) -> dict[str, list[Stage]]:
+    """The stages of each kind of page, in order: the one place the chains are declared. A stage may send the
+    page on to another chain (`Document.reroute`): `ExtractHtml` does when trafilatura finds no text, and
+    the rendered page then goes through the whole text chain (extract, language, header, finalise), so its
+    header is read knowing its language, as a dump's is."""
+    return {
+        "text": [ExtractText(config, rules, stopwords, model), DetectLanguage(config), ReadHeader(config, rules),
+                 Finalise(config)],
+        "html": [ExtractHtml(config, rules), DetectLanguage(config), Finalise(config)],
+    }

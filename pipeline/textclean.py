@@ -290,3 +290,16 @@ def _is_link_list(run: list[int], features: list[LineFeatures | None], config: C
         and (features[k].title_case >= config.headline_title_case or features[k].words <= config.short_max_words)
     )
     return headline_like >= config.link_list_share * len(run)
+
+
+def summarise_cleaning(verdicts: list[LineVerdict]) -> dict:
+    """`metadata.cleaning`: lines in, lines kept, and how many lines each rule or signal dropped."""
+    rules_hit: dict[str, int] = {}
+    for v in verdicts:
+        if not v.kept and v.rule_id is not None:
+            rules_hit[v.rule_id] = rules_hit.get(v.rule_id, 0) + 1
+    return {
+        "lines_in": sum(1 for v in verdicts if v.label != BLANK),
+        "lines_kept": sum(1 for v in verdicts if v.kept),
+        "rules_hit": dict(sorted(rules_hit.items())),
+    }

@@ -112,3 +112,31 @@ def test_release_caches_empties_trafilaturas_text_caches(pipe):
     assert utils.line_processing.cache_info().currsize == 0
     after = run(pipe, data).document
     assert (after.text, after.metadata) == (before.text, before.metadata)
+
+
+GERMAN = [
+    "Der Stadtrat hat am Dienstagabend den neuen Plan für den Hafen beschlossen, nach einer langen Debatte.",
+    "Die Anwohner hatten seit Jahren gefordert, dass die Kaimauer repariert wird, weil die Stürme der letzten "
+    "beiden Winter große Schäden angerichtet haben.",
+    "Der Bürgermeister sagte, die Arbeiten sollen im Frühjahr beginnen und bis zum Ende des nächsten Jahres "
+    "abgeschlossen sein, wenn das Wetter es zulässt.",
+    "Die Opposition kritisierte, dass die Kosten für das Projekt noch immer nicht vollständig bekannt sind und "
+    "dass der Haushalt dafür keine Reserve vorsieht.",
+]
+
+
+def test_the_html_fallback_reads_the_header_knowing_the_language(pipe):
+    """Issue 17: where trafilatura found nothing, the rendered page went through the text cleaner and the
+    header before language detection, so a dateline in the page's language was read with no language (and
+    missed). It now goes through the whole text chain, as a dump does: the German date is found."""
+    body = "<aside><p>Hafenplan beschlossen</p><p>4. März 2025</p>" + "".join(f"<p>{p}</p>" for p in GERMAN) \
+        + "</aside>"
+    outcome = run(pipe, page(body))
+    assert outcome.reject_reason is None
+    meta = outcome.document.metadata
+    assert meta["provenance"]["text"] == "html-fallback:text-dump"
+    assert meta["language"] == "de"
+    assert meta["date"] == "2025-03-04"
+    text = Pipeline(load_config()).process(RawPage(source_path="p.txt", rel_path="p.txt", data="\n\n".join(
+        ["Hafenplan beschlossen", "4. März 2025", *GERMAN]).encode())).document
+    assert text.metadata["date"] == meta["date"]  # as the same page as a text dump

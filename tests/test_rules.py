@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -398,3 +399,61 @@ def test_no_packaged_pattern_backtracks_on_long_runs_of_digits_or_spaces():
     digits = "".join(str(i) for i in range(1, 30))
     assert rules.match(digits, line_key(digits), "drop") is not None  # a pager of glued numbers still goes
     assert rules.match("« 1 2 3 4 »", line_key("« 1 2 3 4 »"), "drop") == "nav.pagination"
+
+
+# --- site rules in a run ----------------------------------------------------------------------------
+
+
+_PROMO = "Harbour Extra readers get a weekly offer on ferry tickets to the islands all through this summer."
+
+
+def _article(topic: str) -> str:
+    """A text dump of a short article about `topic`, with the promotion line between its paragraphs."""
+    paragraphs = [
+        f"The council met on Tuesday evening to discuss the future of the {topic} and the money it needs.",
+        f"Residents who spoke at the meeting said the {topic} had been neglected for years, and that repairs "
+        "were long overdue after two winters of storms along the coast.",
+        _PROMO,
+        f"The mayor promised that a plan for the {topic} would be published before the end of the year, with "
+        "a public consultation to follow in the spring and a vote in the summer.",
+        f"Opposition members said the promise came too late, and asked why the {topic} had not been part of "
+        "the budget approved in March, when the costs were already known to the officials.",
+    ]
+    return f"{topic.title()} plan promised\n\n" + "\n\n".join(paragraphs) + "\n"
+
+
+def test_a_site_rule_fires_in_a_run_on_its_site_only(tmp_path):
+    """Issue 17: a `sites` rule was parsed but no stage passed the page's site, so it never fired in a run. Now
+    the page's hostname (from its URL: sidecar, export, archive; any subdomain of a listed domain) or its
+    site name (sidecar) selects it: the same line goes on example.com pages, text or HTML, and stays
+    elsewhere."""
+    from pipeline.batch import run_corpus
+    from pipeline.config import load_config
+
+    rules = write_rules(tmp_path / "rules", '[[rule]]\nid = "site.harbour_promo"\naction = "drop"\n'
+                        f'exact = ["{_PROMO}"]\nsites = ["example.com"]\n').parent
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    pages = {"mine.txt": ("https://www.example.com/harbour", "harbour"),
+             "theirs.txt": ("https://other.org/bridge", "bridge"),
+             "named.txt": (None, "library"),
+             "page.html": ("https://news.example.com/pool", "pool")}
+    for name, (url, topic) in pages.items():
+        text = _article(topic)
+        if name.endswith(".html"):
+            body = "".join(f"<p>{p}</p>" for p in text.split("\n\n")[1:])
+            text = f"<html><head><title>{topic}</title></head><body><article>{body}</article></body></html>"
+        (raw / name).write_text(text, encoding="utf-8")
+        side = {"url": url} if url else {"site": "Example.com"}
+        (raw / (name.split(".")[0] + ".meta.json")).write_text(json.dumps(side), encoding="utf-8")
+    out = tmp_path / "out"
+    run_corpus(raw, out, load_config(rules_dirs=[str(rules)]), workers=0, progress=False)
+    records = {Path(r["metadata"]["source_path"]).name: r for stream in ("documents", "duplicates")
+               for path in sorted((out / stream).glob("*.jsonl"))
+               for r in map(json.loads, path.read_text(encoding="utf-8").splitlines())}
+    assert set(records) == set(pages)
+    for name in ("mine.txt", "named.txt", "page.html"):
+        assert _PROMO not in records[name]["text"], name
+        assert records[name]["metadata"]["cleaning"]["rules_hit"].get("site.harbour_promo") == 1, name
+    assert _PROMO in records["theirs.txt"]["text"]
+    assert "site.harbour_promo" not in records["theirs.txt"]["metadata"]["cleaning"]["rules_hit"]
