@@ -75,7 +75,7 @@ _EXROW = np.dtype([("hi", "<i8"), ("lo", "<i8"), ("node", "<i8")])  # a document
 _IDROW = np.dtype([("idh", "<i8"), ("node", "<i8"), ("hi", "<i8"), ("lo", "<i8")])  # a document's id and text
 _HOOK_ROUNDS = 32
 _BANDS_AT_ONCE = 8  # bands whose candidate pairs are verified together (fewer reads, bounded memory)
-_VERIFY_CHUNK = 4_096  # candidate pairs whose signatures are gathered at once (~9 MB of a task at most)
+_VERIFY_CHUNK = 16_384  # candidate pairs whose signatures are gathered at once (~36 MB of a task at most)
 
 
 @dataclass(frozen=True)
@@ -188,12 +188,17 @@ class _Sigs:
         return out
 
     def gather(self, nodes: np.ndarray) -> np.ndarray:
+        """Signatures of `nodes` (sorted, as np.unique gives them: indexed ones first, then by shard)."""
         out = np.empty((len(nodes), self.job.cfg.num_perm), dtype="<u4")
         seqs, rows = _split(nodes)
         new = nodes >= 0
-        for seq in np.unique(seqs[new]).tolist():
-            at = np.flatnonzero(new & (seqs == seq))
-            out[at] = self._rows(seq, rows[at])
+        first = int(np.searchsorted(nodes, 0))  # where this round's nodes start
+        shards = np.unique(seqs[first:])
+        bounds = np.searchsorted(seqs[first:], shards, side="right") + first
+        start = first
+        for seq, end in zip(shards.tolist(), bounds.tolist(), strict=True):
+            out[start:end] = self._rows(seq, rows[start:end])
+            start = end
         old = np.flatnonzero(~new)
         if len(old):
             docs = (-nodes[old]).tolist()
