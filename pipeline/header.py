@@ -16,24 +16,12 @@ import numpy as np
 
 from .config import CleanConfig
 from .document import LineVerdict
-from .rules import RuleSet, line_key
+from .rules import RuleSet, line_key, packaged_vocabulary
 from .textclean import BAD, BLANK, GOOD, SIG_BEFORE_TITLE, SIG_TITLE, LineFeatures
+from .vocabulary import Vocabulary
 
-_MONTHS = (
-    r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?"
-    r"|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?"
-)
-_DATE_SPANS = re.compile(
-    rf"\b(?:\d{{4}}-\d{{1,2}}-\d{{1,2}}"
-    rf"|{_MONTHS}\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+\d{{4}}"
-    rf"|\d{{1,2}}(?:st|nd|rd|th)?\.?\s+(?:of\s+)?{_MONTHS},?\s+\d{{4}}"
-    rf"|\d{{1,2}}[./]\d{{1,2}}[./]\d{{4}})\b",
-    re.IGNORECASE,
-)
 _YEAR = re.compile(r"\b(?:19[7-9]\d|20\d\d)\b")
 _DATELINE = re.compile(r"^[A-Z][\w .'’-]{1,40},\s+(?P<date>[^—–]{6,40}?)\s*[—–-]{1,2}\s")
-_PUBLISHED = re.compile(r"\b(?:published|posted|date|on)\b", re.IGNORECASE)
-_UPDATED = re.compile(r"\b(?:updated|modified|last edited)\b", re.IGNORECASE)
 _DATEPARSER_SETTINGS = {
     "REQUIRE_PARTS": ["day", "month", "year"],
     "PREFER_DAY_OF_MONTH": "first",
@@ -58,13 +46,13 @@ class Header:
     provenance: dict[str, str] = field(default_factory=dict)
 
 
-def parse_date(text: str, language: str | None = None) -> date | None:
+def parse_date(text: str, language: str | None = None, vocab: Vocabulary | None = None) -> date | None:
     """The first full calendar date in a short text, or None.
 
     English and numeric spans are found by pattern; a short line in another language with a year in
     it is handed whole to dateparser in the page's language (all-locale guessing is far too slow).
     """
-    match = _DATE_SPANS.search(text)
+    match = (vocab or packaged_vocabulary()).date_spans.search(text)
     if match:
         candidate, languages = match.group(), ["en"]
     elif language and language != "en" and _YEAR.search(text) and len(text.split()) <= 8:
@@ -83,11 +71,11 @@ def parse_date(text: str, language: str | None = None) -> date | None:
 _NUMERIC_DATE = re.compile(r"\d{1,2}\D{1,12}\d{4}|\d{4}\D{1,12}\d{1,2}")
 
 
-def _is_dateish(text: str) -> bool:
+def _is_dateish(text: str, vocab: Vocabulary) -> bool:
     """A short line that states a full date (a bare year, as in a headline, is not one)."""
     if len(text.split()) > 12:
         return False
-    return bool(_DATE_SPANS.search(text)) or (bool(_YEAR.search(text)) and bool(_NUMERIC_DATE.search(text))
+    return bool(vocab.date_spans.search(text)) or (bool(_YEAR.search(text)) and bool(_NUMERIC_DATE.search(text))
                                               and len(text.split()) <= 6)
 
 
@@ -101,8 +89,8 @@ def _match_meta(rules: RuleSet, field_name: str, text: str) -> tuple[str, str] |
     return None
 
 
-def _split_authors(value: str) -> str:
-    names = [n.strip() for n in re.split(r"\s*(?:,|\band\b|&)\s*", value) if n.strip()]
+def _split_authors(value: str, vocab: Vocabulary) -> str:
+    names = [n.strip() for n in vocab.author_split.split(value) if n.strip()]
     return "; ".join(names)
 
 
@@ -134,35 +122,34 @@ def analyse_header(
     # Byline just above the article (or in its first lines) anchors the title; else the title
     # anchors the byline, which then follows it.
     byline_at = _find_byline(list(reversed(window)) + lead, rules, header)
-    _find_title(verdicts, window, features, byline_at, first, header)
+    _find_title(verdicts, window, features, byline_at, first, header, rules.vocab)
     if byline_at is None and header.title_line is not None:
         after = [v for v in verdicts[header.title_line + 1:header.title_line + 1 + config.header_lines]
                  if v.label != BLANK]
         byline_at = _find_byline(after, rules, header)
     anchor = byline_at if byline_at is not None else header.title_line
-    _find_date(verdicts, lead, anchor if anchor is not None else first, header, language, config)
-    _pull_lead_heading(verdicts, features, header)
+    _find_date(verdicts, lead, anchor if anchor is not None else first, header, language, config, rules.vocab)
+    _pull_lead_heading(verdicts, features, header, rules.vocab)
     return header
 
 
-_NAME = re.compile(r"^[A-Z][\w.’'-]+(?:\s+(?:[A-Z][\w.’'-]+|van|von|de|da|del|der|la|le|bin)){1,4}$")
-_BARE_BY = re.compile(r"^(?:by|von|par|por|di|door|av|af)$", re.IGNORECASE)
 
 
 def _find_byline(lines: list[LineVerdict], rules: RuleSet, header: Header) -> int | None:
     """A byline pattern from rules/, a lone `By` line followed by a name, or a name right before a date."""
+    vocab = rules.vocab
     for n, v in enumerate(lines):
         found = _match_meta(rules, "author", v.text) if len(v.text.split()) <= 12 else None
         provenance = f"text:{found[1]}" if found else ""
         nxt = lines[n + 1] if n + 1 < len(lines) else None
-        if found is None and _BARE_BY.match(v.text) and nxt is not None and _NAME.match(nxt.text):
+        if found is None and vocab.bare_by.match(v.text) and nxt is not None and vocab.name.match(nxt.text):
             found, provenance = (nxt.text, ""), "text:by-line-then-name"
-        elif found is None and _NAME.match(v.text) and nxt is not None and _is_dateish(nxt.text) \
+        elif found is None and vocab.name.match(v.text) and nxt is not None and _is_dateish(nxt.text, vocab) \
                 and nxt.index > v.index:
             found, provenance = (v.text, ""), "text:name-before-date"
         if found is None:
             continue
-        header.author = _split_authors(found[0])
+        header.author = _split_authors(found[0], vocab)
         header.provenance["author"] = provenance
         if v.kept:
             _drop(v, META_AUTHOR)
@@ -170,22 +157,23 @@ def _find_byline(lines: list[LineVerdict], rules: RuleSet, header: Header) -> in
     return None
 
 
-def _find_date(verdicts, lead, anchor: int, header: Header, language: str | None, config: CleanConfig) -> None:
+def _find_date(verdicts, lead, anchor: int, header: Header, language: str | None, config: CleanConfig,
+               vocab: Vocabulary) -> None:
     for v in lead[:1]:
-        parsed = _dateline_date(v.text, language)
+        parsed = _dateline_date(v.text, language, vocab)
         if parsed:
             header.date, header.provenance["date"] = parsed.isoformat(), "text:dateline"
             return
     candidates = []
     low, high = max(0, anchor - config.header_lines // 3), anchor + config.header_lines
     for v in verdicts[low:high + 1]:
-        if v.label in (BLANK, GOOD) or not _is_dateish(v.text):
+        if v.label in (BLANK, GOOD) or not _is_dateish(v.text, vocab):
             continue
-        parsed = parse_date(v.text, language)
+        parsed = parse_date(v.text, language, vocab)
         if parsed is None:
             continue
         distance = abs(v.index - anchor)
-        if _UPDATED.search(v.text) and not _PUBLISHED.search(v.text):
+        if vocab.updated.search(v.text) and not vocab.published.search(v.text):
             distance += config.header_lines  # a publication date beats a modification date
         candidates.append((distance, v.index, parsed, v))
     if candidates:
@@ -195,34 +183,31 @@ def _find_date(verdicts, lead, anchor: int, header: Header, language: str | None
             _drop(v, META_DATE)
 
 
-def _dateline_date(text: str, language: str | None) -> date | None:
+def _dateline_date(text: str, language: str | None, vocab: Vocabulary) -> date | None:
     """The date of a dateline opening the article: "HONG KONG, April 22, 2025 — ..."."""
     match = _DATELINE.match(text)
-    return parse_date(match.group("date"), language) if match else None
+    return parse_date(match.group("date"), language, vocab) if match else None
 
 
-def _headline_of(text: str) -> str:
+def _headline_of(text: str, vocab: Vocabulary) -> str:
     """`Headline | Site` (a page's <title>) -> the longest part; a text without separators, whole."""
-    parts = [p.strip() for p in _TITLE_SEPARATORS.split(text) if p.strip()]
+    parts = [p.strip() for p in vocab.title_split.split(text) if p.strip()]
     return max(parts, key=lambda p: len(p.split())) if len(parts) > 1 else text.strip()
 
 
-def _title_like(v: LineVerdict, feats: LineFeatures | None) -> bool:
+def _title_like(v: LineVerdict, feats: LineFeatures | None, vocab: Vocabulary) -> bool:
     if v.label in (BAD, BLANK) or feats is None:
         return False
     words = feats.words
-    return 2 <= words <= MAX_TITLE_WORDS and not _is_dateish(v.text) and not v.text.endswith((":", ","))
+    return 2 <= words <= MAX_TITLE_WORDS and not _is_dateish(v.text, vocab) and not v.text.endswith((":", ","))
 
 
-_TITLE_SEPARATORS = re.compile(r"\s+[|–—:·•»-]\s+|\s*\|\s*")
-
-
-def _page_title_keys(verdicts: list[LineVerdict]) -> set[str]:
+def _page_title_keys(verdicts: list[LineVerdict], vocab: Vocabulary) -> set[str]:
     """The first line of a dump is often the HTML <title>: `Headline | Site`; its parts are evidence."""
     first = next((v for v in verdicts if v.label != BLANK), None)
     if first is None or first.label == BAD:
         return set()
-    parts = [p for p in _TITLE_SEPARATORS.split(first.text) if p.strip()]
+    parts = [p for p in vocab.title_split.split(first.text) if p.strip()]
     headline = max(parts, key=lambda p: len(p.split())) if parts else first.text
     return {line_key(p) for p in (first.text, headline) if len(p.split()) >= 2}
 
@@ -240,14 +225,14 @@ def _good_words_after(verdicts: list[LineVerdict], features: list[LineFeatures |
     return after
 
 
-def _find_title(verdicts, window, features, byline_at, first, header: Header) -> None:
+def _find_title(verdicts, window, features, byline_at, first, header: Header, vocab: Vocabulary) -> None:
     """The headline: a line echoing the page title, else the nearest title-like line above the article.
 
     Among lines that repeat a part of the page's first line (the <title>), or that the page prints
     twice, the one nearest the start of the article wins; it may sit inside the article region, in
     which case whatever little the region held above it was teaser or navigation and leaves too.
     """
-    page_keys = _page_title_keys(verdicts)
+    page_keys = _page_title_keys(verdicts, vocab)
     printed_twice: set[str] = set()
     previous: list[str] = []
     for v in verdicts:
@@ -263,7 +248,7 @@ def _find_title(verdicts, window, features, byline_at, first, header: Header) ->
     for v in verdicts:
         if v.index > first:
             break  # a headline stands above its story, not among the teasers after it
-        if v.index == first_line or not _title_like(v, features[v.index]):
+        if v.index == first_line or not _title_like(v, features[v.index], vocab):
             continue
         key = features[v.index].key
         evidence = 2 * (key in page_keys) + (key in printed_twice)
@@ -274,11 +259,11 @@ def _find_title(verdicts, window, features, byline_at, first, header: Header) ->
             choice, best = v, rank
     if choice is None:
         for v in reversed([v for v in window if v.index < anchor]):
-            if _title_like(v, features[v.index]) and v.rule_id is not None and v.rule_id.startswith("signal."):
+            if _title_like(v, features[v.index], vocab) and v.rule_id is not None and v.rule_id.startswith("signal."):
                 choice = v
                 break
     if choice is None:
-        _title_from_page_title(verdicts, features, first_line, first, header)
+        _title_from_page_title(verdicts, features, first_line, first, header, vocab)
         return
     header.title = choice.text
     header.title_line = choice.index
@@ -295,16 +280,17 @@ def _find_title(verdicts, window, features, byline_at, first, header: Header) ->
                 _drop(v, SIG_BEFORE_TITLE)
 
 
-def _title_from_page_title(verdicts, features, first_line: int, first: int, header: Header) -> None:
+def _title_from_page_title(verdicts, features, first_line: int, first: int, header: Header,
+                           vocab: Vocabulary) -> None:
     """No headline in the body: the page's first line, less a `| Site` suffix, stands for it."""
     v = verdicts[first_line]
-    if first_line >= first or v.label == GOOD or not _title_like(v, features[first_line]):
+    if first_line >= first or v.label == GOOD or not _title_like(v, features[first_line], vocab):
         return
-    header.title = _headline_of(v.text)
+    header.title = _headline_of(v.text, vocab)
     header.provenance["title"] = "text:page-title"
 
 
-def _pull_lead_heading(verdicts, features, header: Header) -> None:
+def _pull_lead_heading(verdicts, features, header: Header, vocab: Vocabulary) -> None:
     """A heading right above the first paragraph belongs to the article (unless it is the title)."""
     kept = [v.index for v in verdicts if v.kept]
     if not kept:
@@ -319,7 +305,7 @@ def _pull_lead_heading(verdicts, features, header: Header) -> None:
     if v.rule_id is None or v.label == BAD or feats is None or v.label == GOOD:
         return
     title_key = line_key(header.title) if header.title else None
-    if feats.key == title_key or _is_dateish(v.text) or feats.words > MAX_TITLE_WORDS:
+    if feats.key == title_key or _is_dateish(v.text, vocab) or feats.words > MAX_TITLE_WORDS:
         return
     if not v.rule_id.startswith("signal."):
         return
@@ -355,9 +341,6 @@ def _find_sitename(verdicts: list[LineVerdict], rules: RuleSet, header: Header) 
 
 # --- the learned cleaner's metadata: the lines the model labelled title, byline and date ------------------------
 
-_BY_PREFIX = re.compile(r"^(?:(?:written|posted|published|story|words|text|report(?:ed)?)\s+)?"
-                        r"(?:by|von|par|por|di|door|av|af)\b[\s:]*", re.IGNORECASE)
-_AFTER_NAME = re.compile(r"\s*(?:[|•·,–—]|\s-\s|\bon\b|\bpublished\b|\bupdated\b|\bposted\b).*$", re.IGNORECASE)
 TITLE_MIN_P = 0.05  # the likeliest title line even when unsure: out-of-fold on wcxb-dev, 0.3 -> 0.05 took
 # inscriptis dumps' titles from .459 to .530 and bs4's from .741 to .744 (no <title> line there, the model is shy)
 AUTHOR_MIN_P = 0.3
@@ -373,6 +356,7 @@ def header_from_model(verdicts: list[LineVerdict], meta: np.ndarray, rows: list[
     """Title, author and date from the lines the model found likeliest for each (`meta`: rows x (other, title,
     author, date) probabilities); the site from the rules, as in the heuristic. A metadata line the body model
     dropped is relabelled `meta.title`/`meta.byline`/`meta.date`, so that explain shows it as what it became."""
+    vocab = rules.vocab
     header = Header()
     header.sitename = _find_sitename(verdicts, rules, header)
     if header.sitename:
@@ -383,9 +367,10 @@ def header_from_model(verdicts: list[LineVerdict], meta: np.ndarray, rows: list[
     probs = np.asarray(meta)
     anchors: list[int] = []
     j = int(np.argmax(probs[:, 1]))
-    title = _title_value(verdicts[rows[j]].text, j == 0) if probs[j, 1] >= TITLE_MIN_P else None
-    if title is None and len(rows) > 1 and _headline_shaped(verdicts[rows[0]].text) and verdicts[rows[1]].kept:
-        j, title = 0, _title_value(verdicts[rows[0]].text, True)  # no title line found: a dump opens with its title
+    title = _title_value(verdicts[rows[j]].text, j == 0, vocab) if probs[j, 1] >= TITLE_MIN_P else None
+    if title is None and len(rows) > 1 and _headline_shaped(verdicts[rows[0]].text, vocab) and verdicts[rows[1]].kept:
+        # no title line found: a dump opens with its title
+        j, title = 0, _title_value(verdicts[rows[0]].text, True, vocab)
     if title:
         header.title, header.title_line, header.provenance["title"] = title, rows[j], "text:model"
         anchors.append(j)
@@ -398,7 +383,7 @@ def header_from_model(verdicts: list[LineVerdict], meta: np.ndarray, rows: list[
             break
         text = verdicts[rows[j]].text
         value = _author_value(text, rules)
-        bylineish = bool(_BY_PREFIX.match(text)) or _match_meta(rules, "author", text) is not None
+        bylineish = bool(vocab.by_prefix.match(text)) or _match_meta(rules, "author", text) is not None
         if value and (bylineish or probs[j, 2] >= AUTHOR_MIN_P):
             authors.append((not bylineish, -probs[j, 2], j, value))
     if authors:
@@ -418,17 +403,17 @@ def header_from_model(verdicts: list[LineVerdict], meta: np.ndarray, rows: list[
     # misses some); the one nearest the byline wins, a publication date before an update
     near = sorted({j for j in order if is_near(j)} | {
         j for j in range(len(rows)) if is_near(j) and len(verdicts[rows[j]].text.split()) <= 12
-        and _is_dateish(verdicts[rows[j]].text)})
+        and _is_dateish(verdicts[rows[j]].text, vocab)})
 
     def rank(j: int) -> tuple:
         text = verdicts[rows[j]].text
-        updated = bool(_UPDATED.search(text)) and not _PUBLISHED.search(text)
+        updated = bool(vocab.updated.search(text)) and not vocab.published.search(text)
         return updated, abs(j - primary) if near else 0, -probs[j, 3], j
 
     # dateparser is slow (milliseconds a call): candidates are read in rank order, and the first date read wins
     found = None
     for j in sorted(near or order[:DATE_CANDIDATES], key=rank):
-        parsed = parse_date(verdicts[rows[j]].text, language)
+        parsed = parse_date(verdicts[rows[j]].text, language, vocab)
         if parsed is not None:
             found = j, parsed
             break
@@ -438,7 +423,7 @@ def header_from_model(verdicts: list[LineVerdict], meta: np.ndarray, rows: list[
         _as_metadata(verdicts[rows[j]], META_DATE)
     else:
         first = next((v for v in verdicts if v.kept), None)
-        parsed = _dateline_date(first.text, language) if first is not None else None
+        parsed = _dateline_date(first.text, language, vocab) if first is not None else None
         if parsed is not None:
             header.date, header.provenance["date"] = parsed.isoformat(), "text:dateline"
     return header
@@ -450,21 +435,23 @@ def _as_metadata(v: LineVerdict, rule_id: str) -> None:
         _drop(v, rule_id)
 
 
-def _headline_shaped(text: str) -> bool:
+def _headline_shaped(text: str, vocab: Vocabulary) -> bool:
     words = len(text.split())
-    return 2 <= words <= 20 and not text.endswith((".", ":", ",", ";")) and not _is_dateish(text)
+    return 2 <= words <= 20 and not text.endswith((".", ":", ",", ";")) and not _is_dateish(text, vocab)
 
 
-def _title_value(text: str, first_line: bool) -> str | None:
+def _title_value(text: str, first_line: bool, vocab: Vocabulary) -> str | None:
     """The headline of a title line: on the page's first line (its <title>), without the `| Site` part."""
     if len(text.split()) > MAX_TITLE_WORDS or (text.endswith(".") and len(text.split()) > 15):
         return None  # a sentence, not a headline
-    return (_headline_of(text) if first_line else text.strip()) or None
+    return (_headline_of(text, vocab) if first_line else text.strip()) or None
 
 
 def _author_value(text: str, rules: RuleSet) -> str | None:
     found = _match_meta(rules, "author", text) if len(text.split()) <= 12 else None
-    value = found[0] if found else _AFTER_NAME.sub("", _BY_PREFIX.sub("", text)).strip(" ,.;:|-–—")
-    if not value or len(value.split()) > 8 or _is_dateish(value) or "©" in value or any(c.isdigit() for c in value):
+    vocab = rules.vocab
+    value = found[0] if found else vocab.after_name.sub("", vocab.by_prefix.sub("", text)).strip(" ,.;:|-–—")
+    if not value or len(value.split()) > 8 or _is_dateish(value, vocab) or "©" in value \
+            or any(c.isdigit() for c in value):
         return None
-    return _split_authors(value)
+    return _split_authors(value, vocab)

@@ -18,8 +18,7 @@ from .decode import normalise_text
 from .document import Document, LineVerdict
 from .rules import RuleSet, line_key, site_keys, trim_line
 from .textclean import BAD, BLANK, GOOD, SIG_DUPLICATE, summarise_cleaning
-
-_TITLE_SUFFIX = re.compile(r"\s+[|–—·•-]\s+")
+from .vocabulary import Vocabulary
 
 
 def render_text(html: str) -> str:
@@ -31,11 +30,11 @@ def render_text(html: str) -> str:
     return re.sub(r"\n\s*\n+", "\n\n", text)
 
 
-def _clean_title(title: str | None, sitename: str | None) -> str | None:
+def _clean_title(title: str | None, sitename: str | None, vocab: Vocabulary) -> str | None:
     """`Headline | Site` -> `Headline`, when the suffix (or prefix) is the site's name."""
     if not title or not sitename:
         return title
-    parts = _TITLE_SUFFIX.split(title)
+    parts = vocab.html_title_split.split(title)
     if len(parts) > 1:
         site = line_key(sitename)
         kept = [p for p in parts if line_key(p) != site]
@@ -96,7 +95,7 @@ class ExtractHtml(Stage):
                 meta.setdefault(key, None)
         if meta.get("author"):
             meta["author"] = "; ".join(a.strip() for a in re.split(r"\s*;\s*", meta["author"]) if a.strip())
-        meta["title"] = _clean_title(meta.get("title"), meta.get("sitename"))
+        meta["title"] = _clean_title(meta.get("title"), meta.get("sitename"), self.rules.vocab)
         meta["url"] = url or getattr(result, "url", None)
         meta["categories"] = [normalise_text(c) for c in result.categories or []]
         meta["tags"] = [normalise_text(t) for t in result.tags or []]

@@ -1,12 +1,14 @@
 """Boilerplate rules as data: TOML files grouped by concept, compiled once per run.
 
-A rule file holds `[[rule]]` tables (line rules) and `[[meta]]` tables (metadata patterns). The packaged
-defaults live in the repository's `rules/`; a user folder read afterwards overrides a rule key by key
-when it reuses the rule's id (`enabled = false` switches a default off) and adds rules with new ids.
+A rule file holds `[[rule]]` tables (line rules), `[[meta]]` tables (metadata patterns) and a `[vocabulary]`
+table (word lists: `pipeline.vocabulary`). The packaged defaults live in the repository's `rules/`; a user
+folder read afterwards overrides a rule key by key when it reuses the rule's id (`enabled = false` switches
+a default off), adds rules with new ids, and adds words to the vocabulary's lists.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 import sys
 import unicodedata
@@ -16,6 +18,7 @@ from importlib import resources
 from pathlib import Path
 
 from .config import ConfigError
+from .vocabulary import VOCABULARY_KEYS, Vocabulary
 
 try:
     from importlib.resources.abc import Traversable
@@ -102,6 +105,7 @@ class RuleSet:
     rules: tuple[LineRule, ...]
     meta: tuple[MetaPattern, ...]
     files: tuple[str, ...] = ()
+    vocab: Vocabulary = field(default_factory=lambda: packaged_vocabulary())
     _exact: dict = field(default_factory=dict, compare=False, repr=False)
 
     _by_action: dict = field(default_factory=dict, compare=False, repr=False)
@@ -287,7 +291,7 @@ def _key_line(text: str, start: int, key: str) -> int:
     return start
 
 
-def _read_tables(path: Traversable) -> tuple[list[tuple[dict, int]], list[tuple[dict, int]], str]:
+def _read_tables(path: Traversable) -> tuple[list[tuple[dict, int]], list[tuple[dict, int]], dict, str]:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -296,9 +300,20 @@ def _read_tables(path: Traversable) -> tuple[list[tuple[dict, int]], list[tuple[
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: {exc}") from exc
-    unknown = set(data) - {"rule", "meta"}
+    unknown = set(data) - {"rule", "meta", "vocabulary"}
     if unknown:
-        raise ConfigError(f"{path}:1: unknown top-level key(s) {sorted(unknown)}; expected [[rule]] or [[meta]]")
+        raise ConfigError(f"{path}:1: unknown top-level key(s) {sorted(unknown)}; expected [[rule]], [[meta]] "
+                          "or [vocabulary]")
+    vocabulary = data.get("vocabulary", {})
+    if not isinstance(vocabulary, dict):
+        raise ConfigError(f"{path}:{_key_line(text, 1, 'vocabulary')}: vocabulary must be a table")
+    for key, words in vocabulary.items():
+        where = _key_line(text, 1, key)
+        if key not in VOCABULARY_KEYS:
+            raise ConfigError(f"{path}:{where}: unknown key {key!r} in [vocabulary] "
+                              f"(known: {', '.join(VOCABULARY_KEYS)})")
+        if not isinstance(words, list) or not all(isinstance(w, str) and w.strip() for w in words):
+            raise ConfigError(f"{path}:{where}: {key} must be a list of non-empty strings")
     rules = data.get("rule", [])
     metas = data.get("meta", [])
     rule_lines = _table_lines(text, "rule")
@@ -306,6 +321,7 @@ def _read_tables(path: Traversable) -> tuple[list[tuple[dict, int]], list[tuple[
     return (
         [(r, rule_lines[i] if i < len(rule_lines) else 1) for i, r in enumerate(rules)],
         [(m, meta_lines[i] if i < len(meta_lines) else 1) for i, m in enumerate(metas)],
+        vocabulary,
         text,
     )
 
@@ -402,10 +418,14 @@ def load_rules(user_dirs: Iterable[str | Path] = (), include_defaults: bool = Tr
     raw_rules: dict[str, tuple[dict, str, str, int]] = {}
     raw_metas: dict[str, tuple[dict, str, str, int]] = {}
     files = []
+    # the packaged vocabulary always (the header needs every list), even without the packaged rules
+    words: dict[str, list[str]] = {key: list(getattr(packaged_vocabulary(), key)) for key in VOCABULARY_KEYS}
     for directory in dirs:
         for path in rule_files(directory):
             files.append(str(path))
-            rules, metas, text = _read_tables(path)
+            rules, metas, vocabulary, text = _read_tables(path)
+            for key, listed in vocabulary.items():  # added to, never replaced
+                words[key] += [w for w in listed if w not in words[key]]
             for target, tables in ((raw_rules, rules), (raw_metas, metas)):
                 for table, line in tables:
                     table_id = table.get("id")
@@ -416,8 +436,17 @@ def load_rules(user_dirs: Iterable[str | Path] = (), include_defaults: bool = Tr
                         target[str(table_id)] = (table, str(path), text, line)
     rules = [_build_rule(t, w, x, n) for t, w, x, n in raw_rules.values()]
     metas = [_build_meta(t, w, x, n) for t, w, x, n in raw_metas.values()]
+    vocab = Vocabulary(**{key: tuple(listed) for key, listed in words.items()})
     return RuleSet(
         rules=tuple(r for r in rules if r is not None),
         meta=tuple(m for m in metas if m is not None),
         files=tuple(files),
+        vocab=vocab,
     )
+
+
+@functools.cache
+def packaged_vocabulary() -> Vocabulary:
+    """The packaged `rules/vocabulary.toml` alone (read once: it is immutable): a RuleSet built without one."""
+    _rules, _metas, vocabulary, _text = _read_tables(default_rules_dir() / "vocabulary.toml")
+    return Vocabulary(**{key: tuple(words) for key, words in vocabulary.items()})

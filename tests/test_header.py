@@ -144,3 +144,19 @@ def test_pipeline_never_fails_with_an_error(pipeline, lines):
         assert meta["word_count"] >= 25
         if meta["date"] is not None:
             assert date.fromisoformat(meta["date"])
+
+
+def test_the_vocabulary_is_data_a_user_folder_extends(tmp_path, pipeline):
+    """Issue 17: the words the header reads live in rules/vocabulary.toml; a `--rules` folder's [vocabulary]
+    adds to them (here a German author joiner), and changes nothing else."""
+    lines = header_dump(with_menu=False)
+    lines[lines.index("by Jane Doe")] = "Author: Jane Doe und John Smith"
+    assert pipeline.process(page(lines)).document.metadata["author"] == "Jane Doe und John Smith"
+    mine = tmp_path / "rules"
+    mine.mkdir()
+    (mine / "words.toml").write_text('[vocabulary]\nauthor_joiners = ["und", "and"]\n', encoding="utf-8")
+    extended = Pipeline(load_config(rules_dirs=[str(mine)]))
+    assert extended.rules.vocab.author_joiners == ("and", "und")  # added, not replaced, no repeats
+    assert extended.process(page(lines)).document.metadata["author"] == "Jane Doe; John Smith"
+    plain = header_dump(with_menu=False)
+    assert extended.process(page(plain)).document.to_record() == pipeline.process(page(plain)).document.to_record()

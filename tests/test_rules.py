@@ -457,3 +457,22 @@ def test_a_site_rule_fires_in_a_run_on_its_site_only(tmp_path):
         assert records[name]["metadata"]["cleaning"]["rules_hit"].get("site.harbour_promo") == 1, name
     assert _PROMO in records["theirs.txt"]["text"]
     assert "site.harbour_promo" not in records["theirs.txt"]["metadata"]["cleaning"]["rules_hit"]
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ('[vocabulary]\nmonths = ["mai"]\nmonthz = ["x"]\n', r"words\.toml:3: unknown key 'monthz' in \[vocabulary\]"),
+    ('[vocabulary]\nbyline_words = "von"\n', r"words\.toml:2: byline_words must be a list of non-empty strings"),
+    ('[vocabulary]\nbyline_words = ["", "von"]\n', r"words\.toml:2: byline_words must be a list"),
+    ('vocabulary = 3\n', r"words\.toml:1: vocabulary must be a table"),
+])
+def test_a_bad_vocabulary_is_refused_naming_file_and_line(tmp_path, text, message):
+    write_rules(tmp_path, text, "words.toml")
+    with pytest.raises(ConfigError, match=message):
+        load_rules([tmp_path])
+
+
+def test_the_packaged_vocabulary_is_what_a_ruleset_uses_by_default():
+    from pipeline.rules import packaged_vocabulary
+
+    assert load_rules().vocab == packaged_vocabulary() == RuleSet(rules=(), meta=()).vocab
+    assert "september" in packaged_vocabulary().months
