@@ -39,7 +39,7 @@ from pathlib import Path
 
 from . import __version__
 from .config import Config, ConfigError
-from .dedup import DedupIndex, fingerprint, stage_as_kept
+from .dedup import DedupIndex, stage_as_kept
 from .dedup_driver import every_stream, no_init, run_round, sweep, tell
 from .dedup_steps import ROUNDS, STAGED, install_rounds
 from .document import Document, RawPage
@@ -107,21 +107,7 @@ def _work_one(item):
     outcome = pipeline.process(page, counters)
     doc = outcome.document
     if outcome.reject_reason is None:
-        # always signed (cheap beside cleaning), so pending documents can be deduplicated even if a run
-        # with dedup disabled is followed by one with it enabled
-        try:
-            exact, sig, shingles = fingerprint(doc.text, pipeline.config.dedup)
-        except Exception as exc:  # MemoryError under the worker's memory guard included
-            from .runner import cut_reject_text
-
-            reason = "memory" if isinstance(exc, MemoryError) else "error"
-            doc.metadata.update(filter_reason=reason, filter_detail=f"dedup signature: {type(exc).__name__}: {exc}",
-                                filter_stage="dedup")
-            cut_reject_text(doc)
-            counters.documents -= 1
-            counters.rejects[reason] += 1
-            counters.stage_rejects["dedup"] += 1
-            return PageResult(key, record_of(doc, _WORKER["stamp"]), reason, counters)
+        exact, sig, shingles = doc.fingerprint  # the Fingerprint stage's, for the dedup steps
         return PageResult(key, record_of(doc, _WORKER["stamp"]), None, counters, exact, sig, shingles)
     return PageResult(key, record_of(doc, _WORKER["stamp"]), outcome.reject_reason, counters)
 

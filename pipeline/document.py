@@ -38,6 +38,7 @@ class Document:
     line_features: list | None = None  # heuristic: textclean.LineFeatures per line, for the metadata stage
     line_model: object | None = None  # model: modelclean.ModelCleanResult (probabilities), for the metadata stage
     reroute: str | None = None  # set by a stage: the page goes on through this chain instead (`stages.chains`)
+    fingerprint: tuple[str, bytes, int] | None = None  # exact key, MinHash signature, distinct n-grams
 
     def to_record(self) -> dict:
         return {"id": self.id, "text": self.text, "metadata": self.metadata}

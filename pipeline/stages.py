@@ -1,4 +1,5 @@
-"""The stages of the text-dump path, each a pure function of one document."""
+"""The stages of both chains (text dump and HTML), each a pure function of one document, and `chains()`, the
+one place the chains are declared."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from urllib.parse import urlsplit
 from .base import Stage
 from .config import Config
 from .decode import decode_bytes, gunzip, is_gzip, normalise_text
-from .dedup import exact_key
+from .dedup import fingerprint
 from .document import Document, RawPage, Rejected
 from .header import analyse_header, header_from_model
 from .html import ExtractHtml
@@ -133,7 +134,8 @@ class DetectLanguage(Stage):
 
 @dataclass
 class Finalise(Stage):
-    """Word count, content hash (the dedup step's exact key), and the too-short check that rejects a page."""
+    """Word count, the dedup fields (empty until the dedup steps decide), and the too-short check that rejects
+    a page."""
 
     config: Config
     name: str = "finalise"
@@ -141,12 +143,28 @@ class Finalise(Stage):
     def process(self, doc: Document) -> Document:
         words = len(_WORD.findall(doc.text))
         doc.metadata["word_count"] = words
-        doc.metadata["content_hash"] = exact_key(doc.text)  # equal for copies differing in case or punctuation
         for key in ("duplicate_of", "dup_cluster", "similarity", "superseded_by"):
             doc.metadata.setdefault(key, None)
         if words < self.config.clean.min_article_words:
             raise Rejected("no_article" if words == 0 else "too_short",
                            f"{words} words of article text < min_article_words {self.config.clean.min_article_words}")
+        return doc
+
+
+@dataclass
+class Fingerprint(Stage):
+    """The dedup step's view of the article, from one tokenisation: the content hash (`metadata.content_hash`,
+    equal for copies that differ in case or punctuation, the dedup exact key), the MinHash signature and the
+    number of distinct n-grams (`Document.fingerprint`). Every kept page is signed, also with dedup off, so
+    that a later run with it on can decide the documents already written."""
+
+    config: Config
+    name: str = "fingerprint"
+
+    def process(self, doc: Document) -> Document:
+        exact, sig, shingles = fingerprint(doc.text, self.config.dedup)
+        doc.metadata["content_hash"] = exact
+        doc.fingerprint = (exact, sig, shingles)
         return doc
 
 
@@ -158,6 +176,6 @@ def chains(config: Config, rules: RuleSet, stopwords: StopwordIndex,
     header is read knowing its language, as a dump's is."""
     return {
         "text": [ExtractText(config, rules, stopwords, model), DetectLanguage(config), ReadHeader(config, rules),
-                 Finalise(config)],
-        "html": [ExtractHtml(config, rules), DetectLanguage(config), Finalise(config)],
+                 Finalise(config), Fingerprint(config)],
+        "html": [ExtractHtml(config, rules), DetectLanguage(config), Finalise(config), Fingerprint(config)],
     }

@@ -773,3 +773,26 @@ def test_a_later_capture_of_a_url_updates_or_adds_a_version(tmp_path: Path, reca
     before = lines(out)
     rebuild_dedup(LocalStore(out), out / STATE_DIR, config)
     assert lines(out) == before
+
+
+def test_a_page_is_tokenised_once_for_its_content_hash_and_signature(monkeypatch):
+    """Issue 17: the content hash (in Finalise) and the dedup signature (in the worker, by hand) each
+    tokenised the article; the Fingerprint stage makes both from one tokenisation, and the worker sends
+    what it made."""
+    from pipeline import batch, dedup
+    from pipeline.document import RawPage
+    from pipeline.rules import load_rules
+
+    calls = []
+    real = dedup._words
+    monkeypatch.setattr(dedup, "_words", lambda text: calls.append(1) or real(text))
+    config = load_config()
+    monkeypatch.setattr(batch, "_WORKER", {})
+    batch.init_worker(config, load_rules(), "stamp")
+    data = ("Harbour plan approved\n\n" + "\n\n".join(ARTICLE)).encode()
+    result = batch._work_one(("in", RawPage(source_path="a.txt", rel_path="a.txt", data=data)))
+    assert result.reason is None
+    assert len(calls) == 1
+    exact, sig, shingles = dedup.fingerprint(result.record["text"], config.dedup)
+    assert (result.exact, result.sig, result.shingles) == (exact, sig, shingles)
+    assert result.record["metadata"]["content_hash"] == exact
