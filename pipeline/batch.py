@@ -165,6 +165,24 @@ class Engine:
     address: str | None = None
 
 
+@dataclass(frozen=True)
+class RunContext:
+    """What one run is asked to do, built once by `run_corpus` (from the CLI's arguments) and only read after:
+    by the run, and, its config, rules and stamp, by its workers."""
+
+    raw: Path  # the input folder (or file)
+    store: Store  # the output's record streams and report
+    state_dir: Path  # the output's state (local)
+    config: Config
+    rules: RuleSet
+    engine: Engine
+    stamp: str  # processed_at of every record of the run
+    started: float  # time.time() at the start
+    progress: bool  # a progress bar on stderr
+    full: bool  # --full: reprocess every input
+    accept_mixed: bool  # --accept-mixed: keep earlier records made with other settings
+
+
 def _ray_temp_dir(state_dir: Path) -> str:
     """Ray's session files under the run's state, unless that path is too long for its unix sockets."""
     import tempfile
@@ -212,40 +230,36 @@ class BatchRun:
     """One run over `raw` into the output `store`, with its state in `state_dir`; see the module docstring
     for the phases."""
 
-    def __init__(self, raw: Path, store: Store, state_dir: Path, config: Config, state: RunState, run_id: int,
-                 stamp: str, rules: RuleSet, engine: Engine, stop: _Stop, progress: bool) -> None:
-        self.raw, self.store, self.state_dir, self.config, self.state = raw, store, state_dir, config, state
-        self.staged = LocalStore(state_dir)  # the STAGED stream
-        self.run_id, self.stamp, self.rules, self.stop = run_id, stamp, rules, stop
-        self.engine, self.workers = engine, engine.workers
+    def __init__(self, ctx: RunContext, state: RunState, run_id: int, stop: _Stop) -> None:
+        self.ctx, self.state, self.run_id, self.stop = ctx, state, run_id, stop
+        self.staged = LocalStore(ctx.state_dir)  # the STAGED stream
+        self.workers = ctx.engine.workers
         self.counters = RunCounters()
         try:
-            self.index = DedupIndex(state.db, config.dedup)
+            self.index = DedupIndex(state.db, ctx.config.dedup)
         except ValueError as exc:
-            raise ConfigError(f"{store}: {exc}; rerun with --full, or `pagewash dedup --rebuild -o {store}`") from exc
+            raise ConfigError(f"{ctx.store}: {exc}; rerun with --full, or `pagewash dedup --rebuild -o {ctx.store}`") \
+                from exc
         self.files: dict[str, InputFile] = {}  # inputs in flight: key -> file
         self.first_seq = 0  # the first shard this run writes (set when cleaning starts)
         self.pages_done: Counter = Counter()  # pages of each in-flight input in committed or current shards
         self.dedup_report: dict = {}
         self._executor = None
         self.clean_peak_kb = 0  # the driver's peak before the dedup phase started measuring its own
-        self._bar = None
-        self.progress = progress
-        if progress:
-            self._bar = _progress_bar(raw)
+        self._bar = _progress_bar(ctx.raw) if ctx.progress else None
 
     # inputs ---------------------------------------------------------------------------------------------
 
     def items(self) -> Iterator:
         """Pages to clean, in input order, then an end marker per input; stops early on a signal. Once the
         walk has seen every entry, the inputs that are gone are retracted (`_retract_gone`)."""
-        max_bytes = self.config.max_input_bytes
-        root = root_id(self.raw)
-        whole = not self.raw.is_file()  # a folder's inputs can go; a file given as RAW is there (or refused)
+        max_bytes = self.ctx.config.max_input_bytes
+        root = root_id(self.ctx.raw)
+        whole = not self.ctx.raw.is_file()  # a folder's inputs can go; a file given as RAW is there (or refused)
         self.state.begin_walk()
         seen: list[str] = []  # keys not yet noted in the state
         unread: list[str] = []  # folders that could not be read: what they hold is not known to be gone
-        for found in walk_inputs(self.raw, self.own_folders()):
+        for found in walk_inputs(self.ctx.raw, self.own_folders()):
             if self.stop.signum:
                 return
             path, key = found.path, found.key
@@ -278,7 +292,7 @@ class BatchRun:
             self.files[key] = file
             self.pages_done[key] = file.resume_at
             complete, failed, n = True, False, 0
-            pages = read_inputs(path, self.raw, max_bytes, self.counters.records_skipped)
+            pages = read_inputs(path, self.ctx.raw, max_bytes, self.counters.records_skipped)
             while True:
                 try:
                     page = next(pages, None)
@@ -311,11 +325,11 @@ class BatchRun:
     def own_folders(self) -> list[Path]:
         """The folders this run writes (its output's streams, made now, and its state), never read as input
         even when they lie under RAW."""
-        folders = [self.state_dir]
-        if isinstance(self.store, LocalStore):
+        folders = [self.ctx.state_dir]
+        if isinstance(self.ctx.store, LocalStore):
             for stream in STREAMS:
-                (self.store.root / stream).mkdir(parents=True, exist_ok=True)
-                folders.append(self.store.root / stream)
+                (self.ctx.store.root / stream).mkdir(parents=True, exist_ok=True)
+                folders.append(self.ctx.store.root / stream)
         return folders
 
     def _unreadable(self, path: Path, key: str, root: str, detail: str) -> Iterator:
@@ -339,7 +353,7 @@ class BatchRun:
             return
         if not self.counters.inputs["seen"]:
             log.warning("%s holds no input: the records of the %d inputs earlier runs found there are kept "
-                        "(an unmounted volume?); `--full` empties the output", self.raw, len(gone))
+                        "(an unmounted volume?); `--full` empties the output", self.ctx.raw, len(gone))
             return
         for key in gone:
             self._retract(key, gone=True)
@@ -364,22 +378,22 @@ class BatchRun:
             # forks, so that its workers share those pages instead of importing them each.
             from . import html, runner  # noqa: F401
 
-            init = functools.partial(init_worker, self.config, self.rules, self.stamp)
-            on_crash = functools.partial(crash_result, self.stamp)
-            if self.engine.kind == "ray":
-                self._executor = RayExecutor(init, work, on_crash, address=self.engine.address,
-                                             num_cpus=self.workers, temp_dir=_ray_temp_dir(self.state_dir))
+            init = functools.partial(init_worker, self.ctx.config, self.ctx.rules, self.ctx.stamp)
+            on_crash = functools.partial(crash_result, self.ctx.stamp)
+            if self.ctx.engine.kind == "ray":
+                self._executor = RayExecutor(init, work, on_crash, address=self.ctx.engine.address,
+                                             num_cpus=self.workers, temp_dir=_ray_temp_dir(self.ctx.state_dir))
             elif self.workers <= 0:
                 self._executor = SerialExecutor(init, work)
             else:
-                limit = self.config.extract_timeout
+                limit = self.ctx.config.extract_timeout
                 on_timeout = functools.partial(
-                    crash_result, self.stamp, reason="timeout",
+                    crash_result, self.ctx.stamp, reason="timeout",
                     detail=f"processing took longer than extract_timeout = {limit}s: its worker was killed")
                 self._executor = LocalPoolExecutor(self.workers, init, work, on_crash,
-                                                   memory_limit=self.config.memory_limit_mb * 1024 * 1024,
+                                                   memory_limit=self.ctx.config.memory_limit_mb * 1024 * 1024,
                                                    page_limit=limit, on_timeout=on_timeout,
-                                                   private_files=[self.state_dir / LOCK_FILE])
+                                                   private_files=[self.ctx.state_dir / LOCK_FILE])
         return self._executor
 
     def close(self, now: bool = False) -> None:
@@ -406,7 +420,7 @@ class BatchRun:
                     self.counters.merge(result.counters)
                     if self._bar is not None:
                         self._bar.set_postfix_str(f"{self.counters.pages} pages", refresh=False)
-                    if shard.pages >= self.config.shard_pages:
+                    if shard.pages >= self.ctx.config.shard_pages:
                         self._commit(shard)
                         shard = self._shard(shard.seq + 1)
             self._commit(shard)
@@ -418,7 +432,7 @@ class BatchRun:
                 self._bar.close()
 
     def _shard(self, seq: int) -> _Shard:
-        return _Shard(seq, ShardSet(self.store, seq, {STAGED: self.staged}), self.config.dedup.enabled)
+        return _Shard(seq, ShardSet(self.ctx.store, seq, {STAGED: self.staged}), self.ctx.config.dedup.enabled)
 
     def _commit(self, shard: _Shard) -> None:
         if not shard.pages and not shard.ended and not shard.touched:
@@ -456,10 +470,10 @@ class BatchRun:
         by_seq: dict[int, set[str]] = {}
         for doc_id, _stream, seq in rows:
             by_seq.setdefault(seq, set()).add(doc_id)
-        root = self.raw.parent if self.raw.is_file() else self.raw  # input keys are relative to it
+        root = self.ctx.raw.parent if self.ctx.raw.is_file() else self.ctx.raw  # input keys are relative to it
         for seq, ids in sorted(by_seq.items()):
             rivals = self.state.other_inputs(seq, key, ids)
-            for store, stream in every_stream(self.store, self.staged):
+            for store, stream in every_stream(self.ctx.store, self.staged):
                 _rewrite_without(store, stream, shard_name(seq), ids, key, rivals, root)
         status = self.state.shard_status()
         kept = sorted({doc_id for doc_id, stream, seq in rows if stream == "documents" and status.get(seq) == "final"})
@@ -481,8 +495,8 @@ class BatchRun:
         own_peak = _reset_peak()
         if isinstance(self._executor, LocalPoolExecutor):  # the steps need no pipeline: fresh, lean workers
             self._executor.renew(no_init)
-        done = run_round(self.state, self.state_dir, self.store, self.config.dedup, self.executor,
-                         stopped=lambda: bool(self.stop.signum), progress=tell if self.progress else None)
+        done = run_round(self.state, self.ctx.state_dir, self.ctx.store, self.ctx.config.dedup, self.executor,
+                         stopped=lambda: bool(self.stop.signum), progress=tell if self.ctx.progress else None)
         if done is None:
             return
         # duplicates among documents an interrupted earlier run cleaned: not this run's pages
@@ -650,11 +664,11 @@ def run_corpus(raw: Path, out: Path | str, config: Config, *, rules: RuleSet | N
     progress = sys.stderr.isatty() if progress is None else progress
     store, state_dir = open_output(str(out), str(state_dir) if state_dir else None)
     state_dir.mkdir(parents=True, exist_ok=True)
+    ctx = RunContext(raw, store, state_dir, config, rules, engine, stamp, started, progress, full, accept_mixed)
     with run_lock(state_dir, wait=wait), _Stop() as stop:
         state = RunState(state_dir)
         try:
-            return _run_locked(raw, store, state_dir, config, state, stamp, started, rules, engine, stop, progress,
-                               full, accept_mixed)
+            return _run_locked(ctx, state, stop)
         finally:
             state.close()
 
@@ -683,10 +697,9 @@ def check_settings(state: RunState, config: Config, rules: RuleSet, *, full: boo
     return changed, json.dumps(now, sort_keys=True) if stored is None or changed else None
 
 
-def _run_locked(raw: Path, store: Store, state_dir: Path, config: Config, state: RunState, stamp: str,
-                started: float, rules: RuleSet, engine: Engine, stop: _Stop, progress: bool, full: bool,
-                accept_mixed: bool) -> RunResult:
-    changed, fingerprint = check_settings(state, config, rules, full=full, accept_mixed=accept_mixed)
+def _run_locked(ctx: RunContext, state: RunState, stop: _Stop) -> RunResult:
+    raw, store, state_dir, config, stamp, full = ctx.raw, ctx.store, ctx.state_dir, ctx.config, ctx.stamp, ctx.full
+    changed, fingerprint = check_settings(state, config, ctx.rules, full=full, accept_mixed=ctx.accept_mixed)
     run_id = state.begin_run(stamp)
     if full:  # the state and the index are emptied together, so neither outlives the other
         DedupIndex.create_schema(state.db)
@@ -699,7 +712,7 @@ def _run_locked(raw: Path, store: Store, state_dir: Path, config: Config, state:
     elif fingerprint is not None:
         state.set_setting(SETTINGS_KEY, fingerprint)
     bind(store, state_dir, state, full=full)
-    batch = BatchRun(raw, store, state_dir, config, state, run_id, stamp, rules, engine, stop, progress)
+    batch = BatchRun(ctx, state, run_id, stop)
     install_rounds(store, state_dir, state.db)  # a run killed between its dedup commit and the files' move
     removed = sweep(store, batch.staged, state)  # after --full the state names no shard: every shard file goes
     if removed:
@@ -722,7 +735,7 @@ def _run_locked(raw: Path, store: Store, state_dir: Path, config: Config, state:
         c = batch.counters
         failures = c.failures
         error_rate = failures / c.pages if c.pages else 0.0
-        seconds = time.time() - started
+        seconds = time.time() - ctx.started
         report = {
             "pipeline_version": __version__,
             "run_id": run_id,
@@ -730,8 +743,8 @@ def _run_locked(raw: Path, store: Store, state_dir: Path, config: Config, state:
             "processed_at": stamp,
             "input": str(raw),
             "output": str(store),
-            "workers": engine.workers,
-            "executor": engine.kind,
+            "workers": ctx.engine.workers,
+            "executor": ctx.engine.kind,
             "settings_changed": changed,
             "inputs": {k: c.inputs[k] for k in ("seen", "new", "changed", "resumed", "skipped", "failed", "deleted")},
             "pages": c.pages,
@@ -767,4 +780,4 @@ def _run_locked(raw: Path, store: Store, state_dir: Path, config: Config, state:
     return RunResult(batch.counters, failures, error_rate, exit_code, report)
 
 
-__all__ = ["BatchRun", "RunResult", "run_corpus", "EXIT_BUSY"]
+__all__ = ["BatchRun", "RunContext", "RunResult", "run_corpus", "EXIT_BUSY"]
