@@ -586,7 +586,7 @@ def scale(stories: list[Story], count: int, cfg: DedupConfig, seed: int, workers
     with `workers` 0, as `dedup --workers 0` runs them; else on a pool of that many), into an empty index; then
     a later round of count/10 new documents against the indexed ones. Run twice: once timed, once under
     tracemalloc (numpy's buffers included; with workers, the driver's alone)."""
-    from pipeline.dedup_driver import run_round, steps_executor
+    from pipeline.dedup.driver import run_round, steps_executor
     from pipeline.state import STATE_DIR
     from pipeline.store import LocalStore
 
@@ -644,7 +644,7 @@ def stage_docs(out: Path, docs: Iterable[tuple[str, str, int, str, bytes, int]],
     """An output folder holding `docs` (id, text, length, exact key, signature, distinct n-grams) as cleaned
     documents awaiting dedup, as a run's clean phase leaves it (after any shards already there); its state."""
     from pipeline.dedup import stage_as_kept
-    from pipeline.dedup_steps import STAGED
+    from pipeline.dedup.steps import STAGED
     from pipeline.document import Document
     from pipeline.records import record_of
     from pipeline.state import STATE_DIR, RunState

@@ -9,7 +9,7 @@ A run has two phases.
    state's `pending` table, all published (temp file, fsync, rename) and then recorded in one SQLite
    transaction together with how far each input got. A kill at any moment loses at most the shard in hand,
    which the next run redoes; files the state does not name are leftovers and are removed first.
-2. Dedup (the executor's workers; see pipeline/dedup_steps.py). The staged shards go through four steps,
+2. Dedup (the executor's workers; see pipeline/dedup/steps.py). The staged shards go through four steps,
    signatures → buckets (a file-based band shuffle) → components → filter, each task leaving a completion
    marker, so a killed run resumes at the step it reached. Every pending document is decided together
    against the persistent index, so the outcome does not depend on shard boundaries, worker counts or
@@ -40,8 +40,8 @@ from pathlib import Path
 from . import __version__
 from .config import Config, ConfigError
 from .dedup import DedupIndex, stage_as_kept
-from .dedup_driver import every_stream, no_init, run_round, sweep, tell
-from .dedup_steps import ROUNDS, STAGED, install_rounds
+from .dedup.driver import every_stream, no_init, run_round, sweep, tell
+from .dedup.steps import ROUNDS, STAGED, install_rounds
 from .document import Document, RawPage
 from .executor import LocalPoolExecutor, RayExecutor, SerialExecutor, default_workers
 from .records import FAILURE_REASONS, Counters, document_id, from_input, processed_at, record_of
@@ -487,7 +487,7 @@ class BatchRun:
     # phase 2: dedup -------------------------------------------------------------------------------------
 
     def dedup(self) -> None:
-        """The staged shards through one round of the four dedup steps (pipeline/dedup_driver.py) on the
+        """The staged shards through one round of the four dedup steps (pipeline/dedup/driver.py) on the
         run's executor; the driver holds task results, never signatures."""
         if not any(status == "staged" for status in self.state.shard_status().values()):
             return

@@ -19,7 +19,7 @@ from pathlib import Path
 from . import __version__
 from .batch import EXIT_BUSY, StoppedAtOnce, run_corpus
 from .config import Config, ConfigError, load_config
-from .dedup_driver import dedup_jsonl, rebuild_dedup, tell
+from .dedup.driver import dedup_jsonl, rebuild_dedup, tell
 from .document import RawPage
 from .executor import default_workers
 from .records import processed_at, record_of

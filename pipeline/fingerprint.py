@@ -21,6 +21,7 @@ from . import __version__
 from .config import Config
 from .linemodel import ModelError, model_bytes
 from .rules import RuleSet
+from .vocabulary import VOCABULARY_KEYS
 
 # The distributions whose code shapes a record: extraction, dates, stop lists, parsing, charset detection,
 # language identification, archive reading and the dedup signatures.
@@ -45,10 +46,20 @@ def code_digest() -> str:
     """A digest of pagewash's own modules: a version number is not bumped for every change that alters records
     (a decoding rule, a new reject reason), the code itself is what made them."""
     digest = hashlib.sha1()
-    package = resources.files("pipeline")
-    for module in sorted((entry for entry in package.iterdir() if entry.name.endswith(".py")), key=lambda e: e.name):
-        digest.update(module.name.encode("utf-8") + b"\0" + module.read_bytes() + b"\0")
+    for name, module in _modules(resources.files("pipeline")):
+        digest.update(name.encode("utf-8") + b"\0" + module.read_bytes() + b"\0")
     return digest.hexdigest()[:12]
+
+
+def _modules(folder, prefix: str = "") -> list[tuple[str, object]]:
+    """(path inside the package, file) of every module of the package, sub-packages included, by path."""
+    found = []
+    for entry in folder.iterdir():
+        if entry.is_dir() and entry.name != "__pycache__" and (entry / "__init__.py").is_file():
+            found += _modules(entry, f"{prefix}{entry.name}/")
+        elif entry.name.endswith(".py"):
+            found.append((f"{prefix}{entry.name}", entry))
+    return sorted(found, key=lambda item: item[0])
 
 
 def settings_fingerprint(config: Config, rules: RuleSet) -> dict[str, str]:
@@ -70,6 +81,8 @@ def settings_fingerprint(config: Config, rules: RuleSet) -> dict[str, str]:
                                             sorted(rule.sites)))
     for pattern in rules.meta:
         found[f"meta {pattern.id}"] = _digest((pattern.field, pattern.regex.pattern, pattern.regex.flags))
+    for key in VOCABULARY_KEYS:  # the header's words decide titles, bylines and dates
+        found[f"vocabulary {key}"] = _digest(getattr(rules.vocab, key))
     if config.clean.method == "model":  # the model's bytes, not its path: a retrained model changes records
         try:
             found["cleaner model"] = hashlib.sha1(model_bytes(config.clean.model)).hexdigest()[:12]
@@ -85,7 +98,7 @@ def changes(before: dict[str, str], now: dict[str, str]) -> list[str]:
         old, new = before.get(key), now.get(key)
         if old == new:
             continue
-        if key.startswith(("rule ", "meta ")):
+        if key.startswith(("rule ", "meta ", "vocabulary ")):
             lines.append(f"{key}: {'added' if old is None else 'removed' if new is None else 'changed'}")
         else:
             lines.append(f"{key}: {old if old is not None else '(none)'} -> {new if new is not None else '(none)'}")

@@ -48,13 +48,13 @@ def load_gold(name: str) -> dict:
 def decide(items, cfg=None, kept=(), workers: int = 0):
     """The dedup engine's decisions (`pipeline.dedup.Decision`, in input order) for `items`
     (`pipeline.dedup.DedupItem`s: signatures, sizes, dates; no text needed), against an index already holding
-    `kept`: one shard staged as a run stages it, then one round of the four steps (dedup_driver.run_round)."""
+    `kept`: one shard staged as a run stages it, then one round of the four steps (dedup.driver.run_round)."""
     import tempfile
 
     from pipeline.config import DedupConfig
     from pipeline.dedup import Decision, DedupIndex
-    from pipeline.dedup_driver import run_round, steps_executor
-    from pipeline.dedup_steps import STAGED, kept_decisions
+    from pipeline.dedup.driver import run_round, steps_executor
+    from pipeline.dedup.steps import STAGED, kept_decisions
     from pipeline.state import STATE_DIR, RunState
     from pipeline.store import LocalStore
 

@@ -299,13 +299,13 @@ def test_kill_between_dedup_and_commit_then_rerun(corpus: Path, small_shards: Pa
     class Killed(BaseException):
         pass
 
-    real_finish = dedup._RunWriter.finish
+    real_finish = dedup.index._RunWriter.finish
 
     def die(self):
         real_finish(self)  # the run's files are in place, named in a transaction that never commits
         raise Killed
 
-    monkeypatch.setattr(dedup._RunWriter, "finish", die)
+    monkeypatch.setattr(dedup.index._RunWriter, "finish", die)
     with pytest.raises(Killed):
         run_corpus(corpus, out, config, workers=2, progress=False)
     # every step finished and left its marker; nothing reached documents/ or duplicates/
@@ -313,7 +313,7 @@ def test_kill_between_dedup_and_commit_then_rerun(corpus: Path, small_shards: Pa
     assert not list((out / "documents").glob("part-*.jsonl"))
     orphans = list((out / STATE_DIR / "index").glob("run-*"))
     assert len(orphans) == 1
-    monkeypatch.setattr(dedup._RunWriter, "finish", real_finish)
+    monkeypatch.setattr(dedup.index._RunWriter, "finish", real_finish)
     again = run_corpus(corpus, out, config, workers=2, progress=False)
     assert again.exit_code == 0
     assert again.report["dedup"]["tasks"]["run"] == 0 and again.report["dedup"]["tasks"]["resumed"] > 0
@@ -331,7 +331,7 @@ def test_kill_between_dedup_commit_and_install_then_rerun(corpus: Path, small_sh
                                                         tmp_path: Path, monkeypatch):
     """The state says the shards are final, the process dies before the filtered files are moved into place:
     the next run moves them before anything else (and `dedup --rebuild` would too)."""
-    from pipeline import dedup_driver
+    from pipeline.dedup import driver as dedup_driver
 
     out = tmp_path / "out"
     config = load_config(small_shards, max_error_rate=0.2)
@@ -568,7 +568,7 @@ def test_retraction_when_the_input_root_is_named_like_a_subfolder(tmp_path: Path
 
 def test_dedup_rebuild_refuses_while_a_retraction_is_unfinished(tmp_path: Path, monkeypatch):
     from pipeline.config import ConfigError
-    from pipeline.dedup_driver import rebuild_dedup
+    from pipeline.dedup.driver import rebuild_dedup
 
     raw, story, out = _one_story(tmp_path)
     assert run_corpus(raw, out, load_config(), workers=0, progress=False).exit_code == 0
@@ -687,7 +687,7 @@ def test_run_dedup_and_rebuild_give_the_same_clusters(reference: Path, tmp_path:
     assert _clusters(dedup_out) == expected
     run_out = tmp_path / "run"
     shutil.copytree(reference, run_out)
-    from pipeline.dedup_driver import rebuild_dedup
+    from pipeline.dedup.driver import rebuild_dedup
 
     for out in (run_out, dedup_out):  # in this process: `dedup --rebuild` through the CLI is tested elsewhere
         rebuild_dedup(LocalStore(out), out / STATE_DIR, load_config())
@@ -697,7 +697,7 @@ def test_run_dedup_and_rebuild_give_the_same_clusters(reference: Path, tmp_path:
 
 
 def test_a_rebuild_killed_after_staging_is_finished_by_the_next(reference: Path, tmp_path: Path, monkeypatch):
-    from pipeline import dedup_driver
+    from pipeline.dedup import driver as dedup_driver
 
     out = tmp_path / "out"
     shutil.copytree(reference, out)
@@ -733,7 +733,7 @@ def test_a_later_capture_of_a_url_updates_or_adds_a_version(tmp_path: Path, reca
     """Issue 16: a 2017 capture of a page was dropped as a copy of the 2014 one (similarity 0.18). Now a later
     capture with other text replaces the earlier record (moved to duplicates, `superseded_by`), or with
     `recapture = "versions"` stands beside it; the same text again is a duplicate; a rebuild agrees."""
-    from pipeline.dedup_driver import rebuild_dedup
+    from pipeline.dedup.driver import rebuild_dedup
     from pipeline.state import RunState
 
     raw, out = tmp_path / "raw", tmp_path / "out"
@@ -784,8 +784,8 @@ def test_a_page_is_tokenised_once_for_its_content_hash_and_signature(monkeypatch
     from pipeline.rules import load_rules
 
     calls = []
-    real = dedup._words
-    monkeypatch.setattr(dedup, "_words", lambda text: calls.append(1) or real(text))
+    real = dedup.minhash._words
+    monkeypatch.setattr(dedup.minhash, "_words", lambda text: calls.append(1) or real(text))
     config = load_config()
     monkeypatch.setattr(batch, "_WORKER", {})
     batch.init_worker(config, load_rules(), "stamp")

@@ -17,19 +17,21 @@ from conftest import ROOT, SEEDS_GOLD, SHARED, decide, seed_names
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline import dedup as dedup_module
 from pipeline.config import ConfigError, DedupConfig, load_config
 from pipeline.dedup import (
+    Decision,
     DedupIndex,
     DedupItem,
     band_key,
     exact_key,
     fingerprint,
     link,
+    minhash,
     normalise,
     signature,
 )
-from pipeline.dedup_driver import dedup_jsonl
+from pipeline.dedup import index as dedup_index
+from pipeline.dedup.driver import dedup_jsonl
 
 CFG = DedupConfig()
 SENTENCE = re.compile(r"(?<=[.!?])\s+")
@@ -197,9 +199,9 @@ def test_chinese_and_japanese_near_copies_are_found_by_character_shingles():
 
 
 def test_mixed_scripts_are_tokenised_per_script():
-    assert dedup_module._words("Xi 习近平 met Biden in 北京, 2023") == [
+    assert minhash._words("Xi 习近平 met Biden in 北京, 2023") == [
         "xi", "习", "近", "平", "met", "biden", "in", "北", "京", "2023"]
-    assert dedup_module._words("ภาษาไทย Hindi हिन्दी") == ["ภ", "า", "ษ", "า", "ไ", "ท", "ย", "hindi", "हिन्दी"]
+    assert minhash._words("ภาษาไทย Hindi हिन्दी") == ["ภ", "า", "ษ", "า", "ไ", "ท", "ย", "hindi", "हिन्दी"]
 
 
 def test_exact_copies_link_with_similarity_one_and_ties_break_by_date_then_first_seen():
@@ -337,7 +339,7 @@ def _hits(index: DedupIndex, it: DedupItem) -> set[int]:
 def test_staging_twice_is_harmless(tmp_path):
     index = _file_index(tmp_path)
     batch = [item("000", seed_text("000")), item("004", seed_text("004"))]
-    kept = [dedup_module.Decision(i.id, None, None, i.id) for i in batch]
+    kept = [Decision(i.id, None, None, i.id) for i in batch]
     index.stage(batch, kept)
     index.stage(batch, kept)
     assert index.count() == 2 and len(_runs(index)) == 1  # nothing new: no second run
@@ -353,16 +355,16 @@ def test_forget_merge_and_reset(tmp_path):
     texts = [seed_text(p) for p in ("000", "001", "002", "003", "004")]
     items = [item(f"d{k}", text) for k, text in enumerate(texts)]
     for it in items[:2]:
-        index.stage([it], [dedup_module.Decision(it.id, None, None, it.id)])
+        index.stage([it], [Decision(it.id, None, None, it.id)])
     assert _hits(index, items[0]) == {1} and len(_runs(index)) == 2
     index.forget(["d0", "not-there"])
     assert index.count() == 1 and _hits(index, items[0]) == set()
-    index.stage([items[0]], [dedup_module.Decision("d0", None, None, "d0")])  # back, with a new rowid
+    index.stage([items[0]], [Decision("d0", None, None, "d0")])  # back, with a new rowid
     assert _hits(index, items[0]) == {3}
-    for k in range(dedup_module.MAX_RUNS):
+    for k in range(dedup_index.MAX_RUNS):
         extra = item(f"x{k}", texts[k % 5] + f" Edition {k}.")
-        index.stage([extra], [dedup_module.Decision(extra.id, None, None, extra.id)])
-    assert len(_runs(index)) <= dedup_module.MAX_RUNS  # merged once
+        index.stage([extra], [Decision(extra.id, None, None, extra.id)])
+    assert len(_runs(index)) <= dedup_index.MAX_RUNS  # merged once
     files = [np.load(tmp_path / "index" / name / "docs.npy") for name in _runs(index)]
     assert sum(f.shape[1] for f in files) == index.count()  # the forgotten rowid 1 is gone from the files
     assert not any(1 in f for f in files)
@@ -471,7 +473,7 @@ def test_dedup_jsonl_killed_between_publish_and_commit_reruns_to_the_same_state(
     dedup_jsonl([first], clean, CFG, batch_size=2)
     dedup_jsonl([second], clean, CFG, batch_size=2)
 
-    from pipeline import dedup_driver
+    from pipeline.dedup import driver as dedup_driver
     from pipeline.state import RunState
 
     real_round = dedup_driver.run_round
@@ -544,7 +546,7 @@ def test_containment_above_one_turns_containment_links_off():
 def test_a_dedup_output_of_an_older_version_is_rebuilt_without_losing_a_record(tmp_path):
     """Before `dedup` ran the steps, its state named shards in `dedup_shards` (and a shard published but never
     committed was `publishing`): they become the state's shards, so no sweep takes them for leftovers."""
-    from pipeline.dedup_driver import rebuild_dedup
+    from pipeline.dedup.driver import rebuild_dedup
     from pipeline.store import LocalStore
 
     out = tmp_path / "out"

@@ -1,4 +1,4 @@
-"""The four dedup steps of a run (pipeline/dedup_steps.py): the decisions of an all-pairs reference (every pair
+"""The four dedup steps of a run (pipeline/dedup/steps.py): the decisions of an all-pairs reference (every pair
 compared, no LSH), whatever the partitioning, resumed from completion markers."""
 
 from __future__ import annotations
@@ -14,11 +14,12 @@ from conftest import SEEDS_RAW
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline import dedup_steps
 from pipeline.batch import run_corpus
 from pipeline.config import DedupConfig, load_config
-from pipeline.dedup import Decision, DedupIndex, DedupItem, _UnionFind, fingerprint, link, representatives, utf8_array
-from pipeline.dedup_steps import DedupJob, buckets, components, filter_shard, round_dir, signatures, versions
+from pipeline.dedup import Decision, DedupIndex, DedupItem, fingerprint, link, representatives
+from pipeline.dedup import steps as dedup_steps
+from pipeline.dedup.decisions import _UnionFind, utf8_array
+from pipeline.dedup.steps import DedupJob, buckets, components, filter_shard, round_dir, signatures, versions
 from pipeline.state import STATE_DIR, RunState
 
 WORDS = [f"w{n}" for n in range(3000)]

@@ -160,7 +160,7 @@ def test_a_state_from_before_fingerprints_adopts_the_current_settings(raw: Path,
 def test_only_full_clears_the_dedup_rounds(raw: Path, tmp_path: Path):
     """--full forgets every dedup round (none may be resumed or installed); recording a new fingerprint
     (a first run, --accept-mixed) leaves an interrupted run's round to be resumed."""
-    from pipeline.dedup_steps import ROUNDS
+    from pipeline.dedup.steps import ROUNDS
     from pipeline.state import STATE_DIR
 
     out = tmp_path / "out"
@@ -171,3 +171,26 @@ def test_only_full_clears_the_dedup_rounds(raw: Path, tmp_path: Path):
     assert mixed.report["settings_changed"] and stale.is_dir()
     assert run_corpus(raw, out, load_config(), workers=0, progress=False, full=True).exit_code == 0
     assert not stale.exists()
+
+
+def test_a_vocabulary_change_is_named(raw: Path, tmp_path: Path):
+    """The header's words (rules/vocabulary.toml, a --rules folder's [vocabulary]) decide titles, bylines and
+    dates: adding one is a change, named, like a rule's."""
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    out = tmp_path / "out"
+    assert run_corpus(raw, out, load_config(), workers=0, progress=False).exit_code == 0
+    (rules / "words.toml").write_text('[vocabulary]\nauthor_joiners = ["und"]\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match="vocabulary author_joiners: changed"):
+        run_corpus(raw, out, load_config(rules_dirs=[str(rules)]), workers=0, progress=False)
+
+
+def test_the_code_digest_covers_the_sub_packages():
+    """The dedup engine's modules (pipeline/dedup/) make records' content hashes: their code is in the digest."""
+    from importlib import resources
+
+    from pipeline import fingerprint
+
+    names = [name for name, _module in fingerprint._modules(resources.files("pipeline"))]
+    assert "dedup/minhash.py" in names and "stages.py" in names
+    assert not any("__pycache__" in name for name in names)

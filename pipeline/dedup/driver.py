@@ -2,7 +2,7 @@
 
 All three stage documents the same way (records in `_state/staged/part-N.jsonl`, their signatures in the
 state's `pending` table, the shard marked `staged`, in one transaction) and then decide them in one round of
-the four shard-parallel steps of pipeline/dedup_steps.py (`run_round`), which commits the index, the shards'
+the four shard-parallel steps of pipeline/dedup/steps.py (`run_round`), which commits the index, the shards'
 status and the records' streams in one transaction and moves the filtered files into place. A call killed at
 any moment leaves staged shards that the next call (of any of the three) finishes first; `sweep` removes the
 files the state does not name.
@@ -28,9 +28,15 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import Config, ConfigError, DedupConfig
-from .dedup import DedupIndex, fingerprint, stage_as_kept
-from .dedup_steps import (
+from ..config import Config, ConfigError, DedupConfig
+from ..records import from_input
+from ..state import DEDUP_DB, LOCK_FILE, STATE_DB, STATE_DIR, STREAMS, RunState, content_sha1, sql_key
+from ..store import LocalStore, Store, bind
+from ..writer import ShardSet, shard_name, shard_seq, write_atomic
+from .decisions import stage_as_kept
+from .index import DedupIndex
+from .minhash import fingerprint
+from .steps import (
     ROUNDS,
     STAGED,
     DedupJob,
@@ -46,10 +52,6 @@ from .dedup_steps import (
     superseded_docs,
     versions,
 )
-from .records import from_input
-from .state import DEDUP_DB, LOCK_FILE, STATE_DB, STATE_DIR, STREAMS, RunState, content_sha1, sql_key
-from .store import LocalStore, Store, bind
-from .writer import ShardSet, shard_name, shard_seq, write_atomic
 
 log = logging.getLogger("pagewash")
 
@@ -116,7 +118,7 @@ def _no_work(chunk: list) -> list:  # the steps run through `Executor.run`, neve
 
 def steps_executor(workers: int, state_dir: Path):
     """An executor for the steps alone (`dedup`, `--rebuild`): a fresh local pool, or this process (0)."""
-    from .executor import LocalPoolExecutor, SerialExecutor
+    from ..executor import LocalPoolExecutor, SerialExecutor
 
     if workers <= 0:
         return SerialExecutor(no_init, _no_work)

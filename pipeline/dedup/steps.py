@@ -24,7 +24,7 @@ Documents are nodes: `seq << 32 | i` for the i-th pending document of shard `seq
 document `doc`. Buckets list their documents in input order (node order), so neither the partition count
 nor the shard layout changes a result. Where an id occurs more than once, the versions task decides: the
 same text again is a duplicate of the id's current version, other text a new version (`[dedup]
-recapture`); captures of one id never link to each other. pipeline/dedup_driver.py drives a round for
+recapture`); captures of one id never link to each other. pipeline/dedup/driver.py drives a round for
 `run`, `dedup` and `dedup --rebuild` alike.
 """
 
@@ -43,29 +43,22 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import DedupConfig
-from .dedup import (
+from ..config import DedupConfig
+from ..state import STATE_DB, key_of
+from ..store import LocalStore, Store, replace_lines
+from ..writer import ShardSet, shard_name, to_json, write_atomic
+from .decisions import (
     Decision,
-    DedupIndex,
     DedupItem,
     KeptRows,
-    _bucket_pairs,
-    _equal_share,
-    _hits_to_pairs,
-    _sig_matrix,
     _UnionFind,
     apply_decision,
-    band_key,
-    link,
-    npy_layout,
-    read_npy,
     representatives,
     staged_as_kept,
     utf8_array,
 )
-from .state import STATE_DB, key_of
-from .store import LocalStore, Store, replace_lines
-from .writer import ShardSet, shard_name, to_json, write_atomic
+from .index import DedupIndex, npy_layout, read_npy
+from .minhash import _bucket_pairs, _equal_share, _hits_to_pairs, _sig_matrix, band_key, link
 
 ROUNDS = "dedup"  # in the state folder, as are the database and the staged shards
 STAGED = "staged"
