@@ -54,7 +54,7 @@ def decide(items, cfg=None, kept=(), workers: int = 0):
     from pipeline.config import DedupConfig
     from pipeline.dedup import Decision, DedupIndex
     from pipeline.dedup.driver import run_round, steps_executor
-    from pipeline.dedup.steps import STAGED, kept_decisions
+    from pipeline.dedup.steps import STAGED
     from pipeline.state import STATE_DIR, RunState
     from pipeline.store import LocalStore
 
@@ -67,7 +67,7 @@ def decide(items, cfg=None, kept=(), workers: int = 0):
             index = DedupIndex(state.db, cfg)  # its schema first: executescript commits
             if kept:
                 with state.transaction():
-                    index.stage(list(kept), kept_decisions(kept))
+                    index.stage(list(kept), [Decision(it.id, None, None, it.id) for it in kept])
             staged = state_dir / STAGED / "part-000000.jsonl"
             staged.parent.mkdir(parents=True, exist_ok=True)
             staged.write_text("".join(json.dumps({"id": it.id, "text": "", "metadata": {"n": k}}) + "\n"

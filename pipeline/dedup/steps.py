@@ -37,7 +37,7 @@ import mmap
 import shutil
 import sqlite3
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,7 +49,6 @@ from ..store import LocalStore, Store, replace_lines
 from ..writer import ShardSet, shard_name, to_json, write_atomic
 from .decisions import (
     Decision,
-    DedupItem,
     KeptRows,
     _UnionFind,
     apply_decision,
@@ -749,11 +748,9 @@ def _filter(job: DedupJob, seq: int, staged: Path) -> dict:
         if staged.exists():
             with open(staged, encoding="utf-8") as handle:
                 for i, line in enumerate(handle):
-                    if not enabled:  # staged lines are `dump_record`'s: copied as they are
-                        files.write_line("documents", line if line.endswith("\n") else line + "\n")
-                        continue
                     decided = decisions.get(str(i))
-                    if decided is None and i < len(ids) and staged_as_kept(line, ids[i]):
+                    # staged lines are `dump_record`'s: with dedup off, or kept as staged, copied as they are
+                    if not enabled or (decided is None and i < len(ids) and staged_as_kept(line, ids[i])):
                         files.write_line("documents", line if line.endswith("\n") else line + "\n")
                         continue
                     record = json.loads(line)
@@ -804,10 +801,6 @@ def kept_rows(job: DedupJob, seq: int) -> KeptRows:
     return KeptRows([meta["ids"][i] for i in kept], [meta["exact"][i] for i in kept],
                     [meta["text_len"][i] for i in kept], [meta["dates"][i] for i in kept],
                     np.load(job.path("sig", f"s{seq}.npy"))[kept], sizes[kept].tolist())
-
-
-def kept_decisions(items: Iterable[DedupItem]) -> list[Decision]:
-    return [Decision(item.id, None, None, item.id) for item in items]
 
 
 def duplicates_of(job: DedupJob, seq: int) -> list[tuple[str, str]]:
