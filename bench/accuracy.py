@@ -32,7 +32,7 @@ import trafilatura  # noqa: E402
 from pipeline.config import load_config  # noqa: E402
 from pipeline.document import RawPage  # noqa: E402
 from pipeline.evaluate import same_authors, same_date, same_title, snippet_found, word_f1  # noqa: E402
-from pipeline.runner import Pipeline  # noqa: E402
+from pipeline.stages.runner import Pipeline  # noqa: E402
 
 _WORD = re.compile(r"\w+")
 

@@ -587,8 +587,8 @@ def scale(stories: list[Story], count: int, cfg: DedupConfig, seed: int, workers
     a later round of count/10 new documents against the indexed ones. Run twice: once timed, once under
     tracemalloc (numpy's buffers included; with workers, the driver's alone)."""
     from pipeline.dedup.driver import run_round, steps_executor
+    from pipeline.io.store import LocalStore
     from pipeline.state import STATE_DIR
-    from pipeline.store import LocalStore
 
     texts = synthetic(stories, count + count // 10, seed)
     words = sum(len(t.split()) for t in texts) / len(texts)
@@ -646,9 +646,9 @@ def stage_docs(out: Path, docs: Iterable[tuple[str, str, int, str, bytes, int]],
     from pipeline.dedup import stage_as_kept
     from pipeline.dedup.steps import STAGED
     from pipeline.document import Document
+    from pipeline.io.writer import to_json
     from pipeline.records import record_of
     from pipeline.state import STATE_DIR, RunState
-    from pipeline.writer import to_json
 
     state = RunState(out / STATE_DIR)
     run_id = state.begin_run("bench")

@@ -31,13 +31,13 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pipeline.decode import normalise_text  # noqa: E402
+from pipeline.clean.decode import normalise_text  # noqa: E402
+from pipeline.clean.linefeatures import BASE_NAMES, CONTEXT_NAMES, FEATURES_VERSION, context_matrix  # noqa: E402
+from pipeline.clean.linemodel import META_CLASSES  # noqa: E402
+from pipeline.clean.modelclean import prepare  # noqa: E402
+from pipeline.clean.stopwords import StopwordIndex  # noqa: E402
 from pipeline.evaluate import word_f1  # noqa: E402
-from pipeline.linefeatures import BASE_NAMES, CONTEXT_NAMES, FEATURES_VERSION, context_matrix  # noqa: E402
-from pipeline.linemodel import META_CLASSES  # noqa: E402
-from pipeline.modelclean import prepare  # noqa: E402
 from pipeline.rules import load_rules  # noqa: E402
-from pipeline.stopwords import StopwordIndex  # noqa: E402
 
 # How far each source's gold follows the article convention (the story; no comments, related items, navigation):
 # its pages' weight in training (docs/model.md).

@@ -33,7 +33,7 @@ from urllib.parse import urlsplit
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pipeline.decode import decode_bytes  # noqa: E402
+from pipeline.clean.decode import decode_bytes  # noqa: E402
 from pipeline.evaluate import fold, word_f1  # noqa: E402
 
 RENDERERS = ("bs4", "inscriptis", "html2text", "lxml")

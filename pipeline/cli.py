@@ -17,17 +17,17 @@ import sys
 from pathlib import Path
 
 from . import __version__
-from .batch import EXIT_BUSY, StoppedAtOnce, run_corpus
 from .config import Config, ConfigError, load_config
 from .dedup.driver import dedup_jsonl, rebuild_dedup, tell
 from .document import RawPage
 from .executor import default_workers
+from .io.sources import input_root
+from .io.store import MARKER, StoreError, is_url, open_output
+from .io.writer import dump_record
 from .records import processed_at, record_of
 from .rules import load_rules
-from .sources import input_root
+from .run.batch import EXIT_BUSY, StoppedAtOnce, run_corpus
 from .state import STATE_DB, LockBusy, RunState, run_lock
-from .store import MARKER, StoreError, is_url, open_output
-from .writer import dump_record
 
 EXIT_OK, EXIT_FAILURES, EXIT_USAGE = 0, 1, 2
 _STATE_HELP = ("the run's state (SQLite, lock, staged shards, dedup round): default OUT/_state; required when OUT "
@@ -45,7 +45,7 @@ def _config(args: argparse.Namespace) -> Config:
 
 def _pipeline(config: Config):
     """The one-page pipeline, imported on use: `run` and `stats` start without trafilatura and its kin."""
-    from .runner import Pipeline
+    from .stages.runner import Pipeline
 
     return Pipeline(config)
 
@@ -151,7 +151,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     doc = outcome.document
     width = shutil.get_terminal_size((120, 20)).columns if sys.stdout.isatty() else 200
     text_width = max(20, width - 58)
-    for v in doc.lines or []:
+    for v in doc.lines.verdicts if doc.lines else []:
         if v.label == "blank" and not args.all:
             continue
         verdict = "KEEP" if v.kept else "drop"

@@ -13,6 +13,7 @@ class RawPage:
     rel_path: str  # path relative to the input root, for the stable id
     data: bytes
     meta: dict = field(default_factory=dict)
+    reject: Rejected | None = None  # the reader could not read this item: the page is this reject (stage `decode`)
 
 
 @dataclass(slots=True)
@@ -28,15 +29,28 @@ class LineVerdict:
 
 
 @dataclass(slots=True)
+class LineReport:
+    """What a cleaner decided about every line of the page (`verdicts`, in input order) and what it saw to decide
+    it (`evidence`: the heuristic's `TextCleaning` with its per-line features, or the model's `ModelCleanResult`
+    with its probabilities), for the header stage and `explain`."""
+
+    verdicts: list[LineVerdict]
+    evidence: object | None = None
+
+    def kept_text(self) -> str:
+        return "\n".join(v.text for v in self.verdicts if v.kept)
+
+
+@dataclass(slots=True)
 class Document:
-    """The datatrove/dolma envelope: id, text, metadata; `lines`, `line_features`, `line_model` are never serialised."""
+    """The datatrove/dolma envelope: id, text, metadata. The other fields travel between stages only, never
+    serialised: the raw page until `Decode` reads it, the line verdicts, a reroute, the dedup fingerprint."""
 
     id: str
     text: str
     metadata: dict = field(default_factory=dict)
-    lines: list[LineVerdict] | None = None
-    line_features: list | None = None  # heuristic: textclean.LineFeatures per line, for the metadata stage
-    line_model: object | None = None  # model: modelclean.ModelCleanResult (probabilities), for the metadata stage
+    page: RawPage | None = None  # the input as read, until the Decode stage turns it into text and metadata
+    lines: LineReport | None = None  # set by the text cleaners (and ExtractHtml's rules); the header stage reads it
     reroute: str | None = None  # set by a stage: the page goes on through this chain instead (`stages.chains`)
     fingerprint: tuple[str, bytes, int] | None = None  # exact key, MinHash signature, distinct n-grams
 
@@ -51,3 +65,6 @@ class Rejected(Exception):
         super().__init__(f"{reason}: {detail}" if detail else reason)
         self.reason = reason
         self.detail = detail
+
+    def __reduce__(self):  # crosses process boundaries (a reader's reject in a page, a worker's result) intact
+        return (Rejected, (self.reason, self.detail))

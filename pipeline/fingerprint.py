@@ -18,8 +18,8 @@ import unicodedata
 from importlib import metadata, resources
 
 from . import __version__
+from .clean.linemodel import ModelError, model_bytes
 from .config import Config
-from .linemodel import ModelError, model_bytes
 from .rules import RuleSet
 from .vocabulary import VOCABULARY_KEYS
 

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from .writer import to_json
+from .io.writer import to_json
 
 STATE_DIR = "_state"
 STATE_DB = "state.sqlite"  # in the state folder
@@ -367,7 +367,7 @@ class RunState:
         return top + 1
 
     def state_id(self) -> str:
-        """This state's id, made on first use: the output's marker (`pipeline.store.bind`) names it."""
+        """This state's id, made on first use: the output's marker (`pipeline.io.store.bind`) names it."""
         found = self.setting("state_id")
         if found is None:
             with self.transaction() as db:

@@ -36,7 +36,7 @@ def seed_names() -> list[str]:
 @pytest.fixture(scope="session")
 def pipeline():
     from pipeline.config import load_config
-    from pipeline.runner import Pipeline
+    from pipeline.stages.runner import Pipeline
 
     return Pipeline(load_config())
 
@@ -55,8 +55,8 @@ def decide(items, cfg=None, kept=(), workers: int = 0):
     from pipeline.dedup import Decision, DedupIndex
     from pipeline.dedup.driver import run_round, steps_executor
     from pipeline.dedup.steps import STAGED
+    from pipeline.io.store import LocalStore
     from pipeline.state import STATE_DIR, RunState
-    from pipeline.store import LocalStore
 
     cfg = cfg or DedupConfig()
     with tempfile.TemporaryDirectory() as tmp:

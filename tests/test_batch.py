@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 from conftest import ARTICLE, ROOT, SEEDS_RAW, SHARED
 
-from pipeline.batch import run_corpus
 from pipeline.config import load_config
+from pipeline.io.store import LocalStore
+from pipeline.run.batch import run_corpus
 from pipeline.state import STATE_DIR, run_lock
-from pipeline.store import LocalStore
 
 DEV_DUMPS = SHARED / "bench" / "wcxb-dev" / "dumps" / "bs4"
 EPOCH = {"SOURCE_DATE_EPOCH": "1760000000"}

@@ -300,7 +300,7 @@ def test_output_naming_a_file_is_a_usage_error(tmp_path: Path):
 
 _SLOW_CLI = """
 import sys, time
-import pipeline.batch as batch
+import pipeline.run.batch as batch
 from pipeline.cli import main
 
 work_one = batch._work_one

@@ -1,4 +1,4 @@
-"""pipeline.decode: bytes to clean Unicode, gzip limits, binary rejection."""
+"""pipeline.clean.decode: bytes to clean Unicode, gzip limits, binary rejection."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from conftest import SEEDS_RAW
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.decode import decode_bytes, gunzip, is_gzip, normalise_text
+from pipeline.clean.decode import decode_bytes, gunzip, is_gzip, normalise_text
 from pipeline.document import Rejected
 
 SAMPLE = "Le café « déjà » — naïve ‘quote’ résumé, the committee’s decision on the new façade was announced today."
@@ -290,7 +290,7 @@ def test_many_empty_gzip_members_cost_their_length_and_are_bounded():
     """Each member used to copy all that followed it (quadratic: 16 MB of empty members took minutes)."""
     import gzip
 
-    from pipeline.decode import MAX_GZIP_MEMBERS, gunzip
+    from pipeline.clean.decode import MAX_GZIP_MEMBERS, gunzip
 
     assert gunzip(gzip.compress(b"") * 40_000 + gzip.compress(b"end"), 1 << 20) == b"end"
     with pytest.raises(Rejected, match="gzip members") as info:

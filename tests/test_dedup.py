@@ -547,7 +547,7 @@ def test_a_dedup_output_of_an_older_version_is_rebuilt_without_losing_a_record(t
     """Before `dedup` ran the steps, its state named shards in `dedup_shards` (and a shard published but never
     committed was `publishing`): they become the state's shards, so no sweep takes them for leftovers."""
     from pipeline.dedup.driver import rebuild_dedup
-    from pipeline.store import LocalStore
+    from pipeline.io.store import LocalStore
 
     out = tmp_path / "out"
     text = seed_text("000")

@@ -14,12 +14,12 @@ from conftest import SEEDS_RAW
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.batch import run_corpus
 from pipeline.config import DedupConfig, load_config
 from pipeline.dedup import Decision, DedupIndex, DedupItem, fingerprint, link, representatives
 from pipeline.dedup import steps as dedup_steps
 from pipeline.dedup.decisions import _UnionFind, utf8_array
 from pipeline.dedup.steps import DedupJob, buckets, components, filter_shard, round_dir, signatures, versions
+from pipeline.run.batch import run_corpus
 from pipeline.state import STATE_DIR, RunState
 
 WORDS = [f"w{n}" for n in range(3000)]
@@ -333,7 +333,7 @@ def test_full_after_a_killed_dedup_never_reuses_its_round(tmp_path: Path, monkey
 def test_moving_a_superseded_record_is_idempotent(tmp_path: Path, monkeypatch):
     """The commit records the move; the files follow (duplicates first). Killed in between, the next call
     finishes it without losing or doubling the record."""
-    from pipeline.store import LocalStore
+    from pipeline.io.store import LocalStore
 
     out = tmp_path / "out"
     state = RunState(out / STATE_DIR)
@@ -385,8 +385,8 @@ def test_a_kept_line_copied_as_staged_is_the_line_the_long_way_writes(doc_id, te
     holds a lone surrogate. A record with any other decision, or none, never passes (text cannot fake one)."""
     from pipeline.dedup import apply_decision, stage_as_kept, staged_as_kept
     from pipeline.document import Document
+    from pipeline.io.writer import to_json
     from pipeline.records import record_of
-    from pipeline.writer import to_json
 
     fake = ',"duplicate_of":null,"dup_cluster":' + json.dumps(doc_id) + ',"similarity":null,"superseded_by":null,'
     record = record_of(Document(doc_id, text + fake, {"title": title or fake}), "stamp")

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, SEEDS_RAW
 
-from pipeline.batch import run_corpus
 from pipeline.config import ConfigError, load_config
 from pipeline.fingerprint import changes, settings_fingerprint
 from pipeline.rules import load_rules
+from pipeline.run.batch import run_corpus
 
 RULE = '[[rule]]\nid = "local.newsletter"\naction = "drop"\ndescription = "{description}"\nexact = ["{phrase}"]\n'
 
@@ -105,7 +105,7 @@ def test_a_change_of_pagewash_code_is_a_change(raw: Path, tmp_path: Path, monkey
 def test_full_records_the_new_settings_with_the_emptied_state(raw: Path, tmp_path: Path, monkeypatch):
     """The new fingerprint goes in with the emptied state, in one transaction: a --full run killed before
     that leaves the old records under the old settings, never under the new ones."""
-    from pipeline.batch import SETTINGS_KEY
+    from pipeline.run.batch import SETTINGS_KEY
     from pipeline.state import STATE_DIR, RunState
 
     out = tmp_path / "out"
@@ -142,7 +142,7 @@ def test_what_only_changes_how_a_run_goes_is_not_a_change():
 
 
 def test_a_state_from_before_fingerprints_adopts_the_current_settings(raw: Path, tmp_path: Path):
-    from pipeline.batch import SETTINGS_KEY
+    from pipeline.run.batch import SETTINGS_KEY
     from pipeline.state import STATE_DIR, RunState
 
     out = tmp_path / "out"

@@ -1,4 +1,4 @@
-"""pipeline.header: date parsing, and title/byline/date/site through the full Pipeline."""
+"""pipeline.clean.header: date parsing, and title/byline/date/site through the full Pipeline."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ from conftest import ARTICLE
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pipeline.clean.header import parse_date
 from pipeline.config import load_config
 from pipeline.document import RawPage
-from pipeline.header import parse_date
 from pipeline.records import Counters
-from pipeline.runner import Pipeline
+from pipeline.stages.runner import Pipeline
 
 TITLE = "Council Approves Harbour District Plan After Two Years of Debate"
 PARAGRAPHS = ARTICLE[:4]

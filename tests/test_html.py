@@ -1,4 +1,4 @@
-"""pipeline.html.ExtractHtml: trafilatura's text and metadata, our rules over its lines, the text fallback."""
+"""pipeline.stages.html.ExtractHtml: trafilatura's text and metadata, our rules over its lines, the text fallback."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from conftest import ARTICLE
 
 from pipeline.config import load_config
 from pipeline.document import RawPage
-from pipeline.runner import Pipeline
+from pipeline.stages.runner import Pipeline
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +102,7 @@ def test_release_caches_empties_trafilaturas_text_caches(pipe):
     the worker empties them between chunks. Emptying changes no output."""
     from trafilatura import utils
 
-    from pipeline.html import release_caches
+    from pipeline.stages.html import release_caches
 
     data = page(ARTICLE_HTML, HEAD)
     before = run(pipe, data).document

@@ -21,7 +21,7 @@ from test_batch import EPOCH, corpus, lines, small_shards  # noqa: F401 - the wh
 
 from pipeline.config import load_config
 from pipeline.document import RawPage
-from pipeline.runner import REJECT_TEXT_CHARS, Pipeline
+from pipeline.stages.runner import REJECT_TEXT_CHARS, Pipeline
 from pipeline.state import STATE_DIR
 
 
@@ -120,18 +120,18 @@ def test_sigkill_of_the_driver_alone_leaves_no_process_and_no_lock(big_corpus: P
 _STALLING_RUN = """
 import hashlib, sys
 from pathlib import Path
-import pipeline.runner as runner
-from pipeline.batch import run_corpus
+from pipeline.stages.decode import Decode
+from pipeline.run.batch import run_corpus
 from pipeline.config import load_config
 
-decode = runner.decode_page
+decode = Decode.process
 
-def stalling(page, config):
-    if b"STALL" in page.data:  # minutes in one C call: the soft limit's signal handler cannot run meanwhile
+def stalling(self, doc):
+    if b"STALL" in doc.page.data:  # minutes in one C call: the soft limit's signal handler cannot run meanwhile
         hashlib.pbkdf2_hmac("sha256", b"pagewash", b"salt", 10**9)
-    return decode(page, config)
+    return decode(self, doc)
 
-runner.decode_page = stalling  # before the pool forks, so its workers run it
+Decode.process = stalling  # before the pool forks, so its workers run it
 config = load_config(extract_timeout=1, max_error_rate=1.0)
 sys.exit(run_corpus(Path(sys.argv[1]), Path(sys.argv[2]), config, workers=2, progress=False).exit_code)
 """

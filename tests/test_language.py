@@ -1,4 +1,4 @@
-"""pipeline.language.detect_language: seeded, deterministic, and None without letters."""
+"""pipeline.clean.language.detect_language: seeded, deterministic, and None without letters."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from conftest import SEEDS_RAW
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.language import detect_language
+from pipeline.clean.language import detect_language
 
 ENGLISH = (
     "The city council voted on Tuesday to approve a new plan for the old harbour district, ending a debate "
@@ -85,7 +85,7 @@ def _both(text: str, seed: int):
 
 
 def test_engine_is_the_rust_port():
-    from pipeline.language import ENGINE
+    from pipeline.clean.language import ENGINE
 
     assert ENGINE == "langdetect-rs"
 

@@ -13,12 +13,12 @@ from conftest import ARTICLE, ROOT, SEEDS_RAW, SHARED
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pipeline.clean.linemodel import ModelError, load_model
+from pipeline.clean.modelclean import clean_with_model
 from pipeline.config import CleanConfig, ConfigError, load_config
 from pipeline.document import RawPage
-from pipeline.linemodel import ModelError, load_model
-from pipeline.modelclean import clean_with_model
 from pipeline.rules import line_key, load_rules
-from pipeline.runner import Pipeline
+from pipeline.stages.runner import Pipeline
 
 SEED = SEEDS_RAW / "000_d2de09946bceaf6b.txt"
 MODEL_IDS = ("model.boilerplate", "model.title", "model.author", "model.date")
@@ -31,7 +31,7 @@ def model_pipeline() -> Pipeline:
 
 def _lines(pipeline: Pipeline, path: Path = SEED):
     outcome = pipeline.process(RawPage(str(path), path.name, path.read_bytes()))
-    return outcome.document.lines
+    return outcome.document.lines.verdicts
 
 
 def _rules_dir(tmp_path: Path, action: str, line: str, rule_id: str) -> Path:

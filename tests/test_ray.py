@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from conftest import SEEDS_RAW, SHARED
 
-from pipeline.batch import run_corpus
 from pipeline.config import load_config
+from pipeline.run.batch import run_corpus
 
 ray = pytest.importorskip("ray", reason="pagewash[ray] is installed by `make test`; this skip is for bare installs")
 

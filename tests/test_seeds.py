@@ -66,7 +66,7 @@ def test_every_drop_names_its_rule(pipeline, name):
 
     path = SEEDS_RAW / f"{name}.txt"
     outcome = pipeline.process(RawPage(str(path), path.name, path.read_bytes()))
-    dropped = [v for v in outcome.document.lines if not v.kept and v.label != "blank"]
+    dropped = [v for v in outcome.document.lines.verdicts if not v.kept and v.label != "blank"]
     assert all(v.rule_id for v in dropped)
     rules_hit = outcome.document.metadata["cleaning"]["rules_hit"]
     assert sum(rules_hit.values()) == len(dropped)

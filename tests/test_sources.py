@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipeline.document import RawPage
-from pipeline.sources import discover, read_inputs
+from pipeline.io.sources import discover, read_inputs
 
 
 def html_page(title: str, paragraphs: list[str], site: str = "Harbour Times") -> str:
@@ -143,13 +143,13 @@ def test_truncated_gzip_export_keeps_what_was_read(tmp_path: Path):
     blob = gzip.compress(("\n".join(lines) + "\n").encode())
     (raw / "cut.jsonl.gz").write_bytes(blob[: len(blob) - 40])
     pages = list(read_inputs(raw / "cut.jsonl.gz", raw, 10_000_000))
-    assert pages[-1].meta["reject"][0] == "bad_gzip"
-    assert all("reject" not in p.meta for p in pages[:-1]) and len(pages) > 1
+    assert pages[-1].reject.reason == "bad_gzip"
+    assert all(p.reject is None for p in pages[:-1]) and len(pages) > 1
 
 
 def test_slow_extraction_is_rejected_with_timeout(tmp_path: Path, pipeline):
     from pipeline.config import load_config
-    from pipeline.runner import Pipeline
+    from pipeline.stages.runner import Pipeline
 
     raw = tmp_path / "raw"
     raw.mkdir()
@@ -192,9 +192,9 @@ def _without_source(recs: list[dict]) -> list[str]:
 def test_inputs_from_an_fsspec_url_give_the_records_of_the_same_files_on_disk(mixed: Path, tmp_path: Path):
     """Every input kind (pages, gzip, sidecar, JSONL export, WARC) read through fsspec (memory://) gives the
     records a local run gives, but for where they came from; a rerun skips them all."""
-    from pipeline.batch import run_corpus
     from pipeline.config import load_config
-    from pipeline.sources import input_root
+    from pipeline.io.sources import input_root
+    from pipeline.run.batch import run_corpus
 
     url = _to_memory(mixed, "fsspec-same")
     local, remote = tmp_path / "local", tmp_path / "remote"
@@ -214,9 +214,9 @@ def test_changed_input_without_mtime_is_found_by_its_hash(tmp_path: Path):
     count as a change."""
     import fsspec
 
-    from pipeline.batch import run_corpus
     from pipeline.config import load_config
-    from pipeline.sources import input_root
+    from pipeline.io.sources import input_root
+    from pipeline.run.batch import run_corpus
 
     fs = fsspec.filesystem("memory")
     first = "\n\n".join(ARTICLE)
@@ -248,7 +248,7 @@ def test_file_url_is_the_local_path(mixed: Path, tmp_path: Path):
 
 def test_discover_walks_a_tree_in_sorted_path_order(tmp_path: Path):
     """Folder by folder (no list of every input), in the order of sorted paths, as runs always had it."""
-    from pipeline.sources import discover, is_input
+    from pipeline.io.sources import discover, is_input
 
     root = tmp_path / "raw"
     for rel in ("b.txt", "a.txt", "a/z.html", "a/b/c.jsonl", "a-b/x.txt", "a b/y.txt", "A/u.txt", "n.bin",
@@ -266,12 +266,12 @@ def test_discover_walks_a_tree_in_sorted_path_order(tmp_path: Path):
 _PEAK_SCRIPT = """
 import gzip, re, sys
 from pathlib import Path
-from pipeline.sources import read_inputs
+from pipeline.io.sources import read_inputs
 path = Path(sys.argv[1])
 with gzip.open(path, "wb", compresslevel=1) as out:  # written streaming: 1 MB of zeros at a time
     for _ in range(int(sys.argv[2])):
         out.write(bytes(1 << 20))
-reasons = [(p.rel_path, p.meta.get("reject", ("",))[0]) for p in read_inputs(path, path.parent, 16 << 20)]
+reasons = [(p.rel_path, (p.reject.reason if p.reject else "")) for p in read_inputs(path, path.parent, 16 << 20)]
 # VmHWM, not ru_maxrss: Linux carries the forking parent's (pytest's) peak over exec into ru_maxrss
 peak_kb = int(re.search(r"VmHWM:\\s+(\\d+)", open("/proc/self/status").read()).group(1))
 print(reasons, peak_kb // 1024)
@@ -295,8 +295,8 @@ def test_jsonl_long_line_is_a_reject_and_the_next_lines_still_run(tmp_path: Path
     (tmp_path / "export.jsonl").write_text("\n".join([good, long, good.replace("/a", "/c")]) + "\n")
     pages = list(read_inputs(tmp_path / "export.jsonl", tmp_path, 1000))
     assert [p.meta.get("url") for p in pages] == ["https://example.org/a", None, "https://example.org/c"]
-    assert pages[1].meta["reject"] == ("too_large", f"{tmp_path / 'export.jsonl'}:2: line longer than "
-                                                    "max_input_bytes 1000")
+    assert (pages[1].reject.reason, pages[1].reject.detail) == (
+        "too_large", f"{tmp_path / 'export.jsonl'}:2: line longer than max_input_bytes 1000")
     assert pages[2].meta["line"] == 3
 
 
@@ -304,7 +304,7 @@ def test_jsonl_long_line_is_a_reject_and_the_next_lines_still_run(tmp_path: Path
 @given(st.lists(st.binary(max_size=40).map(lambda b: b.replace(b"\n", b"")), max_size=12),
        st.integers(0, 30), st.integers(1, 17), st.booleans())
 def test_bounded_lines_are_the_lines_with_long_ones_left_out(lines, limit, block_size, final_newline):
-    from pipeline.sources import _bounded_lines
+    from pipeline.io.sources import _bounded_lines
 
     data = b"\n".join(lines) + (b"\n" if final_newline and lines else b"")
     expected = data.split(b"\n")
@@ -351,7 +351,7 @@ def test_page_gzipped_in_several_members_is_read_whole(tmp_path: Path, pipeline)
 
 
 def test_a_crlf_line_of_exactly_the_limit_is_not_too_large():
-    from pipeline.sources import _bounded_lines
+    from pipeline.io.sources import _bounded_lines
 
     data = b"a" * 100 + b"\n" + b"b" * 100 + b"\r\n" + b"c" * 101 + b"\r\n" + b"d" * 100 + b"\r"
     for block_size in (7, 4096):

@@ -13,10 +13,10 @@ import fsspec
 import pytest
 from conftest import ROOT, SEEDS_RAW
 
-from pipeline.batch import run_corpus
 from pipeline.config import ConfigError, load_config
-from pipeline.store import FsspecStore, LocalStore, open_output
-from pipeline.writer import ShardSet
+from pipeline.io.store import FsspecStore, LocalStore, open_output
+from pipeline.io.writer import ShardSet
+from pipeline.run.batch import run_corpus
 
 EPOCH = "1760000000"
 STREAMS = ("documents", "duplicates", "rejects")
@@ -176,7 +176,7 @@ def test_a_non_object_store_gets_a_temp_name_then_a_rename(tmp_path: Path, monke
 
 def test_a_failing_store_stops_the_run_with_exit_75_and_loses_nothing(tmp_path: Path, monkeypatch):
     from pipeline import cli
-    from pipeline.store import StoreError
+    from pipeline.io.store import StoreError
 
     corpus, out = _seed_corpus(tmp_path), f"local://{tmp_path / 'out'}"
     real_publish = FsspecStore.publish

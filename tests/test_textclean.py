@@ -1,4 +1,4 @@
-"""pipeline.textclean.clean_lines: the article of a synthetic dump, verdicts, and properties."""
+"""pipeline.clean.textclean.clean_lines: the article of a synthetic dump, verdicts, and properties."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from conftest import ARTICLE
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pipeline.clean.stopwords import StopwordIndex
+from pipeline.clean.textclean import SIG_DUPLICATE, clean_lines
 from pipeline.config import CleanConfig
 from pipeline.rules import line_key, load_rules
-from pipeline.stopwords import StopwordIndex
-from pipeline.textclean import SIG_DUPLICATE, clean_lines
 
 RULES = load_rules()
 STOPWORDS = StopwordIndex.load()
@@ -195,7 +195,7 @@ def test_article_between_junk_is_kept(before, after):
 ])
 def test_title_case_counts_words_that_start_with_a_letter(line, title_case):
     """Words starting with a digit-like sign (½, ², ①) are not lowercase words: they are not counted."""
-    from pipeline.textclean import line_features
+    from pipeline.clean.textclean import line_features
 
     assert line_features(line, frozenset()).title_case == pytest.approx(title_case)
 

@@ -19,12 +19,12 @@ from conftest import ARTICLE, SEEDS_RAW
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.batch import run_corpus
 from pipeline.config import load_config
+from pipeline.io.sources import walk_inputs
+from pipeline.io.writer import dump_record
 from pipeline.records import document_id
-from pipeline.sources import walk_inputs
+from pipeline.run.batch import run_corpus
 from pipeline.state import STATE_DIR, RunState, key_of, sql_key
-from pipeline.writer import dump_record
 
 STREAMS = ("documents", "duplicates", "rejects")
 LATIN1 = os.fsdecode(b"caf\xe9.txt")  # a file name that is not UTF-8, as Python gives it: `caf\udce9.txt`
@@ -310,7 +310,7 @@ def _build(raw: bytes, tree: list, folders: list[bytes]) -> tuple[Counter, list[
 def quick_runs():
     """Runs made by the dozen: the stop lists built once, not per run, and no fsync (durability is not
     what the fuzz test checks)."""
-    from pipeline.stopwords import StopwordIndex
+    from pipeline.clean.stopwords import StopwordIndex
 
     index = StopwordIndex.load()
     with pytest.MonkeyPatch.context() as patch:

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_sources import html_page
 
-from pipeline.sources import read_inputs
+from pipeline.io.sources import read_inputs
 
 
 def _record(writer, url: str, body: bytes, rec_type: str = "response", status: str = "200 OK",
@@ -64,9 +64,9 @@ def test_a_cut_at_every_tenth_keeps_the_whole_records_and_is_one_bad_warc(tmp_pa
         cut = len(data) * tenth // 10
         pages = pages_of(tmp_path, name, data[:cut])
         whole = [n for n, end in enumerate(ends) if end <= cut]
-        documents = [p for p in pages if "reject" not in p.meta]
+        documents = [p for p in pages if p.reject is None]
         assert [p.data for p in documents] == [STORIES[n] for n in whole], tenth
-        rejects = [p.meta["reject"] for p in pages if "reject" in p.meta]
+        rejects = [(p.reject.reason, p.reject.detail) for p in pages if p.reject]
         if cut in (0, *ends):
             assert rejects == [], tenth
         else:
@@ -79,8 +79,8 @@ def test_a_text_file_named_warc_is_one_bad_warc_and_no_warnings(tmp_path: Path, 
     """It was read as 50 ARC records (50 `empty` rejects) with a warning on stderr for each."""
     text = "".join(f"line {n} of a text file\n" for n in range(50)).encode()
     pages = pages_of(tmp_path, "notes.warc", text)
-    assert [p.meta["reject"] for p in pages] == [("bad_warc", f"{tmp_path / 'notes.warc'}@0: not a WARC record "
-                                                               "(ARC format)")]
+    assert [(p.reject.reason, p.reject.detail) for p in pages] == [
+        ("bad_warc", f"{tmp_path / 'notes.warc'}@0: not a WARC record (ARC format)")]
     assert capfd.readouterr().err == ""
 
 
@@ -99,8 +99,8 @@ def test_non_2xx_responses_are_http_status_rejects(tmp_path: Path):
     pages = pages_of(tmp_path, "crawl.warc.gz", data)
     assert [p.meta["url"] for p in pages] == ["https://example.org/ok", "https://example.org/gone",
                                               "https://example.org/secret", "https://example.org/old"]
-    assert "reject" not in pages[0].meta
-    assert [(p.meta["reject"][0], p.meta["reject"][1].split(": ", 1)[1]) for p in pages[1:]] == [
+    assert pages[0].reject is None
+    assert [(p.reject.reason, p.reject.detail.split(": ", 1)[1]) for p in pages[1:]] == [
         ("http_status", "HTTP 404 Not Found"), ("http_status", "HTTP 403 Forbidden"),
         ("http_status", "HTTP 301 Moved Permanently -> https://example.org/new")]
 
@@ -125,8 +125,8 @@ def test_only_html_responses_and_resources_are_pages_the_rest_is_counted(tmp_pat
                                                         ("https://example.org/untyped", STORIES[1])]
     assert skipped == {"text/dns": 1, "image/png": 1, "no type, not HTML": 1, "text/css": 1, "request": 1}
     # a run reports them (and makes no record of them: every stream holds pages only)
-    from pipeline.batch import run_corpus
     from pipeline.config import load_config
+    from pipeline.run.batch import run_corpus
 
     report = run_corpus(tmp_path / "crawl.warc.gz", tmp_path / "out", load_config(), workers=0,
                         progress=False).report
@@ -150,8 +150,8 @@ def test_an_unsupported_content_encoding_is_undecodable_unless_the_body_is_plain
          "headers": HTML + [("Content-Encoding", "zstd")]},
     ])
     pages = pages_of(tmp_path, "crawl.warc.gz", data)
-    assert pages[0].meta["reject"][0] == "undecodable" and "'zstd' is not supported" in pages[0].meta["reject"][1]
-    assert pages[1].data == STORIES[3] and "reject" not in pages[1].meta
+    assert pages[0].reject.reason == "undecodable" and "'zstd' is not supported" in pages[0].reject.detail
+    assert pages[1].data == STORIES[3] and pages[1].reject is None
 
 
 def test_a_warc_gzipped_whole_in_several_members_of_cat(tmp_path: Path):
@@ -177,6 +177,6 @@ def test_damaged_archives_give_whole_pages_or_rejects_never_a_crash(tmp_path_fac
         blob[data.draw(st.integers(0, len(blob) - 1))] = data.draw(st.integers(0, 255))
     folder = tmp_path_factory.mktemp("warc")
     pages = pages_of(folder, "fuzz.warc.gz" if gz else "fuzz.warc", bytes(blob))
-    assert sum(1 for p in pages if p.meta.get("reject", ("",))[0] == "bad_warc") <= 1
+    assert sum(1 for p in pages if p.reject is not None and p.reject.reason == "bad_warc") <= 1
     if not changed:
-        assert all("reject" in p.meta or p.data in STORIES for p in pages)
+        assert all(p.reject is not None or p.data in STORIES for p in pages)

@@ -48,7 +48,7 @@ def test_wheel_installed_in_a_fresh_venv_runs_the_sample_dumps(tmp_path: Path):
                            cwd=tmp_path)
     assert check.returncode == 0 and check.stdout.startswith("ok: "), check.stderr
     # the learned cleaner's model travels in the wheel and is the one the run used
-    loaded = subprocess.run([str(python), "-c", "from pipeline.linemodel import load_model, model_bytes; "
+    loaded = subprocess.run([str(python), "-c", "from pipeline.clean.linemodel import load_model, model_bytes; "
                              "import hashlib; m = load_model(); print(m.digest, hashlib.sha1(model_bytes(None))"
                              ".hexdigest()[:12])"], capture_output=True, text=True, cwd=tmp_path)
     assert loaded.returncode == 0, loaded.stderr

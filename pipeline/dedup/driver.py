@@ -29,10 +29,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..config import Config, ConfigError, DedupConfig
+from ..io.store import LocalStore, Store, bind
+from ..io.writer import ShardSet, shard_name, shard_seq, write_atomic
 from ..records import from_input
 from ..state import DEDUP_DB, LOCK_FILE, STATE_DB, STATE_DIR, STREAMS, RunState, content_sha1, sql_key
-from ..store import LocalStore, Store, bind
-from ..writer import ShardSet, shard_name, shard_seq, write_atomic
 from .decisions import stage_as_kept
 from .index import DedupIndex
 from .minhash import fingerprint

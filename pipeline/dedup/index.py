@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from ..config import DedupConfig
+from ..io.writer import fsync_dir
 from ..state import sql_chunks, sql_marks
-from ..writer import fsync_dir
 from .decisions import Decision, DedupItem, KeptRows
 from .minhash import SCHEME, _sig_matrix, _spans, band_key
 

@@ -44,9 +44,9 @@ from pathlib import Path
 import numpy as np
 
 from ..config import DedupConfig
+from ..io.store import LocalStore, Store, replace_lines
+from ..io.writer import ShardSet, shard_name, to_json, write_atomic
 from ..state import STATE_DB, key_of
-from ..store import LocalStore, Store, replace_lines
-from ..writer import ShardSet, shard_name, to_json, write_atomic
 from .decisions import (
     Decision,
     KeptRows,

@@ -14,11 +14,11 @@ from datetime import date
 import dateparser
 import numpy as np
 
-from .config import CleanConfig
-from .document import LineVerdict
-from .rules import RuleSet, line_key, packaged_vocabulary
+from ..config import CleanConfig
+from ..document import LineVerdict
+from ..rules import RuleSet, line_key, packaged_vocabulary
+from ..vocabulary import Vocabulary
 from .textclean import BAD, BLANK, GOOD, SIG_BEFORE_TITLE, SIG_TITLE, LineFeatures
-from .vocabulary import Vocabulary
 
 _YEAR = re.compile(r"\b(?:19[7-9]\d|20\d\d)\b")
 _DATELINE = re.compile(r"^[A-Z][\w .'’-]{1,40},\s+(?P<date>[^—–]{6,40}?)\s*[—–-]{1,2}\s")

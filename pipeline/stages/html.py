@@ -12,13 +12,13 @@ from dataclasses import dataclass
 import trafilatura
 from bs4 import BeautifulSoup
 
-from .base import Stage
-from .config import Config
-from .decode import normalise_text
-from .document import Document, LineVerdict
-from .rules import RuleSet, line_key, site_keys, trim_line
-from .textclean import BAD, BLANK, GOOD, SIG_DUPLICATE, summarise_cleaning
-from .vocabulary import Vocabulary
+from ..base import Stage
+from ..clean.decode import normalise_text
+from ..clean.textclean import BAD, BLANK, GOOD, SIG_DUPLICATE, summarise_cleaning
+from ..config import Config
+from ..document import Document, LineReport, LineVerdict
+from ..rules import RuleSet, line_key, site_keys, trim_line
+from ..vocabulary import Vocabulary
 
 
 def render_text(html: str) -> str:
@@ -100,9 +100,9 @@ class ExtractHtml(Stage):
         meta["categories"] = [normalise_text(c) for c in result.categories or []]
         meta["tags"] = [normalise_text(t) for t in result.tags or []]
         # the site's own rules too: its host (the URL's, or the page's canonical) and its name
-        doc.lines = self._apply_rules(text, site_keys(meta.get("hostname"), meta.get("sitename")))
-        doc.text = "\n".join(v.text for v in doc.lines if v.kept)
-        meta["cleaning"] = summarise_cleaning(doc.lines)
+        doc.lines = LineReport(self._apply_rules(text, site_keys(meta.get("hostname"), meta.get("sitename"))))
+        doc.text = doc.lines.kept_text()
+        meta["cleaning"] = summarise_cleaning(doc.lines.verdicts)
         meta["provenance"] = provenance
         return doc
 

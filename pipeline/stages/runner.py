@@ -1,4 +1,4 @@
-"""The stages over one page: a document or a reject out, with counters; whole runs are in batch.py."""
+"""One page through its chain: a document or a reject out, with counters; whole runs are in `run/`."""
 
 from __future__ import annotations
 
@@ -6,16 +6,16 @@ import logging
 import time
 from dataclasses import dataclass
 
-from .base import Stage
-from .config import Config
-from .document import Document, RawPage, Rejected
-from .language import load_profiles
-from .linemodel import load_model
-from .records import Counters, document_id
-from .rules import RuleSet, load_rules
-from .stages import chains, decode_page
-from .stopwords import StopwordIndex
-from .timelimit import TimeLimitExceeded, time_limit
+from ..base import Stage
+from ..clean.language import load_profiles
+from ..clean.linemodel import load_model
+from ..clean.stopwords import StopwordIndex
+from ..config import Config
+from ..document import Document, RawPage, Rejected
+from ..records import Counters, document_id
+from ..rules import RuleSet, load_rules
+from ..timelimit import TimeLimitExceeded, time_limit
+from .chain import FIRST, chains
 
 log = logging.getLogger("pagewash")
 
@@ -31,8 +31,15 @@ def cut_reject_text(doc: Document) -> None:
 
 @dataclass
 class Outcome:
+    """A page's document, and the reject it became (None: a kept document); the reject's reason, detail and
+    stage are in the document's metadata too (`filter_reason`, `filter_detail`, `filter_stage`)."""
+
     document: Document
-    reject_reason: str | None = None  # None: a kept document
+    rejected: Rejected | None = None
+
+    @property
+    def reject_reason(self) -> str | None:
+        return self.rejected.reason if self.rejected is not None else None
 
 
 class Pipeline:
@@ -49,15 +56,12 @@ class Pipeline:
     def process(self, page: RawPage, counters: Counters | None = None) -> Outcome:
         counters = counters if counters is not None else Counters()
         counters.pages += 1
-        stage_name = "decode"
+        stage_name = FIRST
         started = time.perf_counter()
-        doc = Document(id="", text="", metadata={"source_path": page.source_path})
+        doc = Document(id="", text="", metadata={"source_path": page.source_path}, page=page)
         try:
-            if page.meta.get("reject"):
-                raise Rejected(*page.meta["reject"])
             with time_limit(self.config.extract_timeout):
-                doc = decode_page(page, self.config)
-                chain, step = self.stages[doc.metadata["source_format"]], 0
+                chain, step = self.stages[FIRST], 0
                 while step < len(chain):
                     stage, step = chain[step], step + 1
                     counters.stage_seconds[stage_name] += time.perf_counter() - started
@@ -67,15 +71,15 @@ class Pipeline:
                         chain, step, doc.reroute = self.stages[doc.reroute], 0, None
         except TimeLimitExceeded:
             detail = f"processing took longer than extract_timeout = {self.config.extract_timeout}s"
-            return self._reject(doc, page, "timeout", detail, stage_name, counters)
+            return self._reject(doc, page, Rejected("timeout", detail), stage_name, counters)
         except MemoryError:  # the worker's memory guard (memory_limit_mb) tripped on this page
             detail = f"processing needed more than memory_limit_mb = {self.config.memory_limit_mb} MB"
-            return self._reject(doc, page, "memory", detail, stage_name, counters)
+            return self._reject(doc, page, Rejected("memory", detail), stage_name, counters)
         except Rejected as rejected:
-            return self._reject(doc, page, rejected.reason, rejected.detail, stage_name, counters)
+            return self._reject(doc, page, rejected, stage_name, counters)
         except Exception as exc:  # a bug or a pathological page must not stop the run
             detail = f"{type(exc).__name__}: {exc}"
-            return self._reject(doc, page, "error", detail, stage_name, counters)
+            return self._reject(doc, page, Rejected("error", detail), stage_name, counters)
         finally:
             counters.stage_seconds[stage_name] += time.perf_counter() - started
         counters.documents += 1
@@ -86,19 +90,19 @@ class Pipeline:
         counters.languages[doc.metadata.get("language") or "unknown"] += 1
         return Outcome(doc)
 
-    def _reject(self, doc: Document, page: RawPage, reason: str, detail: str, stage: str,
-                counters: Counters) -> Outcome:
+    def _reject(self, doc: Document, page: RawPage, rejected: Rejected, stage: str, counters: Counters) -> Outcome:
+        doc.page = None
         if not doc.id:
             doc.id = document_id(page.rel_path, page.meta.get("url"))
         doc.metadata["source_path"] = page.source_path
         if page.meta.get("url"):
             doc.metadata.setdefault("url", page.meta["url"])
-        doc.metadata["filter_reason"] = reason
-        doc.metadata["filter_detail"] = detail
+        doc.metadata["filter_reason"] = rejected.reason
+        doc.metadata["filter_detail"] = rejected.detail
         doc.metadata["filter_stage"] = stage
         cut_reject_text(doc)
-        counters.rejects[reason] += 1
+        counters.rejects[rejected.reason] += 1
         counters.stage_rejects[stage] += 1
         cleaning = doc.metadata.get("cleaning", {})
         counters.rules_hit.update(cleaning.get("rules_hit", {}))
-        return Outcome(doc, reject_reason=reason)
+        return Outcome(doc, rejected)

@@ -39,7 +39,7 @@ class ShardSet:
     """One numbered shard across the output streams: `STREAM/part-NNNNNN.jsonl`, published together.
 
     Records go to hidden local temp files; `publish` fsyncs them and hands each to its stream's store
-    (`pipeline.store`: a rename, or an upload), so that a reader or a killed run never sees half a shard;
+    (`pipeline.io.store`: a rename, or an upload), so that a reader or a killed run never sees half a shard;
     a stream that got no record gets no file. `store` holds every stream but those `routes` sends elsewhere.
     """
 

@@ -21,8 +21,8 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
-from .config import ConfigError
-from .state import STATE_DIR, STREAMS, RunState
+from ..config import ConfigError
+from ..state import STATE_DIR, STREAMS, RunState
 from .writer import fsync_dir, shard_seq, write_atomic
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .rules import line_key
+from ..rules import line_key
 
 FEATURES_VERSION = 1
 

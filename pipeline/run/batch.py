@@ -37,19 +37,19 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import __version__
-from .config import Config, ConfigError
-from .dedup import DedupIndex, stage_as_kept
-from .dedup.driver import every_stream, no_init, run_round, sweep, tell
-from .dedup.steps import ROUNDS, STAGED, install_rounds
-from .document import Document, RawPage
-from .executor import LocalPoolExecutor, RayExecutor, SerialExecutor, default_workers
-from .records import FAILURE_REASONS, Counters, document_id, from_input, processed_at, record_of
-from .rules import RuleSet, load_rules
-from .sources import discover, read_inputs, walk_inputs
-from .state import LOCK_FILE, STREAMS, InputFile, RunState, root_id, run_lock
-from .store import LocalStore, Store, StoreError, bind, open_output, replace_lines
-from .writer import ShardSet, shard_name, to_json
+from .. import __version__
+from ..config import Config, ConfigError
+from ..dedup import DedupIndex, stage_as_kept
+from ..dedup.driver import every_stream, no_init, run_round, sweep, tell
+from ..dedup.steps import ROUNDS, STAGED, install_rounds
+from ..document import Document, RawPage, Rejected
+from ..executor import LocalPoolExecutor, RayExecutor, SerialExecutor, default_workers
+from ..io.sources import discover, read_inputs, walk_inputs
+from ..io.store import LocalStore, Store, StoreError, bind, open_output, replace_lines
+from ..io.writer import ShardSet, shard_name, to_json
+from ..records import FAILURE_REASONS, Counters, document_id, from_input, processed_at, record_of
+from ..rules import RuleSet, load_rules
+from ..state import LOCK_FILE, STREAMS, InputFile, RunState, root_id, run_lock
 
 log = logging.getLogger("pagewash")
 
@@ -82,7 +82,7 @@ _WORKER: dict = {}  # per worker process: the pipeline built once by `init_worke
 
 
 def init_worker(config: Config, rules: RuleSet, stamp: str) -> None:
-    from .runner import Pipeline  # imported by the driver only once there is work (see BatchRun.executor)
+    from ..stages.runner import Pipeline  # imported by the driver only once there is work (see BatchRun.executor)
 
     _WORKER["pipeline"] = Pipeline(config, rules)
     _WORKER["stamp"] = stamp
@@ -91,7 +91,7 @@ def init_worker(config: Config, rules: RuleSet, stamp: str) -> None:
 def work(chunk: Iterable) -> list:
     """The results of a chunk's items, each processed before the next is taken (the local pool times each
     page from the moment it is taken: see executor.LocalPoolExecutor)."""
-    from .html import release_caches
+    from ..stages.html import release_caches
 
     results = [_work_one(item) for item in chunk]
     release_caches()
@@ -298,13 +298,13 @@ class BatchRun:
                     page = next(pages, None)
                 except Exception as exc:  # a reader bug or a pathological file: a reject, the run goes on
                     detail = f"{path}: reading stopped: {type(exc).__name__}: {exc}"
-                    page = RawPage(str(path), f"{key}#error", b"", {"reject": ("error", detail)})
+                    page = RawPage(str(path), f"{key}#error", b"", reject=Rejected("error", detail))
                     failed = True
                 if page is None:
                     break
                 n += 1
                 # an input that could not be read to its end is redone whole next run, not resumed
-                failed = failed or page.meta.get("reject", ("",))[0] == "unreadable"
+                failed = failed or (page.reject is not None and page.reject.reason == "unreadable")
                 if n > file.resume_at or failed:
                     self.counters.bytes_read += len(page.data)
                     yield (key, page)
@@ -339,7 +339,7 @@ class BatchRun:
         if self.state.outputs_of(key):
             self._retract(key)
         self.files[key] = InputFile(path, key, root, 0, 0, "")
-        page = RawPage(str(path), key, b"", {"reject": ("unreadable", f"{path}: {detail}")})
+        page = RawPage(str(path), key, b"", reject=Rejected("unreadable", f"{path}: {detail}"))
         yield (key, page)
         yield EndOfInput(key, failed=True)
 
@@ -376,7 +376,7 @@ class BatchRun:
             # The pipeline's modules (trafilatura, dateparser, language models) are imported here, once there
             # is work, not at start-up (a rerun with nothing new never needs them), and before the pool
             # forks, so that its workers share those pages instead of importing them each.
-            from . import html, runner  # noqa: F401
+            from ..stages import html, runner  # noqa: F401
 
             init = functools.partial(init_worker, self.ctx.config, self.ctx.rules, self.ctx.stamp)
             on_crash = functools.partial(crash_result, self.ctx.stamp)
@@ -680,7 +680,7 @@ def check_settings(state: RunState, config: Config, rules: RuleSet, *, full: boo
     fingerprint to record (None: the recorded one stands); `--full` records it in the transaction that
     empties the state, so that a kill between the two cannot leave old records under new settings. A state
     from before fingerprints adopts the current one."""
-    from .fingerprint import changes, settings_fingerprint
+    from ..fingerprint import changes, settings_fingerprint
 
     now = settings_fingerprint(config, rules)
     stored = state.setting(SETTINGS_KEY)

@@ -21,11 +21,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .config import CleanConfig
-from .document import LineVerdict
+from ..config import CleanConfig
+from ..document import LineVerdict
+from ..rules import RuleSet, line_key, trim_line
 from .linefeatures import RuleHits, line_matrix
 from .linemodel import META_CLASSES, LineModel, LineScores
-from .rules import RuleSet, line_key, trim_line
 from .textclean import SIG_CUT_AFTER, SIG_CUT_BEFORE, SIG_DUPLICATE
 
 _SENTENCE_END = tuple('.!?。！？…"”»')

@@ -10,7 +10,7 @@ import zlib
 
 import charset_normalizer
 
-from .document import Rejected
+from ..document import Rejected
 
 _BOMS = (
     (codecs.BOM_UTF32_LE, "utf-32-le"),

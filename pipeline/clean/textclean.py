@@ -11,10 +11,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .config import CleanConfig
-from .document import LineVerdict
+from ..config import CleanConfig
+from ..document import LineVerdict
+from ..rules import RuleSet, line_key, trim_line
 from .linefeatures import densest_region
-from .rules import RuleSet, line_key, trim_line
 
 _WORD = re.compile(r"\w+")
 _FIRST_LETTER = re.compile(r"(?<!\w)[^\W\d_]")  # the first character of each word that starts with a letter

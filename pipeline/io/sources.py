@@ -5,7 +5,7 @@ through universal_pathlib's pathlib API over fsspec; the URL's backend (s3fs, gc
 install. Everything here goes through that API (`open`, `stat`, `rglob`), never through the OS directly.
 
 Every input file yields pages lazily (a JSONL or WARC file is streamed, never read whole). A page that
-cannot be read still comes out, carrying `meta["reject"] = (reason, detail)`, so the runner records it
+cannot be read still comes out, carrying its reject (`RawPage.reject`), so the runner records it
 and the rest of the file goes on.
 """
 
@@ -27,10 +27,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from .config import ConfigError
-from .document import RawPage
-from .html_sniff import looks_like_html
-from .state import LOCK_FILE, STATE_DB, STATE_DIR
+from ..clean.html_sniff import looks_like_html
+from ..config import ConfigError
+from ..document import RawPage, Rejected
+from ..state import LOCK_FILE, STATE_DB, STATE_DIR
 from .store import MARKER, is_url, local_path
 
 PAGE_SUFFIXES = (".txt", ".txt.gz", ".html", ".htm", ".html.gz", ".htm.gz")
@@ -214,7 +214,7 @@ def input_key(path: Path, root: Path) -> str:
 
 
 def _rejected(path: Path, rel: str, reason: str, detail: str, meta: dict | None = None) -> RawPage:
-    return RawPage(str(path), rel, b"", {**(meta or {}), "reject": (reason, detail)})
+    return RawPage(str(path), rel, b"", dict(meta or {}), reject=Rejected(reason, detail))
 
 
 def sidecar(path: Path) -> dict:

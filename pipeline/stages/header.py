@@ -1,0 +1,41 @@
+"""ReadHeader: title, byline, date and site of a text dump, from its verdicts (`clean.header`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..base import Stage
+from ..clean.header import analyse_header, header_from_model
+from ..clean.modelclean import ModelCleanResult
+from ..clean.textclean import CleanResult, summarise_cleaning
+from ..config import Config
+from ..document import Document, LineReport
+from ..rules import RuleSet
+
+
+@dataclass
+class ReadHeader(Stage):
+    """Title, byline, date and site from the dump; header lines found in the text leave it."""
+
+    config: Config
+    rules: RuleSet
+    name: str = "metadata"
+
+    def process(self, doc: Document) -> Document:
+        lines = doc.lines if doc.lines is not None else LineReport([])
+        verdicts, evidence = lines.verdicts, lines.evidence
+        language = doc.metadata.get("language")
+        # the header lines found among the verdicts become metadata (their verdicts say so) and leave the text
+        if isinstance(evidence, ModelCleanResult):
+            header = header_from_model(verdicts, evidence.scores.meta, evidence.rows, self.rules, language)
+        else:
+            features = evidence.features if isinstance(evidence, CleanResult) else []
+            header = analyse_header(verdicts, features, self.rules, self.config.clean, language)
+        doc.text = lines.kept_text()
+        given = doc.metadata.get("provenance", {})
+        doc.metadata.update(title=header.title, author=header.author, date=header.date)
+        if "sitename" not in given:
+            doc.metadata["sitename"] = header.sitename
+        doc.metadata["cleaning"] = summarise_cleaning(verdicts)
+        doc.metadata["provenance"] = {"text": "text-dump", **header.provenance, **given}
+        return doc

@@ -1,0 +1,39 @@
+"""ExtractText: strip the boilerplate of a text dump, a verdict for every line (the heuristic cleaner or the
+learned one, `[clean] method`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..base import Stage
+from ..clean.linemodel import LineModel
+from ..clean.modelclean import clean_with_model
+from ..clean.stopwords import StopwordIndex
+from ..clean.textclean import clean_lines
+from ..config import Config
+from ..document import Document, LineReport
+from ..rules import RuleSet, site_keys
+
+
+@dataclass
+class ExtractText(Stage):
+    """Strip boilerplate from a text dump: a verdict for every line, the kept ones become the text."""
+
+    config: Config
+    rules: RuleSet
+    stopwords: StopwordIndex
+    model: LineModel | None = None  # None: the heuristic cleaner ([clean] method = "heuristic")
+    name: str = "extract"
+
+    def process(self, doc: Document) -> Document:
+        stop = self.stopwords.guess(doc.text)
+        # the site rules of the page's site, as known before cleaning: its URL's host, a sidecar's site name
+        sites = site_keys(doc.metadata.get("hostname"), doc.metadata.get("sitename"))
+        if self.model is not None:
+            result = clean_with_model(doc.text, self.rules, stop, self.config.clean, self.model, sites)
+            doc.lines = LineReport(result.verdicts, result)
+        else:
+            heuristic = clean_lines(doc.text, self.rules, stop, self.config.clean, sites)
+            doc.lines = LineReport(heuristic.verdicts, heuristic)
+        doc.text = doc.lines.kept_text()
+        return doc
