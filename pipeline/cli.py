@@ -26,7 +26,7 @@ from .io.store import MARKER, StoreError, is_url, open_output
 from .io.writer import dump_record
 from .records import processed_at, record_of
 from .rules import load_rules
-from .run.batch import EXIT_BUSY, StoppedAtOnce, run_corpus
+from .run.corpus import EXIT_BUSY, StoppedAtOnce, run_corpus
 from .state import STATE_DB, LockBusy, RunState, run_lock
 
 EXIT_OK, EXIT_FAILURES, EXIT_USAGE = 0, 1, 2

@@ -125,7 +125,7 @@ def _records(out: Path) -> dict[str, str]:
 def golden_run(tmp: Path, shared: Path = SHARED) -> tuple[int, dict[str, dict[str, str]], dict[str, str]]:
     """Build the corpus under `tmp`, run it; (pages, record hashes, record lines), by `STREAM/id`."""
     from pipeline.config import load_config
-    from pipeline.run.batch import run_corpus
+    from pipeline.run.corpus import run_corpus
 
     raw, out = tmp / "raw", tmp / "out"
     pages = build_corpus(raw, shared)

@@ -21,7 +21,7 @@ from conftest import ARTICLE, ROOT, SEEDS_RAW, SHARED
 
 from pipeline.config import load_config
 from pipeline.io.store import LocalStore
-from pipeline.run.batch import run_corpus
+from pipeline.run.corpus import run_corpus
 from pipeline.state import STATE_DIR, run_lock
 
 DEV_DUMPS = SHARED / "bench" / "wcxb-dev" / "dumps" / "bs4"
@@ -428,7 +428,7 @@ def _one_story(tmp_path: Path) -> tuple[Path, Path, Path]:
 
 def test_input_changed_after_a_run_killed_before_dedup(tmp_path: Path, monkeypatch):
     """The staged shard held only the changed input's documents: its retraction empties it."""
-    from pipeline import batch
+    from pipeline.run import batch
 
     raw, story, out = _one_story(tmp_path)
 
@@ -504,7 +504,7 @@ def test_retraction_tells_nested_inputs_with_the_same_name_apart(tmp_path: Path)
 def _change_and_kill_retraction(story: Path, raw: Path, out: Path, monkeypatch) -> None:
     """Change `story`, then run and die after its old records left the shard files, before the state forgot
     them (`_count_rows` runs inside that transaction)."""
-    from pipeline import batch
+    from pipeline.run import retract
 
     class Killed(BaseException):
         pass
@@ -513,7 +513,7 @@ def _change_and_kill_retraction(story: Path, raw: Path, out: Path, monkeypatch) 
         raise Killed
 
     story.write_bytes((SEEDS_RAW / "004_57d7f56e55303209.txt").read_bytes())
-    monkeypatch.setattr(batch, "_count_rows", die)
+    monkeypatch.setattr(retract, "_count_rows", die)
     with pytest.raises(Killed):
         run_corpus(raw, out, load_config(), workers=0, progress=False)
     monkeypatch.undo()
@@ -631,7 +631,7 @@ def test_another_root_into_the_same_output_retracts_nothing(tmp_path: Path):
 def test_deleted_input_retraction_killed_half_way_then_rerun(tmp_path: Path, monkeypatch):
     """Killed after a deleted input's records left the shard files, before the state forgot them: the next
     run finishes the retraction, and the one after is a no-op."""
-    from pipeline import batch
+    from pipeline.run import retract
 
     raw, story, out = _one_story(tmp_path)
     (raw / "other.txt").write_bytes((SEEDS_RAW / "004_57d7f56e55303209.txt").read_bytes())
@@ -644,7 +644,7 @@ def test_deleted_input_retraction_killed_half_way_then_rerun(tmp_path: Path, mon
     def die(rows):
         raise Killed
 
-    monkeypatch.setattr(batch, "_count_rows", die)
+    monkeypatch.setattr(retract, "_count_rows", die)
     with pytest.raises(Killed):
         run_corpus(raw, out, load_config(), workers=0, progress=False)
     monkeypatch.undo()
@@ -779,19 +779,19 @@ def test_a_page_is_tokenised_once_for_its_content_hash_and_signature(monkeypatch
     """Issue 17: the content hash (in Finalise) and the dedup signature (in the worker, by hand) each
     tokenised the article; the Fingerprint stage makes both from one tokenisation, and the worker sends
     what it made."""
-    from pipeline import batch, dedup
+    from pipeline import dedup
     from pipeline.document import RawPage
     from pipeline.rules import load_rules
+    from pipeline.run.worker import Worker
 
     calls = []
     real = dedup.minhash._words
     monkeypatch.setattr(dedup.minhash, "_words", lambda text: calls.append(1) or real(text))
     config = load_config()
-    monkeypatch.setattr(batch, "_WORKER", {})
-    batch.init_worker(config, load_rules(), "stamp")
+    worker = Worker(config, load_rules(), "stamp")
     data = ("Harbour plan approved\n\n" + "\n\n".join(ARTICLE)).encode()
-    result = batch._work_one(("in", RawPage(source_path="a.txt", rel_path="a.txt", data=data)))
-    assert result.reason is None
+    [result] = worker([("in", RawPage(source_path="a.txt", rel_path="a.txt", data=data))])
+    assert result.rejected is None
     assert len(calls) == 1
     exact, sig, shingles = dedup.fingerprint(result.record["text"], config.dedup)
     assert (result.exact, result.sig, result.shingles) == (exact, sig, shingles)

@@ -300,16 +300,16 @@ def test_output_naming_a_file_is_a_usage_error(tmp_path: Path):
 
 _SLOW_CLI = """
 import sys, time
-import pipeline.run.batch as batch
+from pipeline.run.worker import Worker
 from pipeline.cli import main
 
-work_one = batch._work_one
+work_one = Worker.one
 
-def slow(item):  # every page takes 2 s: a chunk of 16 takes half a minute
+def slow(self, item):  # every page takes 2 s: a chunk of 16 takes half a minute
     time.sleep(2)
-    return work_one(item)
+    return work_one(self, item)
 
-batch._work_one = slow  # before the pool forks, so its workers run it
+Worker.one = slow  # before the pool forks, so its workers run it
 sys.exit(main())  # as the installed program calls it (argv from sys.argv)
 """
 

@@ -172,7 +172,7 @@ def test_zero_memory_limit_means_none_and_is_accepted(tmp_path):
 
 def test_worker_count_is_capped_to_what_the_machine_holds(caplog):
     from pipeline.executor import default_workers
-    from pipeline.run.batch import cap_workers
+    from pipeline.run.probes import cap_workers
 
     assert cap_workers(1) == 1 and cap_workers(0) == 0
     capped = cap_workers(500)

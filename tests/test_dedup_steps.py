@@ -19,7 +19,7 @@ from pipeline.dedup import Decision, DedupIndex, DedupItem, fingerprint, link, r
 from pipeline.dedup import steps as dedup_steps
 from pipeline.dedup.decisions import _UnionFind, utf8_array
 from pipeline.dedup.steps import DedupJob, buckets, components, filter_shard, round_dir, signatures, versions
-from pipeline.run.batch import run_corpus
+from pipeline.run.corpus import run_corpus
 from pipeline.state import STATE_DIR, RunState
 
 WORDS = [f"w{n}" for n in range(3000)]

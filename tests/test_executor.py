@@ -14,8 +14,9 @@ from pipeline.executor import LocalPoolExecutor, SerialExecutor
 from pipeline.state import LOCK_FILE, run_lock
 
 
-def _noop() -> None:
-    pass
+def _factory(work):
+    """An executor's factory whose workers are the plain function `work`."""
+    return lambda: work
 
 
 def _square(chunk: list) -> list:
@@ -77,13 +78,13 @@ def _chunks(n: int, size: int) -> list[list[int]]:
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_results_come_back_in_input_order(workers: int):
-    pool = LocalPoolExecutor(workers, _noop, _square, on_crash=lambda item: None, window=3)
+    pool = LocalPoolExecutor(workers, _factory(_square), on_crash=lambda item: None, window=3)
     try:
         flat = [x for result in pool.map(iter(_chunks(200, 7))) for x in result]
     finally:
         pool.close()
     assert flat == [x * x for x in range(200)]
-    serial = SerialExecutor(_noop, _square)
+    serial = SerialExecutor(_factory(_square))
     assert [x for result in serial.map(_chunks(200, 7)) for x in result] == flat
 
 
@@ -94,7 +95,7 @@ def test_a_crashing_item_is_isolated_and_the_rest_completes():
         crashed.append(item)
         return "crash"
 
-    pool = LocalPoolExecutor(2, _noop, _dies_on_13, on_crash=on_crash, window=4)
+    pool = LocalPoolExecutor(2, _factory(_dies_on_13), on_crash=on_crash, window=4)
     try:
         flat = [x for result in pool.map(_chunks(40, 5)) for x in result]
     finally:
@@ -114,7 +115,7 @@ def test_an_item_stuck_in_c_code_is_killed_at_its_deadline():
         crashed.append(item)
         return "crash"
 
-    pool = LocalPoolExecutor(2, _noop, _stalls_on_13, on_crash=on_crash, window=4, page_limit=1.0,
+    pool = LocalPoolExecutor(2, _factory(_stalls_on_13), on_crash=on_crash, window=4, page_limit=1.0,
                              on_timeout=on_timeout)
     started = time.monotonic()
     try:
@@ -127,7 +128,7 @@ def test_an_item_stuck_in_c_code_is_killed_at_its_deadline():
 
 
 def test_an_item_stuck_while_items_run_alone_after_a_crash_is_a_timeout_not_a_crash():
-    pool = LocalPoolExecutor(2, _noop, _dies_on_3_stalls_on_13, on_crash=lambda item: "crash", window=4,
+    pool = LocalPoolExecutor(2, _factory(_dies_on_3_stalls_on_13), on_crash=lambda item: "crash", window=4,
                              page_limit=1.0, on_timeout=lambda item: "timeout")
     try:
         flat = [x for result in pool.map(_chunks(20, 10)) for x in result]  # 3 and 13 in flight together
@@ -141,8 +142,8 @@ def test_workers_do_not_hold_the_drivers_lock(tmp_path):
     state = tmp_path / "_state"
     with run_lock(state):
         lock = str(state / LOCK_FILE)
-        pool = LocalPoolExecutor(2, _noop, _holds_file, on_crash=lambda item: None, private_files=[lock])
-        plain = LocalPoolExecutor(1, _noop, _holds_file, on_crash=lambda item: None)
+        pool = LocalPoolExecutor(2, _factory(_holds_file), on_crash=lambda item: None, private_files=[lock])
+        plain = LocalPoolExecutor(1, _factory(_holds_file), on_crash=lambda item: None)
         try:
             assert [x for result in pool.map([[lock]] * 4) for x in result] == [False] * 4
             assert [x for result in plain.map([[lock]]) for x in result] == [True]  # what the check sees otherwise
@@ -152,7 +153,7 @@ def test_workers_do_not_hold_the_drivers_lock(tmp_path):
 
 
 def test_memory_guard_turns_a_huge_allocation_into_memory_error():
-    pool = LocalPoolExecutor(1, _noop, _allocates, on_crash=lambda item: "crash", memory_limit=1024 * 1024 * 1024)
+    pool = LocalPoolExecutor(1, _factory(_allocates), on_crash=lambda item: "crash", memory_limit=1024 * 1024 * 1024)
     try:
         assert [x for result in pool.map([[1, 4096, 2]]) for x in result] == [1, "MemoryError", 2]
     finally:
@@ -174,7 +175,7 @@ def _always_dies(n: int) -> int:
 
 
 def test_run_gives_task_results_in_order_and_reruns_a_task_whose_worker_died(tmp_path):
-    pool = LocalPoolExecutor(2, _noop, _square, on_crash=lambda item: None, window=3)
+    pool = LocalPoolExecutor(2, _factory(_square), on_crash=lambda item: None, window=3)
     try:
         marker = str(tmp_path / "died-once")
         assert list(pool.run(_task, [(marker, n) for n in range(12)])) == [n * 10 for n in range(12)]
@@ -184,5 +185,5 @@ def test_run_gives_task_results_in_order_and_reruns_a_task_whose_worker_died(tmp
         assert list(pool.run(_task, [(marker, n) for n in range(3)])) == [0, 10, 20]  # the pool was renewed
     finally:
         pool.close()
-    serial = SerialExecutor(_noop, _square)
+    serial = SerialExecutor(_factory(_square))
     assert list(serial.run(_task, [(marker, n) for n in range(6)])) == [n * 10 for n in range(6)]

@@ -15,7 +15,7 @@ from conftest import ROOT, SEEDS_RAW
 from pipeline.config import ConfigError, load_config
 from pipeline.fingerprint import changes, settings_fingerprint
 from pipeline.rules import load_rules
-from pipeline.run.batch import run_corpus
+from pipeline.run.corpus import run_corpus
 
 RULE = '[[rule]]\nid = "local.newsletter"\naction = "drop"\ndescription = "{description}"\nexact = ["{phrase}"]\n'
 
@@ -105,7 +105,7 @@ def test_a_change_of_pagewash_code_is_a_change(raw: Path, tmp_path: Path, monkey
 def test_full_records_the_new_settings_with_the_emptied_state(raw: Path, tmp_path: Path, monkeypatch):
     """The new fingerprint goes in with the emptied state, in one transaction: a --full run killed before
     that leaves the old records under the old settings, never under the new ones."""
-    from pipeline.run.batch import SETTINGS_KEY
+    from pipeline.run.corpus import SETTINGS_KEY
     from pipeline.state import STATE_DIR, RunState
 
     out = tmp_path / "out"
@@ -142,7 +142,7 @@ def test_what_only_changes_how_a_run_goes_is_not_a_change():
 
 
 def test_a_state_from_before_fingerprints_adopts_the_current_settings(raw: Path, tmp_path: Path):
-    from pipeline.run.batch import SETTINGS_KEY
+    from pipeline.run.corpus import SETTINGS_KEY
     from pipeline.state import STATE_DIR, RunState
 
     out = tmp_path / "out"
@@ -192,5 +192,5 @@ def test_the_code_digest_covers_the_sub_packages():
     from pipeline import fingerprint
 
     names = [name for name, _module in fingerprint._modules(resources.files("pipeline"))]
-    assert "dedup/minhash.py" in names and "stages.py" in names
+    assert "dedup/minhash.py" in names and "stages/decode.py" in names and "executor/pool.py" in names
     assert not any("__pycache__" in name for name in names)

@@ -121,7 +121,7 @@ _STALLING_RUN = """
 import hashlib, sys
 from pathlib import Path
 from pipeline.stages.decode import Decode
-from pipeline.run.batch import run_corpus
+from pipeline.run.corpus import run_corpus
 from pipeline.config import load_config
 
 decode = Decode.process

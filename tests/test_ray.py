@@ -9,7 +9,7 @@ import pytest
 from conftest import SEEDS_RAW, SHARED
 
 from pipeline.config import load_config
-from pipeline.run.batch import run_corpus
+from pipeline.run.corpus import run_corpus
 
 ray = pytest.importorskip("ray", reason="pagewash[ray] is installed by `make test`; this skip is for bare installs")
 
@@ -78,14 +78,15 @@ def _fails_once(marker: str):
     return work
 
 
-def _noop():
-    return lambda: None
+def _factory(work):
+    """An executor's factory whose workers are the plain function `work`."""
+    return lambda: work
 
 
 def test_a_task_that_fails_once_is_retried(tmp_path: Path, local_ray):
     from pipeline.executor import RayExecutor
 
-    executor = RayExecutor(_noop(), _fails_once(str(tmp_path / "marker")), on_crash=lambda item: "crash")
+    executor = RayExecutor(_factory(_fails_once(str(tmp_path / "marker"))), on_crash=lambda item: "crash")
     try:
         flat = [x for result in executor.map([[n, n + 1] for n in range(0, 20, 2)]) for x in result]
     finally:
@@ -102,7 +103,7 @@ def test_an_item_that_always_fails_becomes_on_crash(tmp_path: Path, local_ray):
             raise RuntimeError("always")
         return chunk
 
-    executor = RayExecutor(_noop(), work, on_crash=lambda item: f"crash {item}", max_retries=1)
+    executor = RayExecutor(_factory(work), on_crash=lambda item: f"crash {item}", max_retries=1)
     try:
         flat = [x for result in executor.map([[0, 1], [2, 3], [4, 5]]) for x in result]
     finally:
@@ -126,7 +127,7 @@ def _step_fails_once():
 def test_a_dedup_step_task_that_fails_once_is_retried(tmp_path: Path, local_ray):
     from pipeline.executor import RayExecutor
 
-    executor = RayExecutor(_noop(), _fails_once(str(tmp_path / "unused")), on_crash=lambda item: "crash")
+    executor = RayExecutor(_factory(_fails_once(str(tmp_path / "unused"))), on_crash=lambda item: "crash")
     try:
         marker = str(tmp_path / "marker")
         assert list(executor.run(_step_fails_once(), [(marker, n) for n in range(8)])) == [n + 100 for n in range(8)]

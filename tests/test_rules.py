@@ -428,7 +428,7 @@ def test_a_site_rule_fires_in_a_run_on_its_site_only(tmp_path):
     site name (sidecar) selects it: the same line goes on example.com pages, text or HTML, and stays
     elsewhere."""
     from pipeline.config import load_config
-    from pipeline.run.batch import run_corpus
+    from pipeline.run.corpus import run_corpus
 
     rules = write_rules(tmp_path / "rules", '[[rule]]\nid = "site.harbour_promo"\naction = "drop"\n'
                         f'exact = ["{_PROMO}"]\nsites = ["example.com"]\n').parent

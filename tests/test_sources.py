@@ -194,7 +194,7 @@ def test_inputs_from_an_fsspec_url_give_the_records_of_the_same_files_on_disk(mi
     records a local run gives, but for where they came from; a rerun skips them all."""
     from pipeline.config import load_config
     from pipeline.io.sources import input_root
-    from pipeline.run.batch import run_corpus
+    from pipeline.run.corpus import run_corpus
 
     url = _to_memory(mixed, "fsspec-same")
     local, remote = tmp_path / "local", tmp_path / "remote"
@@ -216,7 +216,7 @@ def test_changed_input_without_mtime_is_found_by_its_hash(tmp_path: Path):
 
     from pipeline.config import load_config
     from pipeline.io.sources import input_root
-    from pipeline.run.batch import run_corpus
+    from pipeline.run.corpus import run_corpus
 
     fs = fsspec.filesystem("memory")
     first = "\n\n".join(ARTICLE)

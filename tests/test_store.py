@@ -16,7 +16,7 @@ from conftest import ROOT, SEEDS_RAW
 from pipeline.config import ConfigError, load_config
 from pipeline.io.store import FsspecStore, LocalStore, open_output
 from pipeline.io.writer import ShardSet
-from pipeline.run.batch import run_corpus
+from pipeline.run.corpus import run_corpus
 
 EPOCH = "1760000000"
 STREAMS = ("documents", "duplicates", "rejects")

@@ -23,7 +23,7 @@ from pipeline.config import load_config
 from pipeline.io.sources import walk_inputs
 from pipeline.io.writer import dump_record
 from pipeline.records import document_id
-from pipeline.run.batch import run_corpus
+from pipeline.run.corpus import run_corpus
 from pipeline.state import STATE_DIR, RunState, key_of, sql_key
 
 STREAMS = ("documents", "duplicates", "rejects")

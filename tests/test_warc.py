@@ -126,7 +126,7 @@ def test_only_html_responses_and_resources_are_pages_the_rest_is_counted(tmp_pat
     assert skipped == {"text/dns": 1, "image/png": 1, "no type, not HTML": 1, "text/css": 1, "request": 1}
     # a run reports them (and makes no record of them: every stream holds pages only)
     from pipeline.config import load_config
-    from pipeline.run.batch import run_corpus
+    from pipeline.run.corpus import run_corpus
 
     report = run_corpus(tmp_path / "crawl.warc.gz", tmp_path / "out", load_config(), workers=0,
                         progress=False).report

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..config import Config, ConfigError, DedupConfig
+from ..executor import LocalPoolExecutor, SerialExecutor, no_worker
 from ..io.store import LocalStore, Store, bind
 from ..io.writer import ShardSet, shard_name, shard_seq, write_atomic
 from ..records import from_input
@@ -108,21 +109,15 @@ class Round:
     report: dict
 
 
-def no_init() -> None:
-    """The dedup steps' workers need nothing built beforehand."""
-
-
-def _no_work(chunk: list) -> list:  # the steps run through `Executor.run`, never `map`
-    raise RuntimeError("the dedup steps' executor takes tasks, not pages")
-
-
 def steps_executor(workers: int, state_dir: Path):
     """An executor for the steps alone (`dedup`, `--rebuild`): a fresh local pool, or this process (0)."""
-    from ..executor import LocalPoolExecutor, SerialExecutor
-
     if workers <= 0:
-        return SerialExecutor(no_init, _no_work)
-    return LocalPoolExecutor(workers, no_init, _no_work, _no_work, private_files=[state_dir / LOCK_FILE])
+        return SerialExecutor(no_worker)
+    return LocalPoolExecutor(workers, no_worker, _no_crash, private_files=[state_dir / LOCK_FILE])
+
+
+def _no_crash(item: object) -> object:  # the steps run through `Executor.run`, which raises on a dead worker
+    raise RuntimeError("the dedup steps' executor takes tasks, not pages")
 
 
 def run_round(state: RunState, state_dir: Path, store: Store, cfg: DedupConfig, executor,
@@ -592,4 +587,4 @@ def _kept_and_duplicates(store: Store, seq: int) -> Iterator[dict]:
                 yield record
 
 
-__all__ = ["Round", "dedup_jsonl", "rebuild_dedup", "run_round", "steps_executor", "sweep", "no_init"]
+__all__ = ["Round", "dedup_jsonl", "rebuild_dedup", "run_round", "steps_executor", "sweep"]

@@ -1,11 +1,4 @@
-"""Executors: map the per-page work over a stream of tasks, in order, with bounded memory.
-
-The interface is one method, `map(chunks) -> result lists in chunk order`, where a chunk is a list of
-items and `work(chunk)` returns one result per item, so a distributed engine can take
-the place of the local process pool without the runner changing. Results come back in the order the
-tasks went in, whatever the number of workers, which keeps the output byte-identical across worker
-counts. At most `window` tasks are in flight, so the input stream is never read far ahead.
-"""
+"""The local process pool: forked workers that die with the driver, per-page hard deadlines, crash recovery."""
 
 from __future__ import annotations
 
@@ -18,75 +11,12 @@ import resource
 import signal
 import sys
 import time
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import CancelledError, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
-from typing import Any, Protocol
 
-Item = Any
-Result = Any
-Chunk = list
-
-
-class Executor(Protocol):
-    def map(self, chunks: Iterable[Chunk]) -> Iterator[list[Result]]: ...
-
-    def run(self, fn: Callable[..., Result], tasks: Iterable[tuple]) -> Iterator[Result]:
-        """`fn(*args)` for each args tuple (a dedup step's tasks), results in task order; a task that fails
-        (after the engine's retries) raises here."""
-        ...
-
-    def close(self, now: bool = False) -> None: ...
-
-
-def default_workers() -> int:
-    """All cores this process may use."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
-
-
-class SerialExecutor:
-    """Everything in this process: no pickling, easiest to debug (`run_corpus(workers=0)`); the time limit is only the
-    in-process one (timelimit.py)."""
-
-    def __init__(self, init: Callable[[], None], work: Callable[[Chunk], list[Result]]) -> None:
-        init()
-        self._work = work
-
-    def map(self, chunks: Iterable[Chunk]) -> Iterator[list[Result]]:
-        for chunk in chunks:
-            yield self._work(chunk)
-
-    def run(self, fn: Callable[..., Result], tasks: Iterable[tuple]) -> Iterator[Result]:
-        for args in tasks:
-            yield fn(*args)
-
-    def close(self, now: bool = False) -> None:
-        pass
-
-
-def _windowed(chunks: Iterable[Chunk], window: int, submit: Callable[[Chunk], Any]) -> Iterator[tuple]:
-    """(chunk, handle, the handles still in flight), oldest first, with at most `window` submitted ahead;
-    the caller may empty the in-flight deque (to resubmit those chunks another way)."""
-    pending: deque[tuple[Chunk, Any]] = deque()
-    stream = iter(chunks)
-    exhausted = False
-    while True:
-        while not exhausted and len(pending) < window:
-            chunk = next(stream, None)
-            if chunk is None:
-                exhausted = True
-                break
-            pending.append((chunk, submit(chunk)))
-        if not pending:
-            return
-        chunk, handle = pending.popleft()
-        yield chunk, handle, pending
-
+from .base import Chunk, Factory, Item, Result, _windowed
 
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
@@ -180,10 +110,21 @@ class _PageTable:
         return late
 
 
-_IN_WORKER: dict = {}  # per pool worker process, set by `_worker_init`: its page table and row (never in the driver)
+@dataclass
+class _InProcess:
+    """What one pool worker process holds between its tasks: its worker (built once by the executor's factory)
+    and its row of the page table. Set by `_worker_init` in the worker process only, never in the driver:
+    a process pool gives its tasks no other way to reach what their process loaded once."""
+
+    worker: Callable[[Chunk], list] | None = None
+    table: _PageTable | None = None
+    row: int = -1
 
 
-def _worker_init(init: Callable[[], None], memory_limit: int, driver: int, table: _PageTable | None,
+_IN_PROCESS = _InProcess()
+
+
+def _worker_init(factory: Factory, memory_limit: int, driver: int, table: _PageTable | None,
                  private_files: tuple[str, ...]) -> None:
     _die_with_driver(driver)
     _close_inherited(private_files)
@@ -195,14 +136,17 @@ def _worker_init(init: Callable[[], None], memory_limit: int, driver: int, table
         limit = memory_limit if hard == resource.RLIM_INFINITY else min(memory_limit, hard)
         resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
     if table is not None:
-        _IN_WORKER["pages"] = (table, table.claim())
-    init()
+        _IN_PROCESS.table, _IN_PROCESS.row = table, table.claim()
+    _IN_PROCESS.worker = factory()
 
 
-def _timed_work(work: Callable[[Iterable[Item]], list[Result]], serial: int, limit: float,
-                chunk: Chunk) -> list[Result]:
-    """`work` over `chunk`, each item entered in the page table, with its deadline, as `work` takes it."""
-    table, row = _IN_WORKER["pages"]
+def _work(chunk: Chunk) -> list[Result]:
+    return _IN_PROCESS.worker(chunk)
+
+
+def _timed_work(serial: int, limit: float, chunk: Chunk) -> list[Result]:
+    """The worker over `chunk`, each item entered in the page table, with its deadline, as the worker takes it."""
+    table, row = _IN_PROCESS.table, _IN_PROCESS.row
 
     def timed() -> Iterator[Item]:
         try:
@@ -212,7 +156,7 @@ def _timed_work(work: Callable[[Iterable[Item]], list[Result]], serial: int, lim
         finally:
             table.finish(row)
 
-    return work(timed())
+    return _IN_PROCESS.worker(timed())
 
 
 _TODO = object()  # a result not known yet
@@ -240,13 +184,13 @@ class _InFlight:
 
 
 class LocalPoolExecutor:
-    """A local process pool; each worker runs `init` once, then `work` on each task it is given.
+    """A local process pool; each worker process calls `factory` once, then its worker on each task it is given.
 
     Workers die with the driver (PR_SET_PDEATHSIG) and close their copies of `private_files` (the run's
     lock), so a killed driver leaves neither workers nor a held lock behind.
 
     With `page_limit` > 0 every item has a hard deadline of `page_limit` + `GRACE` seconds from the moment
-    `work` takes it (`work` must take a chunk's items one at a time, as it processes them): a worker past it
+    the worker takes it (a worker must take a chunk's items one at a time, as it processes them): a worker past it
     is killed (SIGKILL: the limit holds while C code runs, which a signal handler cannot interrupt), its item
     becomes `on_timeout(item)` and the other items in flight are run again in a fresh pool. The grace lets
     the worker's own soft limit (timelimit.py), a cleaner reject, act first when it can.
@@ -259,15 +203,13 @@ class LocalPoolExecutor:
     GRACE = 2.0  # seconds
     POLL = 0.25  # seconds between two looks at the page table while waiting for a result
 
-    def __init__(self, workers: int, init: Callable[[], None], work: Callable[[Iterable[Item]], list[Result]],
-                 on_crash: Callable[[Item], Result], memory_limit: int = 0, window: int = 0,
-                 page_limit: float = 0.0, on_timeout: Callable[[Item], Result] | None = None,
+    def __init__(self, workers: int, factory: Factory, on_crash: Callable[[Item], Result], memory_limit: int = 0,
+                 window: int = 0, page_limit: float = 0.0, on_timeout: Callable[[Item], Result] | None = None,
                  private_files: Iterable[str | os.PathLike] = ()) -> None:
         if page_limit > 0 and on_timeout is None:
             raise ValueError("a page_limit needs on_timeout")
         self.workers = workers
-        self._init = init
-        self._work = work
+        self._factory = factory
         self._on_crash = on_crash
         self._on_timeout = on_timeout
         self._page_limit = page_limit
@@ -284,7 +226,7 @@ class LocalPoolExecutor:
     def _new_pool(self) -> ProcessPoolExecutor:
         self._table = _PageTable(self._context, self.workers) if self._page_limit > 0 else None
         return ProcessPoolExecutor(self.workers, mp_context=self._context, initializer=_worker_init,
-                                   initargs=(self._init, self._memory_limit, self._driver, self._table,
+                                   initargs=(self._factory, self._memory_limit, self._driver, self._table,
                                              self._private))
 
     def map(self, chunks: Iterable[Chunk]) -> Iterator[list[Result]]:
@@ -295,7 +237,7 @@ class LocalPoolExecutor:
             while head.future is not None:
                 self._wait(head.future)
                 try:
-                    head.future.result()  # raises what `work` raised, or BrokenProcessPool
+                    head.future.result()  # raises what the worker raised, or BrokenProcessPool
                 except (BrokenProcessPool, CancelledError):  # cancelled: by a restart of the pool it was in
                     self._recover([head, *(entry for _chunk, entry in pending)])
                     continue
@@ -313,8 +255,8 @@ class LocalPoolExecutor:
 
     def _submit(self, serial: int, chunk: Chunk) -> Future:
         if self._page_limit > 0:
-            return self._call(_timed_work, (self._work, serial, self._page_limit, chunk))
-        return self._call(self._work, (chunk,))
+            return self._call(_timed_work, (serial, self._page_limit, chunk))
+        return self._call(_work, (chunk,))
 
     def _wait(self, future: Future | None) -> None:
         """Until `future` is done, killing the workers past their page's deadline meanwhile."""
@@ -393,12 +335,12 @@ class LocalPoolExecutor:
             process.kill()
         self._pool.shutdown(wait=False, cancel_futures=True)
 
-    def renew(self, init: Callable[[], None]) -> None:
-        """Replace the workers by fresh ones that run `init`: a phase that needs nothing the last one loaded
+    def renew(self, factory: Factory) -> None:
+        """Replace the workers by fresh ones made by `factory`: a phase that needs nothing the last one loaded
         (the dedup steps after cleaning) then starts from the driver's footprint, not on top of the
         memory the cleaning pipeline left in each worker."""
         self._pool.shutdown(wait=True, cancel_futures=True)
-        self._init = init
+        self._factory = factory
         self._pool = self._new_pool()
 
     def close(self, now: bool = False) -> None:
@@ -408,80 +350,3 @@ class LocalPoolExecutor:
             self._abort()
         else:
             self._pool.shutdown(wait=True, cancel_futures=True)
-
-
-# --- Ray core tasks (optional: `pip install pagewash[ray]`) ------------------------------------------------
-
-_RAY_READY: dict = {}  # per Ray worker process: the run tokens whose `init` has run there
-
-
-def _ray_chunk(token: str, setup: tuple, chunk: Chunk) -> list[Result]:
-    init, work = setup
-    if token not in _RAY_READY:
-        init()
-        _RAY_READY[token] = True
-    return work(chunk)
-
-
-class RayExecutor:
-    """Ray core tasks, one per chunk, behind the same `map` (no Ray Data): results in input order, at most
-    `window` tasks in flight. Ray retries a task whose worker died or which raised (`max_retries`); a chunk
-    that still fails is run item by item, and an item that fails alone gets `on_crash(item)`.
-
-    Without `address`, a local Ray is started (`address="local"`) with `num_cpus` CPUs and its temporary
-    files under `temp_dir`; with one, the run joins that cluster (the inputs and the output must then be on
-    storage every node sees).
-    """
-
-    def __init__(self, init: Callable[[], None], work: Callable[[Chunk], list[Result]],
-                 on_crash: Callable[[Item], Result], address: str | None = None, num_cpus: int | None = None,
-                 temp_dir: str | None = None, window: int = 0, max_retries: int = 3) -> None:
-        try:
-            import ray
-        except ImportError as exc:  # pragma: no cover - depends on the install
-            raise RuntimeError("the Ray executor needs Ray: pip install 'pagewash[ray]'") from exc
-        import uuid
-
-        self._ray = ray
-        self._started = False
-        if not ray.is_initialized():
-            if address:
-                ray.init(address=address, log_to_driver=False)
-            else:
-                ray.init(address="local", num_cpus=num_cpus, _temp_dir=temp_dir, include_dashboard=False,
-                         log_to_driver=False)
-            self._started = True
-        self._token = uuid.uuid4().hex
-        self._setup = ray.put((init, work))
-        self._task = ray.remote(max_retries=max_retries, retry_exceptions=True)(_ray_chunk)
-        self._max_retries = max_retries
-        self._on_crash = on_crash
-        cpus = int(ray.cluster_resources().get("CPU", 1))
-        self._window = window or 4 * max(1, cpus)
-
-    def _submit(self, chunk: Chunk):
-        return self._task.remote(self._token, self._setup, chunk)
-
-    def map(self, chunks: Iterable[Chunk]) -> Iterator[list[Result]]:
-        for chunk, ref, _pending in _windowed(chunks, self._window, self._submit):
-            try:
-                yield self._ray.get(ref)
-            except self._ray.exceptions.RayError:
-                yield [self._run_alone(item) for item in chunk]
-
-    def run(self, fn: Callable[..., Result], tasks: Iterable[tuple]) -> Iterator[Result]:
-        """One Ray task per args tuple, retried by Ray (`max_retries`) when it raises or its worker dies."""
-        remote = self._ray.remote(max_retries=self._max_retries, retry_exceptions=True)(fn)
-        for _args, ref, _pending in _windowed(tasks, self._window, lambda args: remote.remote(*args)):
-            yield self._ray.get(ref)
-
-    def _run_alone(self, item: Item) -> Result:
-        try:
-            return self._ray.get(self._submit([item]))[0]
-        except self._ray.exceptions.RayError:
-            return self._on_crash(item)
-
-    def close(self, now: bool = False) -> None:
-        """Shuts down the local Ray this executor started (its tasks with it); a cluster's is left as it is."""
-        if self._started:
-            self._ray.shutdown()

@@ -1,0 +1,153 @@
+"""A whole run (`run_corpus`): parallel, streaming, incremental, crash-safe, one at a time per output folder.
+
+A run has two phases.
+
+1. Clean (parallel). Inputs are found and triaged against the state (new, changed, half done by a killed
+   run, or done and skipped), read lazily and sent in small chunks to the executor, whose results come
+   back in input order. Every `shard_pages` pages make a shard: its rejects go straight to
+   `rejects/part-N.jsonl`, its documents to `_state/staged/part-N.jsonl`, their MinHash signatures to the
+   state's `pending` table, all published (temp file, fsync, rename) and then recorded in one SQLite
+   transaction together with how far each input got. A kill at any moment loses at most the shard in hand,
+   which the next run redoes; files the state does not name are leftovers and are removed first.
+2. Dedup (the executor's workers; see pipeline/dedup/steps.py). The staged shards go through four steps,
+   signatures → buckets (a file-based band shuffle) → components → filter, each task leaving a completion
+   marker, so a killed run resumes at the step it reached. Every pending document is decided together
+   against the persistent index, so the outcome does not depend on shard boundaries, worker counts or
+   where an earlier run was killed. The driver then commits the index, the shards' status and the records'
+   streams in one transaction and moves the filtered files into `documents/` and `duplicates/`; a kill
+   before that commit leaves the round to be resumed, a kill after it leaves the move to the next run.
+
+Shard boundaries depend only on the order of the inputs, never on the number of workers, so the output is
+byte-identical for any `--workers` (with SOURCE_DATE_EPOCH pinning `processed_at`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from ..config import Config, ConfigError
+from ..dedup import DedupIndex
+from ..dedup.driver import sweep
+from ..dedup.steps import ROUNDS, install_rounds
+from ..executor import default_workers
+from ..fingerprint import changes, settings_fingerprint
+from ..io.store import StoreError, bind, open_output
+from ..io.writer import to_json
+from ..records import processed_at
+from ..rules import RuleSet, load_rules
+from ..state import RunState, run_lock
+from .batch import BatchRun
+from .context import Engine, RunContext, Stop, StoppedAtOnce
+from .probes import cap_workers
+from .report import RunResult, build_report
+
+log = logging.getLogger("pagewash")
+
+SETTINGS_KEY = "settings_fingerprint"  # in the state's settings: what made the output's records
+EXIT_OK, EXIT_FAILURES, EXIT_BUSY = 0, 1, 75
+
+
+def run_corpus(raw: Path, out: Path | str, config: Config, *, rules: RuleSet | None = None, full: bool = False,
+               wait: bool = False, workers: int | None = None, progress: bool | None = None,
+               executor: str = "local", address: str | None = None, state_dir: Path | str | None = None,
+               accept_mixed: bool = False) -> RunResult:
+    """Clean what is new under `raw` into `out` (a folder, or an fsspec URL with `state_dir`: see
+    pipeline/store.py); raises LockBusy if another run holds its state."""
+    started = time.time()
+    stamp = processed_at(started)
+    rules = rules if rules is not None else load_rules(config.rules_dirs)  # bad rules: refused before any input
+    workers = cap_workers(workers if workers is not None else (config.workers or default_workers()))
+    engine = Engine(executor, workers, address)
+    progress = sys.stderr.isatty() if progress is None else progress
+    store, state_dir = open_output(str(out), str(state_dir) if state_dir else None)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    ctx = RunContext(raw, store, state_dir, config, rules, engine, stamp, started, progress, full, accept_mixed)
+    with run_lock(state_dir, wait=wait), Stop() as stop:
+        state = RunState(state_dir)
+        try:
+            return _run_locked(ctx, state, stop)
+        finally:
+            state.close()
+
+
+def check_settings(state: RunState, config: Config, rules: RuleSet, *, full: bool,
+                   accept_mixed: bool) -> tuple[list[str], str | None]:
+    """Refuse (ConfigError) a run whose settings differ from those that made the output's records, unless it
+    starts over (`--full`) or the user accepts mixing (`--accept-mixed`). Returns what changed and the
+    fingerprint to record (None: the recorded one stands); `--full` records it in the transaction that
+    empties the state, so that a kill between the two cannot leave old records under new settings. A state
+    from before fingerprints adopts the current one."""
+    now = settings_fingerprint(config, rules)
+    stored = state.setting(SETTINGS_KEY)
+    changed = changes(json.loads(stored), now) if stored is not None else []
+    if changed and not full and not state.is_empty():
+        if not accept_mixed:
+            listed = "".join(f"\n  {line}" for line in changed[:20])
+            more = f"\n  … and {len(changed) - 20} more" if len(changed) > 20 else ""
+            raise ConfigError(
+                f"the settings differ from those that made the records in this output:{listed}{more}\n"
+                "rerun with --full to reprocess every input with the new settings, or with --accept-mixed to keep "
+                "the earlier records and clean only new or changed inputs with the new settings")
+        log.warning("settings changed (%s); --accept-mixed: earlier records are kept as they are", "; ".join(changed))
+    return changed, json.dumps(now, sort_keys=True) if stored is None or changed else None
+
+
+def _run_locked(ctx: RunContext, state: RunState, stop: Stop) -> RunResult:
+    store, state_dir, config, stamp, full = ctx.store, ctx.state_dir, ctx.config, ctx.stamp, ctx.full
+    changed, fingerprint = check_settings(state, config, ctx.rules, full=full, accept_mixed=ctx.accept_mixed)
+    run_id = state.begin_run(stamp)
+    if full:  # the state and the index are emptied together, so neither outlives the other
+        DedupIndex.create_schema(state.db)
+        with state.transaction() as db:
+            DedupIndex.clear(db)
+            state.reset(db)
+            if fingerprint is not None:
+                state.set_setting(SETTINGS_KEY, fingerprint, db)
+        shutil.rmtree(state_dir / ROUNDS, ignore_errors=True)  # no earlier round may be resumed or installed
+    elif fingerprint is not None:
+        state.set_setting(SETTINGS_KEY, fingerprint)
+    bind(store, state_dir, state, full=full)
+    batch = BatchRun(ctx, state, run_id, stop)
+    install_rounds(store, state_dir, state.db)  # a run killed between its dedup commit and the files' move
+    removed = sweep(store, batch.staged, state)  # after --full the state names no shard: every shard file goes
+    if removed:
+        log.info("removed %d shard files the state does not name (an interrupted run, or --full)", removed)
+    status = "failed"
+    try:
+        try:
+            batch.clean()
+            if not stop.signum:
+                batch.dedup()
+        except BaseException:  # stopped at once, or failing: nothing waits for the workers' tasks any more
+            batch.close(now=True)
+            raise
+        batch.close()
+        status = "interrupted" if stop.signum else "done"
+    except StoppedAtOnce:
+        status = "interrupted"
+        raise
+    finally:
+        c = batch.counters
+        failures = c.failures
+        error_rate = failures / c.pages if c.pages else 0.0
+        report = build_report(ctx, state, run_id, status, c, changed, batch.dedup_report, batch.clean_peak_kb,
+                              time.time() - ctx.started)
+        try:
+            store.write_text("report.json", to_json(report, indent=2) + "\n")
+        except StoreError as exc:  # the run's own failure, if any, is the one to raise; the state keeps the report
+            log.error("report.json not written: %s", exc)
+        state.end_run(run_id, status, processed_at(), report)
+    if stop.signum:
+        exit_code = 128 + stop.signum
+    else:
+        exit_code = EXIT_FAILURES if error_rate > config.max_error_rate else EXIT_OK
+    return RunResult(batch.counters, failures, error_rate, exit_code, report)
+
+
+__all__ = ["EXIT_BUSY", "EXIT_FAILURES", "EXIT_OK", "RunContext", "RunResult", "StoppedAtOnce", "check_settings",
+           "run_corpus"]

@@ -1,0 +1,78 @@
+"""The run's counters, its result, and `report.json`."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from .. import __version__
+from ..records import FAILURE_REASONS, Counters
+from ..state import RunState
+from .context import RunContext
+from .probes import peak_rss_mb
+
+
+@dataclass
+class RunCounters(Counters):
+    inputs: Counter = field(default_factory=Counter)  # files: seen, new, changed, resumed, skipped, failed, deleted
+    duplicates: int = 0
+    bytes_read: int = 0
+    records_skipped: Counter = field(default_factory=Counter)  # archive records that are not pages, by why
+
+    @property
+    def failures(self) -> int:
+        return sum(n for reason, n in self.rejects.items() if reason in FAILURE_REASONS)
+
+
+def _sorted_counts(counter: Counter) -> dict:
+    return dict(sorted(counter.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+@dataclass
+class RunResult:
+    counters: RunCounters
+    failures: int
+    error_rate: float
+    exit_code: int
+    report: dict
+
+
+def build_report(ctx: RunContext, state: RunState, run_id: int, status: str, counters: RunCounters, changed: list[str],
+                 dedup_report: dict, clean_peak_kb: int, seconds: float) -> dict:
+    """`report.json`: what the run did (inputs, pages, records, rejects, rules, languages, stages, dedup), how fast,
+    with how much memory, and the output's totals."""
+    c = counters
+    failures = c.failures
+    error_rate = failures / c.pages if c.pages else 0.0
+    return {
+        "pipeline_version": __version__,
+        "run_id": run_id,
+        "status": status,
+        "processed_at": ctx.stamp,
+        "input": str(ctx.raw),
+        "output": str(ctx.store),
+        "workers": ctx.engine.workers,
+        "executor": ctx.engine.kind,
+        "settings_changed": changed,
+        "inputs": {k: c.inputs[k] for k in ("seen", "new", "changed", "resumed", "skipped", "failed", "deleted")},
+        "pages": c.pages,
+        "records_skipped": _sorted_counts(c.records_skipped),
+        "documents": c.documents - c.duplicates,
+        "duplicates": c.duplicates,
+        "rejects": dict(sorted(c.rejects.items())),
+        "failures": failures,
+        "error_rate": round(error_rate, 4),
+        "max_error_rate": ctx.config.max_error_rate,
+        "lines_in": c.lines_in,
+        "lines_kept": c.lines_kept,
+        "rules_hit": _sorted_counts(c.rules_hit),
+        "languages": _sorted_counts(c.languages),
+        "stages": {name: {"seconds": round(c.stage_seconds[name], 3), "rejected": c.stage_rejects[name]}
+                   for name in c.stage_seconds},
+        "dedup": dedup_report,
+        "throughput": {"pages_per_s": round(c.pages / seconds, 1) if seconds else 0.0,
+                       "mb_per_s": round(c.bytes_read / 1e6 / seconds, 2) if seconds else 0.0},
+        "peak_rss_mb": peak_rss_mb(clean_peak_kb),
+        "seconds": round(seconds, 3),
+        "totals": state.totals(),
+    }
