@@ -644,7 +644,7 @@ def stage_docs(out: Path, docs: Iterable[tuple[str, str, int, str, bytes, int]],
     """An output folder holding `docs` (id, text, length, exact key, signature, distinct n-grams) as cleaned
     documents awaiting dedup, as a run's clean phase leaves it (after any shards already there); its state."""
     from pipeline.dedup import stage_as_kept
-    from pipeline.dedup.steps import STAGED
+    from pipeline.dedup.tasks import STAGED
     from pipeline.document import Document
     from pipeline.io.writer import to_json
     from pipeline.records import record_of

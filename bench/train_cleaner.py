@@ -123,7 +123,7 @@ def fit(X: np.ndarray, y: np.ndarray, w: np.ndarray, names: list[str], threads: 
         multiclass: bool = False):
     import lightgbm
 
-    data = lightgbm.Dataset(X, label=y, weight=w, feature_name=names, free_raw_data=True,
+    data = lightgbm.Dataset(X, label=y, weight=w, feature_name=list(names), free_raw_data=True,
                             params={"max_bin": 63, "verbose": -1})
     return lightgbm.train(_params(threads, multiclass), data, num_boost_round=rounds)
 
@@ -139,7 +139,7 @@ def page_f1(page: dict, p: np.ndarray, gold: str, thresholds: list[float]) -> li
 
 def bundle_bytes(stage1, stage2, meta, threshold: float, info: dict) -> bytes:
     bundle = {
-        "features_version": FEATURES_VERSION, "base_names": BASE_NAMES, "context_names": CONTEXT_NAMES,
+        "features_version": FEATURES_VERSION, "base_names": list(BASE_NAMES), "context_names": list(CONTEXT_NAMES),
         "threshold": threshold, **info,
         "stage1": stage1.model_to_string(), "stage2": stage2.model_to_string(), "meta": meta.model_to_string(),
     }

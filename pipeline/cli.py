@@ -12,13 +12,14 @@ import json
 import logging
 import os
 import shutil
-import sqlite3
 import sys
 from pathlib import Path
 
 from . import __version__
-from .config import Config, ConfigError, load_config
-from .dedup.driver import dedup_jsonl, rebuild_dedup, tell
+from .config import ENGINES, Config, ConfigError, load_config
+from .dedup.driver import tell
+from .dedup.jsonl import dedup_jsonl
+from .dedup.rebuild import rebuild_dedup
 from .document import RawPage
 from .executor import default_workers
 from .io.sources import input_root
@@ -27,7 +28,7 @@ from .io.writer import dump_record
 from .records import processed_at, record_of
 from .rules import load_rules
 from .run.corpus import EXIT_BUSY, StoppedAtOnce, run_corpus
-from .state import STATE_DB, LockBusy, RunState, run_lock
+from .state import STATE_DB, LockBusy, RunState, StateError, is_temporary, run_lock
 
 EXIT_OK, EXIT_FAILURES, EXIT_USAGE = 0, 1, 2
 _STATE_HELP = ("the run's state (SQLite, lock, staged shards, dedup round): default OUT/_state; required when OUT "
@@ -252,9 +253,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--state", metavar="DIR", help=_STATE_HELP)
     p.add_argument("--max-error-rate", type=float, metavar="RATE",
                    help="share of failed inputs above which the run exits 1 (default 0.05)")
-    p.add_argument("--workers", type=int, metavar="N", help="worker processes (default: one per core)")
-    p.add_argument("--executor", choices=("local", "ray"), default="local",
-                   help="local process pool (default) or Ray core tasks (needs pagewash[ray])")
+    p.add_argument("--workers", type=int, metavar="N",
+                   help="worker processes (default: [run] workers; 0 there: one per core)")
+    p.add_argument("--executor", choices=ENGINES,
+                   help="local process pool or Ray core tasks (needs pagewash[ray]); default: [run] engine, local")
     p.add_argument("--address", metavar="ADDR",
                    help="with --executor ray: the Ray cluster to join (default: start a local Ray with --workers CPUs)")
     p.add_argument("--full", action="store_true", help="forget what earlier runs did and reprocess every input")
@@ -330,7 +332,7 @@ def main(argv: list[str] | None = None) -> int:
             sys.stderr.flush()
             os._exit(128 + stopped.signum)
         return 128 + stopped.signum
-    except (OSError, sqlite3.Error) as exc:
+    except (OSError, StateError) as exc:
         # Input failures are rejects: what escapes a command is the output's side failing. Committed work
         # stands and the next run goes on from there; only a failure that can pass (a full disk, a read-only
         # mount, a store's network) is EX_TEMPFAIL, not a damaged state or a bug, which a rerun cannot mend.
@@ -346,23 +348,20 @@ def main(argv: list[str] | None = None) -> int:
 _TEMPORARY_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.EACCES, errno.EPERM,
                                errno.EAGAIN, errno.ENOMEM, errno.EMFILE, errno.ENFILE, errno.ESTALE, errno.ETIMEDOUT,
                                errno.ECONNRESET, errno.ECONNREFUSED, errno.ENETUNREACH, errno.EHOSTUNREACH})
-# SQLite's words for the same conditions (its OperationalError carries no errno)
-_TEMPORARY_SQLITE = ("database or disk is full", "readonly database", "disk i/o error", "database is locked",
-                     "unable to open database file", "out of memory")
 
 
-def _temporary(exc: OSError | sqlite3.Error) -> bool:
+def _temporary(exc: OSError | StateError) -> bool:
     """A failure of the output's storage that may pass (EX_TEMPFAIL), as opposed to a damaged state or a bug."""
     if isinstance(exc, StoreError):
         return True
-    if isinstance(exc, sqlite3.OperationalError):
-        return any(words in str(exc).lower() for words in _TEMPORARY_SQLITE)
+    if isinstance(exc, StateError):
+        return is_temporary(exc)
     return isinstance(exc, OSError) and exc.errno in _TEMPORARY_ERRNOS
 
 
-def _describe(exc: OSError | sqlite3.Error) -> str:
+def _describe(exc: OSError | StateError) -> str:
     """One line for an OSError or SQLite error: what failed, and where."""
-    if isinstance(exc, sqlite3.Error):
+    if isinstance(exc, StateError):
         return f"the run's state (SQLite): {exc}"
     if isinstance(exc, StoreError) or not exc.strerror:
         return str(exc)

@@ -28,6 +28,7 @@ MIN_MEMORY_LIMIT_MB = 2048
 CLEAN_METHODS = ("model", "heuristic")
 KEEP_POLICIES = ("longest", "earliest", "first_seen")
 RECAPTURE_POLICIES = ("update", "versions")
+ENGINES = ("local", "ray")
 
 
 def _check_ranges(obj: object, table: str = "") -> None:
@@ -179,6 +180,24 @@ class HtmlConfig:
 
 
 @dataclass(frozen=True)
+class RunConfig:
+    """Where `run` does its work (README, "Running on Ray"); `--workers`, `--executor`, `--address` override it."""
+
+    engine: str = field(default="local", metadata={
+        "help": "`local`: a process pool on this machine; `ray`: Ray core tasks (needs pagewash[ray])"})
+    workers: int = field(default=0, metadata={
+        "help": "worker processes (CPUs of a local Ray); 0 means one per core; capped at 4 a core and at the memory "
+                "available (300 MB a worker)", "min": 0})
+    address: str = field(default="", metadata={
+        "help": "with engine `ray`: the Ray cluster to join; empty: start a local Ray with `workers` CPUs"})
+
+    def __post_init__(self) -> None:
+        _check_ranges(self, "run")
+        if self.engine not in ENGINES:
+            raise ConfigError(f"[run] engine must be one of {', '.join(ENGINES)}, got {self.engine!r}")
+
+
+@dataclass(frozen=True)
 class Config:
     """Everything a run can be told; immutable so that stages can share it across processes."""
 
@@ -187,6 +206,7 @@ class Config:
     dedup: DedupConfig = field(
         default_factory=DedupConfig, metadata={"help": "near-duplicate detection: the [dedup] table"}
     )
+    run: RunConfig = field(default_factory=RunConfig, metadata={"help": "where `run` works: the [run] table"})
     rules_dirs: tuple[str, ...] = field(
         default=(), metadata={"help": "user rule folders, read after the packaged defaults"}
     )
@@ -202,9 +222,6 @@ class Config:
     max_error_rate: float = field(
         default=0.05, metadata={"help": "share of failed inputs above which `run` exits 1", "min": 0.0, "max": 1.0}
     )
-    workers: int = field(default=0, metadata={
-        "help": "worker processes for `run`; 0 means one per core; capped at 4 a core and at the memory available "
-                "(300 MB a worker)", "min": 0})
     shard_pages: int = field(
         default=2000,
         metadata={"help": "pages per output shard: the unit of commit, of dedup batches and of work lost to a kill",
@@ -260,6 +277,8 @@ def load_config(path: str | Path | None = None, **overrides: object) -> Config:
             raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: {exc}") from exc
+        if "workers" in data:  # before the [run] table: the same key, read where it is now
+            data.setdefault("run", {}).setdefault("workers", data.pop("workers"))
         config = _merge(Config, config, data, str(path))
     if overrides:
         config = _merge(Config, config, {k: v for k, v in overrides.items() if v is not None}, "options")

@@ -15,6 +15,12 @@ class RawPage:
     meta: dict = field(default_factory=dict)
     reject: Rejected | None = None  # the reader could not read this item: the page is this reject (stage `decode`)
 
+    @classmethod
+    def unreadable(cls, source_path: str, rel_path: str, reason: str, detail: str, meta: dict | None = None
+                   ) -> RawPage:
+        """An input item the reader could not read: no bytes, and the reject that says why."""
+        return cls(source_path, rel_path, b"", dict(meta or {}), reject=Rejected(reason, detail))
+
 
 @dataclass(slots=True)
 class LineVerdict:

@@ -54,7 +54,7 @@ def decide(items, cfg=None, kept=(), workers: int = 0):
     from pipeline.config import DedupConfig
     from pipeline.dedup import Decision, DedupIndex
     from pipeline.dedup.driver import run_round, steps_executor
-    from pipeline.dedup.steps import STAGED
+    from pipeline.dedup.tasks import STAGED
     from pipeline.io.store import LocalStore
     from pipeline.state import STATE_DIR, RunState
 

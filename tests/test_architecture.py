@@ -1,4 +1,6 @@
-"""The package's shape (docs/ARCHITECTURE.md): no import cycle among pipeline's modules, lazy imports counted."""
+"""The package's shape (docs/ARCHITECTURE.md): no import cycle among pipeline's modules (lazy imports counted),
+no module over ~400 lines, what each sub-package may import, SQLite only in the state, no module-level mutable
+state but the executors' documented per-process slots."""
 
 from __future__ import annotations
 
@@ -50,18 +52,80 @@ def test_no_import_cycle():
 
 
 def test_stages_are_declared_in_one_place():
-    """Only stages.chains() builds the chains: no other module names both extract stages."""
-    for path in sorted((ROOT / "pipeline").glob("*.py")):
+    """Only stages/chain.py builds the chains: no other module names both extract stages."""
+    for path in sorted((ROOT / "pipeline").rglob("*.py")):
         text = path.read_text(encoding="utf-8")
-        if path.stem != "stages":
-            assert not ("ExtractText(" in text and "ExtractHtml(" in text), path.name
+        if path.relative_to(ROOT / "pipeline").as_posix() != "stages/chain.py":
+            assert not ("ExtractText(" in text and "ExtractHtml(" in text), path
+
+
+def _reaches(graph: dict[str, set[str]], name: str) -> set[str]:
+    """Every module `name` imports, directly or through others."""
+    seen: set[str] = set()
+    todo = [name]
+    while todo:
+        for nxt in graph[todo.pop()] - seen:
+            seen.add(nxt)
+            todo.append(nxt)
+    return seen
+
+
+def _under(name: str, *packages: str) -> bool:
+    return any(name == p or name.startswith(p + ".") for p in packages)
 
 
 def test_the_dedup_engine_imports_neither_the_stages_nor_the_run():
     """pipeline/dedup/ (its docstring): the engine may use the state, stores and writers, never the page
-    stages or the run that drives it."""
+    stages, the cleaners or the run that drives it."""
     graph = _imports()
-    outside = {"batch", "cli", "runner", "stages", "html", "header", "textclean", "modelclean", "sources"}
-    for name, deps in graph.items():
-        if name == "dedup" or name.startswith("dedup."):
-            assert not deps & outside, (name, sorted(deps & outside))
+    for name in graph:
+        if _under(name, "dedup"):
+            assert not {d for d in _reaches(graph, name) if _under(d, "stages", "clean", "run", "cli")}, name
+
+
+def test_io_never_imports_the_state_the_stages_or_the_run():
+    graph = _imports()
+    for name in graph:
+        if _under(name, "io"):
+            bad = {d for d in _reaches(graph, name) if _under(d, "state", "stages", "dedup", "run", "cli")}
+            assert not bad, (name, sorted(bad))
+
+
+def test_the_state_is_the_only_sqlite_user():
+    for path in sorted((ROOT / "pipeline").rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        names = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+        names |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
+        if "sqlite3" in names:
+            assert path.parent.name == "state", path
+
+
+def test_no_module_is_over_400_lines():
+    for path in sorted((ROOT / "pipeline").rglob("*.py")):
+        lines = len(path.read_text(encoding="utf-8").splitlines())
+        assert lines <= 400, f"{path.relative_to(ROOT)}: {lines} lines"
+
+
+# the executors' per-process slots: a worker process reaches its run's worker object only through its module
+_PER_PROCESS = {"executor/pool.py": {"_IN_PROCESS"}, "executor/ray.py": {"_IN_PROCESS"}}
+_MUTABLE = (ast.List, ast.Dict, ast.Set, ast.ListComp, ast.DictComp, ast.SetComp)
+
+
+def test_no_module_level_mutable_state():
+    """Same input, same output: no `global`, and no module-level list, dict or set (constants are tuples,
+    frozensets or read-only mappings) but the documented per-process slots."""
+    for path in sorted((ROOT / "pipeline").rglob("*.py")):
+        where = path.relative_to(ROOT / "pipeline").as_posix()
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        assert not any(isinstance(node, (ast.Global, ast.Nonlocal)) for node in ast.walk(tree)), where
+        for node in tree.body:
+            if not isinstance(node, (ast.Assign, ast.AnnAssign)) or node.value is None:
+                continue
+            value = node.value
+            mutable = isinstance(value, _MUTABLE) or (
+                isinstance(value, ast.Call) and isinstance(value.func, ast.Name)
+                and value.func.id in ("list", "dict", "set", "Counter", "defaultdict"))
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for target in targets:
+                if isinstance(target, ast.Name) and target.id != "__all__" and mutable:
+                    assert target.id in _PER_PROCESS.get(where, ()), f"{where}: {target.id}"

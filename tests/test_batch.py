@@ -255,7 +255,7 @@ def test_bad_inputs_become_rejects_and_error_rate_sets_exit_code(tmp_path: Path,
         handle.truncate(1024**3)
     (raw / "locked.txt").write_bytes(good)
     (raw / "vanishing.txt").write_bytes(good)
-    import pipeline.state as state_module
+    import pipeline.state.run as state_module
 
     real_sha1 = state_module.file_sha1
 
@@ -568,7 +568,7 @@ def test_retraction_when_the_input_root_is_named_like_a_subfolder(tmp_path: Path
 
 def test_dedup_rebuild_refuses_while_a_retraction_is_unfinished(tmp_path: Path, monkeypatch):
     from pipeline.config import ConfigError
-    from pipeline.dedup.driver import rebuild_dedup
+    from pipeline.dedup.rebuild import rebuild_dedup
 
     raw, story, out = _one_story(tmp_path)
     assert run_corpus(raw, out, load_config(), workers=0, progress=False).exit_code == 0
@@ -687,7 +687,7 @@ def test_run_dedup_and_rebuild_give_the_same_clusters(reference: Path, tmp_path:
     assert _clusters(dedup_out) == expected
     run_out = tmp_path / "run"
     shutil.copytree(reference, run_out)
-    from pipeline.dedup.driver import rebuild_dedup
+    from pipeline.dedup.rebuild import rebuild_dedup
 
     for out in (run_out, dedup_out):  # in this process: `dedup --rebuild` through the CLI is tested elsewhere
         rebuild_dedup(LocalStore(out), out / STATE_DIR, load_config())
@@ -697,7 +697,7 @@ def test_run_dedup_and_rebuild_give_the_same_clusters(reference: Path, tmp_path:
 
 
 def test_a_rebuild_killed_after_staging_is_finished_by_the_next(reference: Path, tmp_path: Path, monkeypatch):
-    from pipeline.dedup import driver as dedup_driver
+    from pipeline.dedup import rebuild as dedup_driver
 
     out = tmp_path / "out"
     shutil.copytree(reference, out)
@@ -733,7 +733,7 @@ def test_a_later_capture_of_a_url_updates_or_adds_a_version(tmp_path: Path, reca
     """Issue 16: a 2017 capture of a page was dropped as a copy of the 2014 one (similarity 0.18). Now a later
     capture with other text replaces the earlier record (moved to duplicates, `superseded_by`), or with
     `recapture = "versions"` stands beside it; the same text again is a duplicate; a rebuild agrees."""
-    from pipeline.dedup.driver import rebuild_dedup
+    from pipeline.dedup.rebuild import rebuild_dedup
     from pipeline.state import RunState
 
     raw, out = tmp_path / "raw", tmp_path / "out"

@@ -178,3 +178,48 @@ def test_worker_count_is_capped_to_what_the_machine_holds(caplog):
     capped = cap_workers(500)
     assert 1 <= capped <= 4 * default_workers()
     assert "500 workers capped to" in caplog.text
+
+
+def test_the_run_table_chooses_the_engine_and_the_old_workers_key_still_works(tmp_path):
+    config = load_config(write(tmp_path, '[run]\nengine = "ray"\nworkers = 3\naddress = "ray://head:10001"\n'))
+    assert (config.run.engine, config.run.workers, config.run.address) == ("ray", 3, "ray://head:10001")
+    assert load_config(write(tmp_path, "workers = 5\n")).run.workers == 5  # a file from before [run]
+    with pytest.raises(ConfigError, match=r"\[run\] engine must be one of local, ray"):
+        load_config(write(tmp_path, '[run]\nengine = "spark"\n'))
+
+
+def _readme_rows() -> dict[str, tuple[str, str]]:
+    """key -> (default, what it does) of the README's table of configuration keys."""
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    table = text.split("### Configuration keys", 1)[1].split("\n\n#", 1)[0]
+    rows = {}
+    for line in table.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) == 4 and cells[0].startswith("`"):
+            rows[cells[0].strip("`")] = (cells[1], cells[3])
+    return rows
+
+
+def _toml(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, tuple):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    return repr(value)
+
+
+def test_the_readme_table_names_every_config_key_with_its_default_and_help():
+    """The README's table is the user's reference: one row per key, in the config's own words."""
+    expected = {}
+    for f in dataclasses.fields(Config):
+        value = getattr(Config(), f.name)
+        if dataclasses.is_dataclass(value):
+            for sub in dataclasses.fields(value):
+                expected[f"[{f.name}] {sub.name}"] = (f"`{_toml(getattr(value, sub.name))}`", sub.metadata["help"])
+        else:
+            expected[f.name] = (f"`{_toml(value)}`", f.metadata["help"])
+    assert _readme_rows() == expected

@@ -31,7 +31,7 @@ from pipeline.dedup import (
     signature,
 )
 from pipeline.dedup import index as dedup_index
-from pipeline.dedup.driver import dedup_jsonl
+from pipeline.dedup.jsonl import dedup_jsonl
 
 CFG = DedupConfig()
 SENTENCE = re.compile(r"(?<=[.!?])\s+")
@@ -326,7 +326,7 @@ def _file_index(tmp_path, cfg: DedupConfig = CFG) -> DedupIndex:
 
 
 def _runs(index: DedupIndex) -> list[str]:
-    return [r[0] for r in index.db.execute("SELECT name FROM dedup_band_runs ORDER BY name")]
+    return index.tables.band_runs()
 
 
 def _hits(index: DedupIndex, it: DedupItem) -> set[int]:
@@ -473,7 +473,7 @@ def test_dedup_jsonl_killed_between_publish_and_commit_reruns_to_the_same_state(
     dedup_jsonl([first], clean, CFG, batch_size=2)
     dedup_jsonl([second], clean, CFG, batch_size=2)
 
-    from pipeline.dedup import driver as dedup_driver
+    from pipeline.dedup import jsonl as dedup_driver
     from pipeline.state import RunState
 
     real_round = dedup_driver.run_round
@@ -546,7 +546,7 @@ def test_containment_above_one_turns_containment_links_off():
 def test_a_dedup_output_of_an_older_version_is_rebuilt_without_losing_a_record(tmp_path):
     """Before `dedup` ran the steps, its state named shards in `dedup_shards` (and a shard published but never
     committed was `publishing`): they become the state's shards, so no sweep takes them for leftovers."""
-    from pipeline.dedup.driver import rebuild_dedup
+    from pipeline.dedup.rebuild import rebuild_dedup
     from pipeline.io.store import LocalStore
 
     out = tmp_path / "out"

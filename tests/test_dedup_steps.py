@@ -15,10 +15,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipeline.config import DedupConfig, load_config
-from pipeline.dedup import Decision, DedupIndex, DedupItem, fingerprint, link, representatives
+from pipeline.dedup import Decision, DedupIndex, DedupItem, clusters, fingerprint, link, representatives, rounds, tasks
 from pipeline.dedup import steps as dedup_steps
+from pipeline.dedup.clusters import components, filter_shard
 from pipeline.dedup.decisions import _UnionFind, utf8_array
-from pipeline.dedup.steps import DedupJob, buckets, components, filter_shard, round_dir, signatures, versions
+from pipeline.dedup.rounds import round_dir
+from pipeline.dedup.steps import buckets, signatures, versions
+from pipeline.dedup.tasks import DedupJob
 from pipeline.run.corpus import run_corpus
 from pipeline.state import STATE_DIR, RunState
 
@@ -104,7 +107,7 @@ def _prepare(tmp_path: Path, cfg: DedupConfig, seed: int, shard_size: int = 17,
 
 def _run_steps(out: Path, state: RunState, cfg: DedupConfig) -> tuple[DedupJob, list[dict]]:
     seqs = tuple(sorted(state.shard_status()))
-    job = DedupJob(str(out / STATE_DIR), str(round_dir(out / STATE_DIR, state.db, cfg)), cfg, seqs)
+    job = DedupJob(str(out / STATE_DIR), str(round_dir(out / STATE_DIR, state.dedup, cfg)), cfg, seqs)
     results = [signatures(job, seq) for seq in seqs]
     results.append(versions(job))
     results += [buckets(job, p) for p in range(cfg.partitions)]
@@ -183,8 +186,8 @@ def test_the_same_id_again(tmp_path: Path, seed: int):
     got = {}
     for doc_id, dup_of, sim, cluster, by in _decisions(tmp_path / "out", job, superseded=True):
         got.setdefault(doc_id, []).append((dup_of, sim, cluster, by))
-    superseded = {doc for doc, _sim, _by in dedup_steps.superseded_docs(job)}
-    ids = dict(DedupIndex(state.db, cfg, check=False)._docs_where("doc", sorted(superseded), fields="doc, id"))
+    superseded = {doc for doc, _sim, _by in rounds.superseded_docs(job)}
+    ids = dict(DedupIndex(state.db, cfg, check=False).docs_where("doc", sorted(superseded), fields=("doc", "id")))
     assert sorted(ids.values()) == ["k000", "k003", "k006"]  # came again, 5 % edited
     for k in (0, 3, 6):  # d000, d003, d006 are 2 % edits of the earlier k000, k003, k006
         [(dup_of, _sim, cluster, by)] = got[f"k{k:03d}"]
@@ -275,9 +278,9 @@ def _partition(pairs: list[tuple[int, int]]) -> set[frozenset]:
 @given(st.lists(st.tuples(st.integers(-6, 40), st.integers(-6, 40)), max_size=80))
 def test_a_bucket_forest_joins_exactly_the_components_of_its_verified_pairs(pairs):
     """The buckets step keeps one link per document (to its component's label) instead of every verified pair."""
-    edges = dedup_steps._edges(np.array([a for a, _ in pairs], dtype=np.int64),
-                               np.array([b for _, b in pairs], dtype=np.int64), dedup_steps.LINK)
-    forest = dedup_steps._forest(edges)
+    edges = tasks._edges(np.array([a for a, _ in pairs], dtype=np.int64),
+                               np.array([b for _, b in pairs], dtype=np.int64), tasks.LINK)
+    forest = tasks._forest(edges)
     assert len(forest) <= len({n for pair in pairs for n in pair})
     loops_apart = {frozenset({n}) for a, b in pairs for n in (a, b)}  # a node in a pair with itself only
     got = _partition([tuple(e) for e in forest[:, :2].tolist()])
@@ -289,15 +292,15 @@ def test_a_bucket_forest_joins_exactly_the_components_of_its_verified_pairs(pair
 def test_aliases_stand_for_the_indexed_document_through_a_first_copy():
     """The same URL three times in a round (nodes 30, 20, 10; 10 the first copy) whose id was kept before
     (indexed document 5): every copy stands for the indexed one, and links are mapped through them."""
-    alias = dedup_steps._edges(np.array([30, 20, 10, 30], dtype=np.int64), np.array([10, 10, -5, -5], dtype=np.int64),
-                               dedup_steps.ALIAS)
-    aliases = dedup_steps._Aliases(alias)
+    alias = tasks._edges(np.array([30, 20, 10, 30], dtype=np.int64), np.array([10, 10, -5, -5], dtype=np.int64),
+                               tasks.ALIAS)
+    aliases = clusters._Aliases(alias)
     assert aliases.keys.tolist() == [10, 20, 30] and aliases.primary.tolist() == [-5, -5, -5]
     assert aliases.map(np.array([[20, 7], [8, 9]], dtype=np.int64)).tolist() == [[-5, 7], [8, 9]]
     # without the indexed document, the later copies stand for the first
-    chain = dedup_steps._Aliases(alias[:2])
+    chain = clusters._Aliases(alias[:2])
     assert chain.keys.tolist() == [20, 30] and chain.primary.tolist() == [10, 10]
-    assert dedup_steps._Aliases(alias[:0]).map(np.array([[1, 2]], dtype=np.int64)).tolist() == [[1, 2]]
+    assert clusters._Aliases(alias[:0]).map(np.array([[1, 2]], dtype=np.int64)).tolist() == [[1, 2]]
 
 
 def test_full_after_a_killed_dedup_never_reuses_its_round(tmp_path: Path, monkeypatch):
@@ -347,7 +350,7 @@ def test_moving_a_superseded_record_is_idempotent(tmp_path: Path, monkeypatch):
     class Killed(BaseException):
         pass
 
-    real = dedup_steps.replace_lines
+    real = rounds.replace_lines
     calls = []
 
     def dies_second(*args):
@@ -356,12 +359,12 @@ def test_moving_a_superseded_record_is_idempotent(tmp_path: Path, monkeypatch):
             raise Killed
         real(*args)
 
-    monkeypatch.setattr(dedup_steps, "replace_lines", dies_second)
+    monkeypatch.setattr(rounds, "replace_lines", dies_second)
     with pytest.raises(Killed):
-        dedup_steps.apply_moves(LocalStore(out), state.db)
-    monkeypatch.setattr(dedup_steps, "replace_lines", real)
-    assert dedup_steps.apply_moves(LocalStore(out), state.db) == 1
-    assert dedup_steps.apply_moves(LocalStore(out), state.db) == 0  # done and forgotten
+        rounds.apply_moves(LocalStore(out), state.dedup)
+    monkeypatch.setattr(rounds, "replace_lines", real)
+    assert rounds.apply_moves(LocalStore(out), state.dedup) == 1
+    assert rounds.apply_moves(LocalStore(out), state.dedup) == 0  # done and forgotten
     docs = [json.loads(line)["id"] for line in (out / "documents" / "part-000003.jsonl").read_text().splitlines()]
     [moved] = [json.loads(line) for line in (out / "duplicates" / "part-000003.jsonl").read_text().splitlines()]
     assert docs == ["a", "b"] and moved["id"] == "x"
@@ -371,7 +374,7 @@ def test_moving_a_superseded_record_is_idempotent(tmp_path: Path, monkeypatch):
 
 @pytest.mark.parametrize("n", [0, 1, 2])
 def test_a_partition_with_almost_no_rows(n):
-    rows = np.zeros(n, dtype=dedup_steps._ROW)
+    rows = np.zeros(n, dtype=tasks._ROW)
     assert dedup_steps._shared(rows).tolist() == [n == 2] * n  # two rows of one (band, key) share it
 
 

@@ -134,7 +134,7 @@ def test_full_records_the_new_settings_with_the_emptied_state(raw: Path, tmp_pat
 def test_what_only_changes_how_a_run_goes_is_not_a_change():
     rules = load_rules()
     base = settings_fingerprint(load_config(), rules)
-    other = load_config(workers=3, shard_pages=7, max_error_rate=0.5, extract_timeout=5.0, memory_limit_mb=0)
+    other = load_config(run={"workers": 3}, shard_pages=7, max_error_rate=0.5, extract_timeout=5.0, memory_limit_mb=0)
     assert settings_fingerprint(other, rules) == base
     assert changes(base, settings_fingerprint(load_config(max_input_bytes=10), rules)) == [
         "config max_input_bytes: 16777216 -> 10"]
@@ -160,7 +160,7 @@ def test_a_state_from_before_fingerprints_adopts_the_current_settings(raw: Path,
 def test_only_full_clears_the_dedup_rounds(raw: Path, tmp_path: Path):
     """--full forgets every dedup round (none may be resumed or installed); recording a new fingerprint
     (a first run, --accept-mixed) leaves an interrupted run's round to be resumed."""
-    from pipeline.dedup.steps import ROUNDS
+    from pipeline.dedup.tasks import ROUNDS
     from pipeline.state import STATE_DIR
 
     out = tmp_path / "out"

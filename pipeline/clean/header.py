@@ -10,9 +10,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import date
+from types import MappingProxyType
 
 import dateparser
-import numpy as np
 
 from ..config import CleanConfig
 from ..document import LineVerdict
@@ -22,18 +22,22 @@ from .textclean import BAD, BLANK, GOOD, SIG_BEFORE_TITLE, SIG_TITLE, LineFeatur
 
 _YEAR = re.compile(r"\b(?:19[7-9]\d|20\d\d)\b")
 _DATELINE = re.compile(r"^[A-Z][\w .'’-]{1,40},\s+(?P<date>[^—–]{6,40}?)\s*[—–-]{1,2}\s")
-_DATEPARSER_SETTINGS = {
-    "REQUIRE_PARTS": ["day", "month", "year"],
+_DATEPARSER_SETTINGS = MappingProxyType({  # dateparser wants a dict (and REQUIRE_PARTS a list): copied a call
+    "REQUIRE_PARTS": ("day", "month", "year"),
     "PREFER_DAY_OF_MONTH": "first",
     "RETURN_AS_TIMEZONE_AWARE": False,
     "PREFER_DATES_FROM": "past",
-}
+})
 MAX_TITLE_WORDS = 40
 
 META_TITLE = "meta.title"
 META_AUTHOR = "meta.byline"
 META_DATE = "meta.date"
 SIG_ABOUT_SITE = "signal.about_site"
+
+
+def _dateparser_settings() -> dict:
+    return {**_DATEPARSER_SETTINGS, "REQUIRE_PARTS": list(_DATEPARSER_SETTINGS["REQUIRE_PARTS"])}
 
 
 @dataclass
@@ -60,7 +64,7 @@ def parse_date(text: str, language: str | None = None, vocab: Vocabulary | None 
     else:
         return None
     try:
-        parsed = dateparser.parse(candidate, languages=languages, settings=_DATEPARSER_SETTINGS)
+        parsed = dateparser.parse(candidate, languages=languages, settings=_dateparser_settings())
     except ValueError:  # a language dateparser does not know
         return None
     if parsed is not None and 1990 <= parsed.year <= 2100:
@@ -337,121 +341,3 @@ def _find_sitename(verdicts: list[LineVerdict], rules: RuleSet, header: Header) 
                     header.provenance["sitename"] = f"text:{pattern.id}"
                     return value
     return None
-
-
-# --- the learned cleaner's metadata: the lines the model labelled title, byline and date ------------------------
-
-TITLE_MIN_P = 0.05  # the likeliest title line even when unsure: out-of-fold on wcxb-dev, 0.3 -> 0.05 took
-# inscriptis dumps' titles from .459 to .530 and bs4's from .741 to .744 (no <title> line there, the model is shy)
-AUTHOR_MIN_P = 0.3
-BYLINE_MIN_P = 0.1  # a line that reads as a byline (`By …`) is taken from this probability on
-DATE_MIN_P = 0.1
-DATE_CANDIDATES = 5
-AUTHOR_CANDIDATES = 3
-DATE_NEAR_LINES = 5  # worded lines between a date line and the byline or headline for it to count as theirs
-
-
-def header_from_model(verdicts: list[LineVerdict], meta: np.ndarray, rows: list[int], rules: RuleSet,
-                      language: str | None = None) -> Header:
-    """Title, author and date from the lines the model found likeliest for each (`meta`: rows x (other, title,
-    author, date) probabilities); the site from the rules, as in the heuristic. A metadata line the body model
-    dropped is relabelled `meta.title`/`meta.byline`/`meta.date`, so that explain shows it as what it became."""
-    vocab = rules.vocab
-    header = Header()
-    header.sitename = _find_sitename(verdicts, rules, header)
-    if header.sitename:
-        marker = line_key(f"About {header.sitename}")
-        _cut_about_site(verdicts, [line_key(v.text) if v.kept else "" for v in verdicts], marker)
-    if not rows:
-        return header
-    probs = np.asarray(meta)
-    anchors: list[int] = []
-    j = int(np.argmax(probs[:, 1]))
-    title = _title_value(verdicts[rows[j]].text, j == 0, vocab) if probs[j, 1] >= TITLE_MIN_P else None
-    if title is None and len(rows) > 1 and _headline_shaped(verdicts[rows[0]].text, vocab) and verdicts[rows[1]].kept:
-        # no title line found: a dump opens with its title
-        j, title = 0, _title_value(verdicts[rows[0]].text, True, vocab)
-    if title:
-        header.title, header.title_line, header.provenance["title"] = title, rows[j], "text:model"
-        anchors.append(j)
-        _as_metadata(verdicts[rows[j]], META_TITLE)
-    # The byline: of the likeliest author lines, one that reads as a byline (`By …`, a rules/ author pattern)
-    # before a likelier one that does not.
-    authors = []
-    for j in np.argsort(-probs[:, 2], kind="stable")[:AUTHOR_CANDIDATES].tolist():
-        if probs[j, 2] < BYLINE_MIN_P:
-            break
-        text = verdicts[rows[j]].text
-        value = _author_value(text, rules)
-        bylineish = bool(vocab.by_prefix.match(text)) or _match_meta(rules, "author", text) is not None
-        if value and (bylineish or probs[j, 2] >= AUTHOR_MIN_P):
-            authors.append((not bylineish, -probs[j, 2], j, value))
-    if authors:
-        _, _, j, header.author = min(authors)
-        header.provenance["author"] = "text:model"
-        anchors.append(j)
-        _as_metadata(verdicts[rows[j]], META_AUTHOR)
-    # The publication date: of the likeliest date lines that parse, one next to the byline or headline wins over
-    # a likelier one elsewhere (a sidebar's "July 12, 2025" beside every teaser); else the dateline of the story.
-    order = [j for j in np.argsort(-probs[:, 3], kind="stable").tolist() if probs[j, 3] >= DATE_MIN_P]
-    primary = anchors[-1] if anchors else None  # the byline when there is one, else the headline
-
-    def is_near(j: int) -> bool:
-        return bool(anchors) and min(abs(j - a) for a in anchors) <= DATE_NEAR_LINES
-
-    # beside the byline or headline: the model's date lines, and any short line stating a full date (the model
-    # misses some); the one nearest the byline wins, a publication date before an update
-    near = sorted({j for j in order if is_near(j)} | {
-        j for j in range(len(rows)) if is_near(j) and len(verdicts[rows[j]].text.split()) <= 12
-        and _is_dateish(verdicts[rows[j]].text, vocab)})
-
-    def rank(j: int) -> tuple:
-        text = verdicts[rows[j]].text
-        updated = bool(vocab.updated.search(text)) and not vocab.published.search(text)
-        return updated, abs(j - primary) if near else 0, -probs[j, 3], j
-
-    # dateparser is slow (milliseconds a call): candidates are read in rank order, and the first date read wins
-    found = None
-    for j in sorted(near or order[:DATE_CANDIDATES], key=rank):
-        parsed = parse_date(verdicts[rows[j]].text, language, vocab)
-        if parsed is not None:
-            found = j, parsed
-            break
-    if found is not None:
-        j, parsed = found
-        header.date, header.provenance["date"] = parsed.isoformat(), "text:model"
-        _as_metadata(verdicts[rows[j]], META_DATE)
-    else:
-        first = next((v for v in verdicts if v.kept), None)
-        parsed = _dateline_date(first.text, language, vocab) if first is not None else None
-        if parsed is not None:
-            header.date, header.provenance["date"] = parsed.isoformat(), "text:dateline"
-    return header
-
-
-def _as_metadata(v: LineVerdict, rule_id: str) -> None:
-    """A line that became metadata leaves the text (where the article convention puts it), and says so."""
-    if v.kept or (v.rule_id or "").startswith("model."):
-        _drop(v, rule_id)
-
-
-def _headline_shaped(text: str, vocab: Vocabulary) -> bool:
-    words = len(text.split())
-    return 2 <= words <= 20 and not text.endswith((".", ":", ",", ";")) and not _is_dateish(text, vocab)
-
-
-def _title_value(text: str, first_line: bool, vocab: Vocabulary) -> str | None:
-    """The headline of a title line: on the page's first line (its <title>), without the `| Site` part."""
-    if len(text.split()) > MAX_TITLE_WORDS or (text.endswith(".") and len(text.split()) > 15):
-        return None  # a sentence, not a headline
-    return (_headline_of(text, vocab) if first_line else text.strip()) or None
-
-
-def _author_value(text: str, rules: RuleSet) -> str | None:
-    found = _match_meta(rules, "author", text) if len(text.split()) <= 12 else None
-    vocab = rules.vocab
-    value = found[0] if found else vocab.after_name.sub("", vocab.by_prefix.sub("", text)).strip(" ,.;:|-–—")
-    if not value or len(value.split()) > 8 or _is_dateish(value, vocab) or "©" in value \
-            or any(c.isdigit() for c in value):
-        return None
-    return _split_authors(value, vocab)

@@ -74,24 +74,24 @@ class RuleHits:
         return self.cut_after[j] or self.cut_before[j] or self.drop[j]
 
 
-LINE_NAMES = [
+LINE_NAMES = (
     "log_words", "log_chars", "stop_density", "terminal", "ends_colon", "title_case", "digit_share", "punct_share",
     "upper_share", "url", "bullet", "indent", "sentences", "mean_word_len", "separators", "date", "year", "time",
     "byline", "name", "comment", "related", "social", "said", "rule_drop", "rule_cut_after", "rule_cut_before",
     "repeats", "seen_before", "title_echo", "first_line", "rel_pos", "log_index", "log_from_end", "blank_before",
     "blank_after", "prose",
-]
-PAGE_NAMES = ["log_lines", "log_page_words", "page_prose_share"]
-NEIGHBOUR_BASE = ["log_words", "stop_density", "terminal", "title_case", "rule_drop", "comment", "prose"]
-NEIGHBOUR_NAMES = [f"{name}@{off:+d}" for off in (-2, -1, 1, 2) for name in NEIGHBOUR_BASE]
-WINDOW_NAMES = ["prose_w3", "prose_w10", "words_w3", "words_w10", "comment_w5", "related_w5", "social_w5",
+)
+PAGE_NAMES = ("log_lines", "log_page_words", "page_prose_share")
+NEIGHBOUR_BASE = ("log_words", "stop_density", "terminal", "title_case", "rule_drop", "comment", "prose")
+NEIGHBOUR_NAMES = tuple(f"{name}@{off:+d}" for off in (-2, -1, 1, 2) for name in NEIGHBOUR_BASE)
+WINDOW_NAMES = ("prose_w3", "prose_w10", "words_w3", "words_w10", "comment_w5", "related_w5", "social_w5",
                 "prose_words_before", "prose_words_after40", "prose_frac_before", "in_region", "region_dist",
-                "after_cut", "before_cut", "lines_since_cut", "dist_date", "dist_byline"]
+                "after_cut", "before_cut", "lines_since_cut", "dist_date", "dist_byline")
 BASE_NAMES = LINE_NAMES + PAGE_NAMES + NEIGHBOUR_NAMES + WINDOW_NAMES
-CONTEXT_NAMES = [f"p@{off:+d}" for off in (-3, -2, -1, 0, 1, 2, 3)] + [
+CONTEXT_NAMES = tuple(f"p@{off:+d}" for off in (-3, -2, -1, 0, 1, 2, 3)) + (
     "p_mean5", "p_mean10", "p_mean20", "p_max_before5", "p_max_after5", "p_words_before", "p_words_after",
     "p_frac_before", "p_in_region", "p_region_dist", "p_region_words", "p_page_mean", "p_rank",
-]
+)
 
 
 def _shift(values: np.ndarray, offset: int, fill: float = 0.0) -> np.ndarray:

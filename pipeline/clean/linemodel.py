@@ -62,7 +62,8 @@ class LineModel:
         if bundle.get("features_version") != FEATURES_VERSION:
             raise ModelError(f"model was trained on features version {bundle.get('features_version')}, "
                              f"this pagewash computes version {FEATURES_VERSION}: retrain it (bench/train_cleaner.py)")
-        if bundle.get("base_names") != BASE_NAMES or bundle.get("context_names") != CONTEXT_NAMES:
+        if (list(bundle.get("base_names") or ()) != list(BASE_NAMES)
+                or list(bundle.get("context_names") or ()) != list(CONTEXT_NAMES)):
             raise ModelError("model's feature names differ from this pagewash's: retrain it (bench/train_cleaner.py)")
         boosters = {name: lightgbm.Booster(model_str=bundle[name]) for name in MODEL_KEYS}
         info = {k: v for k, v in bundle.items() if k not in MODEL_KEYS}

@@ -2,11 +2,15 @@
 
 - `minhash`: the math (tokens, exact key, MinHash signature, LSH band keys, `link`); no state.
 - `decisions`: items, decisions, the keep policy, a record's dedup fields.
-- `index`: the documents kept by earlier rounds (SQLite rows and numpy band runs).
-- `steps`: a round's four shard-parallel steps and the filter, as resumable tasks joined by files.
+- `index`: the documents kept by earlier rounds (rows in the state, numpy band runs beside it).
+- `tasks`: what a round's step tasks share (the job, its files, node numbers, signatures of nodes).
+- `steps`: a round's design, and steps 1 (signatures), 1b (versions), 2 (buckets), as resumable tasks.
+- `clusters`: steps 3 (components) and 4 (filter).
+- `rounds`: the driver's part of a round (its folder, results read back, installing files and moves).
 - `driver`: a round driven for `run`, `pagewash dedup IN.jsonl…` and `dedup --rebuild`.
 
-May import `config`, `state`, `store`, `writer`, `records`, `executor`; never the stages or the run. An LSH
+May import `config`, `state` (its tables, through named methods: no SQL here), `io`, `records`, `executor`;
+never the stages or the run. An LSH
 collision alone never links two documents: every candidate pair is verified. This module names what the rest
 of the package uses.
 """

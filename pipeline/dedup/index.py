@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -13,28 +12,10 @@ import numpy as np
 
 from ..config import DedupConfig
 from ..io.writer import fsync_dir
-from ..state import sql_chunks, sql_marks
+from ..state import Connection, DedupTables
 from .decisions import Decision, DedupItem, KeptRows
 from .minhash import SCHEME, _sig_matrix, _spans, band_key
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS dedup_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS dedup_docs (
-    doc INTEGER PRIMARY KEY,
-    id TEXT NOT NULL UNIQUE,
-    exact TEXT NOT NULL,
-    sig BLOB NOT NULL,
-    text_len INTEGER NOT NULL,
-    date TEXT,
-    shingles INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS dedup_docs_exact ON dedup_docs (exact);
-CREATE TABLE IF NOT EXISTS dedup_band_runs (  -- the LSH buckets of kept documents: sorted runs in files
-    name TEXT PRIMARY KEY,      -- a folder in the index folder: keys.npy and docs.npy, (bands, docs) each
-    docs INTEGER NOT NULL
-);
-DROP TABLE IF EXISTS dedup_bands;  -- one SQLite row per document and band until 2026-12-01 (scheme 2)
-"""
 INDEX_DIR = "index"  # beside the state database: the band runs
 MAX_RUNS = 8  # band runs beyond which the next one written merges them all (lookups search every run)
 
@@ -104,10 +85,8 @@ class _RunWriter:
             shutil.rmtree(self.temp, ignore_errors=True)
             return
         runs = [index.folder / name for name in merge]
-        alive = np.array([r[0] for r in index.db.execute("SELECT doc FROM dedup_docs ORDER BY doc")],
-                         dtype=np.int64) if runs else None
-        widths = [int(index.db.execute("SELECT docs FROM dedup_band_runs WHERE name = ?", (name,)).fetchone()[0])
-                  for name in merge]
+        alive = np.array(index.tables.alive_docs(), dtype=np.int64) if runs else None
+        widths = [index.tables.band_run_width(name) for name in merge]
         bands = index.cfg.bands
         top = max([int(docs.max()) for _path, docs in self.parts] + [_run_top(name) for name in merge])
         name = f"run-{top:012d}"
@@ -146,8 +125,7 @@ class _RunWriter:
         shutil.rmtree(final, ignore_errors=True)
         os.replace(self.temp, final)
         fsync_dir(index.folder)
-        index.db.executemany("DELETE FROM dedup_band_runs WHERE name = ?", [(n,) for n in merge])
-        index.db.execute("INSERT OR REPLACE INTO dedup_band_runs (name, docs) VALUES (?, ?)", (name, total))
+        index.tables.replace_band_runs(merge, name, total)
         index._runs = None
 
 
@@ -164,24 +142,25 @@ class DedupIndex:
     named is removed the next time an index is opened for writing).
     """
 
-    def __init__(self, db: sqlite3.Connection, cfg: DedupConfig, rebuild: bool = False, check: bool = True) -> None:
+    def __init__(self, db: Connection, cfg: DedupConfig, rebuild: bool = False, check: bool = True) -> None:
         """Raises ValueError if the index was built with other parameters, unless `rebuild`: then the caller
         must `reset()` it (inside its own transaction) before using it. `check=False`: lookups only, by a
         task of a run that has checked the parameters (no schema statement, no write)."""
-        self.db = db
+        self.tables = DedupTables(db)
         self.cfg = cfg
-        self.folder = _index_folder(db)
+        folder = self.tables.folder()
+        self.folder = folder / INDEX_DIR if folder is not None else None
         self._runs: list[_Run] | None = None
         if not check:
             return
-        self.create_schema(db)
+        self.tables.create_index_schema()
         params = self._params()
-        stored = dict(db.execute("SELECT key, value FROM dedup_meta"))
+        stored = self.tables.params()
         self._sweep()
         if rebuild:
             return
         if not stored:
-            db.executemany("INSERT INTO dedup_meta (key, value) VALUES (?, ?)", params.items())
+            self.tables.set_params(params)
         elif stored != params:
             diff = ", ".join(f"{k} {stored.get(k)} -> {v}" for k, v in params.items() if stored.get(k) != v)
             raise ValueError(f"the dedup index was built with other parameters ({diff}); rebuild it")
@@ -192,27 +171,21 @@ class DedupIndex:
                 "ngram": str(cfg.ngram), "seed": str(cfg.seed), "scheme": SCHEME}
 
     def count(self) -> int:
-        return self.db.execute("SELECT COUNT(*) FROM dedup_docs").fetchone()[0]
+        return self.tables.doc_count()
 
     def known_ids(self, ids: Iterable[str]) -> set[str]:
         """The ids among `ids` that are indexed (kept by an earlier batch)."""
-        found: set[str] = set()
-        for chunk in sql_chunks(sorted(set(ids))):
-            found.update(r[0] for r in self.db.execute(f"SELECT id FROM dedup_docs WHERE id IN ({sql_marks(chunk)})",
-                                                       chunk))
-        return found
+        return self.tables.known_ids(ids)
 
-    def _docs_where(self, column: str, values: list, fields: str = "doc, id, exact, sig") -> list[tuple]:
-        rows = []
-        for chunk in sql_chunks(values):
-            rows += self.db.execute(
-                f"SELECT {fields} FROM dedup_docs WHERE {column} IN ({sql_marks(chunk)})", chunk).fetchall()
-        return rows
+    def docs_where(self, column: str, values: list, fields: tuple[str, ...] = ("doc", "id", "exact", "sig")
+                   ) -> list[tuple]:
+        """`fields` of the indexed documents whose `column` is among `values`."""
+        return self.tables.docs_where(column, values, fields)
 
     # --- the band runs ---------------------------------------------------------------------------------
 
     def _run_names(self) -> list[str]:
-        return [r[0] for r in self.db.execute("SELECT name FROM dedup_band_runs ORDER BY name")]
+        return self.tables.band_runs()
 
     def _sweep(self) -> None:
         """Remove run folders no commit named (a round killed before its commit, runs a merge replaced)."""
@@ -237,7 +210,7 @@ class DedupIndex:
     def live(self, docs: np.ndarray) -> np.ndarray:
         """Mask of the rowids still indexed (not forgotten since their run was written)."""
         unique = np.unique(docs)
-        kept = {r[0] for r in self._docs_where("doc", unique.tolist(), fields="doc")}
+        kept = {r[0] for r in self.docs_where("doc", unique.tolist(), fields=("doc",))}
         return np.isin(docs, np.array(sorted(kept), dtype=np.int64))
 
     def begin_run(self) -> _RunWriter:
@@ -278,11 +251,8 @@ class DedupIndex:
         if sigs.shape[1] != self.cfg.num_perm:
             raise ValueError(f"signatures of {sigs.shape[1]} slots, expected {self.cfg.num_perm}")
         # rowids never come back, even those of forgotten documents: their band keys may still be in a run
-        base = max([self.db.execute("SELECT COALESCE(MAX(doc), 0) FROM dedup_docs").fetchone()[0]]
-                   + [_run_top(name) for name in self._run_names()]) + 1
-        self.db.executemany(
-            "INSERT OR IGNORE INTO dedup_docs (doc, id, exact, sig, text_len, date, shingles) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        base = max([self.tables.max_doc()] + [_run_top(name) for name in self._run_names()]) + 1
+        self.tables.insert_docs(
             ((base + n, rows.ids[k], rows.exacts[k], sigs[n].tobytes(), rows.text_len[k], rows.dates[k],
               rows.shingles[k]) for n, k in enumerate(picked)))
         return np.arange(base, base + len(picked), dtype=np.int64), sigs
@@ -290,38 +260,18 @@ class DedupIndex:
     def forget(self, ids: Iterable[str]) -> None:
         """Remove documents from the index (no transaction handling); their band keys stay in their runs,
         unseen by lookups (`live`), until the next merge."""
-        for chunk in sql_chunks(sorted(set(ids))):
-            self.db.execute(f"DELETE FROM dedup_docs WHERE id IN ({sql_marks(chunk)})", chunk)
-
-    @staticmethod
-    def clear(db: sqlite3.Connection) -> None:
-        """Empty an index whatever its parameters (its run folders go when an index is next opened for
-        writing), inside the caller's transaction."""
-        for table in ("dedup_band_runs", "dedup_docs", "dedup_meta"):
-            db.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names
-
-    @staticmethod
-    def create_schema(db: sqlite3.Connection) -> None:
-        db.executescript(_SCHEMA)
-        if "shingles" not in {row[1] for row in db.execute("PRAGMA table_info(dedup_docs)")}:
-            # an index from before containment links (its scheme differs, so it is rebuilt before use)
-            db.execute("ALTER TABLE dedup_docs ADD COLUMN shingles INTEGER NOT NULL DEFAULT 0")
+        self.tables.forget_ids(ids)
 
     def reset(self) -> None:
-        """Empty the index and adopt the current parameters (for a rebuild); no transaction handling."""
-        self.clear(self.db)
+        """Empty the index and adopt the current parameters (for a rebuild); no transaction handling. (An
+        index emptied whatever its parameters, `DedupTables.clear_index`, loses its run folders when an index
+        is next opened for writing.)"""
+        self.tables.clear_index()
         self._runs = None
-        self.db.executemany("INSERT INTO dedup_meta (key, value) VALUES (?, ?)", self._params().items())
+        self.tables.set_params(self._params())
 
 
 def _run_top(name: str) -> int:
     """The largest rowid in a run, which names it (`run-<rowid>`)."""
     return int(name.rpartition("-")[2])
 
-
-def _index_folder(db: sqlite3.Connection) -> Path | None:
-    """The band runs' folder: `INDEX_DIR` beside the database file (None for a database in memory)."""
-    for _seq, name, file in db.execute("PRAGMA database_list"):
-        if name == "main":
-            return Path(file).parent / INDEX_DIR if file else None
-    return None

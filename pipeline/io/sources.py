@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import errno
 import gzip
-import importlib.util
 import json
 import logging
 import os
@@ -25,13 +24,12 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
 
-from ..clean.html_sniff import looks_like_html
 from ..config import ConfigError
-from ..document import RawPage, Rejected
-from ..state import LOCK_FILE, STATE_DB, STATE_DIR
+from ..document import RawPage
+from ..layout import LOCK_FILE, STATE_DB, STATE_DIR
 from .store import MARKER, is_url, local_path
+from .warc import read_warc
 
 PAGE_SUFFIXES = (".txt", ".txt.gz", ".html", ".htm", ".html.gz", ".htm.gz")
 JSONL_SUFFIXES = (".jsonl", ".jsonl.gz")
@@ -213,10 +211,6 @@ def input_key(path: Path, root: Path) -> str:
     return path.name if root.is_file() else path.relative_to(root).as_posix()
 
 
-def _rejected(path: Path, rel: str, reason: str, detail: str, meta: dict | None = None) -> RawPage:
-    return RawPage(str(path), rel, b"", dict(meta or {}), reject=Rejected(reason, detail))
-
-
 def sidecar(path: Path) -> dict:
     """`NAME.meta.json` beside a file (NAME with or without its extensions): url, fetched_at, site."""
     name = path.name
@@ -245,11 +239,11 @@ def read_inputs(path: Path, root: Path, max_bytes: int, skipped: Counter | None 
         if kind == "jsonl":
             yield from _read_jsonl(path, rel, max_bytes)
         elif kind == "warc":
-            yield from _read_warc(path, rel, max_bytes, skipped)
+            yield from read_warc(path, rel, max_bytes, skipped)
         else:
             yield _read_page(path, rel, max_bytes)
     except OSError as exc:  # vanished or unreadable mid-way: what was read stands, the rest is a reject
-        yield _rejected(path, rel, "unreadable", str(exc.strerror or exc))
+        yield RawPage.unreadable(str(path), rel, "unreadable", str(exc.strerror or exc))
 
 
 def _read_page(path: Path, rel: str, max_bytes: int) -> RawPage:
@@ -257,7 +251,7 @@ def _read_page(path: Path, rel: str, max_bytes: int) -> RawPage:
     size = path.stat().st_size
     # gzip can hold far more than it weighs; decode_page bounds the decompressed size
     if size > max_bytes:
-        return _rejected(path, rel, "too_large", f"{size} bytes > max_input_bytes {max_bytes}", meta)
+        return RawPage.unreadable(str(path), rel, "too_large", f"{size} bytes > max_input_bytes {max_bytes}", meta)
     return RawPage(source_path=str(path), rel_path=rel, data=path.read_bytes(), meta=meta)
 
 
@@ -311,14 +305,15 @@ def _read_jsonl(path: Path, rel: str, max_bytes: int) -> Iterator[RawPage]:
             try:
                 raw = next(lines, b"\n")  # a line never holds its newline: b"\n" is the end
             except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
-                yield _rejected(path, f"{rel}#L{line_no + 1}", "bad_gzip", f"{source}:{line_no + 1}: {exc}")
+                yield RawPage.unreadable(str(path), f"{rel}#L{line_no + 1}", "bad_gzip",
+                                         f"{source}:{line_no + 1}: {exc}")
                 return
             if raw == b"\n":
                 return
             line_no += 1
             where = f"{rel}#L{line_no}"
             if raw is None:
-                yield _rejected(path, where, "too_large",
+                yield RawPage.unreadable(str(path), where, "too_large",
                                 f"{source}:{line_no}: line longer than max_input_bytes {max_bytes}")
                 continue
             if not raw.strip():
@@ -326,10 +321,10 @@ def _read_jsonl(path: Path, rel: str, max_bytes: int) -> Iterator[RawPage]:
             try:
                 record = json.loads(raw)
             except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-                yield _rejected(path, where, "bad_jsonl", f"{source}:{line_no}: not JSON: {exc}")
+                yield RawPage.unreadable(str(path), where, "bad_jsonl", f"{source}:{line_no}: not JSON: {exc}")
                 continue
             if not isinstance(record, dict):
-                yield _rejected(path, where, "bad_jsonl", f"{source}:{line_no}: not a JSON object")
+                yield RawPage.unreadable(str(path), where, "bad_jsonl", f"{source}:{line_no}: not a JSON object")
                 continue
             kind = "html" if record.get("html") is not None else "text"
             if kind == "html" and isinstance(record["html"], str) and not record["html"].strip() \
@@ -337,7 +332,8 @@ def _read_jsonl(path: Path, rel: str, max_bytes: int) -> Iterator[RawPage]:
                 kind = "text"  # an empty `html` beside a `text`: the page is the text
             body = record.get(kind)
             if not isinstance(body, str):
-                yield _rejected(path, where, "bad_jsonl", f"{source}:{line_no}: needs a string `html` or `text`")
+                yield RawPage.unreadable(str(path), where, "bad_jsonl",
+                                         f"{source}:{line_no}: needs a string `html` or `text`")
                 continue
             meta = {"kind": kind, "line": line_no}
             for key in ("url", "fetched_at"):
@@ -348,128 +344,3 @@ def _read_jsonl(path: Path, rel: str, max_bytes: int) -> Iterator[RawPage]:
             except UnicodeEncodeError:  # a lone surrogate (`"\\ud800"` is valid JSON) is no character
                 data = _LONE_SURROGATE.sub("\ufffd", body).encode("utf-8")
             yield RawPage(source_path=f"{source}:{line_no}", rel_path=where, data=data, meta=meta)
-
-
-def _read_warc(path: Path, rel: str, max_bytes: int, skipped: Counter | None) -> Iterator[RawPage]:
-    """The pages of a web archive, streamed with warcio (`_warc_page` says which records are pages).
-
-    Damage ends the reading with one `bad_warc` reject naming the file and the offset of the damaged
-    record, and what was read before stands: a record shorter than its Content-Length (its text is never
-    a page), a gzip member cut short, bytes after the last whole record, or a file that is not WARC at all.
-    """
-    from warcio.archiveiterator import ArchiveIterator
-    from warcio.bufferedreaders import BufferedReader
-    from warcio.exceptions import ArchiveLoadFailed
-
-    if _Brotli.available():
-        BufferedReader.DECOMPRESSORS["br"] = _Brotli  # the same class each time: idempotent
-    size = path.stat().st_size
-    with path.open("rb") as stream:
-        records = ArchiveIterator(stream)
-        while True:
-            start = records.offset  # where the record being read starts: the end of the last whole one
-            try:
-                record = next(records, None)
-                if record is None:
-                    break
-                if record.format != "warc":  # a text file parses as a run of ARC records: one reject, not 50
-                    raise ArchiveLoadFailed(f"not a WARC record ({record.format.upper()} format)")
-                if record.length is None:
-                    raise ArchiveLoadFailed("record without a Content-Length")
-                url = record.rec_headers.get_header("WARC-Target-URI")
-                verdict = _warc_page(record, url, max_bytes)
-                offset = records.get_record_offset()  # reads the record to its end
-                cut = _cut_short(records, record)
-            except ArchiveLoadFailed as exc:
-                yield _rejected(path, f"{rel}#{start}", "bad_warc", f"{path}@{start}: {exc}")
-                return
-            except Exception as exc:  # warcio raises whatever a damaged record makes it raise
-                if isinstance(exc, OSError) and not isinstance(exc, gzip.BadGzipFile):
-                    raise  # the file, not its content: read_inputs makes it `unreadable`
-                yield _rejected(path, f"{rel}#{start}", "bad_warc", f"{path}@{start}: {type(exc).__name__}: {exc}")
-                return
-            where = f"{rel}#{offset}"
-            meta = {"kind": "html", "url": url, "fetched_at": record.rec_headers.get_header("WARC-Date")}
-            if cut is not None:
-                yield _rejected(path, where, "bad_warc", f"{path}@{offset}: {cut}", meta)
-                return
-            if verdict[0] == "skip":
-                log.debug("%s@%s: %s record skipped: %s", path, offset, record.rec_type, verdict[1])
-                if skipped is not None:
-                    skipped[verdict[1]] += 1
-            elif verdict[0] == "reject":
-                yield _rejected(path, where, verdict[1], f"{path}@{offset}: {verdict[2]}", meta)
-            else:
-                yield RawPage(source_path=f"{path}@{offset}", rel_path=where, data=verdict[1], meta=meta)
-    if records.offset < size:  # warcio ends quietly on a record cut inside its headers
-        yield _rejected(path, f"{rel}#{records.offset}", "bad_warc",
-                        f"{path}@{records.offset}: {size - records.offset} bytes after the last whole record")
-
-
-class _Brotli:
-    """`Content-Encoding: br` for warcio, which expects brotlipy's API (`decompress`, a settable
-    `unused_data`) and fails with an AttributeError on the maintained `brotli` module's Decompressor."""
-
-    unused_data = b""
-
-    def __init__(self) -> None:
-        import brotli
-
-        self._decompressor = brotli.Decompressor()
-
-    def decompress(self, data: bytes) -> bytes:
-        return self._decompressor.process(data)
-
-    @staticmethod
-    def available() -> bool:
-        return importlib.util.find_spec("brotli") is not None
-
-
-def _warc_page(record, url: str | None, max_bytes: int) -> tuple:
-    """What a record is: ("page", payload), ("reject", reason, detail) or ("skip", why).
-
-    Pages are `response` records of HTTP with an HTML type, or none and HTML content, and `resource`
-    records of the same (their type is the record's). Other records (requests, metadata, `dns:` answers,
-    images) are skipped; a response that is not 2xx is an `http_status` reject, a redirect naming its target.
-    """
-    from warcio.bufferedreaders import BufferedReader
-
-    if record.rec_type not in ("response", "resource"):
-        return "skip", record.rec_type
-    http = record.http_headers
-    content_type = http.get_header("Content-Type") if http is not None else record.content_type
-    media = (content_type or "").split(";", 1)[0].strip().lower()
-    if media.startswith("application/http"):  # a response whose HTTP headers did not parse: no page in it
-        return "skip", "no HTTP headers"
-    if media and "html" not in media:
-        return "skip", media
-    unsupported = None
-    if http is not None:
-        status = http.get_statuscode()
-        if not status.startswith("2"):
-            target = http.get_header("Location")
-            return "reject", "http_status", f"HTTP {http.statusline}" + (f" -> {target}" if target else "")
-        encoding = (http.get_header("Content-Encoding") or "").strip().lower()
-        if encoding not in ("", "identity") and encoding not in BufferedReader.get_supported_decompressors():
-            unsupported = encoding  # warcio passes such a payload through as it is
-    data = record.content_stream().read(max_bytes + 1)
-    sniffed = looks_like_html(data, urlsplit(url or "").path)
-    if unsupported and not sniffed:  # (crawlers often store the decoded body under the original header)
-        return "reject", "undecodable", f"Content-Encoding {unsupported!r} is not supported"
-    if not media and not sniffed:
-        return "skip", "no type, not HTML"
-    if len(data) > max_bytes:
-        return "reject", "too_large", f"payload > {max_bytes} bytes"
-    return "page", data
-
-
-def _cut_short(records, record) -> str | None:
-    """Why a record just read to its end is not whole, if it is not. (warcio's reader ends a cut record or
-    gzip member as if it were whole: its internals say what it does not.)"""
-    missing = getattr(record.raw_stream, "limit", 0)
-    if missing:
-        return f"record cut short: {record.length - missing} of its {record.length} bytes (Content-Length)"
-    decompressor = records.reader.decompressor
-    if decompressor is not None and not decompressor.eof and records.next_line is None:
-        return "gzip member cut short"
-    return None

@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ..config import ConfigError
-from ..state import STATE_DIR, STREAMS, RunState
+from ..layout import STATE_DIR, STREAMS
 from .writer import fsync_dir, shard_seq, write_atomic
 
 
@@ -195,15 +195,15 @@ Store = LocalStore | FsspecStore
 MARKER = ".pagewash-state"  # in the output: which state names its shards
 
 
-def bind(store: Store, state_dir: Path, state: RunState, full: bool) -> None:
+def bind(store: Store, state_dir: Path, state_id: str, has_shards: bool, full: bool) -> None:
     """Make sure the output's shards are this state's to keep or sweep, and mark the output with it.
 
     A run sweeps every shard its state does not name, so a wrong `--state` (a typo, a relative path run
     from elsewhere, a forgotten flag) or a second run with another state would delete the output's
     records. The output's marker names the state that writes it: another state is refused, and so is a
     new state over an output that already holds shards but no marker, unless `full` (which rewrites it).
+    `state_id` names the state (`RunState.state_id`); `has_shards`: it names shards already.
     """
-    state_id = state.state_id()
     text = store.read_text(MARKER)
     if text is not None:
         marked = json.loads(text)
@@ -212,7 +212,7 @@ def bind(store: Store, state_dir: Path, state: RunState, full: bool) -> None:
                               f"pass --state {marked.get('state_dir')} (or remove {store}/{MARKER} if that "
                               "state is gone for good)")
         return
-    if not full and not state.shard_status() and any(
+    if not full and not has_shards and any(
             shard_seq(Path(name)) is not None for stream in STREAMS for name in store.names(stream)):
         raise ConfigError(f"{store} holds shards that the state in {state_dir} never wrote: pass the state they "
                           "were written with (--state), or --full to rewrite the output")

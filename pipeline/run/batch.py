@@ -15,7 +15,7 @@ from pathlib import Path
 from ..config import ConfigError
 from ..dedup import DedupIndex, stage_as_kept
 from ..dedup.driver import run_round, tell
-from ..dedup.steps import STAGED
+from ..dedup.tasks import STAGED
 from ..document import RawPage, Rejected
 from ..executor import LocalPoolExecutor, RayExecutor, SerialExecutor, no_worker
 from ..io.sources import discover, read_inputs, walk_inputs

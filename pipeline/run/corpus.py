@@ -31,9 +31,9 @@ import time
 from pathlib import Path
 
 from ..config import Config, ConfigError
-from ..dedup import DedupIndex
 from ..dedup.driver import sweep
-from ..dedup.steps import ROUNDS, install_rounds
+from ..dedup.rounds import install_rounds
+from ..dedup.tasks import ROUNDS
 from ..executor import default_workers
 from ..fingerprint import changes, settings_fingerprint
 from ..io.store import StoreError, bind, open_output
@@ -54,15 +54,16 @@ EXIT_OK, EXIT_FAILURES, EXIT_BUSY = 0, 1, 75
 
 def run_corpus(raw: Path, out: Path | str, config: Config, *, rules: RuleSet | None = None, full: bool = False,
                wait: bool = False, workers: int | None = None, progress: bool | None = None,
-               executor: str = "local", address: str | None = None, state_dir: Path | str | None = None,
+               executor: str | None = None, address: str | None = None, state_dir: Path | str | None = None,
                accept_mixed: bool = False) -> RunResult:
     """Clean what is new under `raw` into `out` (a folder, or an fsspec URL with `state_dir`: see
     pipeline/store.py); raises LockBusy if another run holds its state."""
     started = time.time()
     stamp = processed_at(started)
     rules = rules if rules is not None else load_rules(config.rules_dirs)  # bad rules: refused before any input
-    workers = cap_workers(workers if workers is not None else (config.workers or default_workers()))
-    engine = Engine(executor, workers, address)
+    # the arguments (the CLI's flags) override the config's [run] table
+    workers = cap_workers(workers if workers is not None else (config.run.workers or default_workers()))
+    engine = Engine(executor or config.run.engine, workers, address or config.run.address or None)
     progress = sys.stderr.isatty() if progress is None else progress
     store, state_dir = open_output(str(out), str(state_dir) if state_dir else None)
     state_dir.mkdir(parents=True, exist_ok=True)
@@ -102,18 +103,18 @@ def _run_locked(ctx: RunContext, state: RunState, stop: Stop) -> RunResult:
     changed, fingerprint = check_settings(state, config, ctx.rules, full=full, accept_mixed=ctx.accept_mixed)
     run_id = state.begin_run(stamp)
     if full:  # the state and the index are emptied together, so neither outlives the other
-        DedupIndex.create_schema(state.db)
+        state.dedup.create_index_schema()
         with state.transaction() as db:
-            DedupIndex.clear(db)
+            state.dedup.clear_index()
             state.reset(db)
             if fingerprint is not None:
                 state.set_setting(SETTINGS_KEY, fingerprint, db)
         shutil.rmtree(state_dir / ROUNDS, ignore_errors=True)  # no earlier round may be resumed or installed
     elif fingerprint is not None:
         state.set_setting(SETTINGS_KEY, fingerprint)
-    bind(store, state_dir, state, full=full)
+    bind(store, state_dir, state.state_id(), bool(state.shard_status()), full=full)
     batch = BatchRun(ctx, state, run_id, stop)
-    install_rounds(store, state_dir, state.db)  # a run killed between its dedup commit and the files' move
+    install_rounds(store, state_dir, state.dedup)  # a run killed between its dedup commit and the files' move
     removed = sweep(store, batch.staged, state)  # after --full the state names no shard: every shard file goes
     if removed:
         log.info("removed %d shard files the state does not name (an interrupted run, or --full)", removed)

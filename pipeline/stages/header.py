@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..base import Stage
-from ..clean.header import analyse_header, header_from_model
+from ..clean.header import analyse_header
+from ..clean.header_model import header_from_model
 from ..clean.modelclean import ModelCleanResult
 from ..clean.textclean import CleanResult, summarise_cleaning
 from ..config import Config

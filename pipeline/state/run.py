@@ -1,4 +1,5 @@
-"""The run state in `OUT/_state/`: which inputs are done, which shards exist, the history of runs; the lock.
+"""The run state in `OUT/_state/`: which inputs are done, which shards exist, which records each holds, the
+history of runs.
 
 SQLite (embedded, one file, transactions): a shard's files are renamed into place and then recorded here
 in one transaction, so after a kill at any moment the state names exactly the shards that are complete;
@@ -7,25 +8,29 @@ shard files it does not name are leftovers of the killed run and are removed bef
 
 from __future__ import annotations
 
-import errno
-import fcntl
-import hashlib
 import json
-import os
 import sqlite3
-import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from .io.writer import to_json
+from ..io.writer import to_json
+from ..layout import STATE_DB, STREAMS
+from .dedup import DedupTables
+from .keys import file_sha1, key_of, sql_chunks, sql_key, sql_marks
 
-STATE_DIR = "_state"
-STATE_DB = "state.sqlite"  # in the state folder
-DEDUP_DB = "dedup.sqlite"  # the same schema, for `pagewash dedup` of JSONL files (its inputs are not a run's)
-STREAMS = ("documents", "duplicates", "rejects")
+Connection = sqlite3.Connection  # what a transaction yields: callers pass it on to the state's own methods
+StateError = sqlite3.Error  # any failure of the state database
+# SQLite's words for failures of the storage that may pass (its OperationalError carries no errno)
+_TEMPORARY = ("database or disk is full", "readonly database", "disk i/o error", "database is locked",
+              "unable to open database file", "out of memory")
+
+
+def is_temporary(exc: BaseException) -> bool:
+    """A state failure that a rerun may mend (a full disk, a read-only mount, a lock held too long)."""
+    return isinstance(exc, sqlite3.OperationalError) and any(words in str(exc).lower() for words in _TEMPORARY)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS inputs (
@@ -90,100 +95,6 @@ CREATE TABLE IF NOT EXISTS runs (
 """
 
 
-LOCK_FILE = "lock"  # in the state folder; workers close their inherited copy (executor._close_inherited)
-
-
-class LockBusy(RuntimeError):
-    """Another run holds the output folder."""
-
-
-@contextmanager
-def run_lock(state_dir: Path, wait: bool = False) -> Iterator[None]:
-    """An exclusive lock on the output folder (flock: released by the kernel when the holder dies).
-
-    A flock belongs to the open file description, which forked children share: a process forked while it is
-    held must close its copy (the pool's workers do), or it holds the lock for as long as it lives.
-    """
-    state_dir.mkdir(parents=True, exist_ok=True)
-    path = state_dir / LOCK_FILE
-    with open(path, "a+", encoding="utf-8") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-        except OSError as exc:
-            if exc.errno not in (errno.EAGAIN, errno.EACCES):
-                raise
-            handle.seek(0)
-            holder = handle.read().strip() or "another run"
-            raise LockBusy(f"{state_dir.parent} is in use by {holder}") from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"pid {os.getpid()} since {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}\n")
-        handle.flush()
-        try:
-            yield
-        finally:
-            handle.seek(0)
-            handle.truncate()
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-HASH_LIMIT = 64 * 1024 * 1024  # larger inputs (archives, exports) are known by size and mtime alone
-
-
-SQL_CHUNK = 900  # bound parameters per statement (SQLite before 3.32 allows 999)
-
-
-def sql_chunks(values: list, size: int = SQL_CHUNK) -> Iterator[list]:
-    """`values` in slices small enough for one `IN (...)` list."""
-    for start in range(0, len(values), size):
-        yield values[start:start + size]
-
-
-def sql_marks(values: list) -> str:
-    """The `?, ?, …` of an `IN (...)` list for `values`."""
-    return ",".join("?" * len(values))
-
-
-def sql_key(key: str) -> str | bytes:
-    """An input key (or root) as SQLite stores it: text, or, for a file name that is not valid UTF-8 (which
-    Python gives with lone surrogates, `os.fsdecode`), its bytes as a BLOB. SQLite text must be UTF-8; a
-    BLOB never equals a text value, so the two kinds cannot collide, and valid names stay as they were."""
-    try:
-        key.encode("utf-8")
-    except UnicodeEncodeError:
-        return os.fsencode(key)
-    return key
-
-
-def key_of(value: str | bytes) -> str:
-    """The input key `sql_key` stored."""
-    return os.fsdecode(value) if isinstance(value, bytes) else value
-
-
-def root_id(root: Path) -> str:
-    """What names an input root in the state: its real path (a URL as given), so that two spellings of one
-    folder are one root."""
-    return str(root.resolve()) if isinstance(root, Path) else str(root).rstrip("/")
-
-
-def file_sha1(path: Path) -> str:
-    """The content hash that tells a changed input from a touched one; a huge file is not read twice for
-    it, its size and mtime stand in (as rsync judges by default)."""
-    st = path.stat()
-    if st.st_size > HASH_LIMIT and st.st_mtime_ns:  # an object store that gives no mtime: hash it whole
-        return f"size={st.st_size},mtime_ns={st.st_mtime_ns}"
-    return content_sha1(path)
-
-
-def content_sha1(path: Path) -> str:
-    """sha1 of a file's bytes, read in blocks."""
-    digest = hashlib.sha1()
-    with path.open("rb") as handle:
-        while block := handle.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _connect_readonly(path: Path) -> sqlite3.Connection:
     """A connection that writes nothing, not even SQLite's `-wal`/`-shm` companions (which a reader would
     otherwise create, owned by whoever runs `stats`). With no `-wal` file no run is writing (the last
@@ -237,6 +148,11 @@ class RunState:
 
     def close(self) -> None:
         self.db.close()
+
+    @property
+    def dedup(self) -> DedupTables:
+        """The dedup engine's tables in this database."""
+        return DedupTables(self.db)
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -387,6 +303,10 @@ class RunState:
         with self.transaction() as own:
             self.set_setting(key, value, own)
 
+    def drop_setting(self, key: str, db: Connection) -> None:
+        """Forget a setting, in the caller's transaction `db`."""
+        db.execute("DELETE FROM settings WHERE key = ?", (key,))
+
     def is_empty(self) -> bool:
         """No input or shard recorded yet (a new output, or one reset by --full)."""
         return not self.db.execute("SELECT 1 FROM inputs UNION ALL SELECT 1 FROM shards LIMIT 1").fetchone()
@@ -409,11 +329,20 @@ class RunState:
         return [{"run_id": r[0], "started": r[1], "finished": r[2], "status": r[3],
                  "report": json.loads(r[4]) if r[4] else None} for r in rows]
 
+    def final_counts(self) -> Iterator[dict]:
+        """Records per stream of each final shard."""
+        for (counts,) in self.db.execute("SELECT counts FROM shards WHERE status = 'final'"):
+            yield json.loads(counts)
+
+    def any_retracting(self) -> bool:
+        """An interrupted run was removing a changed input's records."""
+        return self.db.execute("SELECT 1 FROM inputs WHERE status = 'retracting' LIMIT 1").fetchone() is not None
+
     def totals(self) -> dict:
         """Inputs done and records per stream over all runs."""
         totals = dict.fromkeys(STREAMS, 0)
-        for (counts,) in self.db.execute("SELECT counts FROM shards WHERE status = 'final'"):
-            for stream, n in json.loads(counts).items():
+        for counts in self.final_counts():
+            for stream, n in counts.items():
                 totals[stream] = totals.get(stream, 0) + n
         inputs = dict(self.db.execute("SELECT status, COUNT(*) FROM inputs GROUP BY status"))
         return {"inputs": inputs, **totals}
