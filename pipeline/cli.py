@@ -79,7 +79,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         result = run_corpus(raw, out, config, full=args.full, wait=args.wait, workers=args.workers,
                             progress=args.progress, executor=args.executor, address=args.address,
-                            state_dir=args.state, accept_mixed=args.accept_mixed)
+                            state_dir=args.state, accept_mixed=args.accept_mixed, source=args.source)
     except LockBusy as busy:
         return _busy(busy)
     report = result.report
@@ -142,7 +142,7 @@ def cmd_dedup(args: argparse.Namespace) -> int:
 def cmd_extract(args: argparse.Namespace) -> int:
     config = _config(args)
     outcome = _pipeline(config).process(_read_input(args.file))
-    print(dump_record(record_of(outcome.document, processed_at())))
+    print(dump_record(record_of(outcome.document, processed_at(), args.source)))
     return EXIT_OK
 
 
@@ -264,6 +264,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="when the settings (config, rules, library versions) differ from those that made OUT's "
                         "records, keep those records and clean only new or changed inputs with the new settings")
     p.add_argument("--wait", action="store_true", help="if another run holds OUT, wait for it instead of exit 75")
+    p.add_argument("--source", metavar="NAME", help="the records' `source` field (default: the input folder's name)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bar on stderr (default: only when stderr is a terminal)")
     common(p)
@@ -281,11 +282,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="a line on stderr per step (default: only when stderr is a terminal)")
     p.add_argument("--wait", action="store_true", help="if another run holds OUT, wait for it instead of exit 75")
+    p.add_argument("--source", metavar="NAME", help="the records' `source` field (default: the input folder's name)")
     common(p)
     p.set_defaults(func=cmd_dedup)
 
     p = sub.add_parser("extract", help="one dump (or - for stdin) to one JSON record on stdout")
     p.add_argument("file")
+    p.add_argument("--source", metavar="NAME", help="the record's `source` field (default: null)")
     common(p)
     p.set_defaults(func=cmd_extract)
 

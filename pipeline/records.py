@@ -18,6 +18,7 @@ from pathlib import Path
 
 from . import __version__
 from .document import Document
+from .schema import conform
 
 
 def document_id(rel_path: str, url: str | None = None) -> str:
@@ -39,7 +40,8 @@ class Counters:
     pages: int = 0
     documents: int = 0
     rejects: Counter = field(default_factory=Counter)
-    rules_hit: Counter = field(default_factory=Counter)
+    rules_hit: Counter = field(default_factory=Counter)  # lines each rule or signal dropped
+    rules_words: Counter = field(default_factory=Counter)  # and their words
     languages: Counter = field(default_factory=Counter)
     stage_seconds: Counter = field(default_factory=Counter)
     stage_rejects: Counter = field(default_factory=Counter)
@@ -51,7 +53,7 @@ class Counters:
         self.documents += other.documents
         self.lines_in += other.lines_in
         self.lines_kept += other.lines_kept
-        for name in ("rejects", "rules_hit", "languages", "stage_seconds", "stage_rejects"):
+        for name in ("rejects", "rules_hit", "rules_words", "languages", "stage_seconds", "stage_rejects"):
             getattr(self, name).update(getattr(other, name))
 
 
@@ -59,11 +61,6 @@ class Counters:
 FAILURE_REASONS = frozenset(
     {"error", "binary", "undecodable", "bad_gzip", "unreadable", "too_large", "timeout", "memory", "crash",
      "bad_jsonl", "bad_warc"}
-)
-_METADATA_ORDER = (
-    "source_path", "source_format", "url", "fetched_at", "title", "author", "date", "sitename", "hostname",
-    "language", "language_score", "word_count", "content_hash", "duplicate_of", "dup_cluster",
-    "similarity", "superseded_by", "categories", "tags", "cleaning", "provenance", "encoding", "encoding_errors",
 )
 
 
@@ -74,18 +71,23 @@ def processed_at(now: float | None = None) -> str:
     return datetime.fromtimestamp(moment, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def record_of(doc: Document, stamp: str) -> dict:
-    """The datatrove envelope: every schema key present (null when unknown), in the documented order.
+def record_of(doc: Document, stamp: str, source: str | None = None) -> dict:
+    """The record (the datatrove envelope with dolma's `source`, `added`, `created`): every field of the schema
+    present, null when unknown, in the documented order (pipeline/schema.py), so that text dumps, HTML, exports
+    and archives share one schema whatever each path could fill in."""
+    meta = dict(doc.metadata, pipeline_version=__version__, processed_at=stamp)
+    created = meta.get("date") or meta.get("fetched_at")
+    return conform({"id": doc.id, "text": doc.text, "source": source, "added": stamp,
+                    "created": created if isinstance(created, str) else None, "metadata": meta})
 
-    Text dumps, HTML, exports and archives thus share one schema, whatever each path could fill in.
-    """
-    meta = {key: doc.metadata.get(key) for key in _METADATA_ORDER}
-    for key in sorted(doc.metadata):
-        if key not in meta:
-            meta[key] = doc.metadata[key]
-    meta["pipeline_version"] = __version__
-    meta["processed_at"] = stamp
-    return {"id": doc.id, "text": doc.text, "metadata": meta}
+
+def count_cleaning(counters: Counters, cleaning: dict | None) -> None:
+    """Add a record's `metadata.cleaning` to the run's counters."""
+    if not cleaning:
+        return
+    for hit in cleaning.get("rules_hit") or ():
+        counters.rules_hit[hit["rule"]] += hit["lines"]
+        counters.rules_words[hit["rule"]] += hit["words"]
 
 
 def from_input(source_path: str, key: str, rivals: Iterable[str] = (), root: Path | None = None) -> bool:

@@ -69,4 +69,6 @@ def test_every_drop_names_its_rule(pipeline, name):
     dropped = [v for v in outcome.document.lines.verdicts if not v.kept and v.label != "blank"]
     assert all(v.rule_id for v in dropped)
     rules_hit = outcome.document.metadata["cleaning"]["rules_hit"]
-    assert sum(rules_hit.values()) == len(dropped)
+    assert sum(hit["lines"] for hit in rules_hit) == len(dropped)
+    assert sum(hit["words"] for hit in rules_hit) == sum(len(v.text.split()) for v in dropped)
+    assert [hit["rule"] for hit in rules_hit] == sorted({v.rule_id for v in dropped})

@@ -95,9 +95,10 @@ def test_mixed_folder_gives_one_documents_stream(mixed: Path, tmp_path: Path):
         "Hong Kong Chief Executive Visits Zhejiang to Boost Tech Collaboration", "Archived Harbour Story",
         "Second Archived Story", None,  # the JSONL `text` page has no header to read a title from
     }
-    assert len({tuple(sorted(d["metadata"])) for d in docs if d["metadata"]["source_format"] == "html"}) == 1
+    assert len({tuple(d["metadata"]) for d in docs}) == 1  # one schema for every kind of input
     for doc in docs:
-        assert set(doc) == {"id", "text", "metadata"} and ARTICLE[1][:40] in doc["text"] or "Zhejiang" in doc["text"]
+        assert list(doc) == ["id", "text", "source", "added", "created", "metadata"]
+        assert ARTICLE[1][:40] in doc["text"] or "Zhejiang" in doc["text"]
         assert "Advertisement" not in doc["text"] and "© 2025" not in doc["text"]
     html = by_title["Council Approves Harbour Plan"]["metadata"]
     assert html["source_format"] == "html" and html["sitename"] == "Harbour Times"
@@ -183,6 +184,8 @@ def _to_memory(local: Path, prefix: str) -> str:
 
 def _without_source(recs: list[dict]) -> list[str]:
     for r in recs:
+        r.pop("source")  # the input folder's name
+        r.pop("added")  # the run's start
         r["metadata"].pop("source_path")
         r["metadata"].pop("processed_at", None)
         r["metadata"].pop("filter_detail", None)

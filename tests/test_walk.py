@@ -320,7 +320,8 @@ def quick_runs():
 
 
 def _without_stamp(found: dict[str, list[dict]]) -> dict[str, list[str]]:
-    return {stream: sorted(json.dumps({**r, "metadata": {**r["metadata"], "processed_at": None}}) for r in rs)
+    return {stream: sorted(json.dumps({**r, "added": None, "metadata": {**r["metadata"], "processed_at": None}})
+                           for r in rs)
             for stream, rs in found.items()}
 
 

@@ -293,13 +293,16 @@ def _is_link_list(run: list[int], features: list[LineFeatures | None], config: C
 
 
 def summarise_cleaning(verdicts: list[LineVerdict]) -> dict:
-    """`metadata.cleaning`: lines in, lines kept, and how many lines each rule or signal dropped."""
-    rules_hit: dict[str, int] = {}
+    """`metadata.cleaning`: lines in, lines kept, and the lines and words each rule or signal dropped (a list of
+    `{rule, lines, words}` in rule order: one schema for every record, pipeline/schema.py)."""
+    lines: dict[str, int] = {}
+    words: dict[str, int] = {}
     for v in verdicts:
         if not v.kept and v.rule_id is not None:
-            rules_hit[v.rule_id] = rules_hit.get(v.rule_id, 0) + 1
+            lines[v.rule_id] = lines.get(v.rule_id, 0) + 1
+            words[v.rule_id] = words.get(v.rule_id, 0) + len(v.text.split())
     return {
         "lines_in": sum(1 for v in verdicts if v.label != BLANK),
         "lines_kept": sum(1 for v in verdicts if v.kept),
-        "rules_hit": dict(sorted(rules_hit.items())),
+        "rules_hit": [{"rule": rule, "lines": lines[rule], "words": words[rule]} for rule in sorted(lines)],
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterable, Iterator
 
 from .base import Chunk, Factory, Item, Result, _windowed
@@ -35,7 +36,6 @@ class RayExecutor:
             import ray
         except ImportError as exc:  # pragma: no cover - depends on the install
             raise RuntimeError("the Ray executor needs Ray: pip install 'pagewash[ray]'") from exc
-        import uuid
 
         self._ray = ray
         self._started = False

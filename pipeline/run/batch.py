@@ -7,6 +7,7 @@ import functools
 import itertools
 import logging
 import sys
+import tempfile
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -36,8 +37,6 @@ SEEN_BATCH = 1000  # input keys noted in the state at a time during the walk
 
 def _ray_temp_dir(state_dir: Path) -> str:
     """Ray's session files under the run's state, unless that path is too long for its unix sockets."""
-    import tempfile
-
     folder = (state_dir / "ray").resolve()
     if len(str(folder)) <= 40:
         folder.mkdir(parents=True, exist_ok=True)
@@ -197,8 +196,8 @@ class BatchRun:
             # forks, so that its workers share those pages instead of importing them each.
             from ..stages import html, runner  # noqa: F401
 
-            factory = functools.partial(Worker, self.ctx.config, self.ctx.rules, self.ctx.stamp)
-            on_crash = functools.partial(crash_result, self.ctx.stamp)
+            factory = functools.partial(Worker, self.ctx.config, self.ctx.rules, self.ctx.stamp, self.ctx.source)
+            on_crash = functools.partial(crash_result, self.ctx.stamp, source=self.ctx.source)
             if self.ctx.engine.kind == "ray":
                 self._executor = RayExecutor(factory, on_crash, address=self.ctx.engine.address,
                                              num_cpus=self.workers, temp_dir=_ray_temp_dir(self.ctx.state_dir))
@@ -207,7 +206,7 @@ class BatchRun:
             else:
                 limit = self.ctx.config.extract_timeout
                 on_timeout = functools.partial(
-                    crash_result, self.ctx.stamp, reason="timeout",
+                    crash_result, self.ctx.stamp, reason="timeout", source=self.ctx.source,
                     detail=f"processing took longer than extract_timeout = {limit}s: its worker was killed")
                 self._executor = LocalPoolExecutor(self.workers, factory, on_crash,
                                                    memory_limit=self.ctx.config.memory_limit_mb * 1024 * 1024,

@@ -41,6 +41,7 @@ class RunContext:
     progress: bool  # a progress bar on stderr
     full: bool  # --full: reprocess every input
     accept_mixed: bool  # --accept-mixed: keep earlier records made with other settings
+    source: str  # the records' `source` (--source; default the input folder's name)
 
 
 class StoppedAtOnce(BaseException):

@@ -36,6 +36,7 @@ from ..dedup.rounds import install_rounds
 from ..dedup.tasks import ROUNDS
 from ..executor import default_workers
 from ..fingerprint import changes, settings_fingerprint
+from ..io.card import CARD, dataset_card
 from ..io.store import StoreError, bind, open_output
 from ..io.writer import to_json
 from ..records import processed_at
@@ -55,7 +56,7 @@ EXIT_OK, EXIT_FAILURES, EXIT_BUSY = 0, 1, 75
 def run_corpus(raw: Path, out: Path | str, config: Config, *, rules: RuleSet | None = None, full: bool = False,
                wait: bool = False, workers: int | None = None, progress: bool | None = None,
                executor: str | None = None, address: str | None = None, state_dir: Path | str | None = None,
-               accept_mixed: bool = False) -> RunResult:
+               accept_mixed: bool = False, source: str | None = None) -> RunResult:
     """Clean what is new under `raw` into `out` (a folder, or an fsspec URL with `state_dir`: see
     pipeline/store.py); raises LockBusy if another run holds its state."""
     started = time.time()
@@ -67,13 +68,20 @@ def run_corpus(raw: Path, out: Path | str, config: Config, *, rules: RuleSet | N
     progress = sys.stderr.isatty() if progress is None else progress
     store, state_dir = open_output(str(out), str(state_dir) if state_dir else None)
     state_dir.mkdir(parents=True, exist_ok=True)
-    ctx = RunContext(raw, store, state_dir, config, rules, engine, stamp, started, progress, full, accept_mixed)
+    source = source or default_source(raw)
+    ctx = RunContext(raw, store, state_dir, config, rules, engine, stamp, started, progress, full, accept_mixed, source)
     with run_lock(state_dir, wait=wait), Stop() as stop:
         state = RunState(state_dir)
         try:
             return _run_locked(ctx, state, stop)
         finally:
             state.close()
+
+
+def default_source(raw: Path) -> str:
+    """The records' `source` when the user names none: the input folder's name (a file's folder's)."""
+    folder = raw if raw.is_dir() else raw.parent
+    return folder.name or Path(str(folder)).resolve().name
 
 
 def check_settings(state: RunState, config: Config, rules: RuleSet, *, full: bool,
@@ -113,6 +121,7 @@ def _run_locked(ctx: RunContext, state: RunState, stop: Stop) -> RunResult:
     elif fingerprint is not None:
         state.set_setting(SETTINGS_KEY, fingerprint)
     bind(store, state_dir, state.state_id(), bool(state.shard_status()), full=full)
+    store.write_text(CARD, dataset_card())  # how `datasets` loads the output: its streams and schema
     batch = BatchRun(ctx, state, run_id, stop)
     install_rounds(store, state_dir, state.dedup)  # a run killed between its dedup commit and the files' move
     removed = sweep(store, batch.staged, state)  # after --full the state names no shard: every shard file goes

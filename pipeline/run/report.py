@@ -66,6 +66,7 @@ def build_report(ctx: RunContext, state: RunState, run_id: int, status: str, cou
         "lines_in": c.lines_in,
         "lines_kept": c.lines_kept,
         "rules_hit": _sorted_counts(c.rules_hit),
+        "rules_words": _sorted_counts(c.rules_words),
         "languages": _sorted_counts(c.languages),
         "stages": {name: {"seconds": round(c.stage_seconds[name], 3), "rejected": c.stage_rejects[name]}
                    for name in c.stage_seconds},

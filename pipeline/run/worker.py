@@ -31,19 +31,19 @@ class EndOfInput:
 
 
 class Worker:
-    """The pipeline of one worker process, built once (the executor calls `Worker(config, rules, stamp)` in each
+    """The pipeline of one worker process, built once (the executor calls `Worker(config, rules, stamp, source)` in each
     process), called with a chunk of items: a `PageResult` for each `(input key, RawPage)`, an `EndOfInput`
     passed through. Each page is processed before the next is taken (the local pool times each page from the
     moment it is taken: see executor.pool.LocalPoolExecutor)."""
 
-    def __init__(self, config: Config, rules: RuleSet, stamp: str) -> None:
+    def __init__(self, config: Config, rules: RuleSet, stamp: str, source: str | None = None) -> None:
         # the stages' modules (trafilatura, dateparser, language models) load with the first worker, not with
         # the run: a rerun with nothing new never needs them (the run imports them before its pool forks)
         from ..stages.html import release_caches
         from ..stages.runner import Pipeline
 
         self.pipeline = Pipeline(config, rules)
-        self.stamp = stamp
+        self.stamp, self.source = stamp, source
         self._release_caches = release_caches
 
     def __call__(self, chunk: Iterable) -> list:
@@ -60,12 +60,12 @@ class Worker:
         doc = outcome.document
         if outcome.rejected is None:
             exact, sig, shingles = doc.fingerprint  # the Fingerprint stage's, for the dedup steps
-            return PageResult(key, record_of(doc, self.stamp), None, counters, exact, sig, shingles)
-        return PageResult(key, record_of(doc, self.stamp), outcome.rejected, counters)
+            return PageResult(key, record_of(doc, self.stamp, self.source), None, counters, exact, sig, shingles)
+        return PageResult(key, record_of(doc, self.stamp, self.source), outcome.rejected, counters)
 
 
-def crash_result(stamp: str, item, reason: str = "crash",
-                 detail: str = "the worker processing this page died") -> object:
+def crash_result(stamp: str, item, reason: str = "crash", detail: str = "the worker processing this page died",
+                 source: str | None = None) -> object:
     """What a page whose worker died (a segfault, the OOM killer; `timeout`: killed at the page's deadline)
     becomes: a reject."""
     if isinstance(item, EndOfInput):
@@ -75,4 +75,4 @@ def crash_result(stamp: str, item, reason: str = "crash",
         "source_path": page.source_path, "url": page.meta.get("url"), "filter_reason": reason,
         "filter_detail": detail, "filter_stage": "worker"})
     counters = Counters(pages=1, rejects=Counter({reason: 1}), stage_rejects=Counter(worker=1))
-    return PageResult(key, record_of(doc, stamp), Rejected(reason, detail), counters)
+    return PageResult(key, record_of(doc, stamp, source), Rejected(reason, detail), counters)

@@ -12,7 +12,7 @@ from ..clean.linemodel import load_model
 from ..clean.stopwords import StopwordIndex
 from ..config import Config
 from ..document import Document, RawPage, Rejected
-from ..records import Counters, document_id
+from ..records import Counters, count_cleaning, document_id
 from ..rules import RuleSet, load_rules
 from ..timelimit import TimeLimitExceeded, time_limit
 from .chain import FIRST, chains
@@ -83,8 +83,8 @@ class Pipeline:
         finally:
             counters.stage_seconds[stage_name] += time.perf_counter() - started
         counters.documents += 1
-        cleaning = doc.metadata.get("cleaning", {})
-        counters.rules_hit.update(cleaning.get("rules_hit", {}))
+        cleaning = doc.metadata.get("cleaning") or {}
+        count_cleaning(counters, cleaning)
         counters.lines_in += cleaning.get("lines_in", 0)
         counters.lines_kept += cleaning.get("lines_kept", 0)
         counters.languages[doc.metadata.get("language") or "unknown"] += 1
@@ -103,6 +103,5 @@ class Pipeline:
         cut_reject_text(doc)
         counters.rejects[rejected.reason] += 1
         counters.stage_rejects[stage] += 1
-        cleaning = doc.metadata.get("cleaning", {})
-        counters.rules_hit.update(cleaning.get("rules_hit", {}))
+        count_cleaning(counters, doc.metadata.get("cleaning"))
         return Outcome(doc, rejected)
