@@ -648,9 +648,10 @@ def stage_docs(out: Path, docs: Iterable[tuple[str, str, int, str, bytes, int]],
     from pipeline.document import Document
     from pipeline.io.writer import to_json
     from pipeline.records import record_of
-    from pipeline.state import STATE_DIR, RunState
+    from pipeline.state import FORMAT_KEY, STATE_DIR, RunState
 
     state = RunState(out / STATE_DIR)
+    state.set_setting(FORMAT_KEY, "jsonl")  # the run below writes JSON lines, read back by dedup_by_run
     run_id = state.begin_run("bench")
     seq = state.next_seq()
     docs = iter(docs)
@@ -689,7 +690,8 @@ def dedup_by_run(docs: Iterable[tuple[str, str, int, str, bytes, int]], cfg: Ded
             "threshold", "containment", "containment_min", "ngram", "num_perm", "bands", "rows", "seed", "partitions")),
                           encoding="utf-8")
         proc = subprocess.run([sys.executable, str(ROOT / "cli.py"), "-q", "run", str(raw), "-o", str(out),
-                               "--workers", str(workers), "--config", str(config)], capture_output=True, text=True)
+                               "--workers", str(workers), "--config", str(config), "--format", "jsonl"],
+                              capture_output=True, text=True)
         if proc.returncode != 0:
             raise RuntimeError(proc.stderr)
         report = json.loads((out / "report.json").read_text(encoding="utf-8"))

@@ -135,8 +135,8 @@ def main() -> int:
             results["ray"] = {**run, "cpus": workers,
                               "ratio_to_local_pool": round(run["wall_s"] / text[workers]["wall_s"], 3)}
             same = all((tmp / f"out_text_{workers}" / stream).is_dir() and sorted(
-                p.read_bytes() for p in (tmp / f"out_text_{workers}" / stream).glob("part-*.jsonl")) == sorted(
-                p.read_bytes() for p in (tmp / "out_text_ray" / stream).glob("part-*.jsonl"))
+                p.read_bytes() for p in (tmp / f"out_text_{workers}" / stream).glob("part-*")) == sorted(
+                p.read_bytes() for p in (tmp / "out_text_ray" / stream).glob("part-*"))
                 for stream in ("documents", "duplicates"))
             results["ray"]["same_records_as_local_pool"] = same
 

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from . import __version__
-from .config import ENGINES, Config, ConfigError, load_config
+from .config import ENGINES, OUTPUT_FORMATS, Config, ConfigError, load_config
 from .dedup.driver import tell
 from .dedup.jsonl import dedup_jsonl
 from .dedup.rebuild import rebuild_dedup
@@ -79,7 +79,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         result = run_corpus(raw, out, config, full=args.full, wait=args.wait, workers=args.workers,
                             progress=args.progress, executor=args.executor, address=args.address,
-                            state_dir=args.state, accept_mixed=args.accept_mixed, source=args.source)
+                            state_dir=args.state, accept_mixed=args.accept_mixed, source=args.source, fmt=args.format)
     except LockBusy as busy:
         return _busy(busy)
     report = result.report
@@ -127,7 +127,8 @@ def cmd_dedup(args: argparse.Namespace) -> int:
             if args.rebuild:
                 counts = rebuild_dedup(store, state_dir, config, workers, progress=progress)
             if inputs:
-                counts = dedup_jsonl(inputs, out, config.dedup, workers, progress=progress)
+                counts = dedup_jsonl(inputs, out, config.dedup, workers, progress=progress,
+                                     fmt=args.format or config.output.format)
     except ConfigError:
         raise
     except ValueError as exc:  # an index built with other parameters
@@ -265,6 +266,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "records, keep those records and clean only new or changed inputs with the new settings")
     p.add_argument("--wait", action="store_true", help="if another run holds OUT, wait for it instead of exit 75")
     p.add_argument("--source", metavar="NAME", help="the records' `source` field (default: the input folder's name)")
+    p.add_argument("--format", choices=OUTPUT_FORMATS,
+                   help="shard files: jsonl.gz, jsonl, jsonl.zst or parquet (default: [output] format, jsonl.gz)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bar on stderr (default: only when stderr is a terminal)")
     common(p)
@@ -282,7 +285,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="a line on stderr per step (default: only when stderr is a terminal)")
     p.add_argument("--wait", action="store_true", help="if another run holds OUT, wait for it instead of exit 75")
-    p.add_argument("--source", metavar="NAME", help="the records' `source` field (default: the input folder's name)")
+    p.add_argument("--format", choices=[f for f in OUTPUT_FORMATS if f != "parquet"],
+                   help="shard files of IN.jsonl's records (default: [output] format, jsonl.gz); --rebuild keeps "
+                        "the output's")
     common(p)
     p.set_defaults(func=cmd_dedup)
 

@@ -29,6 +29,7 @@ CLEAN_METHODS = ("model", "heuristic")
 KEEP_POLICIES = ("longest", "earliest", "first_seen")
 RECAPTURE_POLICIES = ("update", "versions")
 ENGINES = ("local", "ray")
+OUTPUT_FORMATS = ("jsonl.gz", "jsonl", "jsonl.zst", "parquet")  # pipeline/io/formats.py
 
 
 def _check_ranges(obj: object, table: str = "") -> None:
@@ -180,6 +181,19 @@ class HtmlConfig:
 
 
 @dataclass(frozen=True)
+class OutputConfig:
+    """What the output's shards are written as (README, "Output")."""
+
+    format: str = field(default="jsonl.gz", metadata={
+        "help": "shard files: `jsonl.gz` (gzip), `jsonl`, `jsonl.zst` (zstd) or `parquet` (one fixed schema); "
+                "changing it on an output needs --full"})
+
+    def __post_init__(self) -> None:
+        if self.format not in OUTPUT_FORMATS:
+            raise ConfigError(f"[output] format must be one of {', '.join(OUTPUT_FORMATS)}, got {self.format!r}")
+
+
+@dataclass(frozen=True)
 class RunConfig:
     """Where `run` does its work (README, "Running on Ray"); `--workers`, `--executor`, `--address` override it."""
 
@@ -207,6 +221,7 @@ class Config:
         default_factory=DedupConfig, metadata={"help": "near-duplicate detection: the [dedup] table"}
     )
     run: RunConfig = field(default_factory=RunConfig, metadata={"help": "where `run` works: the [run] table"})
+    output: OutputConfig = field(default_factory=OutputConfig, metadata={"help": "the [output] table"})
     rules_dirs: tuple[str, ...] = field(
         default=(), metadata={"help": "user rule folders, read after the packaged defaults"}
     )

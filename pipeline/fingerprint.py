@@ -27,7 +27,7 @@ from .vocabulary import VOCABULARY_KEYS
 # language identification, archive reading and the dedup signatures.
 LIBRARIES = ("trafilatura", "htmldate", "courlan", "justext", "lxml", "lxml_html_clean", "beautifulsoup4",
              "charset-normalizer", "dateparser", "langdetect", "langdetect-rs", "warcio", "brotli", "rensa")
-_RUN_ONLY = frozenset({"run", "shard_pages", "max_error_rate", "extract_timeout", "memory_limit_mb", "dedup",
+_RUN_ONLY = frozenset({"run", "output", "shard_pages", "max_error_rate", "extract_timeout", "memory_limit_mb", "dedup",
                        "rules_dirs"})  # rules_dirs: the rules themselves are fingerprinted, not where they live
 
 

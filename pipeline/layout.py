@@ -8,3 +8,4 @@ STATE_DB = "state.sqlite"  # in the state folder
 DEDUP_DB = "dedup.sqlite"  # the same schema, for `pagewash dedup` of JSONL files (its inputs are not a run's)
 LOCK_FILE = "lock"  # in the state folder; workers close their inherited copy (executor.pool._close_inherited)
 STREAMS = ("documents", "duplicates", "rejects")
+FORMAT_KEY = "output_format"  # in the state's settings: the format of the output's shards

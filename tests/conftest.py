@@ -29,6 +29,44 @@ ARTICLE = [
 ]
 
 
+def shard_files(folder: Path) -> list[Path]:
+    """The shard files of one stream folder of an output, in any format (`part-000001.jsonl.gz`), in order."""
+    from pipeline.io.formats import format_of
+
+    return sorted(p for p in folder.glob("part-*") if format_of(p.name))
+
+
+def shard_lines(path: Path) -> list[str]:
+    """The JSON lines of a shard file (without their newlines), whatever its format."""
+    from pipeline.io.formats import decode, format_of
+
+    with open(path, "rb") as handle:
+        return [line.rstrip("\n") for line in decode(handle, format_of(path.name) or "jsonl")]
+
+
+def shard_text(path: Path) -> str:
+    """The JSON lines of the shard `path` names by its logical name (`OUT/documents/part-000001.jsonl`), in
+    whichever format it was written."""
+    from pipeline.io.formats import variants
+
+    for name in variants(path.name):
+        if (path.parent / name).is_file():
+            return "".join(line + "\n" for line in shard_lines(path.parent / name))
+    raise FileNotFoundError(path)
+
+
+def shard_exists(path: Path) -> bool:
+    """A shard named by its logical name exists, in any format."""
+    from pipeline.io.formats import variants
+
+    return any((path.parent / name).is_file() for name in variants(path.name))
+
+
+def stream_records(folder: Path) -> list[dict]:
+    """Every record of one stream folder of an output, shard by shard."""
+    return [json.loads(line) for path in shard_files(folder) for line in shard_lines(path)]
+
+
 def seed_names() -> list[str]:
     return sorted(p.stem for p in SEEDS_GOLD.glob("*.json"))
 

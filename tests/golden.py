@@ -27,6 +27,8 @@ import tempfile
 import uuid
 from pathlib import Path
 
+from conftest import shard_files, shard_lines
+
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("PAGEWASH_SHARED", ROOT.parent / "shared"))
 FIXTURE = ROOT / "tests" / "golden" / "run_records.json"
@@ -111,8 +113,8 @@ def _records(out: Path) -> dict[str, str]:
     """Every record line of the output by `STREAM/id` (a repeated id numbered: `#2`)."""
     found: dict[str, str] = {}
     for stream in STREAMS:
-        for path in sorted((out / stream).glob("part-*.jsonl")):
-            for line in path.read_text(encoding="utf-8").split("\n"):  # not splitlines: U+2028 in text
+        for path in shard_files(out / stream):
+            for line in shard_lines(path):  # lines end at \n alone: U+2028 stays in text
                 if line:
                     key = f"{stream}/{json.loads(line)['id']}"
                     n = 1

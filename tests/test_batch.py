@@ -17,7 +17,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest import ARTICLE, ROOT, SEEDS_RAW, SHARED
+from conftest import ARTICLE, ROOT, SEEDS_RAW, SHARED, shard_files, shard_lines
 
 from pipeline.config import load_config
 from pipeline.io.store import LocalStore
@@ -36,8 +36,7 @@ def cli(*args: str, env: dict | None = None, **kw) -> subprocess.CompletedProces
 
 def lines(out: Path) -> dict[str, Counter]:
     """Every record line of each stream, as a multiset: what a run produced, whatever its shards."""
-    return {stream: Counter(line for shard in sorted((out / stream).glob("part-*.jsonl"))
-                            for line in shard.read_text(encoding="utf-8").splitlines())
+    return {stream: Counter(line for shard in shard_files(out / stream) for line in shard_lines(shard))
             for stream in STREAMS}
 
 
@@ -118,20 +117,20 @@ def test_output_identical_across_worker_counts(corpus: Path, small_shards: Path,
     out = tmp_path / "one"
     assert cli("run", str(corpus), "-o", str(out), "--config", str(small_shards), "--workers", "1").returncode == 0
     for stream in STREAMS:
-        ours = {p.name: p.read_bytes() for p in (out / stream).glob("part-*.jsonl")}
-        theirs = {p.name: p.read_bytes() for p in (reference / stream).glob("part-*.jsonl")}
+        ours = {p.name: p.read_bytes() for p in shard_files(out / stream)}
+        theirs = {p.name: p.read_bytes() for p in shard_files(reference / stream)}
         assert ours == theirs, stream
 
 
 def test_rerun_with_nothing_new_does_nothing(corpus: Path, small_shards: Path, reference: Path, tmp_path: Path):
     out = tmp_path / "out"
     assert cli("run", str(corpus), "-o", str(out), "--config", str(small_shards)).returncode == 0
-    before = {p: p.read_bytes() for p in out.rglob("part-*.jsonl")}
+    before = {p: p.read_bytes() for p in out.rglob("part-*")}
     proc = cli("run", str(corpus), "-o", str(out), "--config", str(small_shards))
     assert proc.returncode == 0, proc.stderr
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))
     assert report["inputs"]["skipped"] == report["inputs"]["seen"] == 45 and report["pages"] == 0
-    assert {p: p.read_bytes() for p in out.rglob("part-*.jsonl")} == before
+    assert {p: p.read_bytes() for p in out.rglob("part-*")} == before
     assert "0 new" in proc.stderr and "45 unchanged" in proc.stderr
     # with nothing to clean, no worker starts and no pipeline module (trafilatura, language models) loads
     again = subprocess.run([sys.executable, "-X", "importtime", str(ROOT / "cli.py"), "run", str(corpus), "-o",
@@ -311,7 +310,7 @@ def test_kill_between_dedup_and_commit_then_rerun(corpus: Path, small_shards: Pa
         run_corpus(corpus, out, config, workers=2, progress=False)
     # every step finished and left its marker; nothing reached documents/ or duplicates/
     assert list((out / STATE_DIR / "dedup").glob("round-*/filtered/documents/part-*.jsonl"))
-    assert not list((out / "documents").glob("part-*.jsonl"))
+    assert not shard_files(out / "documents")
     orphans = list((out / STATE_DIR / "index").glob("run-*"))
     assert len(orphans) == 1
     monkeypatch.setattr(dedup.index._RunWriter, "finish", real_finish)
@@ -349,7 +348,7 @@ def test_kill_between_dedup_commit_and_install_then_rerun(corpus: Path, small_sh
     monkeypatch.setattr(dedup_driver, "install_rounds", die)
     with pytest.raises(Killed):
         run_corpus(corpus, out, config, workers=2, progress=False)
-    assert not list((out / "documents").glob("part-*.jsonl"))
+    assert not shard_files(out / "documents")
     monkeypatch.setattr(dedup_driver, "install_rounds", real_install)
     again = run_corpus(corpus, out, config, workers=2, progress=False)
     assert again.exit_code == 0 and again.report["inputs"]["skipped"] == 45 and again.report["dedup"] == {}
@@ -714,7 +713,7 @@ def test_a_rebuild_killed_after_staging_is_finished_by_the_next(reference: Path,
     monkeypatch.setattr(dedup_driver, "run_round", die)
     with pytest.raises(Killed):
         dedup_driver.rebuild_dedup(LocalStore(out), out / STATE_DIR, other)
-    assert not list((out / "documents").glob("part-*.jsonl"))  # staged again, not yet decided
+    assert not shard_files(out / "documents")  # staged again, not yet decided
     monkeypatch.setattr(dedup_driver, "run_round", real_round)
     dedup_driver.rebuild_dedup(LocalStore(out), out / STATE_DIR, other)
     fresh = tmp_path / "fresh"

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, SEEDS_RAW, SHARED
+from conftest import ROOT, SEEDS_RAW, SHARED, stream_records
 
 PROSE = (
     "The city council approved the new budget on Tuesday after a long debate about housing, transport "
@@ -27,10 +27,7 @@ def pagewash(*args: str, env: dict | None = None, stdin: bytes | None = None) ->
 
 
 def read_jsonl(folder: Path) -> list[dict]:
-    records = []
-    for shard in sorted(folder.glob("part-*.jsonl")):
-        records += [json.loads(line) for line in shard.read_text(encoding="utf-8").splitlines()]
-    return records
+    return stream_records(folder)
 
 
 @pytest.fixture()
@@ -95,7 +92,7 @@ def test_rerun_is_byte_identical(mixed_raw: Path, tmp_path: Path):
         out = tmp_path / f"out{n}"
         assert pagewash("run", str(mixed_raw), "-o", str(out), "--max-error-rate", "0.5", env=env).returncode == 0
         outputs.append({p.relative_to(out).as_posix(): p.read_bytes()
-                        for p in sorted(out.rglob("*.jsonl"))})
+                        for p in sorted(out.rglob("part-*"))})
     assert outputs[0] == outputs[1]
     assert outputs[0]  # something was written
 
@@ -364,12 +361,12 @@ def test_dedup_into_a_run_output_is_refused(tmp_path: Path):
     (raw / "a.txt").write_bytes((SEEDS_RAW / "000_d2de09946bceaf6b.txt").read_bytes())
     out = tmp_path / "out"
     assert pagewash("run", str(raw), "-o", str(out)).returncode == 0
-    before = sorted(p.relative_to(out) for p in out.rglob("part-*.jsonl"))
+    before = sorted(p.relative_to(out) for p in out.rglob("part-*"))
     extra = tmp_path / "extra.jsonl"
     extra.write_text(json.dumps({"id": "x", "text": PROSE}) + "\n", encoding="utf-8")
     proc = pagewash("dedup", str(extra), "-o", str(out))
     assert proc.returncode == 2 and b"is the output of `pagewash run`" in proc.stderr
-    assert sorted(p.relative_to(out) for p in out.rglob("part-*.jsonl")) == before
+    assert sorted(p.relative_to(out) for p in out.rglob("part-*")) == before
     state = tmp_path / "state"  # a run whose state lives elsewhere: its output's marker tells
     assert pagewash("run", str(raw), "-o", str(tmp_path / "out2"), "--state", str(state)).returncode == 0
     assert pagewash("dedup", str(extra), "-o", str(tmp_path / "out2")).returncode == 2

@@ -13,7 +13,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import ROOT, SEEDS_GOLD, SHARED, decide, seed_names
+from conftest import ROOT, SEEDS_GOLD, SHARED, decide, seed_names, shard_exists, shard_files, shard_lines, shard_text
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -407,7 +407,8 @@ def write_jsonl(path, records):
 
 
 def read_tree(out):
-    return {str(p.relative_to(out)): p.read_text(encoding="utf-8") for p in sorted(out.glob("*/part-*.jsonl"))}
+    return {str(p.relative_to(out)): shard_text(p) for stream in ("documents", "duplicates", "rejects")
+            for p in shard_files(out / stream)}
 
 
 def corpus(tmp_path):
@@ -433,22 +434,22 @@ def test_dedup_jsonl_end_to_end(tmp_path):
     counts = dedup_jsonl([first], out, CFG)
     assert {k: counts[k] for k in ("records", "kept", "duplicates", "rejects")} == {
         "records": 5, "kept": 2, "duplicates": 1, "rejects": 2}
-    docs = [json.loads(line) for line in (out / "documents" / "part-000000.jsonl").read_text().splitlines()]
+    docs = [json.loads(line) for line in shard_text(out / "documents" / "part-000000.jsonl").splitlines()]
     assert [d["id"] for d in docs] == ["000", "001"]
     assert docs[0]["metadata"] == {"date": "2025-05-26", "url": "u0", "content_hash": exact_key(seed_text("000")),
                                    "duplicate_of": None, "similarity": None, "dup_cluster": "000",
                                    "superseded_by": None}
-    dup = json.loads((out / "duplicates" / "part-000000.jsonl").read_text())
+    dup = json.loads(shard_text(out / "duplicates" / "part-000000.jsonl"))
     assert dup["source"] == "wire" and dup["metadata"]["duplicate_of"] == "000" and dup["metadata"]["similarity"] > 0.6
-    rejects = [json.loads(line) for line in (out / "rejects" / "part-000000.jsonl").read_text().splitlines()]
+    rejects = [json.loads(line) for line in shard_text(out / "rejects" / "part-000000.jsonl").splitlines()]
     assert [r["metadata"]["filter_reason"] for r in rejects] == ["bad_record", "bad_record"]
     assert rejects[1]["raw"] == "{not json"
     # a second call: only the new near-copy is a duplicate; the file already done is skipped
     counts = dedup_jsonl([first, second], out, CFG)
     assert (counts["records"], counts["kept"], counts["duplicates"], counts["inputs_skipped"]) == (2, 1, 1, 1)
-    dup = json.loads((out / "duplicates" / "part-000001.jsonl").read_text())
+    dup = json.loads(shard_text(out / "duplicates" / "part-000001.jsonl"))
     assert dup["id"] == "000-headline" and dup["metadata"]["duplicate_of"] == "000"
-    assert [json.loads(line)["id"] for line in (out / "documents" / "part-000001.jsonl").read_text().splitlines()] == [
+    assert [json.loads(line)["id"] for line in shard_text(out / "documents" / "part-000001.jsonl").splitlines()] == [
         "002"]
 
 
@@ -462,7 +463,7 @@ def test_dedup_jsonl_reads_gzip_and_never_keeps_an_id_twice(tmp_path):
     again = write_jsonl(tmp_path / "again.jsonl", [{"id": "x", "text": seed_text("004")}])
     counts = dedup_jsonl([again], tmp_path / "out", CFG)
     assert (counts["kept"], counts["duplicates"]) == (0, 1)
-    dup = json.loads((tmp_path / "out" / "duplicates" / "part-000001.jsonl").read_text())
+    dup = json.loads(shard_text(tmp_path / "out" / "duplicates" / "part-000001.jsonl"))
     assert dup["metadata"]["duplicate_of"] == "x" and dup["metadata"]["similarity"] == 1.0
 
 
@@ -491,7 +492,7 @@ def test_dedup_jsonl_killed_between_publish_and_commit_reruns_to_the_same_state(
     monkeypatch.setattr(RunState, "commit_shard", dies_on_second_batch)
     with pytest.raises(KeyboardInterrupt):
         dedup_jsonl([first], killed, CFG, batch_size=2)
-    assert (killed / "rejects" / "part-000001.jsonl").exists()  # published before the kill
+    assert shard_exists(killed / "rejects" / "part-000001.jsonl")  # published before the kill
     monkeypatch.setattr(RunState, "commit_shard", real_commit)
 
     # killed between staging and the round's commit: the next call finishes the staged shards
@@ -524,7 +525,7 @@ def test_dedup_rejects_say_why_and_blank_text_is_no_document(tmp_path):
     counts = dedup_jsonl([path], tmp_path / "out", CFG)
     assert (counts["kept"], counts["rejects"]) == (1, 6)
     shard = tmp_path / "out" / "rejects" / "part-000000.jsonl"
-    rejects = [json.loads(line) for line in shard.read_text().splitlines()]
+    rejects = [json.loads(line) for line in shard_text(shard).splitlines()]
     details = [(r["metadata"]["filter_reason"], r["metadata"]["filter_detail"]) for r in rejects]
     assert details == [
         ("empty", f"{path}:1: `text` is blank"), ("bad_record", f"{path}:2: needs a string `id`"),
@@ -570,9 +571,8 @@ def test_a_dedup_output_of_an_older_version_is_rebuilt_without_losing_a_record(t
     assert not (out / "documents" / "part-000001.jsonl").exists()
     # and a later call dedups new records against the rebuilt index
     later = write_jsonl(tmp_path / "later.jsonl", [{"id": "d", "text": text.upper()}])
-    assert dedup_jsonl([later], out, CFG)["duplicates"] == 1
+    assert dedup_jsonl([later], out, CFG, fmt="jsonl")["duplicates"] == 1
 
 
 def ids_of(out, stream):
-    return [json.loads(line)["id"] for path in sorted((out / stream).glob("part-*.jsonl"))
-            for line in path.read_text().splitlines()]
+    return [json.loads(line)["id"] for path in shard_files(out / stream) for line in shard_lines(path)]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import SEEDS_RAW
+from conftest import SEEDS_RAW, shard_files, stream_records
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -257,8 +257,8 @@ def test_a_run_failing_in_a_step_resumes_there(tmp_path: Path, monkeypatch):
     # signatures (3 shards), versions and partition 0 were done; partitions 1-2, components and 3 filters remain
     assert again.report["dedup"]["tasks"] == {"run": 6, "resumed": 5}
     for stream in ("documents", "duplicates", "rejects"):
-        ours = {p.name: p.read_bytes() for p in (tmp_path / "out" / stream).glob("part-*.jsonl")}
-        theirs = {p.name: p.read_bytes() for p in (tmp_path / "reference" / stream).glob("part-*.jsonl")}
+        ours = {p.name: p.read_bytes() for p in shard_files(tmp_path / "out" / stream)}
+        theirs = {p.name: p.read_bytes() for p in shard_files(tmp_path / "reference" / stream)}
         assert ours == theirs
 
 
@@ -328,8 +328,7 @@ def test_full_after_a_killed_dedup_never_reuses_its_round(tmp_path: Path, monkey
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
     again = run_corpus(raw, out, config, workers=0, progress=False, full=True)
     assert again.report["dedup"]["tasks"]["resumed"] == 0
-    stamps = {json.loads(line)["metadata"]["processed_at"] for path in (out / "documents").glob("part-*.jsonl")
-              for line in path.read_text(encoding="utf-8").splitlines()}
+    stamps = {record["metadata"]["processed_at"] for record in stream_records(out / "documents")}
     assert stamps == {"2023-11-14T22:13:20Z"}
 
 

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ARTICLE, ROOT
+from conftest import ARTICLE, ROOT, shard_files
 from test_batch import EPOCH, corpus, lines, small_shards  # noqa: F401 - the whole-run tests' corpus and config
 
 from pipeline.config import load_config
@@ -57,7 +57,7 @@ def _kill_all(sid: int) -> None:
 
 def _under_way(out: Path) -> bool:
     """A run has committed its first shard (so it holds the lock and its workers are busy)."""
-    return any((out / STATE_DIR / "staged").glob("part-*.jsonl")) or any((out / "rejects").glob("part-*.jsonl"))
+    return any((out / STATE_DIR / "staged").glob("part-*.jsonl")) or any(shard_files(out / "rejects"))
 
 
 @pytest.fixture(scope="module")

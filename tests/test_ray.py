@@ -6,7 +6,7 @@ import gzip
 from pathlib import Path
 
 import pytest
-from conftest import SEEDS_RAW, SHARED
+from conftest import SEEDS_RAW, SHARED, shard_files
 
 from pipeline.config import load_config
 from pipeline.run.corpus import run_corpus
@@ -42,7 +42,7 @@ def raw(tmp_path_factory) -> Path:
 
 def outputs(out: Path) -> dict[str, bytes]:
     return {p.relative_to(out).as_posix(): p.read_bytes()
-            for stream in ("documents", "duplicates", "rejects") for p in sorted((out / stream).glob("part-*.jsonl"))}
+            for stream in ("documents", "duplicates", "rejects") for p in shard_files(out / stream)}
 
 
 def test_ray_output_is_byte_identical_to_the_local_pool(raw: Path, tmp_path: Path, monkeypatch):

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+from conftest import stream_records
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -449,8 +450,7 @@ def test_a_site_rule_fires_in_a_run_on_its_site_only(tmp_path):
     out = tmp_path / "out"
     run_corpus(raw, out, load_config(rules_dirs=[str(rules)]), workers=0, progress=False)
     records = {Path(r["metadata"]["source_path"]).name: r for stream in ("documents", "duplicates")
-               for path in sorted((out / stream).glob("*.jsonl"))
-               for r in map(json.loads, path.read_text(encoding="utf-8").splitlines())}
+               for r in stream_records(out / stream)}
     assert set(records) == set(pages)
     for name in ("mine.txt", "named.txt", "page.html"):
         assert _PROMO not in records[name]["text"], name

@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, SEEDS_RAW
+from conftest import ROOT, SEEDS_RAW, stream_records
 
 from pipeline.config import load_config
 from pipeline.run.corpus import run_corpus
@@ -19,8 +19,7 @@ STREAMS = ("documents", "duplicates", "rejects")
 
 
 def _records(out: Path) -> dict[str, list[dict]]:
-    return {stream: [json.loads(line) for path in sorted((out / stream).glob("part-*.jsonl"))
-                     for line in path.read_text(encoding="utf-8").splitlines()] for stream in STREAMS}
+    return {stream: stream_records(out / stream) for stream in STREAMS}
 
 
 @pytest.fixture(scope="module")

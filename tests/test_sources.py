@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ARTICLE, ROOT, SEEDS_RAW
+from conftest import ARTICLE, ROOT, SEEDS_RAW, stream_records
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -79,8 +79,7 @@ def run(raw: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:
 
 
 def records(folder: Path) -> list[dict]:
-    return [json.loads(line) for shard in sorted(folder.glob("part-*.jsonl"))
-            for line in shard.read_text(encoding="utf-8").splitlines()]
+    return stream_records(folder)
 
 
 def test_mixed_folder_gives_one_documents_stream(mixed: Path, tmp_path: Path):

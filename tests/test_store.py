@@ -115,7 +115,7 @@ def test_the_cli_runs_into_an_fsspec_url_and_reads_its_stats(tmp_path: Path):
     done = subprocess.run([*base, "run", str(SEEDS_RAW), "-o", out, "--state", str(tmp_path / "state"),
                            "--workers", "1", "--no-progress"], capture_output=True, text=True, env=env)
     assert done.returncode == 0, done.stderr
-    assert len(list((tmp_path / "out" / "documents").glob("part-*.jsonl"))) == 1
+    assert len(list((tmp_path / "out" / "documents").glob("part-*.jsonl.gz"))) == 1
     assert not (tmp_path / "out" / "_state").exists() and (tmp_path / "state" / "state.sqlite").exists()
     stats = subprocess.run([*base, "stats", out, "--state", str(tmp_path / "state"), "--json"],
                            capture_output=True, text=True, env=env)

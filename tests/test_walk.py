@@ -15,7 +15,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest import ARTICLE, SEEDS_RAW
+from conftest import ARTICLE, SEEDS_RAW, shard_files, shard_lines
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -36,8 +36,7 @@ def records(out: Path) -> dict[str, list[dict]]:
     found = {}
     for stream in STREAMS:
         # JSONL lines end at \n alone: splitlines() would also split at U+0085 or U+2028 inside a name
-        found[stream] = [json.loads(line) for shard in sorted((out / stream).glob("part-*.jsonl"))
-                         for line in shard.read_bytes().decode("utf-8").split("\n") if line]
+        found[stream] = [json.loads(line) for shard in shard_files(out / stream) for line in shard_lines(shard)]
     return found
 
 

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..config import DedupConfig
+from ..config import ConfigError, DedupConfig
 from ..io.store import LocalStore, Store
 from ..io.writer import ShardSet, shard_name
 from ..state import (
@@ -145,6 +145,7 @@ def open_state(state_dir: Path, name: str, store: Store) -> RunState:
 
 
 def dedup_jsonl(inputs: list[Path], out: Path, cfg: DedupConfig, workers: int = 0, batch_size: int = 10_000,
+                fmt: str = "jsonl.gz",
                 progress: Callable[[str], None] | None = None) -> dict:
     """Deduplicate JSONL files (plain or gzip) of records with `id` and `text` into OUT/{documents,duplicates,rejects}.
 
@@ -158,11 +159,15 @@ def dedup_jsonl(inputs: list[Path], out: Path, cfg: DedupConfig, workers: int = 
     started = time.perf_counter()
     counts: Counter = Counter()
     state_dir = out / STATE_DIR
-    store, staged = LocalStore(out), LocalStore(state_dir)
+    if fmt == "parquet":  # the records are the inputs' own: no one schema to write them with
+        raise ConfigError("pagewash dedup writes JSON lines (--format jsonl, jsonl.gz or jsonl.zst): its records "
+                          "keep whatever fields their inputs have, which Parquet's one schema cannot hold")
+    store, staged = LocalStore(out, fmt), LocalStore(state_dir)
     state = open_state(state_dir, DEDUP_DB, store)
     executor = None
     try:
         DedupIndex(state.db, cfg)  # refuses an index built with other parameters before any work
+        state.adopt_format(fmt, False, str(out))
         run_id = state.begin_run(time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
         install_rounds(store, state_dir, state.dedup)
         sweep(store, staged, state)

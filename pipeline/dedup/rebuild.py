@@ -40,6 +40,7 @@ def rebuild_dedup(store: Store, state_dir: Path, config: Config, workers: int = 
     cfg = config.dedup
     staged = LocalStore(state_dir)
     state = open_state(state_dir, name, store)
+    store.fmt = state.output_format()  # the shards it rewrites keep the output's format
     executor = None
     try:
         if run_output:

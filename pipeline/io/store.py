@@ -5,6 +5,10 @@ A run writes every file whole on local disk first (temp file + fsync), then publ
 - `FsspecStore`: one upload to the final name. Object stores (S3, GCS, Azure) show an object only once its
   upload completed, so a reader or a killed run never sees half a shard there either.
 
+A shard is written as JSON lines and converted to the output's format (`fmt`: pipeline/io/formats.py) when it is
+published; the store names shards by their logical name (`part-000042.jsonl`) whatever their format, and
+reads every format back as JSON lines.
+
 The state (SQLite, the lock, staged shards, the dedup round's files) needs a POSIX folder: `OUT/_state`
 for a local output, `--state DIR` for a URL. A shard is recorded in the state only after it is published,
 and files the state does not name are swept at the start of the next run, so the protocol is the same on
@@ -23,7 +27,19 @@ from pathlib import Path
 
 from ..config import ConfigError
 from ..layout import STATE_DIR, STREAMS
+from .formats import decode, encode, format_of, logical, physical, variants
 from .writer import fsync_dir, shard_seq, write_atomic
+
+
+def _packed(local: Path, name: str, fmt: str) -> tuple[Path, str]:
+    """`local` (JSON lines) converted to `fmt` beside it, and the file name it gets: shard files only."""
+    if format_of(name) != "jsonl" or fmt == "jsonl":
+        return local, name
+    target = physical(name, fmt)
+    packed = local.with_name(f".{target}.tmp")
+    encode(local, packed, fmt)
+    local.unlink()
+    return packed, target
 
 
 class LocalStore:
@@ -31,8 +47,9 @@ class LocalStore:
 
     remote = False
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, fmt: str = "jsonl") -> None:
         self.root = root
+        self.fmt = fmt  # the format shards are published in
 
     def __str__(self) -> str:
         return str(self.root)
@@ -42,40 +59,56 @@ class LocalStore:
 
     def publish(self, stream: str, name: str, local: Path) -> None:
         """Move the complete, fsynced file `local` (a `temp_path`, or a file on the same filesystem) to
-        `stream/name`."""
+        `stream/name`, a shard converted to the store's format first (and its other formats' files removed)."""
         folder = self.root / stream
         folder.mkdir(parents=True, exist_ok=True)
+        local, final = _packed(local, name, self.fmt)
+        self._move(folder, final, local)
+        for other in variants(name):
+            if other != final:
+                (folder / other).unlink(missing_ok=True)
+        fsync_dir(folder)
+
+    def _move(self, folder: Path, name: str, local: Path) -> None:
         try:
             os.replace(local, folder / name)
         except OSError as exc:
             if exc.errno != errno.EXDEV:
                 raise
             # a state folder on another filesystem (--state): copy beside the final name, then rename
-            temp = self.temp_path(stream, name)
+            temp = folder / f".{name}.tmp"
             shutil.copyfile(local, temp)
             with open(temp, "rb") as handle:
                 os.fsync(handle.fileno())
             os.replace(temp, folder / name)
             local.unlink()
-        fsync_dir(folder)
+
+    def _found(self, stream: str, name: str) -> Path | None:
+        """The file of `stream/name` (a shard in whichever format it has), None if there is none."""
+        for candidate in variants(name):
+            path = self.root / stream / candidate
+            if path.is_file():
+                return path
+        return None
 
     def exists(self, stream: str, name: str) -> bool:
-        return (self.root / stream / name).is_file()
+        return self._found(stream, name) is not None
 
     def lines(self, stream: str, name: str) -> Iterator[str]:
-        """The lines of `stream/name`; none if it does not exist."""
-        path = self.root / stream / name
-        if path.exists():
-            with open(path, encoding="utf-8") as handle:
-                yield from handle
+        """The lines of `stream/name` (a shard's as JSON lines, whatever its format); none if it does not exist."""
+        path = self._found(stream, name)
+        if path is not None:
+            with open(path, "rb") as handle:
+                yield from decode(handle, format_of(path.name) or "jsonl")
 
     def names(self, stream: str) -> list[str]:
-        """Every file name in the stream's folder, temp files included, sorted."""
+        """Every file name in the stream's folder, temp files included, shards by their logical name, sorted."""
         folder = self.root / stream
-        return sorted(p.name for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
+        return sorted({logical(p.name) for p in folder.iterdir() if p.is_file()}) if folder.is_dir() else []
 
     def remove(self, stream: str, name: str) -> None:
-        (self.root / stream / name).unlink(missing_ok=True)
+        for candidate in variants(name):
+            (self.root / stream / candidate).unlink(missing_ok=True)
 
     def write_text(self, name: str, text: str) -> None:
         write_atomic(self.root / name, text)
@@ -112,7 +145,8 @@ class FsspecStore:
 
     remote = True
 
-    def __init__(self, url: str, scratch: Path) -> None:
+    def __init__(self, url: str, scratch: Path, fmt: str = "jsonl") -> None:
+        self.fmt = fmt
         try:
             import fsspec
 
@@ -135,8 +169,12 @@ class FsspecStore:
 
     @_guarded
     def publish(self, stream: str, name: str, local: Path) -> None:
-        self._upload(local, stream, name)
+        local, final = _packed(local, name, self.fmt)
+        self._upload(local, stream, final)
         local.unlink()
+        for other in variants(name):
+            if other != final and self.fs.isfile(self._path(stream, other)):
+                self.fs.rm_file(self._path(stream, other))
 
     def _upload(self, local: Path, *parts: str) -> None:
         """`local` to the store's `parts`, whole or not at all: one upload to an object store, elsewhere an
@@ -151,16 +189,22 @@ class FsspecStore:
         self.fs.put_file(str(local), temp)
         self.fs.mv(temp, final)
 
+    def _found(self, stream: str, name: str) -> str | None:
+        for candidate in variants(name):
+            if self.fs.isfile(self._path(stream, candidate)):
+                return candidate
+        return None
+
     @_guarded
     def exists(self, stream: str, name: str) -> bool:
-        return self.fs.isfile(self._path(stream, name))
+        return self._found(stream, name) is not None
 
     def lines(self, stream: str, name: str) -> Iterator[str]:
-        path = self._path(stream, name)
         try:  # a generator: guarded here, around the reading, not around the call
-            if self.fs.isfile(path):
-                with self.fs.open(path, "r", encoding="utf-8") as handle:
-                    yield from handle
+            found = self._found(stream, name)
+            if found is not None:
+                with self.fs.open(self._path(stream, found), "rb") as handle:
+                    yield from decode(handle, format_of(found) or "jsonl")
         except Exception as exc:  # noqa: BLE001 - each backend raises its own errors
             raise StoreError(f"{self.url}: reading {stream}/{name} failed: {type(exc).__name__}: {exc}") from exc
 
@@ -169,14 +213,15 @@ class FsspecStore:
         folder = self._path(stream)
         if not self.fs.isdir(folder):
             return []
-        return sorted(entry["name"].rstrip("/").rsplit("/", 1)[-1] for entry in self.fs.ls(folder, detail=True)
-                      if entry.get("type") == "file")
+        return sorted({logical(entry["name"].rstrip("/").rsplit("/", 1)[-1])
+                       for entry in self.fs.ls(folder, detail=True) if entry.get("type") == "file"})
 
     @_guarded
     def remove(self, stream: str, name: str) -> None:
-        path = self._path(stream, name)
-        if self.fs.isfile(path):
-            self.fs.rm_file(path)
+        for candidate in variants(name):
+            path = self._path(stream, candidate)
+            if self.fs.isfile(path):
+                self.fs.rm_file(path)
 
     @_guarded
     def write_text(self, name: str, text: str) -> None:
@@ -239,17 +284,18 @@ def local_path(name: str) -> Path:
     return Path(name[len("file://"):] if name.startswith("file://") else name)
 
 
-def open_output(output: str, state: str | None = None) -> tuple[Store, Path]:
-    """The store of the output `output` and its state folder: `OUT/_state` for a local folder (or
-    `state`, if given), `state` for a URL, where it is required (SQLite and the lock need POSIX)."""
+def open_output(output: str, state: str | None = None, fmt: str = "jsonl") -> tuple[Store, Path]:
+    """The store of the output `output` (shards published in `fmt`) and its state folder: `OUT/_state` for a
+    local folder (or `state`, if given), `state` for a URL, where it is required (SQLite and the lock need
+    POSIX)."""
     for name, path in (("output", output), ("--state", state)):
         if path and not is_url(path) and local_path(path).exists() and not local_path(path).is_dir():
             raise ConfigError(f"{path}: not a folder (the {name} must be a folder{', or a URL' * (name == 'output')})")
     if not is_url(output):
         root = local_path(output)
-        return LocalStore(root), Path(state) if state else root / STATE_DIR
+        return LocalStore(root, fmt), Path(state) if state else root / STATE_DIR
     if not state:
         raise ConfigError(f"{output}: an output URL needs --state DIR, a local (or shared POSIX) folder for the "
                           "run's state: SQLite and the lock cannot live in object storage")
     state_dir = Path(state)
-    return FsspecStore(output, state_dir / "outgoing"), state_dir
+    return FsspecStore(output, state_dir / "outgoing", fmt), state_dir

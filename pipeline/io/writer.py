@@ -7,6 +7,8 @@ import os
 import re
 from pathlib import Path
 
+from .formats import format_of, logical
+
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -89,9 +91,9 @@ def shard_name(seq: int) -> str:
 
 
 def shard_seq(path: Path) -> int | None:
-    """The number of a shard file, None for anything else."""
-    name = path.name
-    if name.startswith("part-") and name.endswith(".jsonl") and name[5:-6].isdigit():
+    """The number of a shard file (in any format: `part-000042.jsonl.gz`), None for anything else."""
+    name = logical(path.name)
+    if format_of(name) == "jsonl":
         return int(name[5:-6])
     return None
 

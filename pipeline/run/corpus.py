@@ -37,6 +37,7 @@ from ..dedup.tasks import ROUNDS
 from ..executor import default_workers
 from ..fingerprint import changes, settings_fingerprint
 from ..io.card import CARD, dataset_card
+from ..io.formats import SUFFIXES
 from ..io.store import StoreError, bind, open_output
 from ..io.writer import to_json
 from ..records import processed_at
@@ -56,7 +57,7 @@ EXIT_OK, EXIT_FAILURES, EXIT_BUSY = 0, 1, 75
 def run_corpus(raw: Path, out: Path | str, config: Config, *, rules: RuleSet | None = None, full: bool = False,
                wait: bool = False, workers: int | None = None, progress: bool | None = None,
                executor: str | None = None, address: str | None = None, state_dir: Path | str | None = None,
-               accept_mixed: bool = False, source: str | None = None) -> RunResult:
+               accept_mixed: bool = False, source: str | None = None, fmt: str | None = None) -> RunResult:
     """Clean what is new under `raw` into `out` (a folder, or an fsspec URL with `state_dir`: see
     pipeline/store.py); raises LockBusy if another run holds its state."""
     started = time.time()
@@ -66,7 +67,7 @@ def run_corpus(raw: Path, out: Path | str, config: Config, *, rules: RuleSet | N
     workers = cap_workers(workers if workers is not None else (config.run.workers or default_workers()))
     engine = Engine(executor or config.run.engine, workers, address or config.run.address or None)
     progress = sys.stderr.isatty() if progress is None else progress
-    store, state_dir = open_output(str(out), str(state_dir) if state_dir else None)
+    store, state_dir = open_output(str(out), str(state_dir) if state_dir else None, fmt or config.output.format)
     state_dir.mkdir(parents=True, exist_ok=True)
     source = source or default_source(raw)
     ctx = RunContext(raw, store, state_dir, config, rules, engine, stamp, started, progress, full, accept_mixed, source)
@@ -121,7 +122,8 @@ def _run_locked(ctx: RunContext, state: RunState, stop: Stop) -> RunResult:
     elif fingerprint is not None:
         state.set_setting(SETTINGS_KEY, fingerprint)
     bind(store, state_dir, state.state_id(), bool(state.shard_status()), full=full)
-    store.write_text(CARD, dataset_card())  # how `datasets` loads the output: its streams and schema
+    state.adopt_format(store.fmt, full, str(store))
+    store.write_text(CARD, dataset_card(SUFFIXES[store.fmt][1:]))  # how `datasets` loads the output
     batch = BatchRun(ctx, state, run_id, stop)
     install_rounds(store, state_dir, state.dedup)  # a run killed between its dedup commit and the files' move
     removed = sweep(store, batch.staged, state)  # after --full the state names no shard: every shard file goes

@@ -16,8 +16,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..config import ConfigError
 from ..io.writer import to_json
-from ..layout import STATE_DB, STREAMS
+from ..layout import FORMAT_KEY, STATE_DB, STREAMS
 from .dedup import DedupTables
 from .keys import file_sha1, key_of, sql_chunks, sql_key, sql_marks
 
@@ -302,6 +303,20 @@ class RunState:
             return
         with self.transaction() as own:
             self.set_setting(key, value, own)
+
+    def output_format(self) -> str:
+        """The format of the output's shards (an output from before formats holds JSON lines)."""
+        return self.setting(FORMAT_KEY) or "jsonl"
+
+    def adopt_format(self, fmt: str, full: bool, where: str) -> None:
+        """Record `fmt` as the output's shard format; refuse (ConfigError) another format than that of the
+        shards the output holds, unless `full` rewrites them all."""
+        recorded = self.setting(FORMAT_KEY) or ("jsonl" if self.shard_status() else None)
+        if recorded not in (None, fmt) and not full:
+            raise ConfigError(f"{where} holds {recorded} shards: pass --format {recorded} (`run --full` rewrites "
+                              f"a run's output as {fmt})")
+        if self.setting(FORMAT_KEY) != fmt:
+            self.set_setting(FORMAT_KEY, fmt)
 
     def drop_setting(self, key: str, db: Connection) -> None:
         """Forget a setting, in the caller's transaction `db`."""
