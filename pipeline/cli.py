@@ -7,6 +7,7 @@ configuration error, 75 the output is in use by another run or its store failed 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import errno
 import json
 import logging
@@ -14,34 +15,43 @@ import os
 import shutil
 import sys
 from pathlib import Path
+from types import MappingProxyType
 
-from . import __version__
-from .config import ENGINES, OUTPUT_FORMATS, Config, ConfigError, load_config
+from .api import Cleaner
+from .cliargs import build_parser, logging_for
+from .config import Config, ConfigError, load_config, to_toml
 from .dedup.driver import tell
 from .dedup.jsonl import dedup_jsonl
 from .dedup.rebuild import rebuild_dedup
 from .document import RawPage
 from .executor import default_workers
-from .io.sources import input_root
+from .io.sources import input_root, kinds_help
 from .io.store import MARKER, StoreError, is_url, open_output
 from .io.writer import dump_record
-from .records import processed_at, record_of
 from .rules import load_rules
+from .run.context import Selection
 from .run.corpus import EXIT_BUSY, StoppedAtOnce, run_corpus
 from .state import STATE_DB, LockBusy, RunState, StateError, is_temporary, run_lock
 
 EXIT_OK, EXIT_FAILURES, EXIT_USAGE = 0, 1, 2
-_STATE_HELP = ("the run's state (SQLite, lock, staged shards, dedup round): default OUT/_state; required when OUT "
-               "is a URL, a local folder or, on a cluster, a shared POSIX one")
 log = logging.getLogger("pagewash")
 
 
+def _input_keys(config: Config, args: argparse.Namespace) -> Config:
+    """The [input] keys the flags name (`--text-key`, …, `--keep-fields a,b`) over the config's."""
+    changed = {name: getattr(args, name) for name in ("text_key", "html_key", "url_key", "id_key", "fetched_key")
+               if getattr(args, name, None) is not None}
+    if getattr(args, "keep_fields", None) is not None:
+        changed["keep_fields"] = tuple(f.strip() for f in args.keep_fields.split(",") if f.strip())
+    return dataclasses.replace(config, input=dataclasses.replace(config.input, **changed)) if changed else config
+
+
 def _config(args: argparse.Namespace) -> Config:
-    return load_config(
+    return _input_keys(load_config(
         getattr(args, "config", None),
         rules_dirs=getattr(args, "rules", None),
         max_error_rate=getattr(args, "max_error_rate", None),
-    )
+    ), args)
 
 
 def _pipeline(config: Config):
@@ -79,7 +89,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         result = run_corpus(raw, out, config, full=args.full, wait=args.wait, workers=args.workers,
                             progress=args.progress, executor=args.executor, address=args.address,
-                            state_dir=args.state, accept_mixed=args.accept_mixed, source=args.source, fmt=args.format)
+                            state_dir=args.state, accept_mixed=args.accept_mixed, source=args.source, fmt=args.format,
+                            select=Selection(tuple(args.glob or ()), tuple(args.exclude or ()), args.limit or 0))
     except LockBusy as busy:
         return _busy(busy)
     report = result.report
@@ -91,10 +102,17 @@ def cmd_run(args: argparse.Namespace) -> int:
                f"{report['documents']} documents, {report['duplicates']} duplicates, "
                f"{sum(report['rejects'].values())} rejects ({rejects}) in {report['seconds']:.1f}s "
                f"({report['throughput']['pages_per_s']} pages/s) -> {out}")
+    skipped = report.get("files_skipped") or {}
+    if skipped:
+        summary += f"; {sum(skipped.values())} files skipped (" + ", ".join(f"{why} {n}" for why, n in
+                                                                     skipped.items()) + ")"
     if report["status"] == "interrupted":
         summary += " [interrupted: the next run goes on from here]"
     if not args.quiet:
         print(summary, file=sys.stderr)
+    if inputs["seen"] == 0 and not any(report["totals"].get(s) for s in ("documents", "duplicates", "rejects")):
+        print(f"pagewash: error: no input under {args.raw}: pagewash reads\n{kinds_help()}", file=sys.stderr)
+        return EXIT_USAGE
     if result.exit_code == 1:
         log.error("%d of %d pages failed (%.1f%% > max_error_rate %.1f%%)", result.failures, report["pages"],
                   100 * result.error_rate, 100 * config.max_error_rate)
@@ -142,8 +160,7 @@ def cmd_dedup(args: argparse.Namespace) -> int:
 
 def cmd_extract(args: argparse.Namespace) -> int:
     config = _config(args)
-    outcome = _pipeline(config).process(_read_input(args.file))
-    print(dump_record(record_of(outcome.document, processed_at(), args.source)))
+    print(dump_record(Cleaner(config, source=args.source).record(_read_input(args.file))))
     return EXIT_OK
 
 
@@ -235,94 +252,23 @@ def cmd_stats(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="pagewash", description="Clean raw web-page dumps into article text.")
-    parser.add_argument("--version", action="version", version=f"pagewash {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log every input to stderr")
-    parser.add_argument("-q", "--quiet", action="store_true", help="no summary line, only errors")
-    sub = parser.add_subparsers(dest="command", required=True)
+def cmd_config_show(args: argparse.Namespace) -> int:
+    print(to_toml(_config(args)), end="")
+    return EXIT_OK
 
-    def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--config", help="TOML file overriding the default configuration key by key")
-        p.add_argument("--rules", action="append", metavar="DIR",
-                       help="extra rule folder read after the packaged rules (repeatable)")
 
-    p = sub.add_parser("run", help="clean every dump under RAW into OUT")
-    p.add_argument("raw", help="a folder or file, or an fsspec URL (s3://bucket/raw; install its backend, e.g. s3fs)")
-    p.add_argument("-o", "--output", required=True,
-                   help="a folder, or an fsspec URL (s3://bucket/cleaned) with --state")
-    p.add_argument("--state", metavar="DIR", help=_STATE_HELP)
-    p.add_argument("--max-error-rate", type=float, metavar="RATE",
-                   help="share of failed inputs above which the run exits 1 (default 0.05)")
-    p.add_argument("--workers", type=int, metavar="N",
-                   help="worker processes (default: [run] workers; 0 there: one per core)")
-    p.add_argument("--executor", choices=ENGINES,
-                   help="local process pool or Ray core tasks (needs pagewash[ray]); default: [run] engine, local")
-    p.add_argument("--address", metavar="ADDR",
-                   help="with --executor ray: the Ray cluster to join (default: start a local Ray with --workers CPUs)")
-    p.add_argument("--full", action="store_true", help="forget what earlier runs did and reprocess every input")
-    p.add_argument("--accept-mixed", action="store_true",
-                   help="when the settings (config, rules, library versions) differ from those that made OUT's "
-                        "records, keep those records and clean only new or changed inputs with the new settings")
-    p.add_argument("--wait", action="store_true", help="if another run holds OUT, wait for it instead of exit 75")
-    p.add_argument("--source", metavar="NAME", help="the records' `source` field (default: the input folder's name)")
-    p.add_argument("--format", choices=OUTPUT_FORMATS,
-                   help="shard files: jsonl.gz, jsonl, jsonl.zst or parquet (default: [output] format, jsonl.gz)")
-    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                   help="progress bar on stderr (default: only when stderr is a terminal)")
-    common(p)
-    p.set_defaults(func=cmd_run)
-
-    p = sub.add_parser("dedup", help="near-duplicate removal over JSONL files with `id` and `text`")
-    p.add_argument("inputs", nargs="*", metavar="IN.jsonl")
-    p.add_argument("-o", "--output", required=True)
-    p.add_argument("--state", metavar="DIR", help=_STATE_HELP)
-    p.add_argument("--rebuild", action="store_true",
-                   help="recompute every cluster of OUT (a `run` or `dedup` output) from the records on disk, "
-                        "with the current [dedup] settings")
-    p.add_argument("--workers", type=int, metavar="N",
-                   help="worker processes of the dedup steps (default: one per core; 0: this process)")
-    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                   help="a line on stderr per step (default: only when stderr is a terminal)")
-    p.add_argument("--wait", action="store_true", help="if another run holds OUT, wait for it instead of exit 75")
-    p.add_argument("--format", choices=[f for f in OUTPUT_FORMATS if f != "parquet"],
-                   help="shard files of IN.jsonl's records (default: [output] format, jsonl.gz); --rebuild keeps "
-                        "the output's")
-    common(p)
-    p.set_defaults(func=cmd_dedup)
-
-    p = sub.add_parser("extract", help="one dump (or - for stdin) to one JSON record on stdout")
-    p.add_argument("file")
-    p.add_argument("--source", metavar="NAME", help="the record's `source` field (default: null)")
-    common(p)
-    p.set_defaults(func=cmd_extract)
-
-    p = sub.add_parser("explain", help="every line of a dump with its verdict and the rule that decided")
-    p.add_argument("file")
-    p.add_argument("--all", action="store_true", help="show blank lines too")
-    common(p)
-    p.set_defaults(func=cmd_explain)
-
-    p = sub.add_parser("rules", help="rule files")
-    rules_sub = p.add_subparsers(dest="rules_command", required=True)
-    check = rules_sub.add_parser("check", help="validate the packaged rules and DIR; exit 2 on the first error")
-    check.add_argument("dir", nargs="?")
-    check.set_defaults(func=cmd_rules_check)
-
-    p = sub.add_parser("stats", help="the last run's report in OUT, totals over all runs, and the run history")
-    p.add_argument("output")
-    p.add_argument("--state", metavar="DIR", help=_STATE_HELP)
-    p.add_argument("--runs", type=int, default=10, metavar="N", help="runs of the history to show (default 10)")
-    p.add_argument("--json", action="store_true", help="the last report and the history as JSON")
-    p.set_defaults(func=cmd_stats)
-    return parser
+COMMANDS = MappingProxyType({"run": cmd_run, "dedup": cmd_dedup, "extract": cmd_extract, "explain": cmd_explain,
+                             "rules_check": cmd_rules_check, "stats": cmd_stats, "config_show": cmd_config_show})
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    parser = build_parser(COMMANDS)
     args = parser.parse_args(argv)
-    level = logging.DEBUG if args.verbose else logging.ERROR if args.quiet else logging.WARNING
-    logging.basicConfig(level=level, format="pagewash: %(levelname)s: %(message)s", stream=sys.stderr)
+    with logging_for(args):
+        return _dispatch(args, argv)
+
+
+def _dispatch(args: argparse.Namespace, argv: list[str] | None) -> int:
     try:
         return args.func(args)
     except ConfigError as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import sys
 from dataclasses import dataclass, field
@@ -181,6 +182,20 @@ class HtmlConfig:
 
 
 @dataclass(frozen=True)
+class InputConfig:
+    """How scraper exports (JSON lines, Parquet) name their fields (README, "Input kinds")."""
+
+    text_key: str = field(default="text", metadata={"help": "the field holding a page's rendered text"})
+    html_key: str = field(default="html", metadata={"help": "the field holding a page's HTML (used when non-empty)"})
+    url_key: str = field(default="url", metadata={"help": "the field holding the page's URL"})
+    id_key: str = field(default="id", metadata={
+        "help": "the field holding the export's own id, kept as the record's id (a string); else sha1 of the URL"})
+    fetched_key: str = field(default="fetched_at", metadata={"help": "the field holding when the page was fetched"})
+    keep_fields: tuple[str, ...] = field(default=(), metadata={
+        "help": "fields of the export carried into each record's metadata as they are"})
+
+
+@dataclass(frozen=True)
 class OutputConfig:
     """What the output's shards are written as (README, "Output")."""
 
@@ -221,6 +236,7 @@ class Config:
         default_factory=DedupConfig, metadata={"help": "near-duplicate detection: the [dedup] table"}
     )
     run: RunConfig = field(default_factory=RunConfig, metadata={"help": "where `run` works: the [run] table"})
+    input: InputConfig = field(default_factory=InputConfig, metadata={"help": "the [input] table"})
     output: OutputConfig = field(default_factory=OutputConfig, metadata={"help": "the [output] table"})
     rules_dirs: tuple[str, ...] = field(
         default=(), metadata={"help": "user rule folders, read after the packaged defaults"}
@@ -298,3 +314,28 @@ def load_config(path: str | Path | None = None, **overrides: object) -> Config:
     if overrides:
         config = _merge(Config, config, {k: v for k, v in overrides.items() if v is not None}, "options")
     return config
+
+
+def _toml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)  # a JSON string is a TOML basic string
+    if isinstance(value, tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return repr(value)
+
+
+def to_toml(config: Config) -> str:
+    """`config` as a TOML file that `load_config` reads back to the same object, each key with its help."""
+    top, tables = [], []
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        if dataclasses.is_dataclass(value):
+            lines = [f"[{f.name}]"]
+            for sub in dataclasses.fields(value):
+                lines += [f"# {sub.metadata.get('help', '')}", f"{sub.name} = {_toml_value(getattr(value, sub.name))}"]
+            tables.append("\n".join(lines))
+        else:
+            top += [f"# {f.metadata.get('help', '')}", f"{f.name} = {_toml_value(value)}"]
+    return "\n".join(top) + "\n\n" + "\n\n".join(tables) + "\n"

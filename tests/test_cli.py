@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, SEEDS_RAW, SHARED, stream_records
+from conftest import ARTICLE, ROOT, SEEDS_RAW, SHARED, stream_records
 
 PROSE = (
     "The city council approved the new budget on Tuesday after a long debate about housing, transport "
@@ -370,3 +370,41 @@ def test_dedup_into_a_run_output_is_refused(tmp_path: Path):
     state = tmp_path / "state"  # a run whose state lives elsewhere: its output's marker tells
     assert pagewash("run", str(raw), "-o", str(tmp_path / "out2"), "--state", str(state)).returncode == 0
     assert pagewash("dedup", str(extra), "-o", str(tmp_path / "out2")).returncode == 2
+
+
+def test_logging_flags_after_the_command_libraries_quiet_unless_vv_and_time_stamps_under_cron(tmp_path: Path):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "page.html").write_text("<html><head><title>Harbour</title></head><body><article>" + "".join(
+        f"<p>{line}</p>" for line in ARTICLE) + "</article></body></html>", encoding="utf-8")
+    log_file = tmp_path / "pagewash.log"
+    one = pagewash("run", str(raw), "-o", str(tmp_path / "a"), "--workers", "1", "-v", "--log-file", str(log_file))
+    assert one.returncode == 0, one.stderr
+    lines = one.stderr.decode().splitlines()
+    assert any(" pagewash: DEBUG: " in line for line in lines)  # -v after the command counts
+    assert all(line[:4].isdigit() and "T" in line[:20] for line in lines if ": DEBUG: " in line)  # no terminal
+    assert not any(line.split(" ", 1)[-1].startswith(("trafilatura", "htmldate")) for line in lines)
+    assert "pagewash: DEBUG: " in log_file.read_text(encoding="utf-8")
+    two = pagewash("-vv", "run", str(raw), "-o", str(tmp_path / "b"), "--workers", "1")
+    assert any(line.split(" ", 1)[-1].startswith(("trafilatura", "htmldate", "courlan"))
+               for line in two.stderr.decode().splitlines())  # -vv: the libraries' own lines, under their names
+    quiet = pagewash("run", str(raw), "-o", str(tmp_path / "c"), "--workers", "1", "-q")
+    assert quiet.returncode == 0 and quiet.stderr == b""
+
+
+def test_config_show_prints_the_effective_configuration_as_toml(tmp_path: Path):
+    from pipeline.config import load_config
+
+    user = tmp_path / "site.toml"
+    user.write_text('[dedup]\nthreshold = 0.7\n[output]\nformat = "parquet"\n', encoding="utf-8")
+    shown = pagewash("config", "show", "--config", str(user))
+    assert shown.returncode == 0, shown.stderr
+    (tmp_path / "shown.toml").write_bytes(shown.stdout)
+    assert load_config(tmp_path / "shown.toml") == load_config(user)
+    assert b"threshold = 0.7" in shown.stdout and b'format = "parquet"' in shown.stdout
+
+
+def test_help_lists_exit_codes_and_an_example_per_command():
+    for command in ("run", "dedup", "extract", "explain", "stats", "config"):
+        text = pagewash(command, "--help").stdout.decode()
+        assert "exit codes:" in text and "example:" in text and f"pagewash {command}" in text, command

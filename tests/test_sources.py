@@ -306,7 +306,7 @@ def test_jsonl_long_line_is_a_reject_and_the_next_lines_still_run(tmp_path: Path
 @given(st.lists(st.binary(max_size=40).map(lambda b: b.replace(b"\n", b"")), max_size=12),
        st.integers(0, 30), st.integers(1, 17), st.booleans())
 def test_bounded_lines_are_the_lines_with_long_ones_left_out(lines, limit, block_size, final_newline):
-    from pipeline.io.sources import _bounded_lines
+    from pipeline.io.exports import _bounded_lines
 
     data = b"\n".join(lines) + (b"\n" if final_newline and lines else b"")
     expected = data.split(b"\n")
@@ -353,7 +353,7 @@ def test_page_gzipped_in_several_members_is_read_whole(tmp_path: Path, pipeline)
 
 
 def test_a_crlf_line_of_exactly_the_limit_is_not_too_large():
-    from pipeline.io.sources import _bounded_lines
+    from pipeline.io.exports import _bounded_lines
 
     data = b"a" * 100 + b"\n" + b"b" * 100 + b"\r\n" + b"c" * 101 + b"\r\n" + b"d" * 100 + b"\r"
     for block_size in (7, 4096):

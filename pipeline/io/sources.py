@@ -13,32 +13,46 @@ from __future__ import annotations
 
 import errno
 import gzip
+import io
 import json
 import logging
 import os
-import re
 import stat
 import zlib
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..config import ConfigError
+from ..config import ConfigError, InputConfig
 from ..document import RawPage
 from ..layout import LOCK_FILE, STATE_DB, STATE_DIR
+from .exports import read_jsonl, read_parquet
 from .store import MARKER, is_url, local_path
 from .warc import read_warc
 
-PAGE_SUFFIXES = (".txt", ".txt.gz", ".html", ".htm", ".html.gz", ".htm.gz")
-JSONL_SUFFIXES = (".jsonl", ".jsonl.gz")
-WARC_SUFFIXES = (".warc", ".warc.gz")
+# The input kinds, by file name (case-insensitive; the longest suffix wins): the one place they are defined.
+# `run --help` lists them; any other file under RAW is skipped, counted in the report by its suffix.
+INPUT_KINDS = (
+    ("page", (".txt", ".txt.gz", ".html", ".htm", ".html.gz", ".htm.gz"),
+     "one page: a rendered-text dump or HTML (told apart by content)"),
+    ("jsonl", (".jsonl", ".jsonl.gz", ".jsonl.zst", ".ndjson", ".ndjson.gz", ".ndjson.zst"),
+     "a scraper export, one page a line (JSON with `html` or `text`; keys: --text-key …)"),
+    ("parquet", (".parquet",), "a scraper export as Parquet, one page a row (the same keys)"),
+    ("warc", (".warc", ".warc.gz", ".arc", ".arc.gz"), "a web archive: its HTML responses and resources"),
+    ("wet", (".warc.wet", ".warc.wet.gz", ".wet", ".wet.gz"), "a WET archive: its text conversions, as dumps"),
+    ("wat", (".warc.wat", ".warc.wat.gz", ".wat", ".wat.gz"), "a WAT archive: metadata only, skipped (counted)"),
+)
+_BY_SUFFIX = tuple(sorted(((suffix, kind) for kind, suffixes, _what in INPUT_KINDS for suffix in suffixes),
+                          key=lambda pair: -len(pair[0])))
 SIDECAR_SUFFIX = ".meta.json"
 SIDECAR_KEYS = ("url", "fetched_at", "site")
 log = logging.getLogger("pagewash")
-_BLOCK = 1 << 20  # streams are read this much at a time
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def kinds_help() -> str:
+    """The input kinds in words, for `run --help`."""
+    return "\n".join(f"  {', '.join(suffixes)}: {what}" for _kind, suffixes, what in INPUT_KINDS)
 
 
 def _kind(path: Path) -> str | None:
@@ -46,16 +60,49 @@ def _kind(path: Path) -> str | None:
 
 
 def _kind_of_name(name: str) -> str | None:
+    """The kind of an input by its name; None for a file that is no input (or a WAT: `wat`)."""
     name = name.lower()
     if name.startswith(".") or name.endswith(SIDECAR_SUFFIX):
         return None
-    if name.endswith(JSONL_SUFFIXES):
-        return "jsonl"
-    if name.endswith(WARC_SUFFIXES):
-        return "warc"
-    if name.endswith(PAGE_SUFFIXES):
-        return "page"
+    for suffix, kind in _BY_SUFFIX:
+        if name.endswith(suffix):
+            return kind
     return None
+
+
+def skip_reason(name: str) -> str:
+    """Why a file the walk met is no input, as the report counts it: `unknown kind (.csv)`."""
+    lowered = name.lower()
+    if lowered.endswith(SIDECAR_SUFFIX):
+        return "sidecar"
+    if _kind_of_name(name) == "wat":
+        return "WAT archive (metadata only)"
+    suffix = "".join(Path(lowered).suffixes[-2:]) if "." in lowered.lstrip(".") else "no suffix"
+    return f"unknown kind ({suffix})"
+
+
+def sniff_kind(path: Path) -> str:
+    """The kind of a file named as RAW whose name says none, from its first bytes: a web archive, a
+    Parquet file, JSON lines (its first line a JSON object), else one page."""
+    with path.open("rb") as handle:
+        head = handle.read(4096)
+    if head[:2] == b"\x1f\x8b":
+        try:  # the first member's first bytes: a head cut inside the stream still gives them
+            head = gzip.GzipFile(fileobj=io.BytesIO(head)).read1(4096)
+        except (OSError, EOFError, zlib.error):
+            return "page"
+    if head.startswith(b"WARC/"):
+        return "warc"
+    if head.startswith(b"PAR1"):
+        return "parquet"
+    first = head.lstrip().split(b"\n", 1)[0]
+    if first.startswith(b"{"):
+        try:
+            if isinstance(json.loads(first), dict):
+                return "jsonl"
+        except (ValueError, UnicodeDecodeError):
+            pass
+    return "page"
 
 
 def is_input(path: Path) -> bool:
@@ -99,7 +146,7 @@ class Found:
         return self.key.endswith("/")
 
 
-def walk_inputs(root: Path, exclude: Iterable[Path] = ()) -> Iterator[Found]:
+def walk_inputs(root: Path, exclude: Iterable[Path] = (), skipped: Counter | None = None) -> Iterator[Found]:
     """Each input file under `root` (or `root` itself) with its key (`input_key`), in the order of sorted
     paths, so runs are reproducible. A local tree is walked folder by folder, holding the names of one
     folder at a time, not a list of every input, and judged by name and directory entry (no stat per
@@ -110,8 +157,10 @@ def walk_inputs(root: Path, exclude: Iterable[Path] = ()) -> Iterator[Found]:
     folders `exclude` names (a run's own output streams and state) are skipped however they are spelled:
     they are compared by device and inode. An entry that cannot be read comes out with its error; one
     that is not a file (a FIFO, socket or device, which would block or make no sense to read) is skipped
-    with a warning.
+    with a warning. Files that are no input are counted in `skipped` by why (`skip_reason`), as are symbolic
+    links to folders; hidden files (`.name`) are passed over.
     """
+    skipped = skipped if skipped is not None else Counter()
     if root.is_file():
         yield Found(root, root.name)
         return
@@ -119,6 +168,8 @@ def walk_inputs(root: Path, exclude: Iterable[Path] = ()) -> Iterator[Found]:
         for path in sorted(root.rglob("*")):
             if path.is_file() and is_input(path):
                 yield Found(path, path.relative_to(root).as_posix())
+            elif path.is_file() and not path.name.startswith("."):
+                skipped[skip_reason(path.name)] += 1
         return
     if not root.is_dir():
         log.warning("%s: not a file or folder (a FIFO, socket or device?): not read", root)
@@ -134,10 +185,10 @@ def walk_inputs(root: Path, exclude: Iterable[Path] = ()) -> Iterator[Found]:
     if (st.st_dev, st.st_ino) in skip:
         log.warning("%s is a folder this run writes: not read", root)
         return
-    yield from _walk(root, "", skip)
+    yield from _walk(root, "", skip, skipped)
 
 
-def _walk(folder: Path, prefix: str, skip: set[tuple[int, int]]) -> Iterator[Found]:
+def _walk(folder: Path, prefix: str, skip: set[tuple[int, int]], skipped: Counter) -> Iterator[Found]:
     # One folder's input and folder names (as plain strings: ~70 bytes each), sorted; is_dir/is_file come
     # from the directory entry, so only a symbolic link (or an odd entry) costs a stat.
     subfolders: set[str] = set()
@@ -147,7 +198,7 @@ def _walk(folder: Path, prefix: str, skip: set[tuple[int, int]]) -> Iterator[Fou
         with os.scandir(folder) as entries:
             for entry in entries:
                 try:
-                    kind = _entry_kind(entry, skip)
+                    kind = _entry_kind(entry, skip, skipped)
                 except OSError as exc:  # a looping or dangling link, a lookup denied, an entry gone
                     if _kind_of_name(entry.name) is None:
                         continue
@@ -162,7 +213,7 @@ def _walk(folder: Path, prefix: str, skip: set[tuple[int, int]]) -> Iterator[Fou
     names.sort()
     for name in names:
         if name in subfolders:
-            yield from _walk(folder / name, f"{prefix}{name}/", skip)
+            yield from _walk(folder / name, f"{prefix}{name}/", skip, skipped)
         else:
             yield Found(folder / name, prefix + name, bad.get(name))
 
@@ -178,8 +229,9 @@ def _pagewash_folder(path: str) -> bool:
     return any(os.path.exists(os.path.join(path, mark)) for mark in _OWN_MARKS)
 
 
-def _entry_kind(entry: os.DirEntry, skip: set[tuple[int, int]]) -> str | None:
-    """`_FOLDER` (to walk), `_INPUT`, or None (not an input); raises OSError for an entry it cannot judge."""
+def _entry_kind(entry: os.DirEntry, skip: set[tuple[int, int]], skipped: Counter) -> str | None:
+    """`_FOLDER` (to walk), `_INPUT`, or None (not an input, counted in `skipped` when it is a file or a link
+    to a folder); raises OSError for an entry it cannot judge."""
     if entry.is_dir(follow_symlinks=False):
         if any(entry.inode() == ino for _dev, ino in skip) and (
                 (st := entry.stat(follow_symlinks=False)).st_dev, st.st_ino) in skip:
@@ -189,12 +241,21 @@ def _entry_kind(entry: os.DirEntry, skip: set[tuple[int, int]]) -> str | None:
             log.info("%s: the output or state of another pagewash run: not read", entry.path)
             return None
         return _FOLDER
-    if _kind_of_name(entry.name) is None:
+    kind = _kind_of_name(entry.name)
+    if kind is None or kind == "wat":
+        if entry.name.startswith("."):
+            return None
+        if entry.is_symlink() and entry.is_dir():
+            log.warning("%s: a symbolic link to a folder: not followed", entry.path)
+            skipped["symbolic link to a folder"] += 1
+        elif entry.is_file():
+            skipped[skip_reason(entry.name)] += 1
         return None
     if entry.is_file():  # follows a symbolic link (a stat): a loop raises ELOOP; a dangling link is False
         return _INPUT
     if stat.S_ISDIR(entry.stat().st_mode):  # a dangling link raises ENOENT here
-        log.info("%s: a symbolic link to a folder: not followed", entry.path)
+        log.warning("%s: a symbolic link to a folder: not followed", entry.path)
+        skipped["symbolic link to a folder"] += 1
     else:
         log.warning("%s: not a regular file (a FIFO, socket or device): skipped", entry.path)
     return None
@@ -231,15 +292,25 @@ def sidecar(path: Path) -> dict:
     return {}
 
 
-def read_inputs(path: Path, root: Path, max_bytes: int, skipped: Counter | None = None) -> Iterator[RawPage]:
-    """The pages of one input file; archive records that are not pages are counted in `skipped` by why."""
+def read_inputs(path: Path, root: Path, max_bytes: int, skipped: Counter | None = None,
+                keys: InputConfig | None = None) -> Iterator[RawPage]:
+    """The pages of one input file; archive records that are not pages are counted in `skipped` by why.
+    `keys`: the field names of scraper exports (JSON lines, Parquet). A file named as RAW whose name says no
+    kind is judged by its first bytes (`sniff_kind`)."""
     rel = input_key(path, root)
-    kind = _kind(path) or "page"
+    keys = keys or InputConfig()
     try:
+        kind = _kind(path) or (sniff_kind(path) if path == root else "page")
+        if kind == "wat":  # metadata records only: no page
+            if skipped is not None:
+                skipped["WAT archive (metadata only)"] += 1
+            return
         if kind == "jsonl":
-            yield from _read_jsonl(path, rel, max_bytes)
-        elif kind == "warc":
-            yield from read_warc(path, rel, max_bytes, skipped)
+            yield from read_jsonl(path, rel, max_bytes, keys)
+        elif kind == "parquet":
+            yield from read_parquet(path, rel, max_bytes, keys)
+        elif kind in ("warc", "wet"):
+            yield from read_warc(path, rel, max_bytes, skipped, text=kind == "wet")
         else:
             yield _read_page(path, rel, max_bytes)
     except OSError as exc:  # vanished or unreadable mid-way: what was read stands, the rest is a reject
@@ -253,94 +324,3 @@ def _read_page(path: Path, rel: str, max_bytes: int) -> RawPage:
     if size > max_bytes:
         return RawPage.unreadable(str(path), rel, "too_large", f"{size} bytes > max_input_bytes {max_bytes}", meta)
     return RawPage(source_path=str(path), rel_path=rel, data=path.read_bytes(), meta=meta)
-
-
-@contextmanager
-def _open_stream(path: Path) -> Iterator:
-    """The file's bytes, gunzipped when its name ends in .gz."""
-    with path.open("rb") as stream:
-        if path.name.lower().endswith(".gz"):
-            with gzip.GzipFile(fileobj=stream, mode="rb") as unzipped:
-                yield unzipped
-        else:
-            yield stream
-
-
-def _bounded_lines(stream, limit: int, block_size: int = _BLOCK) -> Iterator[bytes | None]:
-    """The stream's lines (without the newline), read in blocks; a line longer than `limit` bytes comes out
-    as None, skipped to its end block by block, never held whole (a 1 GB line of a 1 MB .jsonl.gz)."""
-    line = bytearray()
-    too_long = False
-    read = getattr(stream, "read1", stream.read)  # what a cut gzip stream held before its damage comes out
-    while block := read(block_size):
-        start = 0
-        while (end := block.find(b"\n", start)) >= 0:
-            if not too_long:
-                line += block[start:end]
-            yield None if too_long or _longer(line, limit) else bytes(line)
-            line.clear()
-            too_long, start = False, end + 1
-        if not too_long:
-            line += block[start:]
-            if len(line) > limit + 1:  # + 1: the line may yet end in \r\n
-                too_long = True
-                line.clear()
-    if too_long or line:
-        yield None if too_long or _longer(line, limit) else bytes(line)
-
-
-def _longer(line: bytearray, limit: int) -> bool:
-    """Longer than `limit` bytes, not counting the \r of a CRLF line end."""
-    return len(line) - line.endswith(b"\r") > limit
-
-
-def _read_jsonl(path: Path, rel: str, max_bytes: int) -> Iterator[RawPage]:
-    """One page a line: {"html" or "text", optional "url", "fetched_at"}; a bad line is a reject, and so is
-    a line longer than `max_bytes` (`too_large`)."""
-    source = f"{path}"
-    with _open_stream(path) as stream:
-        lines = _bounded_lines(stream, max_bytes)
-        line_no = 0
-        while True:
-            try:
-                raw = next(lines, b"\n")  # a line never holds its newline: b"\n" is the end
-            except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
-                yield RawPage.unreadable(str(path), f"{rel}#L{line_no + 1}", "bad_gzip",
-                                         f"{source}:{line_no + 1}: {exc}")
-                return
-            if raw == b"\n":
-                return
-            line_no += 1
-            where = f"{rel}#L{line_no}"
-            if raw is None:
-                yield RawPage.unreadable(str(path), where, "too_large",
-                                f"{source}:{line_no}: line longer than max_input_bytes {max_bytes}")
-                continue
-            if not raw.strip():
-                continue
-            try:
-                record = json.loads(raw)
-            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-                yield RawPage.unreadable(str(path), where, "bad_jsonl", f"{source}:{line_no}: not JSON: {exc}")
-                continue
-            if not isinstance(record, dict):
-                yield RawPage.unreadable(str(path), where, "bad_jsonl", f"{source}:{line_no}: not a JSON object")
-                continue
-            kind = "html" if record.get("html") is not None else "text"
-            if kind == "html" and isinstance(record["html"], str) and not record["html"].strip() \
-                    and record.get("text") is not None:
-                kind = "text"  # an empty `html` beside a `text`: the page is the text
-            body = record.get(kind)
-            if not isinstance(body, str):
-                yield RawPage.unreadable(str(path), where, "bad_jsonl",
-                                         f"{source}:{line_no}: needs a string `html` or `text`")
-                continue
-            meta = {"kind": kind, "line": line_no}
-            for key in ("url", "fetched_at"):
-                if isinstance(record.get(key), str):
-                    meta[key] = record[key]
-            try:
-                data = body.encode("utf-8")
-            except UnicodeEncodeError:  # a lone surrogate (`"\\ud800"` is valid JSON) is no character
-                data = _LONE_SURROGATE.sub("\ufffd", body).encode("utf-8")
-            yield RawPage(source_path=f"{source}:{line_no}", rel_path=where, data=data, meta=meta)

@@ -17,8 +17,11 @@ from ..document import RawPage
 log = logging.getLogger("pagewash")
 
 
-def read_warc(path: Path, rel: str, max_bytes: int, skipped: Counter | None) -> Iterator[RawPage]:
-    """The pages of a web archive, streamed with warcio (`_warc_page` says which records are pages).
+def read_warc(path: Path, rel: str, max_bytes: int, skipped: Counter | None, text: bool = False
+              ) -> Iterator[RawPage]:
+    """The pages of a web archive, streamed with warcio (`_warc_page` says which records are pages): WARC, or
+    ARC (warcio turns its headers into WARC ones), or with `text` a WET file, whose `conversion` records are
+    the pages' text (read as dumps).
 
     Damage ends the reading with one `bad_warc` reject naming the file and the offset of the damaged
     record, and what was read before stands: a record shorter than its Content-Length (its text is never
@@ -32,19 +35,21 @@ def read_warc(path: Path, rel: str, max_bytes: int, skipped: Counter | None) -> 
         BufferedReader.DECOMPRESSORS["br"] = _Brotli  # the same class each time: idempotent
     size = path.stat().st_size
     with path.open("rb") as stream:
-        records = ArchiveIterator(stream)
+        arc = path.name.lower().endswith((".arc", ".arc.gz"))
+        records = ArchiveIterator(stream, arc2warc=arc)  # ARC headers read as WARC ones: url, date
         while True:
             start = records.offset  # where the record being read starts: the end of the last whole one
             try:
                 record = next(records, None)
                 if record is None:
                     break
-                if record.format != "warc":  # a text file parses as a run of ARC records: one reject, not 50
+                if record.format != "warc" and not (arc and record.format.startswith("arc")):
+                    # a text file parses as a run of ARC records: one reject, not 50
                     raise ArchiveLoadFailed(f"not a WARC record ({record.format.upper()} format)")
                 if record.length is None:
                     raise ArchiveLoadFailed("record without a Content-Length")
                 url = record.rec_headers.get_header("WARC-Target-URI")
-                verdict = _warc_page(record, url, max_bytes)
+                verdict = _text_page(record, max_bytes) if text else _warc_page(record, url, max_bytes)
                 offset = records.get_record_offset()  # reads the record to its end
                 cut = _cut_short(records, record)
             except ArchiveLoadFailed as exc:
@@ -57,7 +62,8 @@ def read_warc(path: Path, rel: str, max_bytes: int, skipped: Counter | None) -> 
                                          f"{path}@{start}: {type(exc).__name__}: {exc}")
                 return
             where = f"{rel}#{offset}"
-            meta = {"kind": "html", "url": url, "fetched_at": record.rec_headers.get_header("WARC-Date")}
+            meta = {"kind": "text" if text else "html", "url": url,
+                    "fetched_at": record.rec_headers.get_header("WARC-Date")}
             if cut is not None:
                 yield RawPage.unreadable(str(path), where, "bad_warc", f"{path}@{offset}: {cut}", meta)
                 return
@@ -126,6 +132,16 @@ def _warc_page(record, url: str | None, max_bytes: int) -> tuple:
         return "reject", "undecodable", f"Content-Encoding {unsupported!r} is not supported"
     if not media and not sniffed:
         return "skip", "no type, not HTML"
+    if len(data) > max_bytes:
+        return "reject", "too_large", f"payload > {max_bytes} bytes"
+    return "page", data
+
+
+def _text_page(record, max_bytes: int) -> tuple:
+    """A WET record: ("page", its text) for a `conversion` record, else ("skip", its type)."""
+    if record.rec_type != "conversion":
+        return "skip", record.rec_type
+    data = record.content_stream().read(max_bytes + 1)
     if len(data) > max_bytes:
         return "reject", "too_large", f"payload > {max_bytes} bytes"
     return "page", data

@@ -77,10 +77,14 @@ class BatchRun:
         self.state.begin_walk()
         seen: list[str] = []  # keys not yet noted in the state
         unread: list[str] = []  # folders that could not be read: what they hold is not known to be gone
-        for found in walk_inputs(self.ctx.raw, self.own_folders()):
+        limit, taken = self.ctx.select.limit, 0  # --limit: pages yielded
+        for found in walk_inputs(self.ctx.raw, self.own_folders(), self.counters.files_skipped):
             if self.stop.signum:
                 return
             path, key = found.path, found.key
+            if not found.folder and not self.ctx.select.takes(key):
+                self.counters.files_skipped["left out by --glob/--exclude"] += 1
+                continue
             self.counters.inputs["seen"] += 1
             seen.append(key)
             if len(seen) >= SEEN_BATCH:
@@ -110,7 +114,7 @@ class BatchRun:
             self.files[key] = file
             self.pages_done[key] = file.resume_at
             complete, failed, n = True, False, 0
-            pages = read_inputs(path, self.ctx.raw, max_bytes, self.counters.records_skipped)
+            pages = read_inputs(path, self.ctx.raw, max_bytes, self.counters.records_skipped, self.ctx.config.input)
             while True:
                 try:
                     page = next(pages, None)
@@ -125,7 +129,11 @@ class BatchRun:
                 failed = failed or (page.reject is not None and page.reject.reason == "unreadable")
                 if n > file.resume_at or failed:
                     self.counters.bytes_read += len(page.data)
+                    taken += 1
                     yield (key, page)
+                if limit and taken >= limit:  # --limit: the rest of this input is for the next run
+                    complete = False
+                    break
                 if failed:
                     break
                 if self.stop.signum:
@@ -136,9 +144,14 @@ class BatchRun:
                 yield EndOfInput(key, failed=True)
             elif complete:
                 yield EndOfInput(key)
+            if limit and taken >= limit:
+                log.info("--limit %d: %d pages taken; the next run goes on from here", limit, taken)
+                break
         self.state.saw(seen)
-        if whole and not self.stop.signum:
+        if whole and not self.stop.signum and not self.ctx.select.partial:
             self._retract_gone(root, unread)
+        elif whole and self.ctx.select.partial:
+            log.info("a selective run (--glob, --exclude, --limit): inputs not seen are not taken for deleted")
 
     def own_folders(self) -> list[Path]:
         """The folders this run writes (its output's streams, made now, and its state), never read as input

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import logging
 import signal
 from dataclasses import dataclass
@@ -26,6 +27,25 @@ class Engine:
 
 
 @dataclass(frozen=True)
+class Selection:
+    """Which inputs a run takes: keys matching one of `globs` (all when none) and none of `excludes`
+    (fnmatch patterns on the path under RAW), and at most `limit` pages (0: all). A selective run never takes
+    the inputs it leaves out for deleted: their records stay."""
+
+    globs: tuple[str, ...] = ()
+    excludes: tuple[str, ...] = ()
+    limit: int = 0
+
+    @property
+    def partial(self) -> bool:
+        return bool(self.globs or self.excludes or self.limit)
+
+    def takes(self, key: str) -> bool:
+        return (not self.globs or any(fnmatch.fnmatch(key, g) for g in self.globs)) and not any(
+            fnmatch.fnmatch(key, x) for x in self.excludes)
+
+
+@dataclass(frozen=True)
 class RunContext:
     """What one run is asked to do, built once by `run_corpus` (from the CLI's arguments) and only read after:
     by the run, and, its config, rules and stamp, by its workers."""
@@ -42,6 +62,7 @@ class RunContext:
     full: bool  # --full: reprocess every input
     accept_mixed: bool  # --accept-mixed: keep earlier records made with other settings
     source: str  # the records' `source` (--source; default the input folder's name)
+    select: Selection = Selection()  # --glob, --exclude, --limit
 
 
 class StoppedAtOnce(BaseException):

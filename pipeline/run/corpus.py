@@ -44,7 +44,7 @@ from ..records import processed_at
 from ..rules import RuleSet, load_rules
 from ..state import RunState, run_lock
 from .batch import BatchRun
-from .context import Engine, RunContext, Stop, StoppedAtOnce
+from .context import Engine, RunContext, Selection, Stop, StoppedAtOnce
 from .probes import cap_workers
 from .report import RunResult, build_report
 
@@ -57,7 +57,8 @@ EXIT_OK, EXIT_FAILURES, EXIT_BUSY = 0, 1, 75
 def run_corpus(raw: Path, out: Path | str, config: Config, *, rules: RuleSet | None = None, full: bool = False,
                wait: bool = False, workers: int | None = None, progress: bool | None = None,
                executor: str | None = None, address: str | None = None, state_dir: Path | str | None = None,
-               accept_mixed: bool = False, source: str | None = None, fmt: str | None = None) -> RunResult:
+               accept_mixed: bool = False, source: str | None = None, fmt: str | None = None,
+               select: Selection | None = None) -> RunResult:
     """Clean what is new under `raw` into `out` (a folder, or an fsspec URL with `state_dir`: see
     pipeline/store.py); raises LockBusy if another run holds its state."""
     started = time.time()
@@ -70,7 +71,8 @@ def run_corpus(raw: Path, out: Path | str, config: Config, *, rules: RuleSet | N
     store, state_dir = open_output(str(out), str(state_dir) if state_dir else None, fmt or config.output.format)
     state_dir.mkdir(parents=True, exist_ok=True)
     source = source or default_source(raw)
-    ctx = RunContext(raw, store, state_dir, config, rules, engine, stamp, started, progress, full, accept_mixed, source)
+    ctx = RunContext(raw, store, state_dir, config, rules, engine, stamp, started, progress, full, accept_mixed, source,
+                     select or Selection())
     with run_lock(state_dir, wait=wait), Stop() as stop:
         state = RunState(state_dir)
         try:

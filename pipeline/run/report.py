@@ -18,6 +18,7 @@ class RunCounters(Counters):
     duplicates: int = 0
     bytes_read: int = 0
     records_skipped: Counter = field(default_factory=Counter)  # archive records that are not pages, by why
+    files_skipped: Counter = field(default_factory=Counter)  # files under RAW that are no input, by why
 
     @property
     def failures(self) -> int:
@@ -57,6 +58,7 @@ def build_report(ctx: RunContext, state: RunState, run_id: int, status: str, cou
         "inputs": {k: c.inputs[k] for k in ("seen", "new", "changed", "resumed", "skipped", "failed", "deleted")},
         "pages": c.pages,
         "records_skipped": _sorted_counts(c.records_skipped),
+        "files_skipped": _sorted_counts(c.files_skipped),
         "documents": c.documents - c.duplicates,
         "duplicates": c.duplicates,
         "rejects": dict(sorted(c.rejects.items())),

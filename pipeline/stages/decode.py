@@ -39,7 +39,11 @@ class Decode(Stage):
         if page.meta.get("sitename"):  # a sidecar's word beats anything read from the page
             meta["sitename"] = page.meta["sitename"]
             meta["provenance"] = {"sitename": "sidecar"}
-        doc = Document(id=document_id(page.rel_path, meta["url"]), text="", metadata=meta)
+        for name, value in (page.meta.get("fields") or {}).items():  # an export's fields kept (`keep_fields`)
+            meta.setdefault(name, value)
+        # an export's own id is kept; else the sha1 of the URL, or of the path
+        doc_id = page.meta.get("id") or document_id(page.rel_path, meta["url"])
+        doc = Document(id=doc_id, text="", metadata=meta)
         data = page.data
         if is_gzip(data):
             data = gunzip(data, self.config.max_input_bytes)
