@@ -38,7 +38,11 @@ log = logging.getLogger("pagewash")
 
 
 def _input_keys(config: Config, args: argparse.Namespace) -> Config:
-    """The [input] keys the flags name (`--text-key`, …, `--keep-fields a,b`) over the config's."""
+    """The [input] keys the flags name (`--text-key`, …, `--keep-fields a,b`) and `--languages` over the
+    config's."""
+    if getattr(args, "languages", None) is not None:
+        keep = tuple(code.strip() for code in args.languages.split(",") if code.strip())
+        config = dataclasses.replace(config, language=dataclasses.replace(config.language, keep=keep))
     changed = {name: getattr(args, name) for name in ("text_key", "html_key", "url_key", "id_key", "fetched_key")
                if getattr(args, name, None) is not None}
     if getattr(args, "keep_fields", None) is not None:

@@ -99,6 +99,8 @@ def build_parser(commands: Mapping[str, Callable[[argparse.Namespace], int]]) ->
                    help="shard files: jsonl.gz, jsonl, jsonl.zst or parquet (default: [output] format, jsonl.gz)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bar on stderr (default: only when stderr is a terminal)")
+    p.add_argument("--languages", metavar="CODES", help="keep only these languages (`en,de`); others become "
+                   "`language` rejects (default: [language] keep, all)")
     p.add_argument("--glob", action="append", metavar="PATTERN",
                    help="take only inputs whose path under RAW matches (fnmatch, repeatable: `2024/*.warc.gz`)")
     p.add_argument("--exclude", action="append", metavar="PATTERN", help="leave out inputs whose path matches")

@@ -30,6 +30,7 @@ CLEAN_METHODS = ("model", "heuristic")
 KEEP_POLICIES = ("longest", "earliest", "first_seen")
 RECAPTURE_POLICIES = ("update", "versions")
 ENGINES = ("local", "ray")
+LANGUAGE_ENGINES = ("langdetect", "fasttext")
 OUTPUT_FORMATS = ("jsonl.gz", "jsonl", "jsonl.zst", "parquet")  # pipeline/io/formats.py
 
 
@@ -168,6 +169,22 @@ class DedupConfig:
 
 
 @dataclass(frozen=True)
+class LanguageConfig:
+    """How the article's language is identified, and which languages a run keeps (README, "Languages")."""
+
+    engine: str = field(default="langdetect", metadata={
+        "help": "`langdetect` (55 languages, seeded), or `fasttext`: fastText's lid.176 model (176 languages, as "
+                "FineWeb and dolma; needs pagewash[fasttext])"})
+    keep: tuple[str, ...] = field(default=(), metadata={
+        "help": "ISO 639-1 codes of the languages to keep (`--languages en,de`); any other, or none found, is a "
+                "`language` reject; empty: keep all"})
+
+    def __post_init__(self) -> None:
+        if self.engine not in LANGUAGE_ENGINES:
+            raise ConfigError(f"[language] engine must be one of {', '.join(LANGUAGE_ENGINES)}, got {self.engine!r}")
+
+
+@dataclass(frozen=True)
 class HtmlConfig:
     """How trafilatura reads HTML pages (see README, "HTML speed and accuracy")."""
 
@@ -232,6 +249,7 @@ class Config:
 
     clean: CleanConfig = field(default_factory=CleanConfig)
     html: HtmlConfig = field(default_factory=HtmlConfig, metadata={"help": "HTML extraction: the [html] table"})
+    language: LanguageConfig = field(default_factory=LanguageConfig, metadata={"help": "the [language] table"})
     dedup: DedupConfig = field(
         default_factory=DedupConfig, metadata={"help": "near-duplicate detection: the [dedup] table"}
     )

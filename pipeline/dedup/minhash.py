@@ -58,6 +58,18 @@ def _words(text: str) -> list[str]:
     return [part for word in words for part in _SPLIT_UNSPACED.findall(word)]
 
 
+_RUNS = re.compile(r"\w+")
+
+
+def count_words(text: str) -> int:
+    """Words of a text: runs of word characters, and in scripts written without spaces (Chinese, Japanese,
+    Thai, Lao, Khmer, Myanmar) each character, so that a Chinese article's length is not its clause count."""
+    runs = _RUNS.findall(text)
+    if _HAS_UNSPACED.search(text) is None:  # most texts: one pass
+        return len(runs)
+    return sum(len(_SPLIT_UNSPACED.findall(run)) for run in runs)
+
+
 def normalise(text: str) -> str:
     """Casefolded words separated by single spaces: punctuation, symbols and layout removed."""
     return " ".join(_words(text))

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from ..base import Stage
 from ..config import Config
+from ..dedup.minhash import count_words
 from ..document import Document, Rejected
-
-_WORD = re.compile(r"\w+")
 
 
 @dataclass
@@ -21,7 +19,7 @@ class Finalise(Stage):
     name: str = "finalise"
 
     def process(self, doc: Document) -> Document:
-        words = len(_WORD.findall(doc.text))
+        words = count_words(doc.text)
         doc.metadata["word_count"] = words
         for key in ("duplicate_of", "dup_cluster", "similarity", "superseded_by"):
             doc.metadata.setdefault(key, None)
