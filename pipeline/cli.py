@@ -150,7 +150,8 @@ def cmd_dedup(args: argparse.Namespace) -> int:
                 counts = rebuild_dedup(store, state_dir, config, workers, progress=progress)
             if inputs:
                 counts = dedup_jsonl(inputs, out, config.dedup, workers, progress=progress,
-                                     fmt=args.format or config.output.format)
+                                     fmt=args.format or config.output.format,
+                                     keys=(config.input.id_key, config.input.text_key))
     except ConfigError:
         raise
     except ValueError as exc:  # an index built with other parameters

@@ -125,6 +125,9 @@ def build_parser(commands: Mapping[str, Callable[[argparse.Namespace], int]]) ->
     p.add_argument("--format", choices=[f for f in OUTPUT_FORMATS if f != "parquet"],
                    help="shard files of IN.jsonl's records (default: [output] format, jsonl.gz); --rebuild keeps "
                         "the output's")
+    p.add_argument("--id-key", metavar="FIELD", help="the records' id field, moved to `id` (default: [input] id_key)")
+    p.add_argument("--text-key", metavar="FIELD",
+                   help="the records' text field, moved to `text` (default: [input] text_key)")
     common(p)
     p.set_defaults(func=commands["dedup"])
 

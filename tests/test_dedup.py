@@ -576,3 +576,14 @@ def test_a_dedup_output_of_an_older_version_is_rebuilt_without_losing_a_record(t
 
 def ids_of(out, stream):
     return [json.loads(line)["id"] for path in shard_files(out / stream) for line in shard_lines(path)]
+
+
+def test_dedup_reads_other_field_names_into_the_envelope(tmp_path):
+    """`pagewash dedup --id-key uid --text-key content`: a scraper export's own names."""
+    path = write_jsonl(tmp_path / "export.jsonl", [{"uid": "a", "content": seed_text("000"), "lang": "en"},
+                                                   {"uid": "b", "content": seed_text("000")}])
+    counts = dedup_jsonl([path], tmp_path / "out", CFG, keys=("uid", "content"))
+    assert (counts["kept"], counts["duplicates"]) == (1, 1)
+    shard = tmp_path / "out" / "documents" / "part-000000.jsonl"
+    [kept] = [json.loads(line) for line in shard_text(shard).splitlines()]
+    assert kept["id"] == "a" and kept["text"] == seed_text("000") and kept["lang"] == "en" and "content" not in kept

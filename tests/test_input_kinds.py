@@ -132,6 +132,7 @@ def test_export_field_names_own_ids_and_kept_fields(tmp_path: Path):
     assert [d["id"] for d in docs] == ["doc-0", "doc-1"]
     assert [d["metadata"]["url"] for d in docs] == ["https://b.example/0", "https://b.example/1"]
     assert docs[0]["metadata"]["lang_hint"] == "en" and docs[0]["metadata"]["crawl"] == {"batch": 7}
+    assert all((tmp_path / "out" / stream).is_dir() for stream in ("documents", "duplicates", "rejects"))  # even empty
 
 
 def test_glob_exclude_and_limit_take_part_and_delete_nothing(tmp_path: Path):

@@ -70,7 +70,7 @@ def _read_batches(inputs: list[Path], tables: DedupTables, batch_size: int, coun
         yield batch
 
 
-def _parse(source: str, lineno: int, line: str) -> tuple[dict, bool]:
+def _parse(source: str, lineno: int, line: str, keys: tuple[str, str] = ("id", "text")) -> tuple[dict, bool]:
     """The record and whether it can be deduplicated; a bad line becomes a reject that keeps it whole and
     says why (`bad_record`, or `empty` for a blank `text`)."""
     try:
@@ -84,6 +84,9 @@ def _parse(source: str, lineno: int, line: str) -> tuple[dict, bool]:
                 "metadata": {"filter_reason": "bad_record", "filter_detail": f"{source}:{lineno}: {why}",
                              "source_path": source, "line": lineno}}, False
     reason, why = "bad_record", None
+    for envelope, name in zip(("id", "text"), keys, strict=True):  # --id-key, --text-key: into the envelope
+        if name != envelope and name in record:
+            record[envelope] = record.pop(name)
     if not isinstance(record.get("id"), str):
         why = "needs a string `id`"
     elif not isinstance(record.get("text"), str):
@@ -145,7 +148,7 @@ def open_state(state_dir: Path, name: str, store: Store) -> RunState:
 
 
 def dedup_jsonl(inputs: list[Path], out: Path, cfg: DedupConfig, workers: int = 0, batch_size: int = 10_000,
-                fmt: str = "jsonl.gz",
+                fmt: str = "jsonl.gz", keys: tuple[str, str] = ("id", "text"),
                 progress: Callable[[str], None] | None = None) -> dict:
     """Deduplicate JSONL files (plain or gzip) of records with `id` and `text` into OUT/{documents,duplicates,rejects}.
 
@@ -173,7 +176,7 @@ def dedup_jsonl(inputs: list[Path], out: Path, cfg: DedupConfig, workers: int = 
         sweep(store, staged, state)
         seq = first_seq = state.next_seq()
         for batch in _read_batches(inputs, state.dedup, batch_size, counts):
-            _stage_batch(state, store, staged, seq, batch, cfg, run_id, counts)
+            _stage_batch(state, store, staged, seq, batch, cfg, run_id, counts, keys)
             seq += 1
             if progress is not None:
                 progress(f"dedup: {counts['records']} records read and signed")
@@ -192,14 +195,14 @@ def dedup_jsonl(inputs: list[Path], out: Path, cfg: DedupConfig, workers: int = 
 
 
 def _stage_batch(state: RunState, store: Store, staged: LocalStore, seq: int, batch: _Batch, cfg: DedupConfig,
-                 run_id: int, counts: Counter) -> None:
+                 run_id: int, counts: Counter, keys: tuple[str, str] = ("id", "text")) -> None:
     """One batch as shard `seq`: rejects to `rejects/`, the rest staged with their signatures, committed
     together with the inputs' progress."""
     files = ShardSet(store, seq, {STAGED: staged})
     outputs, pending = [], []
     try:
         for source, lineno, line in batch.lines:
-            record, ok = _parse(source, lineno, line)
+            record, ok = _parse(source, lineno, line, keys)
             counts["records"] += 1
             if not ok:
                 counts["rejects"] += 1
