@@ -130,3 +130,12 @@ def card_features(extra: tuple[str, ...] = ()) -> list[dict]:
     meta += [_feature(name, "string") for name in sorted(extra) if name not in METADATA_KEYS]
     return [{"name": name, "struct": meta} if kind == "metadata" else _feature(name, kind)
             for name, kind, _help in FIELDS]
+
+
+def features(extra: tuple[str, ...] = ()):
+    """The schema as Hugging Face `datasets.Features`, for `load_dataset("json", data_files=…, features=…)` over
+    shards of any runs (without it, `datasets` infers each file's types, and a field null in every record of one
+    shard and a timestamp in another cannot be reconciled). Needs `datasets`."""
+    import datasets
+
+    return datasets.Features.from_arrow_schema(arrow_schema(extra))
