@@ -23,6 +23,9 @@ run: $(RUN_STAMP)
 	$(BIN)/pagewash run raw/ -o cleaned/
 
 test: $(TEST_STAMP)
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && apt-get install -y -q chromium >/dev/null 2>&1; } || \
+	  echo "make: no Chromium, and no root to install it: the HTML views' browser tests are skipped"
 	$(BIN)/ruff check pipeline cli.py tests bench
 	$(BIN)/pytest -q
 

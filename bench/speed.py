@@ -86,6 +86,42 @@ def trafilatura_seconds(raw: Path, with_metadata: bool = False) -> float:
     return float(proc.stdout.strip().splitlines()[-1])
 
 
+def profile(pages: int, top: int = 12) -> dict:
+    """Where one page's time goes: each stage's mean milliseconds a page (the pipeline's own stage clocks), for
+    text dumps and HTML pages in one process, then the functions with the most cumulative time (cProfile)."""
+    import cProfile
+    import pstats
+
+    from pipeline.config import load_config
+    from pipeline.document import RawPage
+    from pipeline.records import Counters
+    from pipeline.stages.runner import Pipeline
+
+    pipeline = Pipeline(load_config())
+    found: dict = {}
+    for kind, folder, pattern in (("text", DEV / "dumps" / "bs4", "*.txt.gz"), ("html", DEV / "html", "*.html.gz")):
+        paths = sorted(folder.glob(pattern))[:pages]
+        datas = [(p.name, gzip.decompress(p.read_bytes())) for p in paths]
+        counters = Counters()
+        pipeline.process(RawPage("warm", "warm", datas[0][1]), Counters())  # first-use costs out of the figures
+        profiler = cProfile.Profile()
+        started = time.perf_counter()
+        profiler.enable()
+        for name, data in datas:
+            pipeline.process(RawPage(name, name, data), counters)
+        profiler.disable()
+        wall = time.perf_counter() - started
+        stats = pstats.Stats(profiler)
+        functions = sorted(((value[3], f"{Path(func[0]).name}:{func[1]} {func[2]}") for func, value in
+                            stats.stats.items()), reverse=True)[:top]
+        found[kind] = {"pages": len(datas), "ms_per_page": round(1000 * wall / len(datas), 2),
+                       "stages_ms_per_page": {stage: round(1000 * sec / len(datas), 2) for stage, sec in
+                                              sorted(counters.stage_seconds.items(), key=lambda kv: -kv[1])},
+                       "top_cumulative_ms_per_page": {name: round(1000 * sec / len(datas), 2)
+                                                      for sec, name in functions}}
+    return found
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pages", type=int, default=20_000, help="text dumps in the large run")
@@ -98,7 +134,23 @@ def main() -> int:
     parser.add_argument("--skip-html", action="store_true", help="no HTML or trafilatura figures")
     parser.add_argument("--skip-memory", action="store_true", help="no small run for the memory comparison")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--profile", type=int, nargs="?", const=200, metavar="PAGES",
+                        help="only: where a page's time goes, stage by stage and by function (default 200 pages "
+                             "of each kind, one process, under cProfile: its overhead inflates the figures)")
     args = parser.parse_args()
+    if args.profile:
+        found = profile(args.profile)
+        if args.json:
+            print(json.dumps(found, indent=2))
+            return 0
+        for kind, figures in found.items():
+            print(f"{kind}: {figures['pages']} pages, {figures['ms_per_page']} ms/page under cProfile")
+            for stage, ms in figures["stages_ms_per_page"].items():
+                print(f"  stage {stage:<12} {ms:8.2f} ms/page")
+            print("  most cumulative time:")
+            for name, ms in figures["top_cumulative_ms_per_page"].items():
+                print(f"    {ms:8.2f} ms/page  {name}")
+        return 0
     worker_counts = [int(w) for w in args.workers.split(",")]
     results: dict = {"cores": len(os.sched_getaffinity(0))}
     with tempfile.TemporaryDirectory(prefix="pagewash-speed-") as tmp:

@@ -28,7 +28,7 @@ import threading
 from pathlib import Path
 
 from .config import Config, load_config
-from .document import RawPage
+from .document import Document, RawPage
 from .records import processed_at, record_of
 from .rules import RuleSet, load_rules
 
@@ -86,6 +86,10 @@ class Cleaner:
 
     def record(self, page: RawPage) -> dict:
         """The record of a page as a reader gives it (`pipeline.document.RawPage`: bytes, path, url…)."""
+        return self.record_and_document(page)[0]
+
+    def record_and_document(self, page: RawPage) -> tuple[dict, Document]:
+        """The record of a page, and the document it was made from (with its line verdicts: `explain`)."""
         if self._pipeline is None:
             from .stages.runner import Pipeline  # the stages' libraries load with the first page, not the import
 
@@ -95,7 +99,7 @@ class Cleaner:
                         self.config.extract_timeout)
             self._warned = True
         outcome = self._pipeline.process(page)
-        return record_of(outcome.document, processed_at(), self.source)
+        return record_of(outcome.document, processed_at(), self.source), outcome.document
 
     def clean_text(self, text: str | bytes, *, url: str | None = None, **kwargs) -> dict:
         """The record of a rendered-text dump (one block a line)."""

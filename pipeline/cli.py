@@ -17,7 +17,9 @@ import sys
 from pathlib import Path
 from types import MappingProxyType
 
+from . import audit
 from .api import Cleaner
+from .audit_html import audit_page
 from .cliargs import build_parser, logging_for
 from .config import Config, ConfigError, load_config, to_toml
 from .dedup.driver import tell
@@ -27,13 +29,14 @@ from .document import RawPage
 from .executor import default_workers
 from .io.sources import input_root, kinds_help
 from .io.store import MARKER, StoreError, is_url, open_output
-from .io.writer import dump_record
+from .io.writer import dump_record, to_json, write_atomic
 from .rules import load_rules
 from .run.context import Selection
-from .run.corpus import EXIT_BUSY, StoppedAtOnce, run_corpus
+from .run.corpus import EXIT_BUSY, StoppedAtOnce, run_corpus, write_report_html
 from .state import STATE_DB, LockBusy, RunState, StateError, is_temporary, run_lock
 
 EXIT_OK, EXIT_FAILURES, EXIT_USAGE = 0, 1, 2
+HEARTBEAT_S = 300.0  # a progress line this often on stderr when no terminal is attached (cron)
 log = logging.getLogger("pagewash")
 
 
@@ -94,7 +97,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         result = run_corpus(raw, out, config, full=args.full, wait=args.wait, workers=args.workers,
                             progress=args.progress, executor=args.executor, address=args.address,
                             state_dir=args.state, accept_mixed=args.accept_mixed, source=args.source, fmt=args.format,
-                            select=Selection(tuple(args.glob or ()), tuple(args.exclude or ()), args.limit or 0))
+                            select=Selection(tuple(args.glob or ()), tuple(args.exclude or ()), args.limit or 0),
+                            heartbeat=0.0 if args.quiet or sys.stderr.isatty() else HEARTBEAT_S)
     except LockBusy as busy:
         return _busy(busy)
     report = result.report
@@ -164,36 +168,57 @@ def cmd_dedup(args: argparse.Namespace) -> int:
 
 
 def cmd_extract(args: argparse.Namespace) -> int:
+    """One record a page, on stdout (a JSON-lines stream for an export or an archive)."""
     config = _config(args)
-    print(dump_record(Cleaner(config, source=args.source).record(_read_input(args.file))))
+    cleaner = Cleaner(config, source=args.source)
+    for page in audit.pages(args.file, config.max_input_bytes):
+        print(dump_record(cleaner.record(page)))
     return EXIT_OK
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
     config = _config(args)
-    outcome = _pipeline(config).process(_read_input(args.file))
-    doc = outcome.document
-    width = shutil.get_terminal_size((120, 20)).columns if sys.stdout.isatty() else 200
-    text_width = max(20, width - 58)
-    for v in doc.lines.verdicts if doc.lines else []:
-        if v.label == "blank" and not args.all:
+    target = audit.source_of(args.id, Path(args.file)) if args.id else args.file
+    found = audit.pages(target, config.max_input_bytes)
+    if len(found) > 1:
+        raise ConfigError(f"{target} holds {len(found)} pages: name one as its records' source_path does, e.g. "
+                          f"{found[0].source_path} (or find a record's page with --id ID OUT)")
+    result = audit.audit(Cleaner(config), found[0])
+    if args.html:
+        write_atomic(Path(args.html), audit_page(result, load_rules(config.rules_dirs)))
+        return EXIT_OK
+    if args.json:
+        for item in result.as_json():
+            print(to_json(item))
+        return EXIT_OK
+    width = args.width if args.width is not None else (shutil.get_terminal_size((120, 20)).columns
+                                                       if sys.stdout.isatty() else 0)
+    text_width = max(20, width - 60) if width else 0
+    for line in result.lines:
+        if line.label == "blank" and not args.all:
             continue
-        verdict = "KEEP" if v.kept else "drop"
-        reason = v.rule_id or "-"
-        # the line's class (model: body, title, author, date, boilerplate; heuristic: good, medium, short, bad)
-        # and, from the model, the probability of that class
-        probability = f"{v.probability:.2f}" if v.probability is not None else "    "
-        text = v.text if len(v.text) <= text_width else v.text[: text_width - 1] + "…"
-        print(f"{v.index + 1:5} {verdict} {reason:<26} {v.label:<11} {probability} | {text}")
-    meta = doc.metadata
-    print("-" * min(width, 80))
-    if outcome.reject_reason:
-        print(f"rejected: {outcome.reject_reason} ({meta.get('filter_detail', '')})")
+        probability = f"{line.probability:.2f}" if line.probability is not None else "    "
+        text = line.text if not text_width or len(line.text) <= text_width else line.text[:text_width - 1] + "…"
+        verdict = {"keep": "KEEP", "drop": "drop", "meta": "META"}[line.verdict]
+        print(f"{line.number:5} {verdict} {line.rule or '-':<26} {line.label:<11} {probability} | {text}")
+    meta = result.record["metadata"]
+    print("-" * min(width or 80, 80))
+    if result.rejected:
+        print(f"rejected: {result.rejected} ({result.detail or ''})")
     for key in ("title", "author", "date", "sitename", "language", "word_count"):
         print(f"{key:>10}: {meta.get(key)}")
-    prov = meta.get("provenance")
+    prov = {k: v for k, v in (meta.get("provenance") or {}).items() if v}
     if prov:
         print(f"{'provenance':>10}: {json.dumps(prov, ensure_ascii=False)}")
+    return EXIT_OK
+
+
+def cmd_rules_list(args: argparse.Namespace) -> int:
+    """Every rule: id, file, action, whether enabled, and what it is for."""
+    rules = load_rules(args.rules or [])
+    for rule in rules.listing:
+        state = "on " if rule.enabled else "off"
+        print(f"{rule.id:<28} {state} {rule.action:<10} {rule.file:<16} {rule.description}")
     return EXIT_OK
 
 
@@ -216,11 +241,16 @@ def cmd_stats(args: argparse.Namespace) -> int:
         try:
             history = state.history(args.runs)
             totals = state.totals()
+            store.fmt = state.output_format()  # the shards report.html links to
         finally:
             state.close()
         report = {**report, "totals": totals}
     if args.json:
         print(json.dumps({"last_run": report, "history": history}, indent=2, ensure_ascii=False))
+        return EXIT_OK
+    if args.html:
+        write_report_html(store, report)
+        print(f"{store}/report.html", file=sys.stderr)
         return EXIT_OK
     inputs = report["inputs"]
     print(f"last run {report['run_id']} at {report['processed_at']} (pagewash {report['pipeline_version']}): "
@@ -263,7 +293,8 @@ def cmd_config_show(args: argparse.Namespace) -> int:
 
 
 COMMANDS = MappingProxyType({"run": cmd_run, "dedup": cmd_dedup, "extract": cmd_extract, "explain": cmd_explain,
-                             "rules_check": cmd_rules_check, "stats": cmd_stats, "config_show": cmd_config_show})
+                             "rules_check": cmd_rules_check, "rules_list": cmd_rules_list, "stats": cmd_stats,
+                             "config_show": cmd_config_show})
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -131,14 +131,20 @@ def build_parser(commands: Mapping[str, Callable[[argparse.Namespace], int]]) ->
     common(p)
     p.set_defaults(func=commands["dedup"])
 
-    p = add("extract", "one dump (or - for stdin) to one JSON record on stdout")
-    p.add_argument("file")
+    p = add("extract", "a page (or - for stdin) to its JSON record on stdout; an export or archive: one a page")
+    p.add_argument("file", help="FILE, FILE:LINE or FILE@OFFSET (one page of an export or archive)")
     p.add_argument("--source", metavar="NAME", help="the record's `source` field (default: null)")
     common(p)
     p.set_defaults(func=commands["extract"])
 
-    p = add("explain", "every line of a dump with its verdict and the rule that decided")
-    p.add_argument("file")
+    p = add("explain", "every line of a page with its verdict and the rule that decided")
+    p.add_argument("file", help="FILE, FILE:LINE (an export's page), FILE@OFFSET (an archive's record), or OUT "
+                   "with --id")
+    p.add_argument("--id", metavar="ID", help="explain the page of record ID of the output FILE names")
+    p.add_argument("--json", action="store_true", help="one JSON object a line (text, verdict, rule, label, "
+                   "probability), then the page's")
+    p.add_argument("--width", type=int, metavar="N", help="cut lines to N columns (0: never; default: the terminal's)")
+    p.add_argument("--html", metavar="FILE", help="write a self-contained HTML page of the audit to FILE")
     p.add_argument("--all", action="store_true", help="show blank lines too")
     common(p)
     p.set_defaults(func=commands["explain"])
@@ -148,12 +154,16 @@ def build_parser(commands: Mapping[str, Callable[[argparse.Namespace], int]]) ->
     check = rules_sub.add_parser("check", help="validate the packaged rules and DIR; exit 2 on the first error")
     check.add_argument("dir", nargs="?")
     check.set_defaults(func=commands["rules_check"])
+    listed = rules_sub.add_parser("list", help="every rule: id, on/off, action, file, what it is for")
+    listed.add_argument("--rules", action="append", metavar="DIR", help="a user rule folder, read after the packaged")
+    listed.set_defaults(func=commands["rules_list"])
 
     p = add("stats", "the last run's report in OUT, totals over all runs, and the run history")
     p.add_argument("output")
     p.add_argument("--state", metavar="DIR", help=_STATE_HELP)
     p.add_argument("--runs", type=int, default=10, metavar="N", help="runs of the history to show (default 10)")
     p.add_argument("--json", action="store_true", help="the last report and the history as JSON")
+    p.add_argument("--html", action="store_true", help="(re)write OUT/report.html from the last run's report")
     p.set_defaults(func=commands["stats"])
 
     p = add("config", "the configuration")

@@ -47,14 +47,43 @@ class Counters:
     stage_rejects: Counter = field(default_factory=Counter)
     lines_in: int = 0
     lines_kept: int = 0
+    hosts: Counter = field(default_factory=Counter)  # kept documents by host
+    length_bins: Counter = field(default_factory=Counter)  # (`in`|`kept`, bin): documents by lines in and kept
+    reject_examples: dict = field(default_factory=dict)  # reason -> the first EXAMPLES source paths
 
     def merge(self, other: Counters) -> None:
         self.pages += other.pages
         self.documents += other.documents
         self.lines_in += other.lines_in
         self.lines_kept += other.lines_kept
-        for name in ("rejects", "rules_hit", "rules_words", "languages", "stage_seconds", "stage_rejects"):
+        for name in ("rejects", "rules_hit", "rules_words", "languages", "stage_seconds", "stage_rejects", "hosts",
+                     "length_bins"):
             getattr(self, name).update(getattr(other, name))
+        for reason, paths in other.reject_examples.items():
+            mine = self.reject_examples.setdefault(reason, [])
+            mine += paths[:EXAMPLES - len(mine)]
+
+    def count_document(self, lines_in: int, lines_kept: int, host: str | None) -> None:
+        """A kept document's length before and after cleaning (lines, in power-of-two bins) and its host."""
+        self.length_bins[("in", length_bin(lines_in))] += 1
+        self.length_bins[("kept", length_bin(lines_kept))] += 1
+        self.hosts[host or "(no host)"] += 1
+
+    def count_reject(self, reason: str, source: str) -> None:
+        examples = self.reject_examples.setdefault(reason, [])
+        if len(examples) < EXAMPLES:
+            examples.append(source)
+
+
+EXAMPLES = 3  # source paths kept per reject reason for the report
+
+
+def length_bin(n: int) -> str:
+    """`0`, `1`, `2-3`, `4-7`, `8-15`, …: a power-of-two bin of a count."""
+    if n < 2:
+        return str(max(n, 0))
+    low = 1 << (n.bit_length() - 1)
+    return f"{low}-{2 * low - 1}"
 
 
 # Reasons that mean an input failed (as opposed to holding no article); they count toward max_error_rate.

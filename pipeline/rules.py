@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import re
-import sys
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -19,17 +18,13 @@ from pathlib import Path
 
 from .config import ConfigError
 from .heuristics import HEURISTIC_TESTS, HEURISTICS
+from .rulefiles import _key_line, _read_tables
 from .vocabulary import VOCABULARY_KEYS, Vocabulary
 
 try:
     from importlib.resources.abc import Traversable
 except ImportError:  # pragma: no cover - Python 3.10
     from importlib.abc import Traversable
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 ACTIONS = ("drop", "cut_after", "cut_before", "keep")
 RULE_KEYS = frozenset({"id", "description", "action", "exact", "prefix", "regex", "heuristic", "sites", "enabled"})
@@ -85,6 +80,17 @@ class LineRule:
 
 
 @dataclass(frozen=True, slots=True)
+class RuleInfo:
+    """A rule as `pagewash rules list` shows it, switched off or not."""
+
+    id: str
+    file: str
+    action: str
+    enabled: bool
+    description: str
+
+
+@dataclass(frozen=True, slots=True)
 class MetaPattern:
     id: str
     field: str
@@ -99,6 +105,7 @@ class RuleSet:
     meta: tuple[MetaPattern, ...]
     files: tuple[str, ...] = ()
     vocab: Vocabulary = field(default_factory=lambda: packaged_vocabulary())
+    listing: tuple[RuleInfo, ...] = field(default=(), compare=False)  # every rule, switched off too (`rules list`)
     _exact: dict = field(default_factory=dict, compare=False, repr=False)
 
     _by_action: dict = field(default_factory=dict, compare=False, repr=False)
@@ -216,57 +223,6 @@ def _screens(patterns: list[re.Pattern[str]]) -> tuple[re.Pattern[str], ...]:
 # --- loading -----------------------------------------------------------------------------------------
 
 
-def _table_lines(text: str, header: str) -> list[int]:
-    """1-based line numbers of each `[[header]]` table, in order, for error messages."""
-    pattern = re.compile(rf"^\s*\[\[\s*{re.escape(header)}\s*\]\]")
-    return [n for n, line in enumerate(text.splitlines(), 1) if pattern.match(line)]
-
-
-def _key_line(text: str, start: int, key: str) -> int:
-    lines = text.splitlines()
-    for n in range(start, len(lines) + 1):
-        if n > start and lines[n - 1].lstrip().startswith("[["):
-            break
-        if re.match(rf"^\s*{re.escape(key)}\s*=", lines[n - 1]):
-            return n
-    return start
-
-
-def _read_tables(path: Traversable) -> tuple[list[tuple[dict, int]], list[tuple[dict, int]], dict, str]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read: {exc}") from exc
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: {exc}") from exc
-    unknown = set(data) - {"rule", "meta", "vocabulary"}
-    if unknown:
-        raise ConfigError(f"{path}:1: unknown top-level key(s) {sorted(unknown)}; expected [[rule]], [[meta]] "
-                          "or [vocabulary]")
-    vocabulary = data.get("vocabulary", {})
-    if not isinstance(vocabulary, dict):
-        raise ConfigError(f"{path}:{_key_line(text, 1, 'vocabulary')}: vocabulary must be a table")
-    for key, words in vocabulary.items():
-        where = _key_line(text, 1, key)
-        if key not in VOCABULARY_KEYS:
-            raise ConfigError(f"{path}:{where}: unknown key {key!r} in [vocabulary] "
-                              f"(known: {', '.join(VOCABULARY_KEYS)})")
-        if not isinstance(words, list) or not all(isinstance(w, str) and w.strip() for w in words):
-            raise ConfigError(f"{path}:{where}: {key} must be a list of non-empty strings")
-    rules = data.get("rule", [])
-    metas = data.get("meta", [])
-    rule_lines = _table_lines(text, "rule")
-    meta_lines = _table_lines(text, "meta")
-    return (
-        [(r, rule_lines[i] if i < len(rule_lines) else 1) for i, r in enumerate(rules)],
-        [(m, meta_lines[i] if i < len(meta_lines) else 1) for i, m in enumerate(metas)],
-        vocabulary,
-        text,
-    )
-
-
 def _compile(
     where: str, text: str, line: int, key: str, patterns: Iterable[str], flags: int = re.IGNORECASE
 ) -> tuple[re.Pattern, ...]:
@@ -378,11 +334,15 @@ def load_rules(user_dirs: Iterable[str | Path] = (), include_defaults: bool = Tr
     rules = [_build_rule(t, w, x, n) for t, w, x, n in raw_rules.values()]
     metas = [_build_meta(t, w, x, n) for t, w, x, n in raw_metas.values()]
     vocab = Vocabulary(**{key: tuple(listed) for key, listed in words.items()})
+    listing = tuple(RuleInfo(str(t.get("id")), Path(w).name, str(t.get("action", "drop")),
+                             t.get("enabled", True) is not False, str(t.get("description", "")))
+                    for t, w, _x, _n in raw_rules.values())
     return RuleSet(
         rules=tuple(r for r in rules if r is not None),
         meta=tuple(m for m in metas if m is not None),
         files=tuple(files),
         vocab=vocab,
+        listing=listing,
     )
 
 

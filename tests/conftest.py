@@ -67,6 +67,20 @@ def stream_records(folder: Path) -> list[dict]:
     return [json.loads(line) for path in shard_files(folder) for line in shard_lines(path)]
 
 
+def seed_corpus(folder: Path) -> Path:
+    """A small corpus in `folder` (made): the five seed dumps, a copy of the first (a duplicate) and a binary file
+    (a reject), so that every stream gets records."""
+    import shutil
+
+    folder.mkdir(parents=True, exist_ok=True)
+    seeds = sorted(SEEDS_RAW.glob("*.txt"))
+    for seed in seeds:
+        shutil.copy(seed, folder / seed.name)
+    shutil.copy(seeds[0], folder / "copy.txt")
+    (folder / "binary.txt").write_bytes(bytes(range(256)) * 8)
+    return folder
+
+
 def seed_names() -> list[str]:
     return sorted(p.stem for p in SEEDS_GOLD.glob("*.json"))
 

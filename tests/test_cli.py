@@ -148,8 +148,10 @@ def test_explain_lists_every_line_with_its_rule():
     assert proc.returncode == 0
     out = proc.stdout.decode()
     non_blank = sum(1 for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
-    verdict_lines = [line for line in out.splitlines() if " KEEP " in line or " drop " in line]
+    verdict_lines = [line for line in out.splitlines() if " KEEP " in line or " drop " in line or " META " in line]
     assert len(verdict_lines) == non_blank
+    assert [line.split()[1:3] for line in verdict_lines if " META " in line] == [
+        ["META", "meta.title"], ["META", "meta.byline"], ["META", "meta.date"]]  # what became metadata, as such
     assert any(" drop nav.menu " in line and line.endswith("| • Contact Us") for line in verdict_lines)
     assert any(" KEEP " in line and "In a decisive effort" in line for line in verdict_lines)
     assert "title: Hong Kong’s John Lee Visits Hangzhou" in out
@@ -408,3 +410,77 @@ def test_help_lists_exit_codes_and_an_example_per_command():
     for command in ("run", "dedup", "extract", "explain", "stats", "config"):
         text = pagewash(command, "--help").stdout.decode()
         assert "exit codes:" in text and "example:" in text and f"pagewash {command}" in text, command
+
+
+def _json_lines(proc) -> list[dict]:
+    assert proc.returncode == 0, proc.stderr
+    return [json.loads(line) for line in proc.stdout.decode().splitlines()]
+
+
+def test_explain_and_extract_address_every_page_kind(tmp_path: Path):
+    """explain FILE:LINE (an export), FILE@OFFSET (an archive record), an HTML page with trafilatura's drops,
+    and --id ID OUT; extract of an export or archive is one record a page; --json round-trips."""
+    import io
+
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+
+    html = ("<html><head><title>Council Approves Harbour Plan</title></head><body><nav>Home</nav><nav>Sport</nav>"
+            "<article>" + "".join(f"<p>{line}</p>" for line in ARTICLE) + "</article></body></html>")
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    export = raw / "export.jsonl"
+    export.write_text("".join(json.dumps({"text": (SEEDS_RAW / name).read_text(encoding="utf-8")}) + "\n"
+                              for name in sorted(p.name for p in SEEDS_RAW.glob("*.txt"))[:2]), encoding="utf-8")
+    archive = raw / "crawl.warc.gz"
+    with open(archive, "wb") as out:
+        writer = WARCWriter(out, gzip=True)
+        http = StatusAndHeaders("200 OK", [("Content-Type", "text/html")], protocol="HTTP/1.1")
+        writer.write_record(writer.create_warc_record("https://example.com/h", "response",
+                                                      payload=io.BytesIO(html.encode()), http_headers=http))
+    records = _json_lines(pagewash("extract", str(export)))
+    assert [r["metadata"]["source_path"] for r in records] == [f"{export}:1", f"{export}:2"]
+    [warc_record] = _json_lines(pagewash("extract", str(archive)))
+    assert warc_record["metadata"]["url"] == "https://example.com/h"
+    assert pagewash("explain", str(export)).returncode == 2  # two pages: one must be named
+    line = _json_lines(pagewash("explain", f"{export}:2", "--json"))
+    assert line[-1]["page"] and line[-1]["metadata"]["source_path"] == f"{export}:2"
+    assert {o["verdict"] for o in line[:-1]} >= {"keep", "drop"}
+    explained = _json_lines(pagewash("explain", warc_record["metadata"]["source_path"], "--json"))
+    drops = [o for o in explained if o.get("verdict") == "drop"]
+    assert any(o["rule"] == "trafilatura" and o["text"] in ("Home", "Sport") for o in drops)  # the page shown whole
+    assert any(o.get("verdict") == "meta" and o["rule"] == "meta.title" for o in explained)
+    out = tmp_path / "out"
+    assert pagewash("run", str(raw), "-o", str(out), "--workers", "1").returncode == 0
+    by_id = _json_lines(pagewash("explain", "--id", records[0]["id"], str(out), "--json"))
+    assert by_id[-1]["metadata"]["source_path"] == f"{export}:1"
+    text = pagewash("explain", f"{export}:1", "--width", "0").stdout.decode()
+    assert "…" not in text  # --width 0: never cut
+
+
+def test_rules_list_names_every_packaged_rule():
+    from pipeline.rules import load_rules
+
+    listed = pagewash("rules", "list").stdout.decode().splitlines()
+    ids = {line.split()[0] for line in listed}
+    assert ids == {rule.id for rule in load_rules().rules}
+    assert all(" on " in line for line in listed)
+
+
+def test_a_heartbeat_line_tells_the_progress_when_no_terminal_is_attached(tmp_path: Path, capsys):
+    """Under cron (no terminal, no bar): pages, rate and inputs seen every `heartbeat` seconds on stderr, and a
+    line per dedup step."""
+    import shutil as _shutil
+
+    from pipeline.config import load_config
+    from pipeline.run.corpus import run_corpus
+
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    for seed in sorted(SEEDS_RAW.glob("*.txt")):
+        _shutil.copy(seed, raw / seed.name)
+    _shutil.copy(sorted(SEEDS_RAW.glob("*.txt"))[0], raw / "copy.txt")
+    run_corpus(raw, tmp_path / "out", load_config(), workers=0, progress=False, heartbeat=1e-9)
+    err = capsys.readouterr().err
+    assert "pages in" in err and "pages/s" in err and "inputs seen so far" in err
+    assert "dedup signatures:" in err or "dedup: " in err

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from pathlib import Path
 
 import pytest
-from conftest import SEEDS_RAW, shard_files, stream_records
+from conftest import seed_corpus, shard_files, stream_records
 
 from pipeline.config import ConfigError, load_config
 from pipeline.io.formats import FORMATS, decode, encode, format_of, logical, physical, variants
@@ -46,14 +45,7 @@ def test_shard_names_in_every_format():
 
 
 def _corpus(tmp_path: Path) -> Path:
-    raw = tmp_path / "raw"
-    raw.mkdir()
-    seeds = sorted(SEEDS_RAW.glob("*.txt"))
-    for seed in seeds:
-        shutil.copy(seed, raw / seed.name)
-    shutil.copy(seeds[0], raw / "copy.txt")  # a duplicate
-    (raw / "binary.txt").write_bytes(bytes(range(256)) * 8)  # a reject
-    return raw
+    return seed_corpus(tmp_path / "raw")  # the seeds, a duplicate, a reject
 
 
 def _without_stamps(records: list[dict]) -> list[str]:

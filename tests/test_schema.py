@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, SEEDS_RAW, stream_records
+from conftest import ROOT, SEEDS_RAW, seed_corpus, stream_records
 
 from pipeline.config import load_config
 from pipeline.run.corpus import run_corpus
@@ -29,14 +29,9 @@ def two_runs(tmp_path_factory) -> tuple[Path, Path]:
     record of the first and a timestamp in the second: the case that broke `datasets.load_dataset` before."""
     base = tmp_path_factory.mktemp("schema")
     first, second = base / "crawl-a", base / "crawl-b"
-    first.mkdir()
+    seed_corpus(first)
     second.mkdir()
-    seeds = sorted(SEEDS_RAW.glob("*.txt"))
-    for seed in seeds:
-        shutil.copy(seed, first / seed.name)
-    shutil.copy(seeds[0], first / "copy.txt")
-    (first / "binary.txt").write_bytes(bytes(range(256)) * 8)
-    shutil.copy(seeds[1], second / "page.txt")
+    shutil.copy(sorted(SEEDS_RAW.glob("*.txt"))[1], second / "page.txt")
     (second / "page.meta.json").write_text(json.dumps({"url": "https://example.com/a", "fetched_at":
                                                        "2025-05-26T10:00:00Z"}), encoding="utf-8")
     for raw in (first, second):

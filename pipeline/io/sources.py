@@ -194,9 +194,12 @@ def _walk(folder: Path, prefix: str, skip: set[tuple[int, int]], skipped: Counte
     subfolders: set[str] = set()
     names: list[str] = []
     bad: dict[str, str] = {}  # name -> why it cannot be read
+    own = os.path.exists(os.path.join(folder, MARKER))  # an output written into RAW: its report is no page
     try:
         with os.scandir(folder) as entries:
             for entry in entries:
+                if own and entry.name in OWN_FILES:
+                    continue
                 try:
                     kind = _entry_kind(entry, skip, skipped)
                 except OSError as exc:  # a looping or dangling link, a lookup denied, an entry gone
@@ -219,6 +222,7 @@ def _walk(folder: Path, prefix: str, skip: set[tuple[int, int]], skipped: Counte
 
 
 _FOLDER, _INPUT = "folder", "input"
+OWN_FILES = frozenset({"report.html", "report.json", "README.md"})  # what a run writes beside its streams
 # what marks a folder as pagewash's own: a run's output, a `dedup` output (its state), a state folder
 _OWN_MARKS = (MARKER, os.path.join(STATE_DIR, LOCK_FILE), STATE_DB)
 

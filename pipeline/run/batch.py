@@ -8,6 +8,7 @@ import itertools
 import logging
 import sys
 import tempfile
+import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -65,6 +66,7 @@ class BatchRun:
         self._executor = None
         self.clean_peak_kb = 0  # the driver's peak before the dedup phase started measuring its own
         self._bar = _progress_bar(ctx.raw) if ctx.progress else None
+        self._last_beat = time.monotonic()
 
     # inputs ---------------------------------------------------------------------------------------------
 
@@ -249,6 +251,7 @@ class BatchRun:
                     shard.add(result)
                     self.pages_done[result.key] += 1
                     self.counters.merge(result.counters)
+                    self._heartbeat()
                     if self._bar is not None:
                         self._bar.set_postfix_str(f"{self.counters.pages} pages", refresh=False)
                     if shard.pages >= self.ctx.config.shard_pages:
@@ -261,6 +264,20 @@ class BatchRun:
         finally:
             if self._bar is not None:
                 self._bar.close()
+
+    def _heartbeat(self) -> None:
+        """A progress line on stderr every `heartbeat` seconds (cron: no terminal, no bar)."""
+        if not self.ctx.heartbeat:
+            return
+        now = time.monotonic()
+        if now - self._last_beat < self.ctx.heartbeat:
+            return
+        self._last_beat = now
+        elapsed = time.time() - self.ctx.started
+        c = self.counters
+        tell(f"{c.pages:,} pages in {elapsed / 60:.1f} min ({c.pages / elapsed:.1f} pages/s): {c.documents:,} "
+             f"documents, {sum(c.rejects.values()):,} rejects; {c.inputs['seen']:,} inputs seen so far "
+             f"(ETA unknown until the walk ends)")
 
     def _shard(self, seq: int) -> _Shard:
         return _Shard(seq, ShardSet(self.ctx.store, seq, {STAGED: self.staged}), self.ctx.config.dedup.enabled)
@@ -302,7 +319,8 @@ class BatchRun:
         if isinstance(self._executor, LocalPoolExecutor):  # the steps need no pipeline: fresh, lean workers
             self._executor.renew(no_worker)
         done = run_round(self.state, self.ctx.state_dir, self.ctx.store, self.ctx.config.dedup, self.executor,
-                         stopped=lambda: bool(self.stop.signum), progress=tell if self.ctx.progress else None)
+                         stopped=lambda: bool(self.stop.signum),
+                         progress=tell if self.ctx.progress or self.ctx.heartbeat else None)
         if done is None:
             return
         # duplicates among documents an interrupted earlier run cleaned: not this run's pages

@@ -63,6 +63,7 @@ class RunContext:
     accept_mixed: bool  # --accept-mixed: keep earlier records made with other settings
     source: str  # the records' `source` (--source; default the input folder's name)
     select: Selection = Selection()  # --glob, --exclude, --limit
+    heartbeat: float = 0.0  # seconds between progress lines on stderr when no bar is shown (0: none)
 
 
 class StoppedAtOnce(BaseException):

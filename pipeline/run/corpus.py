@@ -37,16 +37,17 @@ from ..dedup.tasks import ROUNDS
 from ..executor import default_workers
 from ..fingerprint import changes, settings_fingerprint
 from ..io.card import CARD, dataset_card
-from ..io.formats import SUFFIXES
+from ..io.formats import SUFFIXES, format_of, physical
 from ..io.store import StoreError, bind, open_output
 from ..io.writer import to_json
 from ..records import processed_at
 from ..rules import RuleSet, load_rules
-from ..state import RunState, run_lock
+from ..state import STREAMS, RunState, run_lock
 from .batch import BatchRun
 from .context import Engine, RunContext, Selection, Stop, StoppedAtOnce
 from .probes import cap_workers
 from .report import RunResult, build_report
+from .report_html import report_page
 
 log = logging.getLogger("pagewash")
 
@@ -58,7 +59,7 @@ def run_corpus(raw: Path, out: Path | str, config: Config, *, rules: RuleSet | N
                wait: bool = False, workers: int | None = None, progress: bool | None = None,
                executor: str | None = None, address: str | None = None, state_dir: Path | str | None = None,
                accept_mixed: bool = False, source: str | None = None, fmt: str | None = None,
-               select: Selection | None = None) -> RunResult:
+               select: Selection | None = None, heartbeat: float = 0.0) -> RunResult:
     """Clean what is new under `raw` into `out` (a folder, or an fsspec URL with `state_dir`: see
     pipeline/store.py); raises LockBusy if another run holds its state."""
     started = time.time()
@@ -72,13 +73,20 @@ def run_corpus(raw: Path, out: Path | str, config: Config, *, rules: RuleSet | N
     state_dir.mkdir(parents=True, exist_ok=True)
     source = source or default_source(raw)
     ctx = RunContext(raw, store, state_dir, config, rules, engine, stamp, started, progress, full, accept_mixed, source,
-                     select or Selection())
+                     select or Selection(), 0.0 if progress else heartbeat)
     with run_lock(state_dir, wait=wait), Stop() as stop:
         state = RunState(state_dir)
         try:
             return _run_locked(ctx, state, stop)
         finally:
             state.close()
+
+
+def write_report_html(store, report: dict) -> None:
+    """OUT/report.html from a run's report, with links to the output's shard files (atomically)."""
+    shards = {stream: [physical(name, store.fmt) for name in store.names(stream) if format_of(name)]
+              for stream in STREAMS}
+    store.write_text("report.html", report_page(report, shards))
 
 
 def default_source(raw: Path) -> str:
@@ -153,8 +161,9 @@ def _run_locked(ctx: RunContext, state: RunState, stop: Stop) -> RunResult:
                               time.time() - ctx.started)
         try:
             store.write_text("report.json", to_json(report, indent=2) + "\n")
+            write_report_html(store, report)
         except StoreError as exc:  # the run's own failure, if any, is the one to raise; the state keeps the report
-            log.error("report.json not written: %s", exc)
+            log.error("report.json or report.html not written: %s", exc)
         state.end_run(run_id, status, processed_at(), report)
     if stop.signum:
         exit_code = 128 + stop.signum

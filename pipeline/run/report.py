@@ -25,6 +25,14 @@ class RunCounters(Counters):
         return sum(n for reason, n in self.rejects.items() if reason in FAILURE_REASONS)
 
 
+TOP_HOSTS = 20  # hosts named in the report (the rest are in the records)
+
+
+def _bins(counts: dict[str, int]) -> dict[str, int]:
+    """Power-of-two bins (`records.length_bin`) in their numeric order."""
+    return dict(sorted(counts.items(), key=lambda kv: int(kv[0].split("-")[0])))
+
+
 def _sorted_counts(counter: Counter) -> dict:
     return dict(sorted(counter.items(), key=lambda kv: (-kv[1], kv[0])))
 
@@ -69,6 +77,9 @@ def build_report(ctx: RunContext, state: RunState, run_id: int, status: str, cou
         "lines_kept": c.lines_kept,
         "rules_hit": _sorted_counts(c.rules_hit),
         "rules_words": _sorted_counts(c.rules_words),
+        "reject_examples": {reason: c.reject_examples[reason] for reason in sorted(c.reject_examples)},
+        "lengths": {side: _bins({b: n for (s, b), n in c.length_bins.items() if s == side}) for side in ("in", "kept")},
+        "hosts": dict(list(_sorted_counts(c.hosts).items())[:TOP_HOSTS]),
         "languages": _sorted_counts(c.languages),
         "stages": {name: {"seconds": round(c.stage_seconds[name], 3), "rejected": c.stage_rejects[name]}
                    for name in c.stage_seconds},

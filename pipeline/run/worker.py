@@ -75,4 +75,5 @@ def crash_result(stamp: str, item, reason: str = "crash", detail: str = "the wor
         "source_path": page.source_path, "url": page.meta.get("url"), "filter_reason": reason,
         "filter_detail": detail, "filter_stage": "worker"})
     counters = Counters(pages=1, rejects=Counter({reason: 1}), stage_rejects=Counter(worker=1))
+    counters.count_reject(reason, page.source_path)
     return PageResult(key, record_of(doc, stamp, source), Rejected(reason, detail), counters)

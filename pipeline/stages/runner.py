@@ -87,6 +87,8 @@ class Pipeline:
         count_cleaning(counters, cleaning)
         counters.lines_in += cleaning.get("lines_in", 0)
         counters.lines_kept += cleaning.get("lines_kept", 0)
+        counters.count_document(cleaning.get("lines_in", 0), cleaning.get("lines_kept", 0),
+                                doc.metadata.get("hostname"))
         counters.languages[doc.metadata.get("language") or "unknown"] += 1
         return Outcome(doc)
 
@@ -102,6 +104,7 @@ class Pipeline:
         doc.metadata["filter_stage"] = stage
         cut_reject_text(doc)
         counters.rejects[rejected.reason] += 1
+        counters.count_reject(rejected.reason, page.source_path)
         counters.stage_rejects[stage] += 1
         count_cleaning(counters, doc.metadata.get("cleaning"))
         return Outcome(doc, rejected)
