@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from types import MappingProxyType
 
-from . import audit
+from . import __version__, audit
 from .api import Cleaner
 from .audit_html import audit_page
 from .cliargs import build_parser, logging_for
@@ -30,10 +30,11 @@ from .executor import default_workers
 from .io.sources import input_root, kinds_help
 from .io.store import MARKER, StoreError, is_url, open_output
 from .io.writer import dump_record, to_json, write_atomic
+from .records import processed_at
 from .rules import load_rules
 from .run.context import Selection
 from .run.corpus import EXIT_BUSY, StoppedAtOnce, run_corpus, write_report_html
-from .state import STATE_DB, LockBusy, RunState, StateError, is_temporary, run_lock
+from .state import DEDUP_DB, STATE_DB, LockBusy, RunState, StateError, is_temporary, run_lock
 
 EXIT_OK, EXIT_FAILURES, EXIT_USAGE = 0, 1, 2
 HEARTBEAT_S = 300.0  # a progress line this often on stderr when no terminal is attached (cron)
@@ -162,6 +163,10 @@ def cmd_dedup(args: argparse.Namespace) -> int:
         raise ConfigError(f"{out}: {exc} (pagewash dedup --rebuild -o {out})") from exc
     except LockBusy as busy:
         return _busy(busy)
+    # the call's report, for `pagewash stats OUT` as a run's (its history is in the state)
+    store.write_text("report.json", to_json({"command": "dedup --rebuild" if args.rebuild else "dedup",
+                                             "status": "done", "processed_at": processed_at(),
+                                             "pipeline_version": __version__, **counts}, indent=2) + "\n")
     if not args.quiet:
         print("pagewash dedup: " + ", ".join(f"{k} {v}" for k, v in counts.items()), file=sys.stderr)
     return EXIT_OK
@@ -236,8 +241,9 @@ def cmd_stats(args: argparse.Namespace) -> int:
     except (OSError, json.JSONDecodeError) as exc:
         raise ConfigError(f"{store}/report.json: no readable run report ({exc})") from exc
     history = []
-    if (state_dir / STATE_DB).exists():
-        state = RunState(state_dir, readonly=True)
+    name = STATE_DB if (state_dir / STATE_DB).exists() else DEDUP_DB  # a `run` output, or a `dedup` one
+    if (state_dir / name).exists():
+        state = RunState(state_dir, readonly=True, name=name)
         try:
             history = state.history(args.runs)
             totals = state.totals()
@@ -251,6 +257,12 @@ def cmd_stats(args: argparse.Namespace) -> int:
     if args.html:
         write_report_html(store, report)
         print(f"{store}/report.html", file=sys.stderr)
+        return EXIT_OK
+    if str(report.get("command", "")).startswith("dedup"):
+        print(f"last call: pagewash {report['command']} at {report['processed_at']} (pagewash "
+              f"{report['pipeline_version']}): " + ", ".join(f"{k} {report[k]}" for k in (
+                  "records", "kept", "duplicates", "rejects", "inputs_skipped", "seconds") if k in report))
+        _print_history(report, history)
         return EXIT_OK
     inputs = report["inputs"]
     print(f"last run {report['run_id']} at {report['processed_at']} (pagewash {report['pipeline_version']}): "
@@ -272,6 +284,11 @@ def cmd_stats(args: argparse.Namespace) -> int:
         items = list(report.get(key, {}).items())[:15]
         if items:
             print(f"{title}: " + ", ".join(f"{k} {v}" for k, v in items))
+    _print_history(report, history)
+    return EXIT_OK
+
+
+def _print_history(report: dict, history: list[dict]) -> None:
     totals = report.get("totals")
     if totals:
         done = totals["inputs"]
@@ -284,7 +301,6 @@ def cmd_stats(args: argparse.Namespace) -> int:
             print(f"  run {run['run_id']} {run['started']} {run['status']:<11} pages {r.get('pages', '-')} "
                   f"documents {r.get('documents', '-')} duplicates {r.get('duplicates', '-')} "
                   f"{r.get('seconds', '-')}s")
-    return EXIT_OK
 
 
 def cmd_config_show(args: argparse.Namespace) -> int:

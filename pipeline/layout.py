@@ -9,3 +9,4 @@ DEDUP_DB = "dedup.sqlite"  # the same schema, for `pagewash dedup` of JSONL file
 LOCK_FILE = "lock"  # in the state folder; workers close their inherited copy (executor.pool._close_inherited)
 STREAMS = ("documents", "duplicates", "rejects")
 FORMAT_KEY = "output_format"  # in the state's settings: the format of the output's shards
+SETTINGS_KEY = "settings_fingerprint"  # in the state's settings: what made the output's records (JSON)

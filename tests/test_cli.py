@@ -484,3 +484,16 @@ def test_a_heartbeat_line_tells_the_progress_when_no_terminal_is_attached(tmp_pa
     err = capsys.readouterr().err
     assert "pages in" in err and "pages/s" in err and "inputs seen so far" in err
     assert "dedup signatures:" in err or "dedup: " in err
+
+
+def test_stats_reads_a_dedup_output_too(tmp_path: Path):
+    records = [{"id": f"r{n}", "text": (SEEDS_RAW / "000_d2de09946bceaf6b.txt").read_text(encoding="utf-8")}
+               for n in range(2)]
+    path = tmp_path / "in.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    out = tmp_path / "out"
+    assert pagewash("dedup", str(path), "-o", str(out), "--workers", "0").returncode == 0
+    assert {p.name for p in out.iterdir()} >= {"documents", "duplicates", "rejects", "report.json"}
+    stats = pagewash("stats", str(out))
+    assert stats.returncode == 0 and b"pagewash dedup" in stats.stdout and b"duplicates 1" in stats.stdout
+    assert pagewash("stats", str(out), "--html").returncode == 0 and (out / "report.html").exists()

@@ -64,7 +64,11 @@ def test_the_run_report_renders_offline_with_its_charts(output: Path, tmp_path: 
     _check(dom, png, console, urls)
     charts = re.findall(r'<figure class="chart" data-chart="([^"]+)"', dom)
     assert {"inputs by outcome", "rejects by reason", "rules hit (lines dropped)", "rules hit (words removed)",
-            "languages", "top hosts", "duplicate clusters by size", "how copies were linked"} <= set(charts)
+            "languages", "top hosts", "duplicate clusters by size", "how copies were linked",
+            "inputs read, by kind"} <= set(charts)
+    report = json.loads((output / "report.json").read_text(encoding="utf-8"))
+    assert report["input_kinds"] == {"page": 7} and len(report["settings_digest"]) == 12
+    assert report["settings_digest"] in dom
     assert dom.count('class="bar"') >= 20 and "binary.txt" in dom  # bars drawn; a reject's example named
     assert re.search(r'href="documents/part-000000\.jsonl\.gz"', dom)  # links to the shards
     if os.environ.get("PAGEWASH_SCREENSHOTS"):  # docs/: refreshed by hand, shown in the README

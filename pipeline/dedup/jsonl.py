@@ -166,6 +166,8 @@ def dedup_jsonl(inputs: list[Path], out: Path, cfg: DedupConfig, workers: int = 
         raise ConfigError("pagewash dedup writes JSON lines (--format jsonl, jsonl.gz or jsonl.zst): its records "
                           "keep whatever fields their inputs have, which Parquet's one schema cannot hold")
     store, staged = LocalStore(out, fmt), LocalStore(state_dir)
+    for stream in STREAMS:  # every stream a folder, empty or not
+        (out / stream).mkdir(parents=True, exist_ok=True)
     state = open_state(state_dir, DEDUP_DB, store)
     executor = None
     try:

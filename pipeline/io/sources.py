@@ -105,6 +105,11 @@ def sniff_kind(path: Path) -> str:
     return "page"
 
 
+def kind_of(path: Path, root: Path) -> str:
+    """An input's kind: by its name, or for a file named as RAW without a known suffix, by its content."""
+    return _kind(path) or (sniff_kind(path) if path == root else "page")
+
+
 def is_input(path: Path) -> bool:
     return _kind(path) is not None
 
@@ -304,7 +309,7 @@ def read_inputs(path: Path, root: Path, max_bytes: int, skipped: Counter | None 
     rel = input_key(path, root)
     keys = keys or InputConfig()
     try:
-        kind = _kind(path) or (sniff_kind(path) if path == root else "page")
+        kind = kind_of(path, root)
         if kind == "wat":  # metadata records only: no page
             if skipped is not None:
                 skipped["WAT archive (metadata only)"] += 1

@@ -40,6 +40,7 @@ from ..io.card import CARD, dataset_card
 from ..io.formats import SUFFIXES, format_of, physical
 from ..io.store import StoreError, bind, open_output
 from ..io.writer import to_json
+from ..layout import SETTINGS_KEY
 from ..records import processed_at
 from ..rules import RuleSet, load_rules
 from ..state import STREAMS, RunState, run_lock
@@ -51,7 +52,6 @@ from .report_html import report_page
 
 log = logging.getLogger("pagewash")
 
-SETTINGS_KEY = "settings_fingerprint"  # in the state's settings: what made the output's records
 EXIT_OK, EXIT_FAILURES, EXIT_BUSY = 0, 1, 75
 
 

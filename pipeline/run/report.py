@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from dataclasses import dataclass, field
 
 from .. import __version__
+from ..layout import SETTINGS_KEY
 from ..records import FAILURE_REASONS, Counters
 from ..state import RunState
 from .context import RunContext
@@ -19,6 +21,7 @@ class RunCounters(Counters):
     bytes_read: int = 0
     records_skipped: Counter = field(default_factory=Counter)  # archive records that are not pages, by why
     files_skipped: Counter = field(default_factory=Counter)  # files under RAW that are no input, by why
+    input_kinds: Counter = field(default_factory=Counter)  # inputs read (new, changed, resumed), by kind
 
     @property
     def failures(self) -> int:
@@ -31,6 +34,11 @@ TOP_HOSTS = 20  # hosts named in the report (the rest are in the records)
 def _bins(counts: dict[str, int]) -> dict[str, int]:
     """Power-of-two bins (`records.length_bin`) in their numeric order."""
     return dict(sorted(counts.items(), key=lambda kv: int(kv[0].split("-")[0])))
+
+
+def _digest(fingerprint: str | None) -> str | None:
+    """A short name of the settings that made the output's records (`stats` and report.html show it)."""
+    return hashlib.sha1(fingerprint.encode("utf-8")).hexdigest()[:12] if fingerprint else None
 
 
 def _sorted_counts(counter: Counter) -> dict:
@@ -67,6 +75,8 @@ def build_report(ctx: RunContext, state: RunState, run_id: int, status: str, cou
         "pages": c.pages,
         "records_skipped": _sorted_counts(c.records_skipped),
         "files_skipped": _sorted_counts(c.files_skipped),
+        "input_kinds": _sorted_counts(c.input_kinds),
+        "settings_digest": _digest(state.setting(SETTINGS_KEY)),
         "documents": c.documents - c.duplicates,
         "duplicates": c.duplicates,
         "rejects": dict(sorted(c.rejects.items())),

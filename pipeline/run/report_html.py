@@ -102,7 +102,8 @@ def report_page(report: dict, shards: dict[str, list[str]] | None = None) -> str
 pagewash {escape(str(report.get("pipeline_version", "")))}, {report.get("workers", "")} workers</p>
 <div class="kpis">{kpis}</div>
 <div class="grid">
-<div class="card">{bar_chart({k: v for k, v in inputs.items() if v}, "inputs by outcome")}</div>
+<div class="card">{bar_chart({k: v for k, v in inputs.items() if v}, "inputs by outcome")}
+{bar_chart(report.get("input_kinds") or {}, "inputs read, by kind", _COLOURS[2])}</div>
 <div class="card">{bar_chart(report.get("rejects") or {}, "rejects by reason", _COLOURS[3])}</div>
 <div class="card">{bar_chart(rules, "rules hit (lines dropped)", _COLOURS[5])}</div>
 <div class="card">{bar_chart(dict(sorted(words.items(), key=lambda kv: -kv[1])), "rules hit (words removed)",
@@ -117,7 +118,8 @@ pagewash {escape(str(report.get("pipeline_version", "")))}, {report.get("workers
 <h2>Rejects, with examples</h2><table><tr><th>reason</th><th>pages</th><th>first pages</th></tr>{examples}</table>
 <h2>Rules</h2><table><tr><th>rule or signal</th><th>lines</th><th>words</th></tr>{rule_rows}</table>
 <h2>Files skipped</h2>{_table(report.get("files_skipped") or {}, ("why", "files"))}
-<h2>Settings</h2>{_table({"settings changed": ", ".join(report.get("settings_changed") or []) or "none",
+<h2>Settings</h2>{_table({"settings (digest of the fingerprint)": report.get("settings_digest") or "–",
+                           "settings changed": ", ".join(report.get("settings_changed") or []) or "none",
                            "formats": ", ".join(FORMATS)}, ("", ""))}
 <h2>Shards</h2><ul>{links or "<li class='muted'>none listed</li>"}</ul>
 <h2>Totals over all runs</h2>{_table({k: v for k, v in (report.get("totals") or {}).items() if k != "inputs"},
