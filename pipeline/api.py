@@ -23,6 +23,7 @@ another thread, a `Cleaner` cleans without a time limit and says so once in the 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
 import threading
 from pathlib import Path
@@ -72,16 +73,18 @@ class Cleaner:
         return self.config.extract_timeout > 0 and threading.current_thread() is threading.main_thread()
 
     def clean(self, page: str | bytes, *, url: str | None = None, kind: str = "auto",
-              fetched_at: str | None = None, name: str = "page") -> dict:
+              fetched_at: str | None = None, name: str | None = None) -> dict:
         """The record of one page: `page` as text or bytes (any encoding, gzip too); `kind` `text` (a rendered
         dump), `html`, or `auto` (sniffed from the content, as `run` does); `url` and `fetched_at` as a
-        sidecar or an export would give them (the id is the sha1 of the URL, else of `name`)."""
+        sidecar or an export would give them. The id is the sha1 of the URL, else of `name` (the page's path, as a
+        run names it), else of the page's bytes: two pages without either never share an id."""
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
         data = page.encode("utf-8") if isinstance(page, str) else bytes(page)
         meta = {key: value for key, value in (("url", url), ("fetched_at", fetched_at)) if value}
         if kind != "auto":
             meta["kind"] = kind
+        name = name or f"sha1:{hashlib.sha1(data).hexdigest()}"
         return self.record(RawPage(name, name, data, meta))
 
     def record(self, page: RawPage) -> dict:

@@ -52,6 +52,13 @@ def test_clean_html_reads_markup_and_a_url_names_the_record():
         Cleaner().clean("x", kind="pdf")
 
 
+def test_pages_without_url_or_name_get_distinct_stable_ids():
+    cleaner = Cleaner()
+    one, two = SEED.read_text(encoding="utf-8"), sorted(SEEDS_RAW.glob("*.txt"))[1].read_text(encoding="utf-8")
+    assert cleaner.clean_text(one)["id"] != cleaner.clean_text(two)["id"]
+    assert cleaner.clean_text(one)["id"] == clean_text(one)["id"]
+
+
 def test_a_page_without_an_article_is_a_record_with_its_reason():
     record = clean_text("Home\nAbout\nContact\n")
     assert record["metadata"]["filter_reason"] in ("no_article", "too_short")
