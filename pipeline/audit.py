@@ -63,22 +63,26 @@ class Audit:
                "detail": self.detail, "metadata": self.record["metadata"]}
 
 
-def pages(target: str, config_max_bytes: int) -> list[RawPage]:
-    """The pages `target` names: a file's pages, or one of them (`FILE:LINE`, `FILE@OFFSET`)."""
-    path, line, offset = _address(target)
+def pages(target: str, max_bytes: int) -> Iterator[RawPage]:
+    """The pages `target` names, streamed: a file's pages, or one of them (`FILE:LINE`, `FILE@OFFSET`); a
+    ConfigError when there is none."""
     if target == "-":
-        return [RawPage(source_path="-", rel_path="stdin", data=sys.stdin.buffer.read())]
+        yield RawPage(source_path="-", rel_path="stdin", data=sys.stdin.buffer.read())
+        return
+    path, line, offset = _address(target)
     if not path.is_file():
         raise ConfigError(f"{target}: no such file")
-    found = list(read_inputs(path, path, config_max_bytes))
-    if line is not None:
-        found = [p for p in found if p.source_path == f"{path}:{line}"]
-    elif offset is not None:
-        found = [p for p in found if p.source_path == f"{path}@{offset}"]
+    wanted = f"{path}:{line}" if line is not None else f"{path}@{offset}" if offset is not None else None
+    found = False
+    for page in read_inputs(path, path, max_bytes):
+        if wanted is None or page.source_path == wanted:
+            found = True
+            yield page
+            if wanted is not None:
+                return
     if not found:
         raise ConfigError(f"{target}: no page there (a JSON-lines page is FILE:LINE, an archive's FILE@OFFSET, as "
                           "records' source_path names them)")
-    return found
 
 
 def _address(target: str) -> tuple[Path, int | None, int | None]:

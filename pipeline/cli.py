@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import errno
+import itertools
 import json
 import logging
 import os
@@ -184,9 +185,9 @@ def cmd_extract(args: argparse.Namespace) -> int:
 def cmd_explain(args: argparse.Namespace) -> int:
     config = _config(args)
     target = audit.source_of(args.id, Path(args.file)) if args.id else args.file
-    found = audit.pages(target, config.max_input_bytes)
+    found = list(itertools.islice(audit.pages(target, config.max_input_bytes), 2))  # streamed: not a whole archive
     if len(found) > 1:
-        raise ConfigError(f"{target} holds {len(found)} pages: name one as its records' source_path does, e.g. "
+        raise ConfigError(f"{target} holds more than one page: name one as its records' source_path does, e.g. "
                           f"{found[0].source_path} (or find a record's page with --id ID OUT)")
     result = audit.audit(Cleaner(config), found[0])
     if args.html:
