@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 from conftest import ARTICLE, ROOT, stream_records
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from pipeline.config import DedupConfig, InputConfig, load_config
 from pipeline.io.sources import read_inputs, sniff_kind
@@ -159,3 +161,21 @@ def test_glob_exclude_and_limit_take_part_and_delete_nothing(tmp_path: Path):
     rest = run_corpus(export, limited, CONFIG, workers=0, progress=False)
     assert rest.report["pages"] == 2 and rest.report["inputs"]["resumed"] == 1
     assert len(stream_records(limited / "documents")) == 5
+
+
+# --- untrusted bytes: the new readers never raise, they reject ---------------------------------------------
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.one_of(st.binary(max_size=600), st.sampled_from([b"PAR1", b"WARC/1.0\r\n", b"\x1f\x8b\x08\x00",
+                                                                 b"\x28\xb5\x2f\xfd", b'{"text": 1}\n{']).flatmap(
+    lambda head: st.binary(max_size=300).map(lambda tail: head + tail))),
+       suffix=st.sampled_from([".dat", ".jsonl.zst", ".ndjson", ".parquet", ".warc.wet.gz", ".arc", ".arc.gz"]))
+def test_any_bytes_under_any_new_kind_give_pages_or_rejects_never_an_error(tmp_path_factory, data, suffix):
+    path = tmp_path_factory.mktemp("fuzz") / f"input{suffix}"
+    path.write_bytes(data)
+    assert sniff_kind(path) in ("page", "jsonl", "warc", "parquet")
+    for page in read_inputs(path, path, 1 << 20):
+        assert isinstance(page.data, bytes)
+        if page.reject is not None:
+            assert page.reject.reason in ("bad_jsonl", "bad_gzip", "bad_warc", "too_large", "unreadable", "error")
