@@ -166,6 +166,9 @@ def main() -> int:
             run = pagewash_run(tmp / "text", tmp / f"out_text_{workers}", workers)
             run["pages_per_s"] = round(run["pages"] / run["wall_s"], 1)
             run["pages_per_s_per_worker"] = round(run["pages_per_s"] / workers, 1)
+            first = worker_counts[0]
+            if first in text:  # scaling efficiency: speed-up over the fewest workers, per added worker
+                run["efficiency"] = round(text[first]["wall_s"] / run["wall_s"] / (workers / first), 3)
             run["mb_per_s"] = round(big_bytes / 1e6 / run["wall_s"], 2)
             text[workers] = run
         results["text"] = text
@@ -217,6 +220,9 @@ def main() -> int:
             "ratio_to_metadata": round(html_run["wall_s"] / traf_meta, 3),
             "pagewash_documents": html_run["documents"], "pagewash_duplicates": html_run["duplicates"],
         }
+        if 1 in text:  # issue 20's first target: text dumps, one worker, over plain trafilatura's pages/s on HTML
+            results["text_over_trafilatura_pages_per_s"] = round(
+                text[1]["pages_per_s"] / (1000 / results["html"]["trafilatura_ms_per_page"]), 2)
         shutil.rmtree(tmp, ignore_errors=True)
     return _print(results, text, args.json)
 
@@ -240,6 +246,12 @@ def _print(results: dict, text: dict, as_json: bool) -> int:
         print(f"learned cleaner over heuristic, pages/s with 1 worker: {results['model_over_heuristic_pages_per_s']}x")
     if "speedup_2_over_1" in results:
         print(f"speed-up, 2 workers over 1: {results['speedup_2_over_1']}x")
+    for workers, run in text.items():
+        if "efficiency" in run and workers != min(text):
+            print(f"scaling efficiency, {workers} workers over {min(text)}: {run['efficiency']}")
+    if "text_over_trafilatura_pages_per_s" in results:
+        print(f"text dumps (1 worker) over plain trafilatura.extract's pages/s on HTML: "
+              f"{results['text_over_trafilatura_pages_per_s']}x")
     if "ray" in results:
         r = results["ray"]
         print(f"Ray, local, {r['cpus']} CPUs: {r['wall_s']} s, {r['pages_per_s']} pages/s; "

@@ -68,6 +68,15 @@ def test_speed_bench_runs():
     assert html["pages"] == 8
     assert html["trafilatura_ms_per_page"] > 0 and html["trafilatura_metadata_ms_per_page"] > 0
     assert html["ratio"] > 0 and html["ratio_to_metadata"] > 0
+    assert results["text_over_trafilatura_pages_per_s"] > 0  # issue 20's first ratio
+
+
+def test_speed_profile_names_every_stage():
+    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "speed.py"), "--profile", "5", "--json"],
+                          capture_output=True, text=True, check=True, cwd=ROOT)
+    found = json.loads(proc.stdout)
+    assert set(found["text"]["stages_ms_per_page"]) >= {"decode", "extract", "language", "finalise", "fingerprint"}
+    assert "extract" in found["html"]["stages_ms_per_page"] and found["html"]["top_cumulative_ms_per_page"]
 
 
 def _dedup_bench():
