@@ -175,12 +175,10 @@ def _html_lines(page: RawPage, verdicts: list) -> list[AuditLine]:
     theirs = [_norm(v.text) for v in ours]
     lines: list[AuditLine] = []
     matcher = difflib.SequenceMatcher(None, key, theirs, autojunk=False)
-    for op, a0, a1, b0, b1 in matcher.get_opcodes():
+    for op, a0, a1, b0, b1 in matcher.get_opcodes():  # lines numbered once they are all in order
         if op == "equal":
-            lines += [_line(len(lines) + 1, ours[b0 + k]) for k in range(a1 - a0)]
+            lines += [_line(0, v) for v in ours[b0:b1]]
             continue
-        lines += [AuditLine(len(lines) + k + 1, rendered[a0 + k], "drop", TRAFILATURA, "", None)
-                  for k in range(a1 - a0)]
-        lines += [_line(len(lines) + k + 1, ours[b], "trafilatura's text: not a line of the rendered page")
-                  for k, b in enumerate(range(b0, b1))]
+        lines += [AuditLine(0, text, "drop", TRAFILATURA, "", None) for text in rendered[a0:a1]]
+        lines += [_line(0, v, "trafilatura's text: not a line of the rendered page") for v in ours[b0:b1]]
     return [dataclasses.replace(line, number=n + 1) for n, line in enumerate(lines)]

@@ -8,8 +8,8 @@ from html import escape
 from types import MappingProxyType
 
 from .audit import Audit
+from .io.writer import utf8
 from .rules import RuleSet
-from .run.report_html import utf8
 
 STYLE = """
 body{font:14px/1.45 system-ui,sans-serif;margin:0;color:#1d1d1f;background:#fff}

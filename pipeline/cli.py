@@ -26,7 +26,6 @@ from .config import Config, ConfigError, load_config, to_toml
 from .dedup.driver import tell
 from .dedup.jsonl import dedup_jsonl
 from .dedup.rebuild import rebuild_dedup
-from .document import RawPage
 from .executor import default_workers
 from .io.sources import input_root, kinds_help
 from .io.store import MARKER, StoreError, is_url, open_output
@@ -61,24 +60,6 @@ def _config(args: argparse.Namespace) -> Config:
         rules_dirs=getattr(args, "rules", None),
         max_error_rate=getattr(args, "max_error_rate", None),
     ), args)
-
-
-def _pipeline(config: Config):
-    """The one-page pipeline, imported on use: `run` and `stats` start without trafilatura and its kin."""
-    from .stages.runner import Pipeline
-
-    return Pipeline(config)
-
-
-def _read_input(name: str) -> RawPage:
-    if name == "-":
-        return RawPage(source_path="-", rel_path="stdin", data=sys.stdin.buffer.read())
-    path = Path(name)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"{name}: cannot read: {exc.strerror}") from exc
-    return RawPage(source_path=name, rel_path=path.name, data=data)
 
 
 def _busy(busy: LockBusy) -> int:
@@ -189,9 +170,10 @@ def cmd_explain(args: argparse.Namespace) -> int:
     if len(found) > 1:
         raise ConfigError(f"{target} holds more than one page: name one as its records' source_path does, e.g. "
                           f"{found[0].source_path} (or find a record's page with --id ID OUT)")
-    result = audit.audit(Cleaner(config), found[0])
+    cleaner = Cleaner(config)
+    result = audit.audit(cleaner, found[0])
     if args.html:
-        write_atomic(Path(args.html), audit_page(result, load_rules(config.rules_dirs)))
+        write_atomic(Path(args.html), audit_page(result, cleaner.rules))
         return EXIT_OK
     if args.json:
         for item in result.as_json():

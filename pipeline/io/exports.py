@@ -7,31 +7,14 @@ import gzip
 import json
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from ..config import InputConfig
 from ..document import RawPage
+from .formats import unpacked
 
 _BLOCK = 1 << 20  # streams are read this much at a time
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-@contextmanager
-def _open_stream(path: Path) -> Iterator:
-    """The file's bytes, gunzipped (`.gz`) or unzstd'ed (`.zst`) by its name."""
-    with path.open("rb") as stream:
-        name = path.name.lower()
-        if name.endswith(".gz"):
-            with gzip.GzipFile(fileobj=stream, mode="rb") as unzipped:
-                yield unzipped
-        elif name.endswith(".zst"):
-            import zstandard
-
-            with zstandard.ZstdDecompressor().stream_reader(stream) as unzipped:
-                yield unzipped
-        else:
-            yield stream
 
 
 def _bounded_lines(stream, limit: int, block_size: int = _BLOCK) -> Iterator[bytes | None]:
@@ -66,8 +49,8 @@ def read_jsonl(path: Path, rel: str, max_bytes: int, keys: InputConfig) -> Itera
     """One page a line (`_page_of`); a bad line is a reject, and so is a line longer than `max_bytes`
     (`too_large`)."""
     source = f"{path}"
-    with _open_stream(path) as stream:
-        lines = _bounded_lines(stream, max_bytes)
+    with path.open("rb") as handle:
+        lines = _bounded_lines(unpacked(handle, path.name), max_bytes)
         line_no = 0
         while True:
             try:

@@ -113,13 +113,18 @@ def decode(handle: BinaryIO, fmt: str) -> Iterator[str]:
             for record in batch.to_pylist():  # Arrow strings are UTF-8: no lone surrogate to escape
                 yield json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
         return
-    if fmt == "jsonl.gz":
-        stream: BinaryIO = gzip.GzipFile(fileobj=handle, mode="rb")
-    elif fmt == "jsonl.zst":
+    for line in io.TextIOWrapper(unpacked(handle, SUFFIXES[fmt]), encoding="utf-8", newline="\n"):
+        yield line if line.endswith("\n") else line + "\n"
+
+
+def unpacked(handle: BinaryIO, name: str) -> BinaryIO:
+    """The bytes of a stream compressed as its (file) name says, `.gz` or `.zst`; else the stream itself. The
+    one place that opens compressed JSON lines: output shards and scraper exports alike."""
+    name = name.lower()
+    if name.endswith(".gz"):
+        return gzip.GzipFile(fileobj=handle, mode="rb")
+    if name.endswith(".zst"):
         import zstandard
 
-        stream = zstandard.ZstdDecompressor().stream_reader(handle)
-    else:
-        stream = handle
-    for line in io.TextIOWrapper(stream, encoding="utf-8", newline="\n"):
-        yield line if line.endswith("\n") else line + "\n"
+        return zstandard.ZstdDecompressor().stream_reader(handle)
+    return handle

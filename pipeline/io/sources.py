@@ -302,14 +302,16 @@ def sidecar(path: Path) -> dict:
 
 
 def read_inputs(path: Path, root: Path, max_bytes: int, skipped: Counter | None = None,
-                keys: InputConfig | None = None) -> Iterator[RawPage]:
-    """The pages of one input file; archive records that are not pages are counted in `skipped` by why.
-    `keys`: the field names of scraper exports (JSON lines, Parquet). A file named as RAW whose name says no
-    kind is judged by its first bytes (`sniff_kind`)."""
+                keys: InputConfig | None = None, kinds: Counter | None = None) -> Iterator[RawPage]:
+    """The pages of one input file; archive records that are not pages are counted in `skipped` by why, the
+    file's kind in `kinds`. `keys`: the field names of scraper exports (JSON lines, Parquet). A file named as
+    RAW whose name says no kind is judged by its first bytes (`sniff_kind`)."""
     rel = input_key(path, root)
     keys = keys or InputConfig()
     try:
         kind = kind_of(path, root)
+        if kinds is not None:
+            kinds[kind] += 1
         if kind == "wat":  # metadata records only: no page
             if skipped is not None:
                 skipped["WAT archive (metadata only)"] += 1

@@ -31,6 +31,13 @@ from .formats import decode, encode, format_of, logical, physical, variants
 from .writer import fsync_dir, shard_seq, write_atomic
 
 
+def _candidates(name: str, fmt: str) -> list[str]:
+    """The file names logical shard `name` may have, the one in the store's format `fmt` first (a shard is
+    nearly always in it: a lookup, on an object store a request, is spent on the others only when it is not)."""
+    own = physical(name, fmt)
+    return [own, *(other for other in variants(name) if other != own)]
+
+
 def _packed(local: Path, name: str, fmt: str) -> tuple[Path, str]:
     """`local` (JSON lines) converted to `fmt` beside it, and the file name it gets: shard files only."""
     if format_of(name) != "jsonl" or fmt == "jsonl":
@@ -85,7 +92,7 @@ class LocalStore:
 
     def _found(self, stream: str, name: str) -> Path | None:
         """The file of `stream/name` (a shard in whichever format it has), None if there is none."""
-        for candidate in variants(name):
+        for candidate in _candidates(name, self.fmt):
             path = self.root / stream / candidate
             if path.is_file():
                 return path
@@ -190,7 +197,7 @@ class FsspecStore:
         self.fs.mv(temp, final)
 
     def _found(self, stream: str, name: str) -> str | None:
-        for candidate in variants(name):
+        for candidate in _candidates(name, self.fmt):  # a lookup each: the store's own format first
             if self.fs.isfile(self._path(stream, candidate)):
                 return candidate
         return None

@@ -20,6 +20,12 @@ def to_json(value, indent: int | None = None) -> str:
     return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
+def utf8(text: str) -> str:
+    """`text` fit for a UTF-8 file (an HTML page): a lone surrogate (a file name that is not UTF-8) as its
+    `\\udcXX` escape, as `to_json` writes it."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def dump_record(record: dict) -> str:
     return to_json(record)
 

@@ -20,7 +20,7 @@ from ..dedup.driver import run_round, tell
 from ..dedup.tasks import STAGED
 from ..document import RawPage, Rejected
 from ..executor import LocalPoolExecutor, RayExecutor, SerialExecutor, no_worker
-from ..io.sources import discover, kind_of, read_inputs, walk_inputs
+from ..io.sources import discover, read_inputs, walk_inputs
 from ..io.store import LocalStore
 from ..io.writer import ShardSet
 from ..state import LOCK_FILE, STREAMS, InputFile, RunState, root_id
@@ -115,9 +115,9 @@ class BatchRun:
                 self.counters.inputs["new"] += 1
             self.files[key] = file
             self.pages_done[key] = file.resume_at
-            self.counters.input_kinds[kind_of(path, self.ctx.raw)] += 1
             complete, failed, n = True, False, 0
-            pages = read_inputs(path, self.ctx.raw, max_bytes, self.counters.records_skipped, self.ctx.config.input)
+            pages = read_inputs(path, self.ctx.raw, max_bytes, self.counters.records_skipped, self.ctx.config.input,
+                                self.counters.input_kinds)
             while True:
                 try:
                     page = next(pages, None)

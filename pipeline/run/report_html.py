@@ -6,6 +6,7 @@ from __future__ import annotations
 from html import escape
 
 from ..io.formats import FORMATS
+from ..io.writer import utf8
 
 STYLE = """
 body{font:14px/1.45 system-ui,sans-serif;margin:0 auto;max-width:1100px;padding:0 24px 40px;color:#1d1d1f}
@@ -26,8 +27,7 @@ def bar_chart(counts: dict, title: str, colour: str = _COLOURS[0], width: int = 
     """A horizontal bar chart (static SVG) of `counts`, largest first as given."""
     items = list(counts.items())[:15]
     if not items:
-        return f'<figure class="chart" data-chart="{escape(title)}"><figcaption>{escape(title)}</figcaption>' \
-               '<p class="muted">none</p></figure>'
+        return _figure(title, '<p class="muted">none</p>')
     top = max(v for _k, v in items) or 1
     row, label_w = 20, 170
     bars = "".join(
@@ -36,17 +36,16 @@ def bar_chart(counts: dict, title: str, colour: str = _COLOURS[0], width: int = 
         f'width="{max(1, round((width - label_w - 60) * v / top))}" fill="{colour}"/>'
         f'<text x="{label_w + 6 + round((width - label_w - 60) * v / top)}" y="14">{v:,}</text></g>'
         for i, (k, v) in enumerate(items))
-    return (f'<figure class="chart" data-chart="{escape(title)}"><figcaption>{escape(title)}</figcaption>'
-            f'<svg role="img" width="100%" viewBox="0 0 {width} {row * len(items) + 4}">{bars}</svg></figure>')
+    return _figure(title, f'<svg role="img" width="100%" viewBox="0 0 {width} {row * len(items) + 4}">{bars}'
+                          '</svg>')
 
 
 def histogram(before: dict, after: dict, title: str, width: int = 460, height: int = 170) -> str:
     """Two series of binned counts side by side (static SVG): documents by lines in and lines kept."""
-    bins = list(dict.fromkeys([*before, *after], ))
+    bins = list(dict.fromkeys([*before, *after]))
     bins.sort(key=lambda b: int(str(b).split("-")[0]))
     if not bins:
-        return f'<figure class="chart" data-chart="{escape(title)}"><figcaption>{escape(title)}</figcaption>' \
-               '<p class="muted">none</p></figure>'
+        return _figure(title, '<p class="muted">none</p>')
     top = max([*before.values(), *after.values(), 1])
     title += " (bins from the number shown)"
     step = (width - 20) / len(bins)
@@ -60,8 +59,14 @@ def histogram(before: dict, after: dict, title: str, width: int = 460, height: i
                     f'font-size="{9 if len(bins) > 8 else 11}">{escape(b.split("-")[0])}</text>')
     legend = (f'<text x="{width - 170}" y="12" fill="{_COLOURS[0]}">■ lines in</text>'
               f'<text x="{width - 90}" y="12" fill="{_COLOURS[1]}">■ lines kept</text>')
+    return _figure(title, f'<svg role="img" width="100%" viewBox="0 0 {width} {height}">{legend}{"".join(bars)}'
+                          '</svg>')
+
+
+def _figure(title: str, body: str) -> str:
+    """A chart (or its `none`) in its figure, named by its title (`data-chart`: the tests find charts by it)."""
     return (f'<figure class="chart" data-chart="{escape(title)}"><figcaption>{escape(title)}</figcaption>'
-            f'<svg role="img" width="100%" viewBox="0 0 {width} {height}">{legend}{"".join(bars)}</svg></figure>')
+            f'{body}</figure>')
 
 
 def _table(rows: dict, head: tuple[str, str]) -> str:
@@ -126,8 +131,3 @@ pagewash {escape(str(report.get("pipeline_version", "")))}, {report.get("workers
                                       ("stream", "records"))}
 </body></html>
 """)
-
-
-def utf8(text: str) -> str:
-    """`text` fit for a UTF-8 file: a lone surrogate (a file name that is not UTF-8) as its `\\udcXX` escape."""
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")
