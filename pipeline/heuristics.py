@@ -1,10 +1,18 @@
 """The named heuristics a rule may use (`heuristic = "…"` in `rules/*.toml`): tests of one line's shape that no
-list of strings or single regex states well. Each takes a line and says whether the rule applies."""
+list of strings or single regex states well. Each takes a line and says whether the rule applies.
+
+Each also has a screen: a condition every line it applies to meets, stated over a whole page's `LineStats`
+(`pipeline.linestats`: numpy arrays, one entry a line), so that a page's lines are screened at once and the test
+runs only on the few that pass. A screen may let through lines the test rejects, never the reverse
+(tests/test_linestats.py checks it).
+"""
 
 from __future__ import annotations
 
 import re
 from types import MappingProxyType
+
+import numpy as np
 
 HEURISTICS = (
     "stray_chars",  # a line of punctuation and symbols only: `. . .. $ $ $ - - -`
@@ -61,4 +69,19 @@ HEURISTIC_TESTS = MappingProxyType({
     "counter_cloud": _counter_cloud,
     "calendar": _calendar,
     "image_file": _image_file,
+})
+
+
+_CALENDAR_WEEKDAY = np.array([ord(c) for c in "MTWFS"])
+
+# For trimmed lines (`rules.trim_line`): what `strip()` leaves is the line itself.
+HEURISTIC_SCREENS = MappingProxyType({
+    "stray_chars": lambda s: s.alnum == 0,
+    "glued_words": lambda s: (s.spaces == 0) & (s.chars >= 8),
+    "counter_cloud": lambda s: s.parens >= 3,
+    # a run of digits and spaces (no letter); seven weekday letters, or seven two-letter ones (14 word characters);
+    # or a `« Apr` / `Jun »` / `« Apr Jun »` link
+    "calendar": lambda s: (s.first_decimal & (s.firsts == 0)) | (np.isin(s.first, _CALENDAR_WEEKDAY) & (
+        (s.chars == 7) | (s.alnum == 14))) | (s.first == ord("«")) | (s.last == ord("»")),
+    "image_file": lambda s: (s.dots > 0) & (s.spaces == 0),
 })

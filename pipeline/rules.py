@@ -16,8 +16,11 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+import numpy as np
+
 from .config import ConfigError
-from .heuristics import HEURISTIC_TESTS, HEURISTICS
+from .heuristics import HEURISTIC_SCREENS, HEURISTIC_TESTS, HEURISTICS
+from .linestats import LineStats
 from .rulefiles import _key_line, _read_tables
 from .vocabulary import VOCABULARY_KEYS, Vocabulary
 
@@ -125,8 +128,7 @@ class RuleSet:
         self._screen["exact"] = frozenset(p for rule in self.rules if not rule.sites for p in rule.exact)
         self._screen["prefix"] = tuple(p for rule in self.rules if not rule.sites for p in rule.prefix)
         self._screen["regex"] = _screens([p for rule in self.rules for p in rule.regex])
-        self._screen["heuristics"] = tuple(dict.fromkeys(HEURISTIC_TESTS[r.heuristic] for r in self.rules
-                                                         if r.heuristic is not None))
+        self._screen["heuristics"] = tuple(dict.fromkeys(r.heuristic for r in self.rules if r.heuristic is not None))
         self._screen["sites"] = any(rule.sites for rule in self.rules)
 
     def could_match(self, line: str, key: str, site_keys: frozenset[str] = frozenset()) -> bool:
@@ -139,10 +141,32 @@ class RuleSet:
         for regex in screen["regex"]:  # plain loops: this runs on every line of every page
             if regex.search(line) is not None:
                 return True
-        for test in screen["heuristics"]:
-            if test(line):
+        for name in screen["heuristics"]:
+            if HEURISTIC_TESTS[name](line):
                 return True
         return False
+
+    def candidates(self, stats: LineStats, keys: list[str], site_keys: frozenset[str] = frozenset()) -> list[bool]:
+        """`could_match` for every line of a page at once: `stats` of its trimmed worded lines, `keys` their
+        `line_key`. Each screen runs only on the lines no earlier screen let through; the heuristics' tests only on
+        the lines their numpy screens let through."""
+        screen = self._screen
+        n = len(keys)
+        if site_keys and screen["sites"]:
+            return [True] * n
+        hit = np.fromiter(map(screen["exact"].__contains__, keys), dtype=bool, count=n)
+        if screen["prefix"]:
+            hit |= np.fromiter((key.startswith(screen["prefix"]) for key in keys), dtype=bool, count=n)
+        lines = stats.lines
+        for regex in screen["regex"]:
+            todo = np.flatnonzero(~hit).tolist()
+            search = regex.search
+            hit[todo] = [search(lines[j]) is not None for j in todo]
+        for name in screen["heuristics"]:
+            todo = np.flatnonzero(~hit & HEURISTIC_SCREENS[name](stats)).tolist()
+            test = HEURISTIC_TESTS[name]
+            hit[todo] = [test(lines[j]) for j in todo]
+        return hit.tolist()
 
     def match(self, line: str, key: str, action: str, site_keys: frozenset[str] = frozenset()) -> str | None:
         """The id of the first rule of `action` that matches the line, or None."""

@@ -7,12 +7,13 @@ next to the byline or in the article's dateline, never a page-top "today" date f
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from datetime import date
 from types import MappingProxyType
 
-import dateparser
+from dateparser.date import DateDataParser
 
 from ..config import CleanConfig
 from ..document import LineVerdict
@@ -36,8 +37,17 @@ META_DATE = "meta.date"
 SIG_ABOUT_SITE = "signal.about_site"
 
 
-def _dateparser_settings() -> dict:
-    return {**_DATEPARSER_SETTINGS, "REQUIRE_PARTS": list(_DATEPARSER_SETTINGS["REQUIRE_PARTS"])}
+@functools.cache
+def _date_parser(language: str) -> DateDataParser | None:
+    """dateparser's parser for one language, made once per process (None: a language dateparser does not know).
+
+    `dateparser.parse` makes a parser a call: two thirds of the 1.6 ms a date took. A parser made with
+    `try_previous_locales` off (the default) reads every text alike, so reusing it changes no result."""
+    settings = {**_DATEPARSER_SETTINGS, "REQUIRE_PARTS": list(_DATEPARSER_SETTINGS["REQUIRE_PARTS"])}
+    try:
+        return DateDataParser(languages=[language], settings=settings)
+    except ValueError:
+        return None
 
 
 @dataclass
@@ -58,15 +68,19 @@ def parse_date(text: str, language: str | None = None, vocab: Vocabulary | None 
     """
     match = (vocab or packaged_vocabulary()).date_spans.search(text)
     if match:
-        candidate, languages = match.group(), ["en"]
+        candidate, language = match.group(), "en"
     elif language and language != "en" and _YEAR.search(text) and len(text.split()) <= 8:
-        candidate, languages = text, [language.split("-")[0]]
+        candidate, language = text, language.split("-")[0]
     else:
         return None
-    try:
-        parsed = dateparser.parse(candidate, languages=languages, settings=_dateparser_settings())
-    except ValueError:  # a language dateparser does not know
+    parser = _date_parser(language)
+    if parser is None:
         return None
+    try:
+        data = parser.get_date_data(candidate)
+    except ValueError:
+        return None
+    parsed = data["date_obj"]
     if parsed is not None and 1990 <= parsed.year <= 2100:
         return parsed.date()
     return None

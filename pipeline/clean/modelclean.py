@@ -23,6 +23,7 @@ import numpy as np
 
 from ..config import CleanConfig
 from ..document import LineVerdict
+from ..linestats import line_stats
 from ..rules import RuleSet, line_key, trim_line
 from .linefeatures import RuleHits, line_matrix
 from .linemodel import META_CLASSES, LineModel, LineScores
@@ -56,10 +57,10 @@ def prepare(raw_lines: list[str], rules: RuleSet, stopwords: frozenset[str],
     cut_before: list[str | None] = [None] * len(rows)
     keep: list[str | None] = [None] * len(rows)
     keys = list(map(line_key, trimmed))
-    for j, text in enumerate(trimmed):
-        key = keys[j]
-        if not rules.could_match(text, key, site_keys):
+    for j, screened in enumerate(rules.candidates(line_stats(trimmed), keys, site_keys)):
+        if not screened:
             continue
+        text, key = trimmed[j], keys[j]
         cut_after[j] = rules.match(text, key, "cut_after", site_keys)
         if cut_after[j] is None:
             cut_before[j] = rules.match(text, key, "cut_before", site_keys)

@@ -5,36 +5,42 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass
+from itertools import repeat
 
 import justext
+import numpy as np
 
 _TOKEN = re.compile(r"\w+")
 
 
 @dataclass(frozen=True)
 class StopwordIndex:
-    """word -> languages whose stop list holds it; built once per run, read-only afterwards."""
+    """The stop lists by language (names sorted), and which lists hold each word: a row of 0/1 per word of any
+    list, a column per language; built once per run, read-only afterwards."""
 
     languages: dict[str, frozenset[str]]
-    by_word: dict[str, tuple[str, ...]]
+    word_rows: dict[str, int]
+    membership: np.ndarray  # (words, languages) uint8
 
     @classmethod
     def load(cls) -> StopwordIndex:
         languages = {name: frozenset(justext.get_stoplist(name)) for name in sorted(justext.get_stoplists())}
-        by_word: dict[str, list[str]] = {}
-        for name, words in languages.items():
-            for word in words:
-                by_word.setdefault(word, []).append(name)
-        return cls(languages, {w: tuple(names) for w, names in by_word.items()})
+        words = sorted(set().union(*languages.values()))
+        word_rows = {word: row for row, word in enumerate(words)}
+        membership = np.zeros((len(words), len(languages)), dtype=np.uint8)
+        for column, listed in enumerate(languages.values()):
+            membership[[word_rows[w] for w in listed], column] = 1
+        membership.setflags(write=False)
+        return cls(languages, word_rows, membership)
 
     def guess(self, text: str, sample_chars: int = 12_000) -> frozenset[str]:
-        """The stop list that covers most tokens of the text's first `sample_chars` (empty when none covers any)."""
-        hits: Counter[str] = Counter()
-        by_word = self.by_word
-        for token, count in Counter(_TOKEN.findall(text[:sample_chars].lower())).items():
-            for name in by_word.get(token, ()):
-                hits[name] += count
-        if not hits:
+        """The stop list that covers most tokens of the text's first `sample_chars` (ties: the first by name;
+        empty when none covers any)."""
+        counts = Counter(_TOKEN.findall(text[:sample_chars].lower()))
+        rows = np.fromiter(map(self.word_rows.get, counts, repeat(-1)), dtype=np.int64, count=len(counts))
+        listed = rows >= 0
+        if not listed.any():
             return frozenset()
-        best = max(sorted(hits), key=lambda name: hits[name])
-        return self.languages[best]
+        times = np.fromiter(counts.values(), dtype=np.int64, count=len(counts))[listed]
+        hits = times @ self.membership[rows[listed]]
+        return list(self.languages.values())[int(np.argmax(hits))]

@@ -11,16 +11,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+import numpy as np
+
 from ..config import CleanConfig
 from ..document import LineVerdict
+from ..linestats import LineStats, line_stats
 from ..rules import RuleSet, line_key, trim_line
 from .linefeatures import densest_region
 
-_WORD = re.compile(r"\w+")
-_FIRST_LETTER = re.compile(r"(?<!\w)[^\W\d_]")  # the first character of each word that starts with a letter
-_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
-_TERMINAL = tuple('.!?。！？…:;,"”’»)]—–')
-_URL = re.compile(r"https?://|www\.\w", re.IGNORECASE)
+_TERMINAL_CPS = np.array([ord(c) for c in '.!?。！？…:;,"”’»)]—–'])
 
 GOOD, MEDIUM, SHORT, BAD, BLANK = "good", "medium", "short", "bad", "blank"
 
@@ -46,24 +45,42 @@ class LineFeatures:
     key: str = ""  # rules.line_key of the line, computed once
 
 
+def page_features(stats: LineStats, stops: np.ndarray, keys: list[str]) -> list[LineFeatures]:
+    """The features of every line of a page (`stats` of its trimmed worded lines, `stops` their stop words, `keys`
+    their line_key), from its per-line counts: words (`\\w+` runs of the lower-cased line, plus half its CJK
+    characters when it has more than four), the share of them that are stop words, whether it ends like a
+    sentence, the share of its words starting with a letter that start with a capital, and whether it holds a
+    URL."""
+    n_tokens = stats.n_tokens
+    words = n_tokens + np.where(stats.cjk > 4, stats.cjk // 2, 0)
+    density = np.where(n_tokens > 0, stops / np.maximum(n_tokens, 1), 0.0)
+    title_case = np.where(stats.firsts > 0, stats.caps / np.maximum(stats.firsts, 1), 0.0)
+    terminal = np.isin(stats.last, _TERMINAL_CPS)
+    return list(map(LineFeatures, words.tolist(), density.tolist(), terminal.tolist(), title_case.tolist(),
+                    stats.url.tolist(), keys))
+
+
 def line_features(text: str, stopwords: frozenset[str], key: str = "") -> LineFeatures:
-    """Features of one trimmed line (or of several joined by spaces). Every step is one C-level call:
-    this runs on every line of every page."""
-    tokens = _WORD.findall(text.lower())
-    words = len(tokens)
-    if not text.isascii():
-        cjk = len(_CJK.findall(text))
-        if cjk > 4:
-            words += cjk // 2
-    stops = sum(map(stopwords.__contains__, tokens)) if stopwords else 0
-    firsts = list(filter(str.isalpha, _FIRST_LETTER.findall(text)))  # not ½, ², ①: letters, not digits
+    """The features of one trimmed line (see page_features)."""
+    if not text:
+        return LineFeatures(0, 0.0, False, 0.0, False, key)
+    stats = line_stats([text])
+    return page_features(stats, stats.count_in(stopwords), [key])[0]
+
+
+def _unit_features(rows: list[int], counts: dict[str, list]) -> LineFeatures:
+    """The features of worded lines `rows` joined by spaces, from their counts (`counts`: per worded line, as
+    lists): a space starts no word and ends no sentence, so the counts add up (CJK characters are counted over
+    the unit as a whole, as over a line)."""
+    tokens = sum(counts["tokens"][j] for j in rows)
+    cjk = sum(counts["cjk"][j] for j in rows)
+    firsts = sum(counts["firsts"][j] for j in rows)
     return LineFeatures(
-        words=words,
-        stop_density=stops / len(tokens) if tokens else 0.0,
-        terminal=text.endswith(_TERMINAL),
-        title_case=sum(map(str.isupper, firsts)) / len(firsts) if firsts else 0.0,
-        url=("://" in text or "www." in text.lower()) and _URL.search(text) is not None,
-        key=key,
+        words=tokens + (cjk // 2 if cjk > 4 else 0),
+        stop_density=sum(counts["stops"][j] for j in rows) / tokens if tokens else 0.0,
+        terminal=counts["terminal"][rows[-1]],
+        title_case=sum(counts["caps"][j] for j in rows) / firsts if firsts else 0.0,
+        url=any(counts["url"][j] for j in rows),
     )
 
 
@@ -136,21 +153,25 @@ def clean_lines(text: str, rules: RuleSet, stopwords: frozenset[str], config: Cl
     raw_lines = text.split("\n")
     n = len(raw_lines)
     trimmed = [trim_line(line) for line in raw_lines]
+    rows = [i for i, line in enumerate(trimmed) if line]
+    worded = [trimmed[i] for i in rows]
+    keys = list(map(line_key, worded))
+    stats = line_stats(worded)
+    row_of = dict(zip(rows, range(len(rows)), strict=True))
     labels: list[str] = [BLANK] * n
     rule_of: list[str | None] = [None] * n
     features: list[LineFeatures | None] = [None] * n
+    stops = stats.count_in(stopwords)
+    for i, feats in zip(rows, page_features(stats, stops, keys), strict=True):
+        features[i] = feats
     cut_after: list[int] = []
     cut_before: list[int] = []
     keep_hit: list[str | None] = [None] * n  # a user `keep` rule forces the line in (a drop rule still wins)
     has_stopwords = bool(stopwords)
 
-    for i, line in enumerate(trimmed):
-        if not line:
-            continue
-        key = line_key(line)
-        feats = line_features(line, stopwords, key)
-        features[i] = feats
-        if rules.could_match(line, key, site_keys):
+    for i, key, screened in zip(rows, keys, rules.candidates(stats, keys, site_keys), strict=True):
+        line = trimmed[i]
+        if screened:
             keep_hit[i] = rules.match(line, key, "keep", site_keys)
             # A marker ending in a colon labels an inline pointer (`Recommended:`), and one glued to an
             # unfinished sentence above it is a link inside a paragraph: neither starts a section.
@@ -169,6 +190,7 @@ def clean_lines(text: str, rules: RuleSet, stopwords: frozenset[str], config: Cl
             if hit is not None:
                 labels[i], rule_of[i] = BAD, hit
                 continue
+        feats = features[i]
         if feats.url and feats.words < 2 * config.good_min_words:
             labels[i], rule_of[i] = BAD, SIG_URL
             continue
@@ -177,12 +199,18 @@ def clean_lines(text: str, rules: RuleSet, stopwords: frozenset[str], config: Cl
     # Renderers break a paragraph at every link and at hard wraps in the source: join such fragments
     # into one unit before judging it, so a paragraph with five links still reads as prose. A paragraph
     # has sentences, though: fragments joined into more words than sentences can hold are a list.
-    for unit in _units(trimmed, labels):
+    units = _units(trimmed, labels)
+    if any(len(unit) > 1 for unit in units):
+        counts = {"tokens": stats.n_tokens.tolist(), "cjk": stats.cjk.tolist(), "firsts": stats.firsts.tolist(),
+                  "caps": stats.caps.tolist(), "url": stats.url.tolist(),
+                  "stops": stops.tolist(),
+                  "terminal": [features[i].terminal for i in rows]}
+    for unit in units:
         if len(unit) > 1:
-            joined = " ".join(trimmed[k] for k in unit)
-            feats = line_features(joined, stopwords)
+            feats = _unit_features([row_of[k] for k in unit], counts)
             label = classify(feats, config, has_stopwords)
-            if label == GOOD and feats.words > _MAX_SENTENCE_WORDS * (1 + len(_SENTENCE_BREAK.findall(joined))):
+            if label == GOOD and feats.words > _MAX_SENTENCE_WORDS * (
+                    1 + len(_SENTENCE_BREAK.findall(" ".join(trimmed[k] for k in unit)))):
                 label = MEDIUM
         else:
             label = classify(features[unit[0]], config, has_stopwords)

@@ -17,6 +17,7 @@ from ..clean.decode import normalise_text
 from ..clean.textclean import BAD, BLANK, GOOD, SIG_DUPLICATE, summarise_cleaning
 from ..config import Config
 from ..document import Document, LineReport, LineVerdict
+from ..linestats import line_stats
 from ..rules import RuleSet, line_key, site_keys, trim_line
 from ..vocabulary import Vocabulary
 
@@ -108,15 +109,18 @@ class ExtractHtml(Stage):
 
     def _apply_rules(self, text: str, sites: frozenset[str] = frozenset()) -> list[LineVerdict]:
         """Residue trafilatura keeps (`Advertisement`, share bars) goes by the same drop rules as dumps."""
+        trimmed = [trim_line(line) for line in text.split("\n")]
+        worded = [line for line in trimmed if line]
+        keys = list(map(line_key, worded))
+        screened = iter(zip(keys, self.rules.candidates(line_stats(worded), keys, sites), strict=True))
         verdicts = []
         seen: set[str] = set()
-        for i, raw_line in enumerate(text.split("\n")):
-            line = trim_line(raw_line)
+        for i, line in enumerate(trimmed):
             if not line:
                 verdicts.append(LineVerdict(i, line, False, None, BLANK))
                 continue
-            key = line_key(line)
-            hit = self.rules.match(line, key, "drop", sites) if self.rules.could_match(line, key, sites) else None
+            key, could_match = next(screened)
+            hit = self.rules.match(line, key, "drop", sites) if could_match else None
             if hit is None and len(line.split()) >= self.config.clean.repeat_min_words and key in seen:
                 hit = SIG_DUPLICATE
             seen.add(key)
