@@ -130,7 +130,7 @@ def audit(cleaner: Cleaner, page: RawPage) -> Audit:
 def _as_metadata(lines: list[AuditLine], meta: dict) -> list[AuditLine]:
     """Lines dropped by trafilatura or by a signal (not by a rule) that hold what became the title, the byline
     or the date: shown as metadata (`meta.title`, `meta.byline`, `meta.date`), the first of each."""
-    from .clean.header import parse_date  # dateparser loads with the page, not with the CLI
+    from .clean.dates import parse_date  # dateparser loads with the page, not with the CLI
 
     wanted = {}
     if meta.get("title"):

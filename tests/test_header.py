@@ -9,10 +9,11 @@ from conftest import ARTICLE
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.clean.header import parse_date
+from pipeline.clean.dates import _MONTHS, _plain_english, dateparser_date, parse_date
 from pipeline.config import load_config
 from pipeline.document import RawPage
 from pipeline.records import Counters
+from pipeline.rules import packaged_vocabulary
 from pipeline.stages.runner import Pipeline
 
 TITLE = "Council Approves Harbour District Plan After Two Years of Debate"
@@ -51,6 +52,27 @@ def test_parse_date(text, expected):
 @pytest.mark.parametrize("text", ["no date here", "", "In 2025 the council met", "May 2025", "1850-01-01"])
 def test_parse_date_none(text):
     assert parse_date(text) is None
+
+
+_SPACE = st.sampled_from([" ", "  ", "\t", "\xa0", " \u2009"])
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.sampled_from(sorted(_MONTHS)).flatmap(lambda m: st.sampled_from([m, m.title(), m.upper()])),
+       st.integers(0, 35), st.integers(1000, 2999), st.sampled_from(["", "st", "nd", "rd", "th"]),
+       st.integers(0, 5), _SPACE, _SPACE)
+def test_plain_english_dates_are_read_as_dateparser_reads_them(month, day, year, ordinal, shape, space1, space2):
+    """The direct reading of the plainest spans gives dateparser's date, or leaves the span to dateparser."""
+    dot = "." if shape % 2 else ""
+    text = [f"{month}{dot}{space1}{day}{ordinal},{space2}{year}", f"{month}{space1}{day}{ordinal}{space2}{year}",
+            f"{day}{ordinal}{dot}{space1}{month},{space2}{year}", f"{day}{ordinal}{space1}of {month}{space2}{year}",
+            f"{year}-{day % 13}-{day}", f"{year}-{day % 13:02d}-{day:02d}"][shape]
+    match = packaged_vocabulary().date_spans.search(text)
+    if match is None:
+        return
+    direct = _plain_english(" ".join(match.group().split()))
+    if direct is not None:
+        assert direct == dateparser_date(match.group(), "en"), text
 
 
 # --- analyse_header through the pipeline ------------------------------------------------------------

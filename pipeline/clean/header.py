@@ -7,47 +7,25 @@ next to the byline or in the article's dateline, never a page-top "today" date f
 
 from __future__ import annotations
 
-import functools
 import re
 from dataclasses import dataclass, field
 from datetime import date
-from types import MappingProxyType
-
-from dateparser.date import DateDataParser
 
 from ..config import CleanConfig
 from ..document import LineVerdict
-from ..rules import RuleSet, line_key, packaged_vocabulary
+from ..rules import RuleSet, line_key
 from ..vocabulary import Vocabulary
+from .dates import YEAR as _YEAR
+from .dates import parse_date
 from .textclean import BAD, BLANK, GOOD, SIG_BEFORE_TITLE, SIG_TITLE, LineFeatures
 
-_YEAR = re.compile(r"\b(?:19[7-9]\d|20\d\d)\b")
 _DATELINE = re.compile(r"^[A-Z][\w .'’-]{1,40},\s+(?P<date>[^—–]{6,40}?)\s*[—–-]{1,2}\s")
-_DATEPARSER_SETTINGS = MappingProxyType({  # dateparser wants a dict (and REQUIRE_PARTS a list): copied a call
-    "REQUIRE_PARTS": ("day", "month", "year"),
-    "PREFER_DAY_OF_MONTH": "first",
-    "RETURN_AS_TIMEZONE_AWARE": False,
-    "PREFER_DATES_FROM": "past",
-})
 MAX_TITLE_WORDS = 40
 
 META_TITLE = "meta.title"
 META_AUTHOR = "meta.byline"
 META_DATE = "meta.date"
 SIG_ABOUT_SITE = "signal.about_site"
-
-
-@functools.cache
-def _date_parser(language: str) -> DateDataParser | None:
-    """dateparser's parser for one language, made once per process (None: a language dateparser does not know).
-
-    `dateparser.parse` makes a parser a call: two thirds of the 1.6 ms a date took. A parser made with
-    `try_previous_locales` off (the default) reads every text alike, so reusing it changes no result."""
-    settings = {**_DATEPARSER_SETTINGS, "REQUIRE_PARTS": list(_DATEPARSER_SETTINGS["REQUIRE_PARTS"])}
-    try:
-        return DateDataParser(languages=[language], settings=settings)
-    except ValueError:
-        return None
 
 
 @dataclass
@@ -58,32 +36,6 @@ class Header:
     sitename: str | None = None
     title_line: int | None = None
     provenance: dict[str, str] = field(default_factory=dict)
-
-
-def parse_date(text: str, language: str | None = None, vocab: Vocabulary | None = None) -> date | None:
-    """The first full calendar date in a short text, or None.
-
-    English and numeric spans are found by pattern; a short line in another language with a year in
-    it is handed whole to dateparser in the page's language (all-locale guessing is far too slow).
-    """
-    match = (vocab or packaged_vocabulary()).date_spans.search(text)
-    if match:
-        candidate, language = match.group(), "en"
-    elif language and language != "en" and _YEAR.search(text) and len(text.split()) <= 8:
-        candidate, language = text, language.split("-")[0]
-    else:
-        return None
-    parser = _date_parser(language)
-    if parser is None:
-        return None
-    try:
-        data = parser.get_date_data(candidate)
-    except ValueError:
-        return None
-    parsed = data["date_obj"]
-    if parsed is not None and 1990 <= parsed.year <= 2100:
-        return parsed.date()
-    return None
 
 
 _NUMERIC_DATE = re.compile(r"\d{1,2}\D{1,12}\d{4}|\d{4}\D{1,12}\d{1,2}")

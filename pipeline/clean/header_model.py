@@ -8,6 +8,7 @@ import numpy as np
 from ..document import LineVerdict
 from ..rules import RuleSet, line_key
 from ..vocabulary import Vocabulary
+from .dates import parse_date
 from .header import (
     MAX_TITLE_WORDS,
     META_AUTHOR,
@@ -22,7 +23,6 @@ from .header import (
     _is_dateish,
     _match_meta,
     _split_authors,
-    parse_date,
 )
 
 TITLE_MIN_P = 0.05  # the likeliest title line even when unsure: out-of-fold on wcxb-dev, 0.3 -> 0.05 took
