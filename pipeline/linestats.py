@@ -23,6 +23,7 @@ import numpy as np
 _WORD = re.compile(r"\w+")
 _URL = re.compile(r"https?://|www\.\w", re.IGNORECASE)
 _BMP = 0x10000
+_ASCII_CASE_ODD = ("\u0130", "\u0131", "\u017f")  # İ ı ſ: match i, i, s ignoring case, lower-case otherwise
 # bits of the code-point table
 _WORD_BIT, _ALPHA_BIT, _UPPER_BIT, _DECIMAL_BIT, _LOWER_WORD_BIT = 1, 2, 4, 8, 16
 
@@ -83,6 +84,12 @@ class LineStats:
     last: np.ndarray  # code point of the last character
     first_decimal: np.ndarray  # the first character is a decimal digit (str.isdecimal)
     url: np.ndarray  # `https?://` or `www.` and a word character (case-insensitive)
+    text: str = ""  # the lines joined by "\n"
+    starts: np.ndarray | None = None  # where each line starts in `text`
+    # `text` lower-cased, where that finds every case-insensitive match of an ASCII word at the same place: not
+    # when lower() lengthens a character (U+0130) or a character matching an ASCII letter regardless of case
+    # does not lower-case to it (ı, ſ); None then
+    lowered: str | None = None
 
     def per_line(self, flags: list[bool] | np.ndarray) -> np.ndarray:
         """Sum over each line's tokens of a flag per token (same order as `tokens`)."""
@@ -143,5 +150,6 @@ def line_stats(lines: list[str]) -> LineStats:
         spaces=_per_line(cp == ord(" "), starts), dots=_per_line(cp == ord("."), starts),
         parens=_per_line(cp == ord("("), starts), chars=lengths, first=cp[starts].astype(np.int64),
         last=cp[starts + lengths - 1].astype(np.int64), first_decimal=(bits[starts] & _DECIMAL_BIT).astype(bool),
-        url=url,
+        url=url, text=joined, starts=starts,
+        lowered=lowered if len(lowered) == len(joined) and not any(c in joined for c in _ASCII_CASE_ODD) else None,
     )

@@ -22,6 +22,7 @@ from .config import ConfigError
 from .heuristics import HEURISTIC_SCREENS, HEURISTIC_TESTS, HEURISTICS
 from .linestats import LineStats
 from .rulefiles import _key_line, _read_tables
+from .rulescreen import screens
 from .vocabulary import VOCABULARY_KEYS, Vocabulary
 
 try:
@@ -123,11 +124,11 @@ class RuleSet:
             for phrase in rule.exact:
                 self._exact.setdefault((rule.action, phrase), rule.id)
         for action, rules in self._by_action.items():
-            self._any_regex[action] = _screens([p for rule in rules for p in rule.regex])
+            self._any_regex[action] = tuple(s.regex for s in screens([p for rule in rules for p in rule.regex]))
         # `could_match` screens: every exact phrase and prefix, one alternation of every pattern, the heuristics
         self._screen["exact"] = frozenset(p for rule in self.rules if not rule.sites for p in rule.exact)
         self._screen["prefix"] = tuple(p for rule in self.rules if not rule.sites for p in rule.prefix)
-        self._screen["regex"] = _screens([p for rule in self.rules for p in rule.regex])
+        self._screen["regex"] = screens([p for rule in self.rules for p in rule.regex])
         self._screen["heuristics"] = tuple(dict.fromkeys(r.heuristic for r in self.rules if r.heuristic is not None))
         self._screen["sites"] = any(rule.sites for rule in self.rules)
 
@@ -138,8 +139,8 @@ class RuleSet:
             return True
         if screen["prefix"] and key.startswith(screen["prefix"]):
             return True
-        for regex in screen["regex"]:  # plain loops: this runs on every line of every page
-            if regex.search(line) is not None:
+        for regex_screen in screen["regex"]:  # plain loops: this runs on every line of every page
+            if regex_screen.regex.search(line) is not None:
                 return True
         for name in screen["heuristics"]:
             if HEURISTIC_TESTS[name](line):
@@ -158,9 +159,9 @@ class RuleSet:
         if screen["prefix"]:
             hit |= np.fromiter((key.startswith(screen["prefix"]) for key in keys), dtype=bool, count=n)
         lines = stats.lines
-        for regex in screen["regex"]:
-            todo = np.flatnonzero(~hit).tolist()
-            search = regex.search
+        for regex_screen in screen["regex"]:
+            todo = regex_screen.worth_trying(stats, ~hit)
+            search = regex_screen.regex.search
             hit[todo] = [search(lines[j]) is not None for j in todo]
         for name in screen["heuristics"]:
             todo = np.flatnonzero(~hit & HEURISTIC_SCREENS[name](stats)).tolist()
@@ -193,55 +194,6 @@ class RuleSet:
 
     def meta_patterns(self, field_name: str) -> tuple[MetaPattern, ...]:
         return tuple(p for p in self.meta if p.field == field_name)
-
-
-_UNCOMBINABLE = re.compile(r"\\[1-9]|\(\?[aiLmsux]+\)|\(\?\(")
-
-
-def _combinable(pattern: re.Pattern[str]) -> bool:
-    """False for inline global flags, numbered back-references and conditional groups: inside an
-    alternation of other patterns, their group numbers would point at another pattern's groups."""
-    return _UNCOMBINABLE.search(pattern.pattern) is None
-
-
-def _any_of(patterns: list[re.Pattern[str]]) -> re.Pattern[str] | None:
-    """One alternation of combinable patterns of one set of flags, or None if it does not compile (two
-    patterns with the same group name)."""
-    try:
-        return re.compile("|".join(f"(?:{p.pattern})" for p in patterns), patterns[0].flags)
-    except re.error:
-        return None
-
-
-def _anchored(pattern: re.Pattern[str]) -> bool:
-    """True when every match starts at the beginning of the line (`^...` with no top-level `|`)."""
-    try:
-        from re import _constants, _parser  # the stdlib's own regex parser; private, hence the fallback
-        tree = _parser.parse(pattern.pattern, pattern.flags)
-        return len(tree) > 0 and tree[0] == (_constants.AT, _constants.AT_BEGINNING)
-    except Exception:  # noqa: BLE001 - any doubt: treat as unanchored, which is only slower
-        return False
-
-
-def _screens(patterns: list[re.Pattern[str]]) -> tuple[re.Pattern[str], ...]:
-    """As few searches as tell whether any of the patterns matches a line.
-
-    Anchored patterns are combined apart from the rest: an alternation of `^...` branches is tried at
-    the start of the line only, while one unanchored branch makes the regex engine try every branch at
-    every position (5x slower on the rule files shipped). Patterns that cannot be combined stay alone.
-    """
-    groups: dict[tuple[bool, int], list[re.Pattern[str]]] = {}
-    alone: list[re.Pattern[str]] = []
-    for pattern in patterns:
-        if _combinable(pattern):
-            groups.setdefault((_anchored(pattern), pattern.flags), []).append(pattern)
-        else:
-            alone.append(pattern)
-    screens: list[re.Pattern[str]] = []
-    for _, group in sorted(groups.items(), key=lambda item: (not item[0][0], item[0][1])):
-        combined = _any_of(group) if len(group) > 1 else group[0]
-        screens.extend([combined] if combined is not None else group)
-    return tuple(screens + alone)
 
 
 # --- loading -----------------------------------------------------------------------------------------

@@ -138,3 +138,36 @@ def test_the_stop_list_guess_is_the_list_that_covers_most_tokens():
     texts += ["", "qqq zzz", "de la de la", "a", "i", "Der Hund und die Katze sind nicht hier", "el perro y la casa"]
     for text in texts:
         assert index.guess(text) == reference(text), text[:40]
+
+
+_SCREEN_WORDS = st.sampled_from(["we use cookies", "We Use COOKIES", "all rights reserved", "ALL RIGHTS RESERVED",
+                                 "all rıghts reserved", "all rights reſerved", "İ", "by continuing to use this site "
+                                 "you agree to cookies", "consent to the use of cookies", "site uses cookies",
+                                 "Kookies", "this website uses cookies to", "using"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.lists(_SCREEN_WORDS | LINE, min_size=1, max_size=4).map(" ".join).map(trim_line).filter(bool),
+                min_size=1, max_size=8))
+def test_the_word_filter_of_a_screen_hides_no_match(lines):
+    """A screen is tried only on lines holding one of its words: never a line it would match (odd cases,
+    ı and ſ, which match i and s ignoring case, the Kelvin sign)."""
+    rules = load_rules()
+    keys = list(map(line_key, lines))
+    expected = [rules.could_match(line, key) for line, key in zip(lines, keys, strict=True)]
+    assert rules.candidates(line_stats(lines), keys) == expected
+
+
+@pytest.mark.parametrize("pattern, words", [
+    (r"\ball rights reserved\b", ("all rights reserved",)),
+    (r"\bby (?:continuing|using) (?:this|our) site", ("continuing", "using")),
+    (r"(?:\bwe use cookies\b)|(?:\bconsent to (?:the use of )?cookies\b)", ("consent to ", "we use cookies")),
+    (r"\d+ comments?", (" comment",)),
+    (r"\d+\s*/\s*\d+", None),
+    (r"ab|\w+", None),
+    (r"café au lait", None),  # ignoring case, only ASCII words are found by lower-casing
+])
+def test_the_words_every_match_holds(pattern, words):
+    from pipeline.rulescreen import _words
+
+    assert _words(re.compile(pattern, re.IGNORECASE)) == words

@@ -347,7 +347,7 @@ def test_screen_never_hides_a_rule_hit_on_any_line(line):
     (r"foo$", False),
 ])
 def test_anchored_patterns_are_told_apart(pattern, anchored):
-    from pipeline.rules import _anchored
+    from pipeline.rulescreen import _anchored
 
     assert _anchored(re.compile(pattern)) is anchored
 
