@@ -308,8 +308,9 @@ def test_kill_between_dedup_and_commit_then_rerun(corpus: Path, small_shards: Pa
     monkeypatch.setattr(dedup.index._RunWriter, "finish", die)
     with pytest.raises(Killed):
         run_corpus(corpus, out, config, workers=2, progress=False)
-    # every step finished and left its marker; nothing reached documents/ or duplicates/
-    assert list((out / STATE_DIR / "dedup").glob("round-*/filtered/documents/part-*.jsonl"))
+    # every step finished and left its marker (the filtered files already in the output's format, gzip JSON lines:
+    # the step's workers compress them, the commit only moves them); nothing reached documents/ or duplicates/
+    assert list((out / STATE_DIR / "dedup").glob("round-*/filtered/documents/part-*.jsonl.gz"))
     assert not shard_files(out / "documents")
     orphans = list((out / STATE_DIR / "index").glob("run-*"))
     assert len(orphans) == 1

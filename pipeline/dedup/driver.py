@@ -131,7 +131,7 @@ def run_round(state: RunState, state_dir: Path, store: Store, cfg: DedupConfig, 
         if other != folder:  # a round of another pending set, never committed: its results are stale
             shutil.rmtree(other)
     write_atomic(folder / "job.json", json.dumps({"seqs": staged}))
-    job = DedupJob(str(state_dir), str(folder), cfg, tuple(staged), state.name)
+    job = DedupJob(str(state_dir), str(folder), cfg, tuple(staged), state.name, store.fmt)
     tasks, seconds = Counter(), {}
 
     def step(name: str, fn, args: list[tuple]) -> list[dict] | None:

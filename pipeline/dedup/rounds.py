@@ -105,7 +105,7 @@ def install_rounds(store: Store, state_dir: Path, tables: DedupTables) -> int:
     for name in tables.committed_rounds():
         folder = state_dir / ROUNDS / name
         for stream in ("documents", "duplicates"):
-            for path in sorted((folder / "filtered" / stream).glob("part-*.jsonl")):
+            for path in sorted((folder / "filtered" / stream).glob("part-*")):  # in the output's format
                 store.publish(stream, path.name, path)
                 moved += 1
         job = folder / "job.json"

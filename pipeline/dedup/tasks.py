@@ -43,6 +43,7 @@ class DedupJob:
     cfg: DedupConfig
     seqs: tuple[int, ...]
     db: str = STATE_DB  # the state's database file in `state`
+    fmt: str = "jsonl"  # the output's shard format: the filter step writes its files in it, in parallel
 
     def path(self, *parts: str) -> Path:
         return Path(self.round_dir, *parts)
