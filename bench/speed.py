@@ -1,6 +1,6 @@
 """Throughput, scaling, memory and the no-op rerun of `pagewash run`, beside plain trafilatura, in one run.
 
-    python bench/speed.py [--pages 20000] [--html-pages 2000] [--small 2000] [--workers 1,2] [--json]
+    python bench/speed.py [--pages 20000] [--html-pages 2000] [--small 2000] [--workers 1,2] [--rounds 5] [--json]
 
 Inputs are the WCXB dev pages (`../shared/bench/wcxb-dev`), repeated under new names until there are
 `--pages` text dumps and `--html-pages` HTML pages; each copy gets one line of its own so that copies are
@@ -11,7 +11,9 @@ Every pagewash figure is a real `pagewash run` subprocess (start-up, reading, cl
 - HTML with 1 worker beside `trafilatura.extract` over the same pages in one process, plain and with
   `with_metadata=True` (the same work as pagewash's: title, author, date, site): time per page;
 - peak RSS of the driver and of the largest worker at `--small` pages and at `--pages` pages;
-- a rerun over the `--pages` output with nothing new: wall seconds.
+- a rerun over the `--pages` output with nothing new: wall seconds;
+- with `--rounds N`: issue 20's two ratios N times over, pagewash and trafilatura timed back to back in each
+  round, and their median, least and greatest.
 Quote ratios (same run, same machine), not absolute figures: these machines are noisy.
 """
 
@@ -22,6 +24,7 @@ import gzip
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -122,6 +125,36 @@ def profile(pages: int, top: int = 12) -> dict:
     return found
 
 
+def _spread(values: list[float]) -> dict:
+    ordered = sorted(values)
+    return {"median": round(statistics.median(ordered), 3), "least": round(ordered[0], 3),
+            "greatest": round(ordered[-1], 3), "each": [round(v, 3) for v in values]}
+
+
+def ratio_rounds(tmp: Path, rounds: int, pages: int, html_pages: int) -> dict:
+    """Issue 20's ratios measured `rounds` times, the four timings of a round back to back (their order rotating
+    from round to round), so that each ratio compares runs made within a minute of each other."""
+    text_ratios, html_ratios, plain_ratios = [], [], []
+    for k in range(rounds):
+        timings: dict[str, float] = {}
+        jobs = [
+            ("text", lambda k=k: pagewash_run(tmp / "text", tmp / f"round_text_{k}", 1)["wall_s"]),
+            ("plain", lambda: trafilatura_seconds(tmp / "html")),
+            ("html", lambda k=k: pagewash_run(tmp / "html", tmp / f"round_html_{k}", 1)["wall_s"]),
+            ("metadata", lambda: trafilatura_seconds(tmp / "html", with_metadata=True)),
+        ]
+        for name, job in jobs[k % len(jobs):] + jobs[:k % len(jobs)]:
+            timings[name] = job()
+        text_ratios.append((pages / timings["text"]) / (html_pages / timings["plain"]))
+        html_ratios.append(timings["html"] / timings["metadata"])
+        plain_ratios.append(timings["html"] / timings["plain"])
+        for name in ("text", "html"):
+            shutil.rmtree(tmp / f"round_{name}_{k}", ignore_errors=True)
+    return {"rounds": rounds, "text_over_trafilatura_pages_per_s": _spread(text_ratios),
+            "html_over_trafilatura_metadata_time": _spread(html_ratios),
+            "html_over_trafilatura_plain_time": _spread(plain_ratios)}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pages", type=int, default=20_000, help="text dumps in the large run")
@@ -133,6 +166,11 @@ def main() -> int:
                              "beside the local pool in the same run")
     parser.add_argument("--skip-html", action="store_true", help="no HTML or trafilatura figures")
     parser.add_argument("--skip-memory", action="store_true", help="no small run for the memory comparison")
+    parser.add_argument("--rounds", type=int, default=1, metavar="N",
+                        help="also measure issue 20's two ratios N times, each round timing pagewash and trafilatura "
+                             "back to back (text dumps with 1 worker over plain trafilatura's pages/s; HTML whole runs "
+                             "over trafilatura with metadata), and print their median, least and greatest: on a noisy "
+                             "machine a single sequence of runs can be off by a third")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--profile", type=int, nargs="?", const=200, metavar="PAGES",
                         help="only: where a page's time goes, stage by stage and by function (default 200 pages "
@@ -223,6 +261,8 @@ def main() -> int:
         if 1 in text:  # issue 20's first target: text dumps, one worker, over plain trafilatura's pages/s on HTML
             results["text_over_trafilatura_pages_per_s"] = round(
                 text[1]["pages_per_s"] / (1000 / results["html"]["trafilatura_ms_per_page"]), 2)
+        if args.rounds > 1:
+            results["rounds"] = ratio_rounds(tmp, args.rounds, args.pages, args.html_pages)
         shutil.rmtree(tmp, ignore_errors=True)
     return _print(results, text, args.json)
 
@@ -252,6 +292,15 @@ def _print(results: dict, text: dict, as_json: bool) -> int:
     if "text_over_trafilatura_pages_per_s" in results:
         print(f"text dumps (1 worker) over plain trafilatura.extract's pages/s on HTML: "
               f"{results['text_over_trafilatura_pages_per_s']}x")
+    if "rounds" in results:
+        r = results["rounds"]
+        for key, label in (("text_over_trafilatura_pages_per_s", "text dumps (1 worker) over plain trafilatura's "
+                            "pages/s"), ("html_over_trafilatura_metadata_time", "HTML over trafilatura with "
+                            "metadata, time a page"), ("html_over_trafilatura_plain_time", "HTML over plain "
+                            "trafilatura, time a page")):
+            f = r[key]
+            print(f"{label}, {r['rounds']} rounds: median {f['median']}x "
+                  f"(least {f['least']}, greatest {f['greatest']})")
     if "ray" in results:
         r = results["ray"]
         print(f"Ray, local, {r['cpus']} CPUs: {r['wall_s']} s, {r['pages_per_s']} pages/s; "

@@ -55,7 +55,7 @@ def test_speed_bench_runs():
     """bench/speed.py end to end on a tiny corpus: every figure it quotes is there and consistent."""
     proc = subprocess.run(
         [sys.executable, str(ROOT / "bench" / "speed.py"), "--pages", "40", "--small", "20", "--html-pages", "8",
-         "--workers", "1", "--json"],
+         "--workers", "1", "--rounds", "2", "--json"],
         capture_output=True, text=True, check=True, cwd=ROOT,
     )
     results = json.loads(proc.stdout)
@@ -69,6 +69,12 @@ def test_speed_bench_runs():
     assert html["trafilatura_ms_per_page"] > 0 and html["trafilatura_metadata_ms_per_page"] > 0
     assert html["ratio"] > 0 and html["ratio_to_metadata"] > 0
     assert results["text_over_trafilatura_pages_per_s"] > 0  # issue 20's first ratio
+    rounds = results["rounds"]  # issue 20's ratios, each round's timings back to back
+    assert rounds["rounds"] == 2
+    for key in ("text_over_trafilatura_pages_per_s", "html_over_trafilatura_metadata_time",
+                "html_over_trafilatura_plain_time"):
+        spread = rounds[key]
+        assert len(spread["each"]) == 2 and 0 < spread["least"] <= spread["median"] <= spread["greatest"]
 
 
 def test_speed_profile_names_every_stage():
