@@ -171,3 +171,19 @@ def test_the_words_every_match_holds(pattern, words):
     from pipeline.rulescreen import _words
 
     assert _words(re.compile(pattern, re.IGNORECASE)) == words
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(ALPHABET | st.sampled_from(["\n", "\n\n", " \r\n", "ΟΔΟΣ", "Σ'"]), max_size=30).map("".join),
+       st.integers(0, 60))
+def test_the_stop_list_sample_is_read_from_the_page_tokens(text, sample_chars):
+    """The guess's sample, the tokens of the text's first characters, equals what the page's own tokens give
+    (lines wholly before the cut, and the cut line's part), wherever the cut falls."""
+    from pipeline.clean.stopwords import TOKEN
+    from pipeline.clean.textclean import sample_tokens
+
+    raw_lines = text.split("\n")
+    rows = [i for i, line in enumerate(raw_lines) if trim_line(line)]
+    stats = line_stats([trim_line(raw_lines[i]) for i in rows])
+    expected = TOKEN.findall(text[:sample_chars].lower())
+    assert sample_tokens(text, raw_lines, rows, stats, sample_chars) == expected

@@ -10,7 +10,8 @@ from itertools import repeat
 import justext
 import numpy as np
 
-_TOKEN = re.compile(r"\w+")
+TOKEN = re.compile(r"\w+")
+SAMPLE_CHARS = 12_000
 
 
 @dataclass(frozen=True)
@@ -33,10 +34,14 @@ class StopwordIndex:
         membership.setflags(write=False)
         return cls(languages, word_rows, membership)
 
-    def guess(self, text: str, sample_chars: int = 12_000) -> frozenset[str]:
+    def guess(self, text: str, sample_chars: int = SAMPLE_CHARS) -> frozenset[str]:
         """The stop list that covers most tokens of the text's first `sample_chars` (ties: the first by name;
         empty when none covers any)."""
-        counts = Counter(_TOKEN.findall(text[:sample_chars].lower()))
+        return self.guess_from(TOKEN.findall(text[:sample_chars].lower()))
+
+    def guess_from(self, tokens: list[str]) -> frozenset[str]:
+        """`guess` from the sample's tokens (the `\\w+` runs of its lower-cased text)."""
+        counts = Counter(tokens)
         rows = np.fromiter(map(self.word_rows.get, counts, repeat(-1)), dtype=np.int64, count=len(counts))
         listed = rows >= 0
         if not listed.any():

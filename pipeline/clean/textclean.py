@@ -8,6 +8,7 @@ dropped line names the rule or signal that dropped it.
 
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import dataclass
 
@@ -18,6 +19,7 @@ from ..document import LineVerdict
 from ..linestats import LineStats, line_stats
 from ..rules import RuleSet, line_key, trim_line
 from .linefeatures import densest_region
+from .stopwords import SAMPLE_CHARS, TOKEN, StopwordIndex
 
 _TERMINAL_CPS = np.array([ord(c) for c in '.!?。！？…:;,"”’»)]—–'])
 
@@ -148,8 +150,24 @@ def _last_good(labels: list[str], start: int, stop: int) -> int:
     return max((k for k in range(start, stop) if labels[k] == GOOD), default=start)
 
 
-def clean_lines(text: str, rules: RuleSet, stopwords: frozenset[str], config: CleanConfig,
+def sample_tokens(text: str, raw_lines: list[str], rows: list[int], stats: LineStats,
+                  sample_chars: int = SAMPLE_CHARS) -> list[str]:
+    """The `\\w+` tokens of `text[:sample_chars].lower()` (what the stop-list guess reads), from the page's own
+    tokens: those of the lines wholly before the cut, and the cut line's part. Tokens never cross a line break,
+    and lower-casing reads no context across one, so they are the same tokens."""
+    if len(text) <= sample_chars:
+        return stats.tokens
+    cut_line = text.count("\n", 0, sample_chars)
+    before = bisect.bisect_left(rows, cut_line)  # worded lines wholly before the cut
+    tokens = stats.tokens[:int(stats.n_tokens[:before].sum())]
+    line_start = text.rfind("\n", 0, sample_chars) + 1
+    return tokens + TOKEN.findall(raw_lines[cut_line][:sample_chars - line_start].lower())
+
+
+def clean_lines(text: str, rules: RuleSet, stopwords: frozenset[str] | StopwordIndex, config: CleanConfig,
                 site_keys: frozenset[str] = frozenset()) -> CleanResult:
+    """The verdict of every line of a text dump. `stopwords`: the page's stop list, or the index to guess it from
+    (`StopwordIndex.guess`, read from the tokens the page's line statistics already hold)."""
     raw_lines = text.split("\n")
     n = len(raw_lines)
     trimmed = [trim_line(line) for line in raw_lines]
@@ -157,6 +175,8 @@ def clean_lines(text: str, rules: RuleSet, stopwords: frozenset[str], config: Cl
     worded = [trimmed[i] for i in rows]
     keys = list(map(line_key, worded))
     stats = line_stats(worded)
+    if isinstance(stopwords, StopwordIndex):
+        stopwords = stopwords.guess_from(sample_tokens(text, raw_lines, rows, stats))
     row_of = dict(zip(rows, range(len(rows)), strict=True))
     labels: list[str] = [BLANK] * n
     rule_of: list[str | None] = [None] * n

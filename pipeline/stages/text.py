@@ -26,14 +26,14 @@ class ExtractText(Stage):
     name: str = "extract"
 
     def process(self, doc: Document) -> Document:
-        stop = self.stopwords.guess(doc.text)
         # the site rules of the page's site, as known before cleaning: its URL's host, a sidecar's site name
         sites = site_keys(doc.metadata.get("hostname"), doc.metadata.get("sitename"))
         if self.model is not None:
+            stop = self.stopwords.guess(doc.text)
             result = clean_with_model(doc.text, self.rules, stop, self.config.clean, self.model, sites)
             doc.lines = LineReport(result.verdicts, result)
         else:
-            heuristic = clean_lines(doc.text, self.rules, stop, self.config.clean, sites)
+            heuristic = clean_lines(doc.text, self.rules, self.stopwords, self.config.clean, sites)
             doc.lines = LineReport(heuristic.verdicts, heuristic)
         doc.text = doc.lines.kept_text()
         return doc
