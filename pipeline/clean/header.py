@@ -218,11 +218,11 @@ def _find_title(verdicts, window, features, byline_at, first, header: Header, vo
     for v in verdicts:
         if v.index > first:
             break  # a headline stands above its story, not among the teasers after it
-        if v.index == first_line or not _title_like(v, features[v.index], vocab):
+        feats = features[v.index]
+        if v.index == first_line or feats is None:
             continue
-        key = features[v.index].key
-        evidence = 2 * (key in page_keys) + (key in printed_twice)
-        if evidence == 0:
+        evidence = 2 * (feats.key in page_keys) + (feats.key in printed_twice)
+        if evidence == 0 or not _title_like(v, feats, vocab):  # the set lookups first: most lines have none
             continue
         rank = (-evidence, -good_after[v.index], v.index)
         if best is None or rank < best:
