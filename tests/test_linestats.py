@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipeline.clean.stopwords import StopwordIndex
-from pipeline.clean.textclean import LineFeatures, _unit_features, line_features, page_features
+from pipeline.clean.textclean import LineFeatures, _unit_features, page_features
 from pipeline.heuristics import HEURISTIC_SCREENS, HEURISTIC_TESTS
 from pipeline.linestats import line_stats
 from pipeline.rules import line_key, load_rules, trim_line
@@ -79,7 +79,8 @@ def test_a_unit_of_joined_lines_has_the_features_of_its_joined_text(lines):
 @pytest.mark.parametrize("line", ["İSTANBUL Ve Ankara", "ΟΔΟΣ σας", "½ Cup Sugar", "𝐀lpha 𝐁eta", "和平和平和平 news",
                                   "See https://example.com now", "x"])
 def test_single_lines(line):
-    assert line_features(line, STOP) == reference_features(line, STOP)
+    stats = line_stats([line])
+    assert page_features(stats, stats.count_in(STOP), [""]) == [reference_features(line, STOP)]
 
 
 @settings(max_examples=300, deadline=None)

@@ -195,9 +195,11 @@ def test_article_between_junk_is_kept(before, after):
 ])
 def test_title_case_counts_words_that_start_with_a_letter(line, title_case):
     """Words starting with a digit-like sign (½, ², ①) are not lowercase words: they are not counted."""
-    from pipeline.clean.textclean import line_features
+    from pipeline.clean.textclean import page_features
+    from pipeline.linestats import line_stats
 
-    assert line_features(line, frozenset()).title_case == pytest.approx(title_case)
+    stats = line_stats([line])
+    assert page_features(stats, stats.count_in(frozenset()), [""])[0].title_case == pytest.approx(title_case)
 
 
 def test_a_long_run_of_unpunctuated_fragments_is_not_a_paragraph():

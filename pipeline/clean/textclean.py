@@ -62,14 +62,6 @@ def page_features(stats: LineStats, stops: np.ndarray, keys: list[str]) -> list[
                     stats.url.tolist(), keys))
 
 
-def line_features(text: str, stopwords: frozenset[str], key: str = "") -> LineFeatures:
-    """The features of one trimmed line (see page_features)."""
-    if not text:
-        return LineFeatures(0, 0.0, False, 0.0, False, key)
-    stats = line_stats([text])
-    return page_features(stats, stats.count_in(stopwords), [key])[0]
-
-
 def _unit_features(rows: list[int], counts: dict[str, list]) -> LineFeatures:
     """The features of worded lines `rows` joined by spaces, from their counts (`counts`: per worded line, as
     lists): a space starts no word and ends no sentence, so the counts add up (CJK characters are counted over
