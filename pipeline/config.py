@@ -34,6 +34,12 @@ LANGUAGE_ENGINES = ("langdetect", "fasttext")
 OUTPUT_FORMATS = ("jsonl.gz", "jsonl", "jsonl.zst", "parquet")  # pipeline/io/formats.py
 
 
+def _check_choice(table: str, key: str, value: object, allowed: tuple[str, ...]) -> None:
+    """`[table] key` must be one of `allowed`."""
+    if value not in allowed:
+        raise ConfigError(f"[{table}] {key} must be one of {', '.join(allowed)}, got {value!r}")
+
+
 def _check_ranges(obj: object, table: str = "") -> None:
     """Every number of a config dataclass finite and inside the bounds its field declares (`min`, `max`, and
     `zero_or_min` for a limit where 0 means none), so a value that cannot work is refused at load, naming the key."""
@@ -114,8 +120,7 @@ class CleanConfig:
 
     def __post_init__(self) -> None:
         _check_ranges(self, "clean")
-        if self.method not in CLEAN_METHODS:
-            raise ConfigError(f"[clean] method must be one of {', '.join(CLEAN_METHODS)}, got {self.method!r}")
+        _check_choice("clean", "method", self.method, CLEAN_METHODS)
 
 
 @dataclass(frozen=True)
@@ -161,11 +166,8 @@ class DedupConfig:
             raise ConfigError(f"[dedup] threshold must be in (0, 1], got {self.threshold}")
         if not self.containment > 0.0:
             raise ConfigError(f"[dedup] containment must be above 0, got {self.containment}")
-        if self.recapture not in RECAPTURE_POLICIES:
-            raise ConfigError(f"[dedup] recapture must be one of {', '.join(RECAPTURE_POLICIES)}, "
-                              f"got {self.recapture!r}")
-        if self.keep not in KEEP_POLICIES:
-            raise ConfigError(f"[dedup] keep must be one of {', '.join(KEEP_POLICIES)}, got {self.keep!r}")
+        _check_choice("dedup", "recapture", self.recapture, RECAPTURE_POLICIES)
+        _check_choice("dedup", "keep", self.keep, KEEP_POLICIES)
 
 
 @dataclass(frozen=True)
@@ -180,8 +182,7 @@ class LanguageConfig:
                 "`language` reject; empty: keep all"})
 
     def __post_init__(self) -> None:
-        if self.engine not in LANGUAGE_ENGINES:
-            raise ConfigError(f"[language] engine must be one of {', '.join(LANGUAGE_ENGINES)}, got {self.engine!r}")
+        _check_choice("language", "engine", self.engine, LANGUAGE_ENGINES)
 
 
 @dataclass(frozen=True)
@@ -221,8 +222,7 @@ class OutputConfig:
                 "changing it on an output needs --full"})
 
     def __post_init__(self) -> None:
-        if self.format not in OUTPUT_FORMATS:
-            raise ConfigError(f"[output] format must be one of {', '.join(OUTPUT_FORMATS)}, got {self.format!r}")
+        _check_choice("output", "format", self.format, OUTPUT_FORMATS)
 
 
 @dataclass(frozen=True)
@@ -239,8 +239,7 @@ class RunConfig:
 
     def __post_init__(self) -> None:
         _check_ranges(self, "run")
-        if self.engine not in ENGINES:
-            raise ConfigError(f"[run] engine must be one of {', '.join(ENGINES)}, got {self.engine!r}")
+        _check_choice("run", "engine", self.engine, ENGINES)
 
 
 @dataclass(frozen=True)
