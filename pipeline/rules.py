@@ -125,32 +125,18 @@ class RuleSet:
                 self._exact.setdefault((rule.action, phrase), rule.id)
         for action, rules in self._by_action.items():
             self._any_regex[action] = tuple(s.regex for s in screens([p for rule in rules for p in rule.regex]))
-        # `could_match` screens: every exact phrase and prefix, one alternation of every pattern, the heuristics
+        # `candidates` screens: every exact phrase and prefix, one alternation of every pattern, the heuristics
         self._screen["exact"] = frozenset(p for rule in self.rules if not rule.sites for p in rule.exact)
         self._screen["prefix"] = tuple(p for rule in self.rules if not rule.sites for p in rule.prefix)
         self._screen["regex"] = screens([p for rule in self.rules for p in rule.regex])
         self._screen["heuristics"] = tuple(dict.fromkeys(r.heuristic for r in self.rules if r.heuristic is not None))
         self._screen["sites"] = any(rule.sites for rule in self.rules)
 
-    def could_match(self, line: str, key: str, site_keys: frozenset[str] = frozenset()) -> bool:
-        """False when no rule of any action can match the line: most lines, the article's, skip `match`."""
-        screen = self._screen
-        if key in screen["exact"] or (site_keys and screen["sites"]):
-            return True
-        if screen["prefix"] and key.startswith(screen["prefix"]):
-            return True
-        for regex_screen in screen["regex"]:  # plain loops: this runs on every line of every page
-            if regex_screen.regex.search(line) is not None:
-                return True
-        for name in screen["heuristics"]:
-            if HEURISTIC_TESTS[name](line):
-                return True
-        return False
-
     def candidates(self, stats: LineStats, keys: list[str], site_keys: frozenset[str] = frozenset()) -> list[bool]:
-        """`could_match` for every line of a page at once: `stats` of its trimmed worded lines, `keys` their
-        `line_key`. Each screen runs only on the lines no earlier screen let through; the heuristics' tests only on
-        the lines their numpy screens let through."""
+        """For every line of a page, whether any rule of any action could match it (False for most lines, the
+        article's, which then skip `match`): `stats` of its trimmed worded lines, `keys` their `line_key`. Each
+        screen runs only on the lines no earlier screen let through; the heuristics' tests only on the lines their
+        numpy screens let through."""
         screen = self._screen
         n = len(keys)
         if site_keys and screen["sites"]:
