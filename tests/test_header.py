@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipeline.clean.dates import _MONTHS, _plain_english, dateparser_date, parse_date
+from pipeline.clean.header import title_text
 from pipeline.config import load_config
 from pipeline.document import RawPage
 from pipeline.records import Counters
@@ -98,6 +99,21 @@ def test_header_through_pipeline(pipeline, with_menu):
     assert meta["date"] == "2025-05-26"  # the byline's date, not the page-top "today"
     assert meta["sitename"] == "Example Times"
     assert meta["language"] == "en"
+
+
+@pytest.mark.parametrize("marker", ["* ", "o ", "+ ", "• ", "3. ", "12) "])
+@pytest.mark.parametrize("method", ["heuristic", "model"])
+def test_a_title_rendered_as_a_list_item_loses_its_marker(pipeline, marker, method):
+    """Renderers print a headline inside a list (a breadcrumb's last item) with the list's marker."""
+    lines = [f"{marker}{TITLE}" if line == TITLE else line for line in header_dump(with_menu=True)]
+    config = load_config(clean={"method": method})
+    outcome = Pipeline(config).process(page(lines))
+    assert outcome.document.metadata["title"] == TITLE
+
+
+@pytest.mark.parametrize("title", ["10 Best Moving Companies", "5 Ways to Win", "o2 Arena Deal", "1.5 Million Jobs"])
+def test_a_title_that_opens_with_a_number_keeps_it(title):
+    assert title_text(title) == title
 
 
 def test_header_lines_leave_the_text(pipeline):

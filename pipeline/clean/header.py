@@ -38,6 +38,9 @@ class Header:
     provenance: dict[str, str] = field(default_factory=dict)
 
 
+# A list item's marker as renderers print it ("* ", "o ", "+ ", "• ", "2. "): a headline rendered inside a list
+# (a breadcrumb's last item, a table of contents) keeps it in the dump, but it is not part of the title
+_LIST_MARKER = re.compile(r"^(?:[*+•◦▪‣∙●○■□►▶➤\-–—o]|\d{1,2}[.)])\s+(?=\w)")
 _NUMERIC_DATE = re.compile(r"\d{1,2}\D{1,12}\d{4}|\d{4}\D{1,12}\d{1,2}")
 
 
@@ -165,6 +168,11 @@ def _headline_of(text: str, vocab: Vocabulary) -> str:
     return max(parts, key=lambda p: len(p.split())) if len(parts) > 1 else text.strip()
 
 
+def title_text(text: str) -> str:
+    """A title line's headline: the line less a list marker the renderer put before it."""
+    return _LIST_MARKER.sub("", text.strip(), count=1)
+
+
 def _title_like(v: LineVerdict, feats: LineFeatures | None, vocab: Vocabulary) -> bool:
     if v.label in (BAD, BLANK) or feats is None:
         return False
@@ -235,7 +243,7 @@ def _find_title(verdicts, window, features, byline_at, first, header: Header, vo
     if choice is None:
         _title_from_page_title(verdicts, features, first_line, first, header, vocab)
         return
-    header.title = choice.text
+    header.title = title_text(choice.text)
     header.title_line = choice.index
     header.provenance["title"] = "text:header"
     title_key = line_key(choice.text)

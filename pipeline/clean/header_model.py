@@ -23,6 +23,7 @@ from .header import (
     _is_dateish,
     _match_meta,
     _split_authors,
+    title_text,
 )
 
 TITLE_MIN_P = 0.05  # the likeliest title line even when unsure: out-of-fold on wcxb-dev, 0.3 -> 0.05 took
@@ -128,7 +129,7 @@ def _title_value(text: str, first_line: bool, vocab: Vocabulary) -> str | None:
     """The headline of a title line: on the page's first line (its <title>), without the `| Site` part."""
     if len(text.split()) > MAX_TITLE_WORDS or (text.endswith(".") and len(text.split()) > 15):
         return None  # a sentence, not a headline
-    return (_headline_of(text, vocab) if first_line else text.strip()) or None
+    return (_headline_of(text, vocab) if first_line else title_text(text)) or None
 
 
 def _author_value(text: str, rules: RuleSet) -> str | None:
