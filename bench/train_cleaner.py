@@ -2,7 +2,7 @@
 bench/train_data.py, with grouped cross-validation folds for bench/accuracy.py.
 
     python bench/train_cleaner.py [--data DIR ...] [--sources wcxb,readability] [--renderers bs4,inscriptis,...]
-        [--out pipeline/models/cleaner.model.gz] [--cv-dir bench/.cache/cleaner] [--threads 2] [--rounds 150]
+        [--out pipeline/models/cleaner.model.gz] [--cv-dir bench/.cache/cleaner] [--threads 2] [--rounds 100]
 
 Folds (docs/model.md): fold k holds out one train/ source (leave-one-source-out) and one fifth of wcxb-dev's
 domains; a page whose domain is held out never trains that fold, whatever its source. Stage 2 learns from the
@@ -169,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "pipeline" / "models" / "cleaner.model.gz")
     parser.add_argument("--cv-dir", type=Path, default=ROOT / "bench" / ".cache" / "cleaner")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--rounds", type=int, default=150)
+    parser.add_argument("--rounds", type=int, default=100)
     parser.add_argument("--workers", type=int, default=min(2, multiprocessing.cpu_count()))
     args = parser.parse_args(argv)
     started = time.perf_counter()

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-VOCABULARY_KEYS = ("months", "byline_words", "byline_lead_words", "after_name_words", "author_joiners",
+VOCABULARY_KEYS = ("months", "byline_words", "byline_lead_words", "author_labels", "after_name_words", "author_joiners",
                    "name_particles", "published_words", "updated_words", "title_separators",
                    "html_title_separators")
 
@@ -24,6 +24,7 @@ class Vocabulary:
     months: tuple[str, ...] = ()
     byline_words: tuple[str, ...] = ()
     byline_lead_words: tuple[str, ...] = ()
+    author_labels: tuple[str, ...] = ()
     after_name_words: tuple[str, ...] = ()
     author_joiners: tuple[str, ...] = ()
     name_particles: tuple[str, ...] = ()
@@ -47,9 +48,10 @@ class Vocabulary:
                 rf"|\d{{1,2}}(?:st|nd|rd|th)?\.?\s+(?:of\s+)?{months},?\s+\d{{4}}"
                 rf"|\d{{1,2}}[./]\d{{1,2}}[./]\d{{4}})\b", re.IGNORECASE),
             name=re.compile(rf"^{name}(?:\s+(?:{name}|{_any(self.name_particles)})){{1,4}}$"),
-            bare_by=re.compile(rf"^(?:{by})$", re.IGNORECASE),
+            bare_by=re.compile(rf"^(?:(?:(?:{_any(self.byline_lead_words)})\s+)?(?:{by})|{_any(self.author_labels)})"
+                               rf"\s*:?$", re.IGNORECASE),
             by_prefix=re.compile(rf"^(?:(?:{_any(self.byline_lead_words)})\s+)?(?:{by})\b[\s:]*", re.IGNORECASE),
-            after_name=re.compile(rf"\s*(?:[|•·,–—]|\s-\s|\b(?:{_any(self.after_name_words)})\b).*$", re.IGNORECASE),
+            after_name=re.compile(rf"\s*(?:[|•·⋅,–—]|\s-\s|\b(?:{_any(self.after_name_words)})\b).*$", re.IGNORECASE),
             author_split=re.compile(rf"\s*(?:,|\b(?:{_any(self.author_joiners)})\b|&)\s*"),
             published=re.compile(rf"\b(?:{_any(self.published_words)})\b", re.IGNORECASE),
             updated=re.compile(rf"\b(?:{_any(self.updated_words)})\b", re.IGNORECASE),

@@ -38,6 +38,19 @@ def test_accuracy_bench_runs():
     assert "| trafilatura.extract (html) | 4 |" in out and "| pagewash (html) | 4 |" in out
 
 
+def test_accuracy_bench_refuses_a_fold_model_it_cannot_use_at_once(tmp_path):
+    """A stale cross-validation model (other features) stops the run with one clear line, before any worker
+    starts (a worker's failing start would be retried for ever)."""
+    (tmp_path / "folds.json").write_text(json.dumps({"folds": 1, "fold_sources": [], "pages": {}}))
+    (tmp_path / "fold-0.model.gz").write_bytes(gzip.compress(json.dumps(
+        {"features_version": 0, "stage1": "", "stage2": "", "meta": ""}).encode()))
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "accuracy.py"), "--limit", "1", "--workers", "1", "--only", "dumps",
+         "--cv-dir", str(tmp_path)], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert proc.returncode != 0
+    assert "fold-0.model.gz" in proc.stderr and "features version 0" in proc.stderr
+
+
 @pytest.mark.parametrize("renderer", sorted(GATE))
 def test_accuracy_gate(pipeline, renderer):
     dumps = sorted((BENCH / "dumps" / renderer).glob("*.txt.gz"))[::10]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
+import numpy as np
 import pytest
 from conftest import ARTICLE
 from hypothesis import given, settings
@@ -11,10 +12,11 @@ from hypothesis import strategies as st
 
 from pipeline.clean.dates import _MONTHS, _plain_english, dateparser_date, parse_date
 from pipeline.clean.header import title_text
+from pipeline.clean.header_model import header_from_model
 from pipeline.config import load_config
-from pipeline.document import RawPage
+from pipeline.document import LineVerdict, RawPage
 from pipeline.records import Counters
-from pipeline.rules import packaged_vocabulary
+from pipeline.rules import load_rules, packaged_vocabulary
 from pipeline.stages.runner import Pipeline
 
 TITLE = "Council Approves Harbour District Plan After Two Years of Debate"
@@ -198,3 +200,60 @@ def test_the_vocabulary_is_data_a_user_folder_extends(tmp_path, pipeline):
     assert extended.process(page(lines)).document.metadata["author"] == "Jane Doe; John Smith"
     plain = header_dump(with_menu=False)
     assert extended.process(page(plain)).document.to_record() == pipeline.process(page(plain)).document.to_record()
+
+
+# --- header_from_model: the learned cleaner's title/author lines, read ---------------------------------------------
+
+
+def _model_header(lines: list[str], p_title: list[float], p_author: list[float], article_end: int | None = None):
+    verdicts = [LineVerdict(i, text, True, None, "body", 0.9) for i, text in enumerate(lines)]
+    meta = np.zeros((len(lines), 4))
+    meta[:, 1], meta[:, 2] = p_title, p_author
+    meta[:, 0] = 1 - meta[:, 1:].sum(axis=1)
+    return header_from_model(verdicts, meta, list(range(len(lines))), load_rules(()), "en", article_end)
+
+
+def test_the_page_headline_stands_for_the_title_line_that_repeats_it():
+    """A dump's first line is the <title>; the heading that repeats most of it is the page's own headline."""
+    lines = ["Best Cameras of 2026 | Example Reviews", "Home", "The Best Cameras of 2026", *ARTICLE]
+    header = _model_header(lines, [0.9, 0.0, 0.2] + [0.0] * len(ARTICLE), [0.0] * len(lines))
+    assert header.title == "The Best Cameras of 2026" and header.title_line == 2
+
+
+def test_the_title_line_stays_when_no_heading_repeats_it():
+    lines = ["Best Cameras of 2026 | Example Reviews", "Home", "Our Newsletter", *ARTICLE]
+    header = _model_header(lines, [0.9, 0.0, 0.2] + [0.0] * len(ARTICLE), [0.0] * len(lines))
+    assert header.title == "Best Cameras of 2026"
+
+
+@pytest.mark.parametrize("label", ["By", "Written by", "Author:", "Contributors:"])
+@pytest.mark.parametrize("p_label", [0.6, 0.0])  # the model picks the label line, or no line at all
+def test_a_byline_split_over_two_lines_gives_the_name(label, p_label):
+    """bs4-like renderers print `By <a>Jane Doe</a>` as two lines."""
+    lines = [TITLE, label, "Jane Doe", *ARTICLE]
+    header = _model_header(lines, [0.9] + [0.0] * (len(lines) - 1), [0.0, p_label] + [0.0] * (len(lines) - 2))
+    assert header.author == "Jane Doe"
+
+
+def test_a_byline_printed_as_a_list_item_loses_the_marker():
+    lines = [TITLE, "* by Jane Doe ⋅ Senior Editor", *ARTICLE]
+    header = _model_header(lines, [0.9] + [0.0] * (len(lines) - 1), [0.0, 0.8] + [0.0] * len(ARTICLE))
+    assert header.author == "Jane Doe"
+
+
+@pytest.mark.parametrize("label", ["By", "Author", "Written by:"])
+def test_the_heuristic_reads_the_name_under_a_lone_byline_label(pipeline, label):
+    """The label's name is the line *below* it, also when the header is searched upwards from the article."""
+    lines = ["Saturday, July 12, 2025", *MENU, "", TITLE, "Copy Link", label, "Jane Doe", "May 26, 2025", "",
+             *PARAGRAPHS]
+    meta = pipeline.process(page(lines)).document.metadata
+    assert meta["author"] == "Jane Doe"
+    assert meta["provenance"]["author"] == "text:by-line-then-name"
+
+
+def test_no_byline_is_taken_from_below_the_section_marker_that_ended_the_article():
+    """Below `Related Articles` the bylines are other stories'."""
+    lines = [TITLE, *ARTICLE, "Related Articles", "Another Story", "Jane Doe"]
+    p_author = [0.0] * (len(lines) - 1) + [0.9]
+    assert _model_header(lines, [0.9] + [0.0] * (len(lines) - 1), p_author).author == "Jane Doe"
+    assert _model_header(lines, [0.9] + [0.0] * (len(lines) - 1), p_author, len(ARTICLE) + 1).author is None

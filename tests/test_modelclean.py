@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import gzip
 import json
+import math
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import ARTICLE, ROOT, SEEDS_RAW, SHARED
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pipeline.clean import linefeatures as lf
 from pipeline.clean.linemodel import ModelError, load_model
 from pipeline.clean.modelclean import clean_with_model
 from pipeline.config import CleanConfig, ConfigError, load_config
@@ -152,3 +155,48 @@ def test_the_model_cleaner_never_raises_and_outputs_only_input_lines(lines):
         assert v.text == raw[v.index].strip()
         assert v.kept or v.label == "blank" or v.rule_id
         assert v.probability is None if v.label == "blank" else 0.0 <= v.probability <= 1.0
+
+
+def _indent_columns(raw_lines: list[str]):
+    rows = [i for i, line in enumerate(raw_lines) if line.strip()]
+    trimmed = [raw_lines[i].strip() for i in rows]
+    none = [None] * len(rows)
+    matrix = lf.line_matrix(raw_lines, rows, trimmed, frozenset({"the", "a", "of", "and", "to", "that"}),
+                         lf.RuleHits(none, none, none, none))
+    names = ("indent_level", "indent_prose_share", "indent_vs_region", "indent_same_prev")
+    return {name: matrix[:, lf.BASE_NAMES.index(name)].tolist() for name in names}
+
+
+def test_indentation_features_read_the_nesting_an_indenting_renderer_prints():
+    """inscriptis, lynx and w3m indent nested blocks: the article's paragraphs share one depth, the menu another."""
+    menu = ["* Home", "* News", "* Contact"]
+    lines = [f"    {m}" for m in menu] + [f"  {p}" for p in ARTICLE] + ["\t* Share"]
+    cols = _indent_columns(lines)
+    depths = [4, 4, 4] + [2] * len(ARTICLE) + [4]  # a tab counts four
+    assert [round(v, 3) for v in cols["indent_level"]] == [round(math.log1p(n), 3) for n in depths]
+    assert cols["indent_prose_share"] == [0.0] * 3 + [1.0] * len(ARTICLE) + [0.0]  # every prose word sits at depth 2
+    assert cols["indent_vs_region"][3:3 + len(ARTICLE)] == [0.0] * len(ARTICLE)
+    assert all(v > 0 for v in cols["indent_vs_region"][:3])  # deeper than the article
+    assert cols["indent_same_prev"] == [0.0, 1.0, 1.0, 0.0] + [1.0] * (len(ARTICLE) - 1) + [0.0]
+
+
+def test_indentation_features_are_constant_for_a_renderer_that_does_not_indent():
+    cols = _indent_columns(["Home", "News"] + ARTICLE)
+    assert set(cols["indent_level"]) == {0.0} and set(cols["indent_prose_share"]) == {1.0}
+    assert set(cols["indent_vs_region"]) == {0.0}
+
+
+_VOCAB_TOKENS = st.sampled_from(["may", "reply", "related", "share", "said", "the", "ago", "more", "x"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(_VOCAB_TOKENS, max_size=6), min_size=1, max_size=12))
+def test_the_one_pass_vocabulary_counts_equal_one_count_per_list(lines):
+    """The five fixed marker lists are counted from one lookup a token: the same counts as one pass per list,
+    empty lines (a line of no tokens) included."""
+    flat = [t for line in lines for t in line]
+    n_tok = np.array([len(line) for line in lines], dtype=np.float64)
+    offsets = np.concatenate(([0], np.cumsum(n_tok)[:-1])).astype(np.int64)
+    together = lf._fixed_vocab_counts(flat, offsets, n_tok)
+    for k, vocab in enumerate(lf._FIXED_VOCABS):
+        assert together[:, k].tolist() == lf._vocab_counts(flat, offsets, n_tok, vocab).tolist()

@@ -115,8 +115,12 @@ def _find_byline(lines: list[LineVerdict], rules: RuleSet, header: Header) -> in
         found = _match_meta(rules, "author", v.text) if len(v.text.split()) <= 12 else None
         provenance = f"text:{found[1]}" if found else ""
         nxt = lines[n + 1] if n + 1 < len(lines) else None
-        if found is None and vocab.bare_by.match(v.text) and nxt is not None and vocab.name.match(nxt.text):
-            found, provenance = (nxt.text, ""), "text:by-line-then-name"
+        # the line after a lone label in the page (`lines` may run upwards: the window above the article, reversed)
+        below = [w for w in ((lines[n - 1] if n else None), nxt) if w is not None and w.index > v.index]
+        name_line = min(below, key=lambda w: w.index) if below else None
+        if found is None and vocab.bare_by.match(v.text) and name_line is not None \
+                and vocab.name.match(name_line.text):
+            found, provenance = (name_line.text, ""), "text:by-line-then-name"
         elif found is None and vocab.name.match(v.text) and nxt is not None and _is_dateish(nxt.text, vocab) \
                 and nxt.index > v.index:
             found, provenance = (v.text, ""), "text:name-before-date"

@@ -14,14 +14,17 @@ model is trained on exactly these, so they change only with a retrained model (F
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass
+from types import MappingProxyType
 
 import numpy as np
 
+from ..linestats import LineStats, line_stats
 from ..rules import line_key
 
-FEATURES_VERSION = 1
+FEATURES_VERSION = 2
 
 _WORD = re.compile(r"\w+")
 _TERMINAL = tuple('.!?。！？…"”’»)')
@@ -55,6 +58,10 @@ _SOCIAL_WORDS = frozenset(
     "cookies cookie privacy terms copyright advertisement advertising instagram youtube rss menu search home contact "
     "skip toggle".split())
 _SAID_WORDS = frozenset("said says told according added explained asked noted".split())
+# the five lists above as one lookup: a token's bit k is set when it is in list k (one pass over a page's tokens)
+_FIXED_VOCABS = (_MONTH_WORDS, _COMMENT_WORDS, _RELATED_WORDS, _SOCIAL_WORDS, _SAID_WORDS)
+_VOCAB_BITS = MappingProxyType({word: sum(1 << k for k, vocab in enumerate(_FIXED_VOCABS) if word in vocab)
+                                for word in frozenset().union(*_FIXED_VOCABS)})
 
 PROSE_MIN_WORDS = 8
 PROSE_MIN_STOP = 0.18
@@ -86,7 +93,8 @@ NEIGHBOUR_BASE = ("log_words", "stop_density", "terminal", "title_case", "rule_d
 NEIGHBOUR_NAMES = tuple(f"{name}@{off:+d}" for off in (-2, -1, 1, 2) for name in NEIGHBOUR_BASE)
 WINDOW_NAMES = ("prose_w3", "prose_w10", "words_w3", "words_w10", "comment_w5", "related_w5", "social_w5",
                 "prose_words_before", "prose_words_after40", "prose_frac_before", "in_region", "region_dist",
-                "after_cut", "before_cut", "lines_since_cut", "dist_date", "dist_byline")
+                "after_cut", "before_cut", "lines_since_cut", "dist_date", "dist_byline",
+                "indent_level", "indent_prose_share", "indent_vs_region", "indent_same_prev")
 BASE_NAMES = LINE_NAMES + PAGE_NAMES + NEIGHBOUR_NAMES + WINDOW_NAMES
 CONTEXT_NAMES = tuple(f"p@{off:+d}" for off in (-3, -2, -1, 0, 1, 2, 3)) + (
     "p_mean5", "p_mean10", "p_mean20", "p_max_before5", "p_max_after5", "p_words_before", "p_words_after",
@@ -173,6 +181,16 @@ def _vocab_counts(flat: list[str], offsets: np.ndarray, n_tok: np.ndarray, vocab
     return np.where(n_tok > 0, np.add.reduceat(np.concatenate((flags, [0.0])), offsets), 0.0)
 
 
+def _fixed_vocab_counts(flat: list[str], offsets: np.ndarray, n_tok: np.ndarray) -> np.ndarray:
+    """`_vocab_counts` of each of the _FIXED_VOCABS (columns, in order), from one lookup of each token."""
+    if not flat:
+        return np.zeros((len(offsets), len(_FIXED_VOCABS)))
+    codes = np.fromiter(map(_VOCAB_BITS.get, flat, itertools.repeat(0)), dtype=np.uint8, count=len(flat))
+    flags = ((codes[:, None] >> np.arange(len(_FIXED_VOCABS), dtype=np.uint8)) & 1).astype(np.float64)
+    sums = np.add.reduceat(np.vstack((flags, np.zeros((1, len(_FIXED_VOCABS))))), offsets, axis=0)
+    return np.where((n_tok > 0)[:, None], sums, 0.0)
+
+
 def _distance_to(flags: np.ndarray) -> np.ndarray:
     """Lines to the nearest flagged line, log-scaled (a large number when none)."""
     n = len(flags)
@@ -219,19 +237,29 @@ def _char_kinds(text: str) -> tuple[np.ndarray, np.ndarray]:
     return np.column_stack((kinds, first, first & kinds[:, 3], cjk, cp == 0xA9)).astype(np.int32), cp
 
 
+def _indent(line: str) -> int:
+    """Leading white space of a raw line (a tab counts four): renderers that indent (inscriptis, lynx, w3m)
+    print the document's nesting this way."""
+    body = line.lstrip()
+    head = len(line) - len(body)
+    return head + 3 * line.count("\t", 0, head)
+
+
 def line_matrix(raw_lines: list[str], rows: list[int], trimmed: list[str], stopwords: frozenset[str],
-                hits: RuleHits, keys: list[str] | None = None) -> np.ndarray:
+                hits: RuleHits, keys: list[str] | None = None, stats: LineStats | None = None) -> np.ndarray:
     """The base features (BASE_NAMES) of the worded lines `rows` of a page: float32, one row per line.
 
     `raw_lines` are the page's lines as split, `trimmed` the worded lines' texts (same order as `rows`), `keys`
-    their rules.line_key (computed here when not given).
+    their rules.line_key and `stats` their linestats.line_stats (both computed here when not given: the cleaner
+    has them from its rule screen; the tokens are the same `\\w+` runs of the lower-cased lines).
     """
     n = len(rows)
     if n == 0:
         return np.zeros((0, len(BASE_NAMES)), dtype=np.float32)
-    lower = [t.lower() for t in trimmed]
-    tokens = list(map(_WORD.findall, lower))
-    n_tok = np.fromiter(map(len, tokens), dtype=np.float64, count=n)
+    if stats is None:
+        stats = line_stats(trimmed)
+    flat = stats.tokens
+    n_tok = stats.n_tokens.astype(np.float64)
     words = n_tok.copy()
     joined = "\n".join(trimmed)
     lengths = np.fromiter(map(len, trimmed), dtype=np.int64, count=n)
@@ -242,7 +270,6 @@ def line_matrix(raw_lines: list[str], rows: list[int], trimmed: list[str], stopw
     counts = np.add.reduceat(kinds, starts, axis=0).astype(np.float64)  # every line has a character: reduceat is safe
     cjk = counts[:, _K_CJK]
     words += np.where(cjk > 4, cjk // 2, 0)
-    flat = [t for line in tokens for t in line]
     offsets = np.concatenate(([0], np.cumsum(n_tok)[:-1])).astype(np.int64)
     stops = _vocab_counts(flat, offsets, n_tok, stopwords) if stopwords else np.zeros(n)
     stop_density = np.where(n_tok > 0, stops / np.maximum(n_tok, 1), 0.0)
@@ -257,17 +284,14 @@ def line_matrix(raw_lines: list[str], rows: list[int], trimmed: list[str], stopw
     indent = np.fromiter((raw_lines[r][:1].isspace() for r in rows), dtype=np.float64, count=n)
     sentences = _matches_per_line(_SENTENCE_BREAK, joined, starts)
     separators = _matches_per_line(_SEPARATORS, joined, starts)
-    months = _vocab_counts(flat, offsets, n_tok, _MONTH_WORDS)
+    months, comment, related, social_words, said = _fixed_vocab_counts(flat, offsets, n_tok).T
     year = np.minimum(_matches_per_line(_YEAR, joined, starts), 1)
     date = np.minimum(((months > 0) & (year > 0) & (digits >= 5)) + _matches_per_line(
         _NUMERIC_DATE, joined, starts), 1)
-    comment = _vocab_counts(flat, offsets, n_tok, _COMMENT_WORDS)
     time_ = np.minimum(_matches_per_line(_CLOCK, joined, starts), 1)
     byline = np.minimum(_matches_per_line(_BYLINE_M, joined, starts), 1) * (words <= 12)
     name = np.minimum(_matches_per_line(_NAME_M, joined, starts), 1) * (chars < 60)
-    related = _vocab_counts(flat, offsets, n_tok, _RELATED_WORDS)
-    social = _vocab_counts(flat, offsets, n_tok, _SOCIAL_WORDS) + (counts[:, _K_COPYRIGHT] > 0)
-    said = _vocab_counts(flat, offsets, n_tok, _SAID_WORDS)
+    social = social_words + (counts[:, _K_COPYRIGHT] > 0)
     rule_drop = np.fromiter((h is not None for h in hits.drop), dtype=np.float64, count=n)
     rule_cut_after = np.fromiter((h is not None for h in hits.cut_after), dtype=np.float64, count=n)
     rule_cut_before = np.fromiter((h is not None for h in hits.cut_before), dtype=np.float64, count=n)
@@ -283,7 +307,7 @@ def line_matrix(raw_lines: list[str], rows: list[int], trimmed: list[str], stopw
         if k in seen:
             seen_before[i] = 1.0
         seen.add(k)
-    first_words = set(tokens[0])
+    first_words = set(flat[:int(n_tok[0])])
     title_echo = _vocab_counts(flat, offsets, n_tok, first_words) / np.maximum(n_tok, 1)
     title_echo[0] = 0.0
     idx = np.arange(n, dtype=np.float64)
@@ -326,11 +350,19 @@ def line_matrix(raw_lines: list[str], rows: list[int], trimmed: list[str], stopw
     before_cut = np.zeros(n)
     if len(cut_b):
         before_cut[:cut_b[-1]] = 1.0
+    lead = np.fromiter((_indent(raw_lines[r]) for r in rows), dtype=np.float64, count=n)
+    _, level = np.unique(lead, return_inverse=True)
+    level_mass = np.bincount(level, weights=prose_words)
+    indent_share = level_mass[level] / max(float(level_mass.sum()), 1.0)
+    region_lead = float(np.median(lead[in_region > 0])) if in_region.any() else 0.0
+    indent_delta = lead - region_lead
     window_cols = [
         _window_mean(prose, 3), _window_mean(prose, 10), _window_mean(log_words, 3), _window_mean(log_words, 10),
         _window_mean(np.minimum(comment, 3), 5), _window_mean(related, 5),
         _window_mean(social, 5), np.log1p(before), np.log1p(_window_sum_after(prose_words, 40)), before / total,
         in_region, region_dist, after_cut, before_cut, lines_since, _distance_to(date), _distance_to(byline + name),
+        np.log1p(lead), indent_share, np.sign(indent_delta) * np.log1p(np.abs(indent_delta)),
+        (lead == _shift(lead, -1, fill=-1)).astype(np.float64),
     ]
     columns = line_cols + page_cols + neighbour_cols + window_cols
     return np.column_stack(columns).astype(np.float32)

@@ -53,18 +53,7 @@ class LineModel:
     def from_bytes(cls, data: bytes) -> LineModel:
         import lightgbm
 
-        try:
-            bundle = json.loads(gzip.decompress(data))
-        except (OSError, EOFError, ValueError) as exc:  # not gzip, cut short, not JSON
-            raise ModelError(f"not a pagewash model file ({type(exc).__name__}: {exc})") from None
-        if not isinstance(bundle, dict) or not all(isinstance(bundle.get(k), str) for k in MODEL_KEYS):
-            raise ModelError("not a pagewash model file (no stage1/stage2/meta models in it)")
-        if bundle.get("features_version") != FEATURES_VERSION:
-            raise ModelError(f"model was trained on features version {bundle.get('features_version')}, "
-                             f"this pagewash computes version {FEATURES_VERSION}: retrain it (bench/train_cleaner.py)")
-        if (list(bundle.get("base_names") or ()) != list(BASE_NAMES)
-                or list(bundle.get("context_names") or ()) != list(CONTEXT_NAMES)):
-            raise ModelError("model's feature names differ from this pagewash's: retrain it (bench/train_cleaner.py)")
+        bundle = read_bundle(data)
         boosters = {name: lightgbm.Booster(model_str=bundle[name]) for name in MODEL_KEYS}
         info = {k: v for k, v in bundle.items() if k not in MODEL_KEYS}
         return cls(boosters["stage1"], boosters["stage2"], boosters["meta"], float(bundle["threshold"]),
@@ -87,6 +76,24 @@ class LineModel:
             meta_input = np.hstack((base, context_matrix(p2, base[:, 0])))[short]
             meta[short] = self.meta.predict(meta_input, num_threads=1).reshape(len(short), len(META_CLASSES))
         return LineScores(np.asarray(p2, dtype=np.float64), meta)
+
+
+def read_bundle(data: bytes) -> dict:
+    """A model file's bundle, checked against this pagewash's features (no booster is built: LightGBM is not
+    loaded, so a parent process can check the files before it forks workers)."""
+    try:
+        bundle = json.loads(gzip.decompress(data))
+    except (OSError, EOFError, ValueError) as exc:  # not gzip, cut short, not JSON
+        raise ModelError(f"not a pagewash model file ({type(exc).__name__}: {exc})") from None
+    if not isinstance(bundle, dict) or not all(isinstance(bundle.get(k), str) for k in MODEL_KEYS):
+        raise ModelError("not a pagewash model file (no stage1/stage2/meta models in it)")
+    if bundle.get("features_version") != FEATURES_VERSION:
+        raise ModelError(f"model was trained on features version {bundle.get('features_version')}, "
+                         f"this pagewash computes version {FEATURES_VERSION}: retrain it (bench/train_cleaner.py)")
+    if (list(bundle.get("base_names") or ()) != list(BASE_NAMES)
+            or list(bundle.get("context_names") or ()) != list(CONTEXT_NAMES)):
+        raise ModelError("model's feature names differ from this pagewash's: retrain it (bench/train_cleaner.py)")
+    return bundle
 
 
 def model_bytes(path: str | None) -> bytes:

@@ -57,7 +57,8 @@ def prepare(raw_lines: list[str], rules: RuleSet, stopwords: frozenset[str],
     cut_before: list[str | None] = [None] * len(rows)
     keep: list[str | None] = [None] * len(rows)
     keys = list(map(line_key, trimmed))
-    for j, screened in enumerate(rules.candidates(line_stats(trimmed), keys, site_keys)):
+    stats = line_stats(trimmed)
+    for j, screened in enumerate(rules.candidates(stats, keys, site_keys)):
         if not screened:
             continue
         text, key = trimmed[j], keys[j]
@@ -69,7 +70,7 @@ def prepare(raw_lines: list[str], rules: RuleSet, stopwords: frozenset[str],
         keep[j] = rules.match(text, key, "keep", site_keys)
     hits = RuleHits(drop, cut_after, cut_before, keep)
     return PreparedPage(raw_lines, rows, trimmed, keys, hits,
-                        line_matrix(raw_lines, rows, trimmed, stopwords, hits, keys))
+                        line_matrix(raw_lines, rows, trimmed, stopwords, hits, keys, stats))
 
 
 @dataclass
@@ -77,16 +78,21 @@ class ModelCleanResult:
     verdicts: list[LineVerdict]
     scores: LineScores
     rows: list[int]
+    article_end: int  # worded lines (of `rows`) before a `cut_after` section marker that ended the article
 
 
-def _class_of(p_body: float, meta_row: np.ndarray, threshold: float) -> tuple[str, float]:
-    """The line's label and the probability behind it: body, or the likeliest of title/author/date/boilerplate."""
-    if p_body >= threshold:
-        return BODY, p_body
-    best = int(np.argmax(meta_row[1:])) + 1
-    if meta_row[best] >= 0.5:
-        return META_CLASSES[best], float(meta_row[best])
-    return BOILERPLATE, 1.0 - p_body
+def _classes(body: np.ndarray, meta: np.ndarray, threshold: float) -> tuple[list[str], list[float]]:
+    """Each line's label and the probability behind it: body, or the likeliest of title/author/date (from 0.5),
+    or boilerplate."""
+    n = len(body)
+    if n == 0:
+        return [], []
+    best = np.argmax(meta[:, 1:], axis=1) + 1
+    best_p = meta[np.arange(n), best]
+    is_body = body >= threshold
+    is_meta = ~is_body & (best_p >= 0.5)
+    labels = np.where(is_body, BODY, np.where(is_meta, np.array(META_CLASSES)[best], BOILERPLATE))
+    return labels.tolist(), np.where(is_body, body, np.where(is_meta, best_p, 1.0 - body)).tolist()
 
 
 def clean_with_model(text: str, rules: RuleSet, stopwords: frozenset[str], config: CleanConfig, model: LineModel,
@@ -105,8 +111,9 @@ def clean_with_model(text: str, rules: RuleSet, stopwords: frozenset[str], confi
         elif hits.keep[j] is not None:
             keep[j] = True
     words = [len(t.split()) for t in page.trimmed]
-    _apply_cuts(page, keep, rule_of, words)
+    cut_at = _apply_cuts(page, keep, rule_of, words)
     by_row = dict(zip(page.rows, range(n), strict=True))
+    labels, probabilities = _classes(scores.body, scores.meta, threshold)
     verdicts: list[LineVerdict] = []
     seen: set[str] = set()
     for i, line in enumerate(page.raw_lines):
@@ -114,7 +121,7 @@ def clean_with_model(text: str, rules: RuleSet, stopwords: frozenset[str], confi
         if j is None:
             verdicts.append(LineVerdict(i, line.strip(), False, None, BLANK))
             continue
-        label, probability = _class_of(float(scores.body[j]), scores.meta[j], threshold)
+        label, probability = labels[j], probabilities[j]
         text_j = page.trimmed[j]
         if rule_of[j] is not None:
             verdicts.append(LineVerdict(i, text_j, False, rule_of[j], label, probability))
@@ -130,16 +137,18 @@ def clean_with_model(text: str, rules: RuleSet, stopwords: frozenset[str], confi
                 continue
             seen.add(key)
         verdicts.append(LineVerdict(i, text_j, True, hits.keep[j], label, probability))
-    return ModelCleanResult(verdicts, scores, page.rows)
+    return ModelCleanResult(verdicts, scores, page.rows, n if cut_at is None else cut_at)
 
 
-def _apply_cuts(page: PreparedPage, keep: list[bool], rule_of: list[str | None], words: list[int]) -> None:
-    """A section marker on its own line cuts the article once enough article is on the right side of it."""
+def _apply_cuts(page: PreparedPage, keep: list[bool], rule_of: list[str | None], words: list[int]) -> int | None:
+    """A section marker on its own line cuts the article once enough article is on the right side of it; returns
+    the worded line of the `cut_after` marker that ended the article, if one did."""
     n = len(keep)
     kept_words = [words[j] if keep[j] else 0 for j in range(n)]
     total = sum(kept_words)
+    cut_at = None
     if not total:
-        return
+        return cut_at
 
     def standalone(j: int) -> bool:
         text = page.trimmed[j]
@@ -152,6 +161,7 @@ def _apply_cuts(page: PreparedPage, keep: list[bool], rule_of: list[str | None],
             for k in range(j + 1, n):
                 if keep[k] and page.hits.keep[k] is None:
                     keep[k], rule_of[k] = False, SIG_CUT_AFTER
+            cut_at = j
             break
     for j in range(n - 1, -1, -1):
         if page.hits.cut_before[j] is not None and standalone(j) and total - before[j] >= 0.5 * total:
@@ -159,3 +169,4 @@ def _apply_cuts(page: PreparedPage, keep: list[bool], rule_of: list[str | None],
                 if keep[k] and page.hits.keep[k] is None:
                     keep[k], rule_of[k] = False, SIG_CUT_BEFORE
             break
+    return cut_at

@@ -28,7 +28,8 @@ class ReadHeader(Stage):
         language = doc.metadata.get("language")
         # the header lines found among the verdicts become metadata (their verdicts say so) and leave the text
         if isinstance(evidence, ModelCleanResult):
-            header = header_from_model(verdicts, evidence.scores.meta, evidence.rows, self.rules, language)
+            header = header_from_model(verdicts, evidence.scores.meta, evidence.rows, self.rules, language,
+                                       evidence.article_end)
         else:
             features = evidence.features if isinstance(evidence, CleanResult) else []
             header = analyse_header(verdicts, features, self.rules, self.config.clean, language)
