@@ -1,4 +1,4 @@
-"""Metadata from the learned cleaner (`[clean] engine = \"model\"`): the lines the model labelled title, byline
+"""Metadata from the learned cleaner (`[clean] method = "model"`): the lines the model labelled title, byline
 and date, read into a `Header` with the same parsers as the heuristic header (`header`)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The text-dump cleaner with the learned line model (`[clean] method = "model"`, the default).
+"""The text-dump cleaner with the learned line model (`[clean] method = "model"`; the heuristic is the default).
 
 One pass of the rules over the page's worded lines (their hits are features, and they overrule the model),
 one feature matrix for the page (linefeatures), the model's probabilities, then the verdicts:
