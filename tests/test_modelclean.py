@@ -9,7 +9,6 @@ import math
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 from conftest import ARTICLE, ROOT, SEEDS_RAW, SHARED
 from hypothesis import given, settings
@@ -20,6 +19,7 @@ from pipeline.clean.linemodel import ModelError, load_model
 from pipeline.clean.modelclean import clean_with_model
 from pipeline.config import CleanConfig, ConfigError, load_config
 from pipeline.document import RawPage
+from pipeline.linestats import line_stats
 from pipeline.rules import line_key, load_rules
 from pipeline.stages.runner import Pipeline
 
@@ -192,11 +192,9 @@ _VOCAB_TOKENS = st.sampled_from(["may", "reply", "related", "share", "said", "th
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.lists(_VOCAB_TOKENS, max_size=6), min_size=1, max_size=12))
 def test_the_one_pass_vocabulary_counts_equal_one_count_per_list(lines):
-    """The five fixed marker lists are counted from one lookup a token: the same counts as one pass per list,
-    empty lines (a line of no tokens) included."""
-    flat = [t for line in lines for t in line]
-    n_tok = np.array([len(line) for line in lines], dtype=np.float64)
-    offsets = np.concatenate(([0], np.cumsum(n_tok)[:-1])).astype(np.int64)
-    together = lf._fixed_vocab_counts(flat, offsets, n_tok)
+    """The five fixed marker lists are counted from one lookup a token: each line's count of each list's words,
+    lines without a word (`—`) included."""
+    stats = line_stats([" ".join(line) or "—" for line in lines])
+    together = lf._fixed_vocab_counts(stats)
     for k, vocab in enumerate(lf._FIXED_VOCABS):
-        assert together[:, k].tolist() == lf._vocab_counts(flat, offsets, n_tok, vocab).tolist()
+        assert together[:, k].tolist() == [float(sum(t in vocab for t in line)) for line in lines]

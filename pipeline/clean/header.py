@@ -172,8 +172,8 @@ def _headline_of(text: str, vocab: Vocabulary) -> str:
     return max(parts, key=lambda p: len(p.split())) if len(parts) > 1 else text.strip()
 
 
-def title_text(text: str) -> str:
-    """A title line's headline: the line less a list marker the renderer put before it."""
+def without_list_marker(text: str) -> str:
+    """A title or byline line less the list marker its renderer put before it ("* ", "o ", "3. ")."""
     return _LIST_MARKER.sub("", text.strip(), count=1)
 
 
@@ -247,7 +247,7 @@ def _find_title(verdicts, window, features, byline_at, first, header: Header, vo
     if choice is None:
         _title_from_page_title(verdicts, features, first_line, first, header, vocab)
         return
-    header.title = title_text(choice.text)
+    header.title = without_list_marker(choice.text)
     header.title_line = choice.index
     header.provenance["title"] = "text:header"
     title_key = line_key(choice.text)

@@ -25,7 +25,7 @@ from .header import (
     _is_dateish,
     _match_meta,
     _split_authors,
-    title_text,
+    without_list_marker,
 )
 
 _TOKEN = re.compile(r"\w+")
@@ -104,15 +104,11 @@ def header_from_model(verdicts: list[LineVerdict], meta: np.ndarray, rows: list[
     order = [j for j in np.argsort(-probs[:, 3], kind="stable").tolist() if probs[j, 3] >= DATE_MIN_P]
     primary = anchors[-1] if anchors else None  # the byline when there is one, else the headline
 
-    def is_near(j: int) -> bool:
-        return bool(anchors) and min(abs(j - a) for a in anchors) <= DATE_NEAR_LINES
-
     # beside the byline or headline: the model's date lines, and any short line stating a full date (the model
     # misses some); the one nearest the byline wins, a publication date before an update
     around = {k for a in anchors for k in range(max(a - DATE_NEAR_LINES, 0), min(a + DATE_NEAR_LINES + 1, len(rows)))}
-    near = sorted({j for j in order if is_near(j)} | {
-        j for j in sorted(around) if len(verdicts[rows[j]].text.split()) <= 12
-        and _is_dateish(verdicts[rows[j]].text, vocab)})
+    near = sorted({j for j in order if j in around} | {
+        j for j in around if len(verdicts[rows[j]].text.split()) <= 12 and _is_dateish(verdicts[rows[j]].text, vocab)})
 
     def rank(j: int) -> tuple:
         text = verdicts[rows[j]].text
@@ -167,11 +163,11 @@ def _title_value(text: str, first_line: bool, vocab: Vocabulary) -> str | None:
     """The headline of a title line: on the page's first line (its <title>), without the `| Site` part."""
     if len(text.split()) > MAX_TITLE_WORDS or (text.endswith(".") and len(text.split()) > 15):
         return None  # a sentence, not a headline
-    return (_headline_of(text, vocab) if first_line else title_text(text)) or None
+    return (_headline_of(text, vocab) if first_line else without_list_marker(text)) or None
 
 
 def _author_value(text: str, rules: RuleSet) -> str | None:
-    unmarked = title_text(text)  # a byline printed as a list item ("* by Jane Doe"); a bare list item stays one
+    unmarked = without_list_marker(text)  # a byline printed as a list item ("* by Jane Doe"); a bare item stays one
     if unmarked != text and rules.vocab.by_prefix.match(unmarked):
         text = unmarked
     found = _match_meta(rules, "author", text) if len(text.split()) <= 12 else None

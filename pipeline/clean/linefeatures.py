@@ -173,22 +173,11 @@ def _matches_per_line(pattern: re.Pattern[str], text: str, starts: np.ndarray) -
     return counts
 
 
-def _vocab_counts(flat: list[str], offsets: np.ndarray, n_tok: np.ndarray, vocab: frozenset[str]) -> np.ndarray:
-    """Tokens of each line that are in `vocab` (flat = all lines' tokens in order, offsets = each line's first)."""
-    if not flat:
-        return np.zeros(len(offsets))
-    flags = np.fromiter(map(vocab.__contains__, flat), dtype=np.float64, count=len(flat))
-    return np.where(n_tok > 0, np.add.reduceat(np.concatenate((flags, [0.0])), offsets), 0.0)
-
-
-def _fixed_vocab_counts(flat: list[str], offsets: np.ndarray, n_tok: np.ndarray) -> np.ndarray:
-    """`_vocab_counts` of each of the _FIXED_VOCABS (columns, in order), from one lookup of each token."""
-    if not flat:
-        return np.zeros((len(offsets), len(_FIXED_VOCABS)))
-    codes = np.fromiter(map(_VOCAB_BITS.get, flat, itertools.repeat(0)), dtype=np.uint8, count=len(flat))
-    flags = ((codes[:, None] >> np.arange(len(_FIXED_VOCABS), dtype=np.uint8)) & 1).astype(np.float64)
-    sums = np.add.reduceat(np.vstack((flags, np.zeros((1, len(_FIXED_VOCABS))))), offsets, axis=0)
-    return np.where((n_tok > 0)[:, None], sums, 0.0)
+def _fixed_vocab_counts(stats: LineStats) -> np.ndarray:
+    """`stats.count_in` of each of the _FIXED_VOCABS (columns, in order), from one lookup of each token."""
+    codes = np.fromiter(map(_VOCAB_BITS.get, stats.tokens, itertools.repeat(0)), dtype=np.uint8,
+                        count=len(stats.tokens))
+    return np.column_stack([stats.per_line((codes >> k) & 1) for k in range(len(_FIXED_VOCABS))]).astype(np.float64)
 
 
 def _distance_to(flags: np.ndarray) -> np.ndarray:
@@ -258,7 +247,6 @@ def line_matrix(raw_lines: list[str], rows: list[int], trimmed: list[str], stopw
         return np.zeros((0, len(BASE_NAMES)), dtype=np.float32)
     if stats is None:
         stats = line_stats(trimmed)
-    flat = stats.tokens
     n_tok = stats.n_tokens.astype(np.float64)
     words = n_tok.copy()
     joined = "\n".join(trimmed)
@@ -270,8 +258,7 @@ def line_matrix(raw_lines: list[str], rows: list[int], trimmed: list[str], stopw
     counts = np.add.reduceat(kinds, starts, axis=0).astype(np.float64)  # every line has a character: reduceat is safe
     cjk = counts[:, _K_CJK]
     words += np.where(cjk > 4, cjk // 2, 0)
-    offsets = np.concatenate(([0], np.cumsum(n_tok)[:-1])).astype(np.int64)
-    stops = _vocab_counts(flat, offsets, n_tok, stopwords) if stopwords else np.zeros(n)
+    stops = stats.count_in(stopwords).astype(np.float64)
     stop_density = np.where(n_tok > 0, stops / np.maximum(n_tok, 1), 0.0)
     terminal = np.isin(last, _TERMINAL_CPS).astype(np.float64)
     ends_colon = (last == ord(":")).astype(np.float64)
@@ -284,7 +271,7 @@ def line_matrix(raw_lines: list[str], rows: list[int], trimmed: list[str], stopw
     indent = np.fromiter((raw_lines[r][:1].isspace() for r in rows), dtype=np.float64, count=n)
     sentences = _matches_per_line(_SENTENCE_BREAK, joined, starts)
     separators = _matches_per_line(_SEPARATORS, joined, starts)
-    months, comment, related, social_words, said = _fixed_vocab_counts(flat, offsets, n_tok).T
+    months, comment, related, social_words, said = _fixed_vocab_counts(stats).T
     year = np.minimum(_matches_per_line(_YEAR, joined, starts), 1)
     date = np.minimum(((months > 0) & (year > 0) & (digits >= 5)) + _matches_per_line(
         _NUMERIC_DATE, joined, starts), 1)
@@ -307,8 +294,8 @@ def line_matrix(raw_lines: list[str], rows: list[int], trimmed: list[str], stopw
         if k in seen:
             seen_before[i] = 1.0
         seen.add(k)
-    first_words = set(flat[:int(n_tok[0])])
-    title_echo = _vocab_counts(flat, offsets, n_tok, first_words) / np.maximum(n_tok, 1)
+    first_words = frozenset(stats.tokens[:int(stats.n_tokens[0])])
+    title_echo = stats.count_in(first_words) / np.maximum(n_tok, 1)
     title_echo[0] = 0.0
     idx = np.arange(n, dtype=np.float64)
     first_line = (idx == 0).astype(np.float64)
