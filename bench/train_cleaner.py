@@ -8,7 +8,9 @@ Folds (docs/model.md): fold k holds out one train/ source (leave-one-source-out)
 domains; a page whose domain is held out never trains that fold, whatever its source. Stage 2 learns from the
 first stage's out-of-fold probabilities; each fold's model is written to `<cv-dir>/fold-<k>.model.gz`, with
 `<cv-dir>/folds.json` naming every page's fold, so that bench/accuracy.py scores each page with the model that
-never saw it (nor its site). The body threshold of each fold is chosen on the other folds' pages only.
+never saw it (nor its site). The body thresholds of each fold (one for the lines the heuristic cleaner keeps, one
+for the others: its vote, docs/model.md) are chosen on the other folds' pages only, from out-of-fold
+probabilities with the rules and section cuts of a run.
 
 Deterministic: fixed seeds, LightGBM's deterministic mode, a fixed thread count (`--threads`), pages in id order:
 the same data and settings give the same model bytes.
@@ -34,9 +36,10 @@ sys.path.insert(0, str(ROOT))
 from pipeline.clean.decode import normalise_text  # noqa: E402
 from pipeline.clean.linefeatures import BASE_NAMES, CONTEXT_NAMES, FEATURES_VERSION, context_matrix  # noqa: E402
 from pipeline.clean.linemodel import META_CLASSES  # noqa: E402
-from pipeline.clean.modelclean import prepare  # noqa: E402
+from pipeline.clean.modelclean import apply_cuts, heuristic_votes, prepare, section_markers  # noqa: E402
 from pipeline.clean.stopwords import StopwordIndex  # noqa: E402
-from pipeline.evaluate import word_f1  # noqa: E402
+from pipeline.config import CleanConfig  # noqa: E402
+from pipeline.evaluate import tokens  # noqa: E402
 from pipeline.rules import load_rules  # noqa: E402
 
 # How far each source's gold follows the article convention (the story; no comments, related items, navigation):
@@ -44,6 +47,8 @@ from pipeline.rules import load_rules  # noqa: E402
 SOURCE_WEIGHTS = {"wcxb-dev": 1.0, "dragnet": 1.0, "portal": 1.0, "readability": 0.7, "cleaneval": 0.4, "wcxb": 0.4}
 PAGE_ROWS = 300  # lines of a page beyond this share its weight: a 5,000-line page does not outweigh 15 articles
 THRESHOLDS = [round(0.25 + 0.05 * k, 2) for k in range(11)]  # 0.25 .. 0.75
+# thresholds for the lines the heuristic cleaner keeps (its vote), at most the threshold of the others
+KEPT_THRESHOLDS = [round(0.05 * k, 2) for k in range(1, 16)]  # 0.05 .. 0.75
 WCXB_DEV_GROUPS = 5
 SEED = 20261201
 
@@ -83,14 +88,17 @@ def _init() -> None:
 def featurise(record: dict) -> dict:
     lines = [normalise_text(line).replace("\n", " ") for line, _label, _in in record["lines"]]
     text = "\n".join(lines)
-    page = prepare(lines, _RULES, _STOP.guess(text))
+    stop = _STOP.guess(text)
+    page = prepare(lines, _RULES, stop)
     labels = record["lines"]
     y_body = np.array([labels[r][2] for r in page.rows], dtype=np.int8)
     y_meta = np.array([META_CLASSES.index(labels[r][1]) if labels[r][1] in META_CLASSES else 0 for r in page.rows],
                       dtype=np.int8)
     drop = np.array([page.hits.dropping(j) is not None for j in range(len(page.rows))], dtype=bool)
     return {"id": record["id"], "source": record["source"], "domain": record["domain"], "renderer": record["renderer"],
-            "X": page.features, "y_body": y_body, "y_meta": y_meta, "trimmed": page.trimmed, "drop": drop}
+            "X": page.features, "y_body": y_body, "y_meta": y_meta, "trimmed": page.trimmed, "drop": drop,
+            "vote": heuristic_votes(page, _RULES, stop, CleanConfig()), "markers": section_markers(page),
+            "words": [len(t.split()) for t in page.trimmed]}
 
 
 def read_records(paths: list[Path], sources: list[str] | None) -> list[dict]:
@@ -128,19 +136,46 @@ def fit(X: np.ndarray, y: np.ndarray, w: np.ndarray, names: list[str], threads: 
     return lightgbm.train(_params(threads, multiclass), data, num_boost_round=rounds)
 
 
-def page_f1(page: dict, p: np.ndarray, gold: str, thresholds: list[float]) -> list[float]:
-    out = []
-    for t in thresholds:
-        keep = (p >= t) & ~page["drop"]
-        text = "\n".join(line for line, k in zip(page["trimmed"], keep, strict=True) if k)
-        out.append(word_f1(text, gold).f1)
-    return out
+PAIRS = [(t, k) for t in THRESHOLDS for k in KEPT_THRESHOLDS if k <= t]  # (threshold, threshold_kept)
 
 
-def bundle_bytes(stage1, stage2, meta, threshold: float, info: dict) -> bytes:
+def page_f1(page: dict, p: np.ndarray, gold: str) -> np.ndarray:
+    """The page's word F1 (pipeline.evaluate.word_f1) for each pair of PAIRS, with the rules and section cuts of
+    clean_with_model (not its removal of repeated lines): one matrix product over the lines' word counts, not one
+    text a pair."""
+    ref_ids: dict[str, int] = {}
+    gold_tokens = tokens(gold)
+    for token in gold_tokens:
+        ref_ids.setdefault(token, len(ref_ids))
+    other = len(ref_ids)  # every word the gold does not have
+    counts = np.zeros((len(page["trimmed"]), other + 1))
+    for j, line in enumerate(page["trimmed"]):
+        ids = [ref_ids.get(token, other) for token in tokens(line)]
+        counts[j] = np.bincount(ids, minlength=other + 1) if ids else 0
+    ref = np.bincount([ref_ids[t] for t in gold_tokens], minlength=other + 1)[:other]
+    t = np.array([pair[0] for pair in PAIRS])[:, None]
+    k = np.array([pair[1] for pair in PAIRS])[:, None]
+    markers = page["markers"]
+    keep = ((p[None, :] >= np.where(page["vote"][None, :], k, t)) | np.array(markers.forced, dtype=bool)[None, :]
+            ) & ~page["drop"][None, :]
+    if any(markers.after) or any(markers.before):  # the section cuts, as clean_with_model makes them
+        for row in keep:
+            kept = row.tolist()
+            apply_cuts(markers, kept, [None] * len(kept), page["words"])
+            row[:] = kept
+    pred = keep.astype(np.float64) @ counts
+    overlap = np.minimum(pred[:, :other], ref[None, :]).sum(axis=1)
+    total, ref_total = pred.sum(axis=1), ref.sum()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        precision, recall = overlap / total, overlap / ref_total
+        f1 = np.where(overlap > 0, 2 * precision * recall / (precision + recall), 0.0)
+    return f1
+
+
+def bundle_bytes(stage1, stage2, meta, thresholds: tuple[float, float], info: dict) -> bytes:
     bundle = {
         "features_version": FEATURES_VERSION, "base_names": list(BASE_NAMES), "context_names": list(CONTEXT_NAMES),
-        "threshold": threshold, **info,
+        "threshold": thresholds[0], "threshold_kept": thresholds[1], **info,
         "stage1": stage1.model_to_string(), "stage2": stage2.model_to_string(), "meta": meta.model_to_string(),
     }
     raw = io.BytesIO()
@@ -244,25 +279,26 @@ def main(argv: list[str] | None = None) -> int:
         meta_models.append(fit(X3[m], y_meta[m], w[m], names2, args.threads, max(args.rounds // 2, 10), True))
     print(f"meta: {k} folds ({time.perf_counter() - started:.0f} s)", file=sys.stderr)
 
-    # Threshold: the mean word F1 over article-convention pages, per candidate, from out-of-fold probabilities.
+    # Thresholds: the mean word F1 over article-convention pages, per pair of PAIRS (the threshold of the lines the
+    # heuristic drops, of those it keeps), from out-of-fold probabilities.
     article = [i for i, p in enumerate(pages) if source_group(p["source"]) in ("wcxb-dev", "dragnet", "portal",
                                                                               "readability")]
     gold = golds(args.shared, {pages[i]["id"] for i in article})
-    f1 = np.zeros((len(pages), len(THRESHOLDS)))
+    f1 = np.zeros((len(pages), len(PAIRS)))
     for i in article:
-        f1[i] = page_f1(pages[i], p2[offsets[i]:offsets[i + 1]], gold[pages[i]["id"]], THRESHOLDS)
+        f1[i] = page_f1(pages[i], p2[offsets[i]:offsets[i + 1]], gold[pages[i]["id"]])
     in_article = np.zeros(len(pages), dtype=bool)
     in_article[article] = True
 
     groups = np.array([source_group(p["source"]) for p in pages])
 
-    def best_threshold(mask: np.ndarray) -> float:
-        """The threshold of the best mean over sources, each source's pages averaged first: dragnet's 1,349 pages
+    def best_threshold(mask: np.ndarray) -> tuple[float, float]:
+        """The thresholds of the best mean over sources, each source's pages averaged first: dragnet's 1,349 pages
         (whose best threshold is higher than the other sources') do not outvote the rest."""
         curves = [f1[mask & (groups == g)].mean(axis=0) for g in sorted(set(groups[mask].tolist()))]
         if not curves:
-            return 0.5
-        return THRESHOLDS[int(np.argmax(np.mean(curves, axis=0)))]
+            return 0.5, 0.5
+        return PAIRS[int(np.argmax(np.mean(curves, axis=0)))]
 
     info = {"sources": sorted({p["source"] for p in pages}), "renderers": sorted({p["renderer"] for p in pages}),
             "rounds": args.rounds, "source_weights": SOURCE_WEIGHTS, "seed": SEED, "folds": k,
@@ -276,10 +312,13 @@ def main(argv: list[str] | None = None) -> int:
         {"folds": k, "fold_sources": train_sources, "pages": dict(sorted(folds.items()))}, indent=0) + "\n")
     np.savez_compressed(args.cv_dir / "oof.npz", p1=p1.astype(np.float32), p2=p2.astype(np.float32),
                         offsets=offsets, ids=np.array([p["id"] for p in pages]),
-                        renderers=np.array([p["renderer"] for p in pages]), thresholds=np.array(THRESHOLDS), f1=f1)
-    oof_report = {source: dict(zip(map(str, THRESHOLDS), np.round(f1[groups == source].mean(axis=0), 4).tolist(),
-                                   strict=True))
-                  for source in sorted({source_group(pages[i]["source"]) for i in article})}
+                        renderers=np.array([p["renderer"] for p in pages]), thresholds=np.array(PAIRS), f1=f1)
+    oof_report = {}
+    for source in sorted({source_group(pages[i]["source"]) for i in article}):
+        curve = f1[groups == source].mean(axis=0)
+        one = [n for n, (t, k) in enumerate(PAIRS) if t == k]  # one threshold for every line: no vote
+        oof_report[source] = {"one threshold": {str(PAIRS[n][0]): round(float(curve[n]), 4) for n in one},
+                              "best pair": [*PAIRS[int(np.argmax(curve))], round(float(curve.max()), 4)]}
     # The shipped model: every page trains it; stage 2 and meta learn from the out-of-fold probabilities.
     final1 = fit(X, y_body, w, BASE_NAMES, args.threads, args.rounds)
     X2 = np.hstack((X, context(p1)))
@@ -291,7 +330,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     data = bundle_bytes(final1, final2, final_meta, threshold, info)
     args.out.write_bytes(data)
-    print(json.dumps({"model": str(args.out), "bytes": len(data), "threshold": threshold,
+    print(json.dumps({"model": str(args.out), "bytes": len(data), "thresholds": threshold,
                       "oof_f1_by_source_and_threshold": oof_report,
                       "seconds": round(time.perf_counter() - started)}, indent=1))
     return 0

@@ -70,7 +70,8 @@ class CleanConfig:
     model: str = field(default="", metadata={
         "help": "path of a model file from bench/train_cleaner.py; empty: the model packaged with pagewash"})
     threshold: float = field(default=0.0, metadata={
-        "help": "body probability from which the model keeps a line; 0: the threshold stored in the model",
+        "help": "body probability from which the model keeps a line, the same for every line; 0: the model's own "
+                "two thresholds, one for the lines the heuristic cleaner keeps and one for the others",
         "min": 0.0, "max": 1.0})
     good_min_words: int = field(default=8, metadata={"help": "heuristic: words for a line to count as prose", "min": 1})
     good_min_stopword_density: float = field(

@@ -18,9 +18,14 @@ class Score:
     f1: float
 
 
+def tokens(text: str) -> list[str]:
+    """The words the metric counts: runs of word characters, lower-cased."""
+    return _TOKEN.findall(text.lower())
+
+
 def word_f1(prediction: str, gold: str) -> Score:
-    pred = Counter(_TOKEN.findall(prediction.lower()))
-    ref = Counter(_TOKEN.findall(gold.lower()))
+    pred = Counter(tokens(prediction))
+    ref = Counter(tokens(gold))
     if not pred or not ref:
         return Score(0.0, 0.0, 0.0)
     overlap = sum((pred & ref).values())

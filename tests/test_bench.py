@@ -167,3 +167,33 @@ def test_dedup_bench_syndication_runs():
         assert row["follow_ups_merged"]["of"] == result["follow_ups"]
         assert set(row["recall_by_edit"]) <= EDITS
     assert methods["exact hash of normalised text"]["recall_by_edit"].get("verbatim", {"recall": 1})["recall"] == 1
+
+
+def _tune_heuristic():
+    sys.path.insert(0, str(ROOT / "bench"))
+    import tune_heuristic
+
+    return tune_heuristic
+
+
+def test_heuristic_tuning_candidates_are_fixed_and_start_from_the_defaults():
+    tune = _tune_heuristic()
+    first, again = tune.candidates(10), tune.candidates(10)
+    assert first == again and first[0] == {}
+    singles = [c for c in first if len(c) == 1]
+    assert len(singles) == sum(len(values) - 1 for values in tune.GRID.values())  # each default once, as {}
+    assert len({json.dumps(c, sort_keys=True) for c in first}) == len(first)
+    assert len(first) == len(singles) + 1 + 10
+
+
+def test_heuristic_tuning_scores_a_cell_with_the_candidate_chosen_without_its_source_and_renderer():
+    import numpy as np
+
+    tune = _tune_heuristic()
+    # 2 candidates x 2 sources x 2 renderers: candidate 1 wins only where source 0 and renderer 0 meet
+    means = np.array([[[0.5, 0.8], [0.8, 0.8]], [[0.9, 0.7], [0.7, 0.7]]])
+    chosen, figure = tune.held_out(means)
+    # cell (0, 0) is scored by the best on cell (1, 1) alone: candidate 0, so its own win does not count
+    assert chosen[0, 0] == 0 and figure[0, 0] == 0.5
+    # cell (1, 1) is scored by the best on cell (0, 0): candidate 1
+    assert chosen[1, 1] == 1 and figure[1, 1] == 0.7

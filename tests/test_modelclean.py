@@ -198,3 +198,65 @@ def test_the_one_pass_vocabulary_counts_equal_one_count_per_list(lines):
     together = lf._fixed_vocab_counts(stats)
     for k, vocab in enumerate(lf._FIXED_VOCABS):
         assert together[:, k].tolist() == [float(sum(t in vocab for t in line)) for line in lines]
+
+
+def _seed_text() -> str:
+    return SEED.read_text(encoding="utf-8")
+
+
+def test_the_heuristic_votes_where_the_model_keeps_two_thresholds():
+    """A line the heuristic cleaner keeps needs `threshold_kept`, one it drops `threshold`; `[clean] threshold`
+    sets one threshold for every line."""
+    import dataclasses
+
+    from pipeline.clean.modelclean import heuristic_votes, prepare
+    from pipeline.clean.textclean import clean_lines
+
+    text, stop = _seed_text(), frozenset()
+    voting = dataclasses.replace(_MODEL, threshold=0.8, threshold_kept=0.2)
+    result = clean_with_model(text, _RULES, stop, CleanConfig(), voting)
+    votes = heuristic_votes(prepare(text.split("\n"), _RULES, stop), _RULES, stop, CleanConfig())
+    heuristic = clean_lines(text, _RULES, stop, CleanConfig()).verdicts  # the vote is the heuristic's own verdict
+    assert votes.tolist() == [heuristic[row].kept for row in result.rows]
+    assert votes.any() and not votes.all()
+    decided = 0
+    for j, row in enumerate(result.rows):
+        verdict, p = result.verdicts[row], float(result.scores.body[j])
+        if verdict.rule_id is not None and not verdict.rule_id.startswith("model."):
+            continue  # a rule or signal decided
+        assert verdict.kept == (p >= (0.2 if votes[j] else 0.8)), (verdict, p, votes[j])
+        decided += 1
+    assert decided
+    one = clean_with_model(text, _RULES, stop, CleanConfig(threshold=0.5), voting)
+    for j, row in enumerate(one.rows):
+        verdict = one.verdicts[row]
+        if verdict.rule_id is None or verdict.rule_id.startswith("model."):
+            assert verdict.kept == (float(one.scores.body[j]) >= 0.5)
+
+
+@given(st.lists(st.tuples(st.sampled_from(["", "the cat", "The cat sat", "dog dog", "Σίσυφος ΟΔΟΣ", "x_1 y-2",
+                                           "home | about", "a b c d e f"]),
+                          st.floats(0, 1), st.booleans(), st.booleans()), max_size=12),
+       st.sampled_from(["", "the cat sat on the mat", "dog and cat", "ΟΔΟΣ x_1"]))
+@settings(max_examples=60, deadline=None)
+def test_training_scores_every_threshold_pair_as_the_metric_does(rows, gold):
+    sys.path.insert(0, str(ROOT / "bench"))
+    import numpy as np
+    import train_cleaner
+
+    from pipeline.clean.modelclean import SectionMarkers, apply_cuts
+    from pipeline.evaluate import word_f1
+
+    n_rows = len(rows)
+    markers = SectionMarkers([j == 5 for j in range(n_rows)], [j == 1 for j in range(n_rows)],
+                             [j == 2 for j in range(n_rows)])
+    page = {"trimmed": [r[0] for r in rows], "drop": np.array([r[2] for r in rows], dtype=bool),
+            "vote": np.array([r[3] for r in rows], dtype=bool), "markers": markers,
+            "words": [len(r[0].split()) for r in rows]}
+    p = np.array([r[1] for r in rows], dtype=float)
+    fast = train_cleaner.page_f1(page, p, gold)
+    for n, (t, k) in enumerate(train_cleaner.PAIRS):
+        keep = (((p >= np.where(page["vote"], k, t)) | np.array(markers.forced, dtype=bool)) & ~page["drop"]).tolist()
+        apply_cuts(markers, keep, [None] * n_rows, page["words"])
+        text = "\n".join(line for line, kept in zip(page["trimmed"], keep, strict=True) if kept)
+        assert math.isclose(fast[n], word_f1(text, gold).f1, abs_tol=1e-12)

@@ -7,7 +7,8 @@ runs and isolated prose-like lines (a comment, a teaser) fall away. A third mode
 title, byline and date lines. Training: bench/train_cleaner.py; data, figures and terms: docs/model.md.
 
 A model file is a gzip'd JSON bundle: the three boosters as LightGBM text, the feature names they were trained
-on, the body threshold, and the training settings. It is read once per process; prediction runs on one thread
+on, the body thresholds (`threshold`, and `threshold_kept` for the lines the heuristic cleaner keeps), and the
+training settings. It is read once per process; prediction runs on one thread
 and gives the same probabilities for the same page.
 """
 
@@ -45,7 +46,8 @@ class LineModel:
     stage1: object  # lightgbm.Booster
     stage2: object
     meta: object
-    threshold: float
+    threshold: float  # P(body) from which a line is kept (the lines the heuristic drops, when it votes)
+    threshold_kept: float  # the same for the lines the heuristic cleaner keeps; = threshold: it does not vote
     digest: str  # sha1 of the model file's bytes: what the settings fingerprint records
     info: dict
 
@@ -56,8 +58,9 @@ class LineModel:
         bundle = read_bundle(data)
         boosters = {name: lightgbm.Booster(model_str=bundle[name]) for name in MODEL_KEYS}
         info = {k: v for k, v in bundle.items() if k not in MODEL_KEYS}
-        return cls(boosters["stage1"], boosters["stage2"], boosters["meta"], float(bundle["threshold"]),
-                   hashlib.sha1(data).hexdigest()[:12], info)
+        threshold = float(bundle["threshold"])
+        return cls(boosters["stage1"], boosters["stage2"], boosters["meta"], threshold,
+                   float(bundle.get("threshold_kept", threshold)), hashlib.sha1(data).hexdigest()[:12], info)
 
     def scores(self, base: np.ndarray) -> LineScores:
         """Probabilities for the worded lines of one page, `base` = linefeatures.line_matrix(...)."""

@@ -7,7 +7,10 @@ one feature matrix for the page (linefeatures), the model's probabilities, then 
   the model says; a line a `keep` rule matches is kept (a drop rule matching the same line still wins);
 - a section marker inside the article cuts what follows it (`cut_after`) or what precedes it (`cut_before`), as
   in the heuristic cleaner, once enough article is on the right side of it;
-- otherwise a line is kept when its body probability reaches the model's threshold (or `[clean] threshold`);
+- otherwise a line is kept when its body probability reaches the model's threshold for it: a model trained with
+  the heuristic's vote stores two, a lower one for the lines the heuristic cleaner keeps and one for the lines it
+  drops (the two cleaners err on different lines: docs/model.md, "The heuristic's vote"); `[clean] threshold`
+  sets one threshold for every line instead, and the heuristic does not run;
   a dropped line records `model.<class>` (boilerplate, title, author or date) and its probability;
 - a sentence or heading the page prints twice is kept once (`signal.repeated_line`).
 
@@ -23,11 +26,10 @@ import numpy as np
 
 from ..config import CleanConfig
 from ..document import LineVerdict
-from ..linestats import line_stats
-from ..rules import RuleSet, line_key, trim_line
+from ..rules import RuleSet
 from .linefeatures import RuleHits, line_matrix
 from .linemodel import META_CLASSES, LineModel, LineScores
-from .textclean import SIG_CUT_AFTER, SIG_CUT_BEFORE, SIG_DUPLICATE
+from .textclean import SIG_CUT_AFTER, SIG_CUT_BEFORE, SIG_DUPLICATE, ScreenedLines, clean_lines, screen_lines
 
 _SENTENCE_END = tuple('.!?。！？…"”»')
 BODY, BOILERPLATE, BLANK = "body", "boilerplate", "blank"
@@ -41,24 +43,18 @@ class PreparedPage:
     keys: list[str]  # their rules.line_key
     hits: RuleHits
     features: np.ndarray  # linefeatures.line_matrix of the rows
+    screen: ScreenedLines  # what the heuristic cleaner reads first, for its vote
 
 
 def prepare(raw_lines: list[str], rules: RuleSet, stopwords: frozenset[str],
             site_keys: frozenset[str] = frozenset()) -> PreparedPage:
-    rows: list[int] = []
-    trimmed: list[str] = []
-    for i, line in enumerate(raw_lines):
-        text = trim_line(line)
-        if text:
-            rows.append(i)
-            trimmed.append(text)
+    screen = screen_lines(raw_lines, rules, site_keys)
+    rows, trimmed, keys, stats = screen.rows, screen.worded, screen.keys, screen.stats
     drop: list[str | None] = [None] * len(rows)
     cut_after: list[str | None] = [None] * len(rows)
     cut_before: list[str | None] = [None] * len(rows)
     keep: list[str | None] = [None] * len(rows)
-    keys = list(map(line_key, trimmed))
-    stats = line_stats(trimmed)
-    for j, screened in enumerate(rules.candidates(stats, keys, site_keys)):
+    for j, screened in enumerate(screen.screened):
         if not screened:
             continue
         text, key = trimmed[j], keys[j]
@@ -70,7 +66,7 @@ def prepare(raw_lines: list[str], rules: RuleSet, stopwords: frozenset[str],
         keep[j] = rules.match(text, key, "keep", site_keys)
     hits = RuleHits(drop, cut_after, cut_before, keep)
     return PreparedPage(raw_lines, rows, trimmed, keys, hits,
-                        line_matrix(raw_lines, rows, trimmed, stopwords, hits, keys, stats))
+                        line_matrix(raw_lines, rows, trimmed, stopwords, hits, keys, stats), screen)
 
 
 @dataclass
@@ -81,7 +77,24 @@ class ModelCleanResult:
     article_end: int  # worded lines (of `rows`) before a `cut_after` section marker that ended the article
 
 
-def _classes(body: np.ndarray, meta: np.ndarray, threshold: float) -> tuple[list[str], list[float]]:
+def heuristic_votes(page: PreparedPage, rules: RuleSet, stopwords: frozenset[str], config: CleanConfig,
+                    site_keys: frozenset[str] = frozenset()) -> np.ndarray:
+    """Whether the heuristic cleaner keeps each worded line of the page."""
+    verdicts = clean_lines("\n".join(page.raw_lines), rules, stopwords, config, site_keys, page.screen).verdicts
+    return np.fromiter((verdicts[i].kept for i in page.rows), dtype=bool, count=len(page.rows))
+
+
+def line_thresholds(model: LineModel, config: CleanConfig, votes_of) -> np.ndarray | float:
+    """The body threshold of each worded line: `[clean] threshold` for all when set; else the model's, lower where
+    the heuristic keeps the line when the model was trained with its vote (`votes_of()` runs the heuristic)."""
+    if config.threshold:
+        return config.threshold
+    if model.threshold_kept >= model.threshold:
+        return model.threshold
+    return np.where(votes_of(), model.threshold_kept, model.threshold)
+
+
+def _classes(body: np.ndarray, meta: np.ndarray, threshold: np.ndarray | float) -> tuple[list[str], list[float]]:
     """Each line's label and the probability behind it: body, or the likeliest of title/author/date (from 0.5),
     or boilerplate."""
     n = len(body)
@@ -99,7 +112,7 @@ def clean_with_model(text: str, rules: RuleSet, stopwords: frozenset[str], confi
                      site_keys: frozenset[str] = frozenset()) -> ModelCleanResult:
     page = prepare(text.split("\n"), rules, stopwords, site_keys)
     scores = model.scores(page.features)
-    threshold = config.threshold or model.threshold
+    threshold = line_thresholds(model, config, lambda: heuristic_votes(page, rules, stopwords, config, site_keys))
     hits = page.hits
     n = len(page.rows)
     keep = (scores.body >= threshold).tolist()
@@ -111,7 +124,7 @@ def clean_with_model(text: str, rules: RuleSet, stopwords: frozenset[str], confi
         elif hits.keep[j] is not None:
             keep[j] = True
     words = [len(t.split()) for t in page.trimmed]
-    cut_at = _apply_cuts(page, keep, rule_of, words)
+    cut_at = apply_cuts(section_markers(page), keep, rule_of, words)
     by_row = dict(zip(page.rows, range(n), strict=True))
     labels, probabilities = _classes(scores.body, scores.meta, threshold)
     verdicts: list[LineVerdict] = []
@@ -140,33 +153,52 @@ def clean_with_model(text: str, rules: RuleSet, stopwords: frozenset[str], confi
     return ModelCleanResult(verdicts, scores, page.rows, n if cut_at is None else cut_at)
 
 
-def _apply_cuts(page: PreparedPage, keep: list[bool], rule_of: list[str | None], words: list[int]) -> int | None:
-    """A section marker on its own line cuts the article once enough article is on the right side of it; returns
-    the worded line of the `cut_after` marker that ended the article, if one did."""
+@dataclass(frozen=True)
+class SectionMarkers:
+    """Of a page's worded lines: the `cut_after` and `cut_before` markers that stand alone (a marker ending in a
+    colon, or glued to an unfinished sentence above it, is a link inside the text), and the lines a `keep` rule
+    forces in (a cut spares them)."""
+
+    after: list[bool]
+    before: list[bool]
+    forced: list[bool]
+
+
+def section_markers(page: PreparedPage) -> SectionMarkers:
+    def standalone(j: int) -> bool:
+        text = page.trimmed[j]
+        glued = j > 0 and page.rows[j - 1] == page.rows[j] - 1 and not page.trimmed[j - 1].endswith(_SENTENCE_END)
+        return not text.endswith(":") and not glued
+
+    hits = page.hits
+    n = len(page.rows)
+    return SectionMarkers([hits.cut_after[j] is not None and standalone(j) for j in range(n)],
+                          [hits.cut_before[j] is not None and standalone(j) for j in range(n)],
+                          [hit is not None for hit in hits.keep])
+
+
+def apply_cuts(markers: SectionMarkers, keep: list[bool], rule_of: list[str | None], words: list[int]) -> int | None:
+    """A section marker on its own line cuts the article once enough article is on the right side of it (`keep` and
+    `rule_of` are changed in place); returns the worded line of the `cut_after` marker that ended the article, if
+    one did."""
     n = len(keep)
     kept_words = [words[j] if keep[j] else 0 for j in range(n)]
     total = sum(kept_words)
     cut_at = None
     if not total:
         return cut_at
-
-    def standalone(j: int) -> bool:
-        text = page.trimmed[j]
-        glued = j > 0 and page.rows[j - 1] == page.rows[j] - 1 and not page.trimmed[j - 1].endswith(_SENTENCE_END)
-        return not text.endswith(":") and not glued
-
     before = list(itertools.accumulate(kept_words, initial=0))  # before[j]: kept words above line j
     for j in range(n):
-        if page.hits.cut_after[j] is not None and standalone(j) and before[j] >= min(150, 0.25 * total):
+        if markers.after[j] and before[j] >= min(150, 0.25 * total):
             for k in range(j + 1, n):
-                if keep[k] and page.hits.keep[k] is None:
+                if keep[k] and not markers.forced[k]:
                     keep[k], rule_of[k] = False, SIG_CUT_AFTER
             cut_at = j
             break
     for j in range(n - 1, -1, -1):
-        if page.hits.cut_before[j] is not None and standalone(j) and total - before[j] >= 0.5 * total:
+        if markers.before[j] and total - before[j] >= 0.5 * total:
             for k in range(j):
-                if keep[k] and page.hits.keep[k] is None:
+                if keep[k] and not markers.forced[k]:
                     keep[k], rule_of[k] = False, SIG_CUT_BEFORE
             break
     return cut_at

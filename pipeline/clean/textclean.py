@@ -156,17 +156,38 @@ def sample_tokens(text: str, raw_lines: list[str], rows: list[int], stats: LineS
     return tokens + TOKEN.findall(raw_lines[cut_line][:sample_chars - line_start].lower())
 
 
-def clean_lines(text: str, rules: RuleSet, stopwords: frozenset[str] | StopwordIndex, config: CleanConfig,
-                site_keys: frozenset[str] = frozenset()) -> CleanResult:
-    """The verdict of every line of a text dump. `stopwords`: the page's stop list, or the index to guess it from
-    (`StopwordIndex.guess`, read from the tokens the page's line statistics already hold)."""
-    raw_lines = text.split("\n")
-    n = len(raw_lines)
+@dataclass(frozen=True)
+class ScreenedLines:
+    """A page's lines as both cleaners read them first: trimmed, the worded ones' keys and statistics, and which of
+    those any rule could match (`RuleSet.candidates`); computed once when the model asks the heuristic's vote."""
+
+    raw_lines: list[str]
+    trimmed: list[str]  # every line, trimmed ("" for a blank one)
+    rows: list[int]  # indexes of the worded lines
+    worded: list[str]  # their trimmed texts
+    keys: list[str]  # their rules.line_key
+    stats: LineStats  # of the worded lines
+    screened: list[bool]  # of the worded lines: could a rule match it
+
+
+def screen_lines(raw_lines: list[str], rules: RuleSet, site_keys: frozenset[str] = frozenset()) -> ScreenedLines:
     trimmed = [trim_line(line) for line in raw_lines]
     rows = [i for i, line in enumerate(trimmed) if line]
     worded = [trimmed[i] for i in rows]
     keys = list(map(line_key, worded))
     stats = line_stats(worded)
+    return ScreenedLines(raw_lines, trimmed, rows, worded, keys, stats, rules.candidates(stats, keys, site_keys))
+
+
+def clean_lines(text: str, rules: RuleSet, stopwords: frozenset[str] | StopwordIndex, config: CleanConfig,
+                site_keys: frozenset[str] = frozenset(), screen: ScreenedLines | None = None) -> CleanResult:
+    """The verdict of every line of a text dump. `stopwords`: the page's stop list, or the index to guess it from
+    (`StopwordIndex.guess`, read from the tokens the page's line statistics already hold). `screen`: the page's
+    `screen_lines`, when the caller has them already."""
+    if screen is None:
+        screen = screen_lines(text.split("\n"), rules, site_keys)
+    raw_lines, trimmed, rows, keys, stats = screen.raw_lines, screen.trimmed, screen.rows, screen.keys, screen.stats
+    n = len(raw_lines)
     if isinstance(stopwords, StopwordIndex):
         stopwords = stopwords.guess_from(sample_tokens(text, raw_lines, rows, stats))
     row_of = dict(zip(rows, range(len(rows)), strict=True))
@@ -181,7 +202,7 @@ def clean_lines(text: str, rules: RuleSet, stopwords: frozenset[str] | StopwordI
     keep_hit: list[str | None] = [None] * n  # a user `keep` rule forces the line in (a drop rule still wins)
     has_stopwords = bool(stopwords)
 
-    for i, key, screened in zip(rows, keys, rules.candidates(stats, keys, site_keys), strict=True):
+    for i, key, screened in zip(rows, keys, screen.screened, strict=True):
         line = trimmed[i]
         if screened:
             keep_hit[i] = rules.match(line, key, "keep", site_keys)
