@@ -37,13 +37,25 @@ BODY, BOILERPLATE, BLANK = "body", "boilerplate", "blank"
 
 @dataclass(frozen=True)
 class PreparedPage:
-    raw_lines: list[str]
-    rows: list[int]  # indexes of the worded (non-blank) lines
-    trimmed: list[str]  # their trimmed texts
-    keys: list[str]  # their rules.line_key
+    screen: ScreenedLines  # the lines, their keys and statistics, as the heuristic cleaner reads them too
     hits: RuleHits
     features: np.ndarray  # linefeatures.line_matrix of the rows
-    screen: ScreenedLines  # what the heuristic cleaner reads first, for its vote
+
+    @property
+    def raw_lines(self) -> list[str]:
+        return self.screen.raw_lines
+
+    @property
+    def rows(self) -> list[int]:  # indexes of the worded (non-blank) lines
+        return self.screen.rows
+
+    @property
+    def trimmed(self) -> list[str]:  # their trimmed texts
+        return self.screen.worded
+
+    @property
+    def keys(self) -> list[str]:  # their rules.line_key
+        return self.screen.keys
 
 
 def prepare(raw_lines: list[str], rules: RuleSet, stopwords: frozenset[str],
@@ -65,8 +77,7 @@ def prepare(raw_lines: list[str], rules: RuleSet, stopwords: frozenset[str],
             drop[j] = rules.match(text, key, "drop", site_keys)
         keep[j] = rules.match(text, key, "keep", site_keys)
     hits = RuleHits(drop, cut_after, cut_before, keep)
-    return PreparedPage(raw_lines, rows, trimmed, keys, hits,
-                        line_matrix(raw_lines, rows, trimmed, stopwords, hits, keys, stats), screen)
+    return PreparedPage(screen, hits, line_matrix(raw_lines, rows, trimmed, stopwords, hits, keys, stats))
 
 
 @dataclass

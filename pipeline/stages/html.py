@@ -14,11 +14,10 @@ from bs4 import BeautifulSoup
 
 from ..base import Stage
 from ..clean.decode import normalise_text
-from ..clean.textclean import BAD, BLANK, GOOD, SIG_DUPLICATE, summarise_cleaning
+from ..clean.textclean import BAD, BLANK, GOOD, SIG_DUPLICATE, screen_lines, summarise_cleaning
 from ..config import Config
 from ..document import Document, LineReport, LineVerdict
-from ..linestats import line_stats
-from ..rules import RuleSet, line_key, site_keys, trim_line
+from ..rules import RuleSet, line_key, site_keys
 from ..vocabulary import Vocabulary
 
 
@@ -109,10 +108,9 @@ class ExtractHtml(Stage):
 
     def _apply_rules(self, text: str, sites: frozenset[str] = frozenset()) -> list[LineVerdict]:
         """Residue trafilatura keeps (`Advertisement`, share bars) goes by the same drop rules as dumps."""
-        trimmed = [trim_line(line) for line in text.split("\n")]
-        worded = [line for line in trimmed if line]
-        keys = list(map(line_key, worded))
-        screened = iter(zip(keys, self.rules.candidates(line_stats(worded), keys, sites), strict=True))
+        screen = screen_lines(text.split("\n"), self.rules, sites)
+        trimmed = screen.trimmed
+        screened = iter(zip(screen.keys, screen.screened, strict=True))
         verdicts = []
         seen: set[str] = set()
         for i, line in enumerate(trimmed):
