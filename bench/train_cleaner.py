@@ -34,12 +34,28 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from pipeline.clean.decode import normalise_text  # noqa: E402
+from pipeline.clean.header_model import (  # noqa: E402
+    AUTHOR_FEATURES,
+    TITLE_FEATURES,
+    _title_value,
+    author_candidates,
+    header_from_model,
+    metadata_probabilities,
+    ranked_choice,
+    title_candidates,
+)
 from pipeline.clean.linefeatures import BASE_NAMES, CONTEXT_NAMES, FEATURES_VERSION, context_matrix  # noqa: E402
-from pipeline.clean.linemodel import META_CLASSES  # noqa: E402
-from pipeline.clean.modelclean import apply_cuts, heuristic_votes, prepare, section_markers  # noqa: E402
+from pipeline.clean.linemodel import META_CLASSES, LineModel  # noqa: E402
+from pipeline.clean.modelclean import (  # noqa: E402
+    apply_cuts,
+    clean_with_model,
+    heuristic_votes,
+    prepare,
+    section_markers,
+)
 from pipeline.clean.stopwords import StopwordIndex  # noqa: E402
 from pipeline.config import CleanConfig  # noqa: E402
-from pipeline.evaluate import tokens  # noqa: E402
+from pipeline.evaluate import same_authors, same_title, tokens  # noqa: E402
 from pipeline.rules import load_rules  # noqa: E402
 
 # How far each source's gold follows the article convention (the story; no comments, related items, navigation):
@@ -50,6 +66,12 @@ THRESHOLDS = [round(0.25 + 0.05 * k, 2) for k in range(11)]  # 0.25 .. 0.75
 # thresholds for the lines the heuristic cleaner keeps (its vote), at most the threshold of the others
 KEPT_THRESHOLDS = [round(0.05 * k, 2) for k in range(1, 16)]  # 0.05 .. 0.75
 WCXB_DEV_GROUPS = 5
+# sources whose gold titles follow WCXB's convention (the headline, no `| Site`): the title ranker learns from them;
+# only wcxb-dev gives authors
+TITLE_SOURCES = ("wcxb-dev", "wcxb")
+AUTHOR_SOURCES = ("wcxb-dev",)
+RANKER_ROUNDS = 200
+AUTHOR_MINS = [round(0.05 * k, 2) for k in range(1, 11)]  # the author ranker's least score: chosen by inner CV
 SEED = 20261201
 
 
@@ -77,12 +99,14 @@ def assign_folds(pages: list[dict]) -> tuple[dict[str, int], int, list[str]]:
 
 _RULES = None
 _STOP = None
+_FOLD_MODELS: list[LineModel] = []
 
 
-def _init() -> None:
-    global _RULES, _STOP
+def _init(fold_bundles: tuple[bytes, ...] = ()) -> None:
+    global _RULES, _STOP, _FOLD_MODELS
     _RULES = load_rules(())
     _STOP = StopwordIndex.load()
+    _FOLD_MODELS = [LineModel.from_bytes(data) for data in fold_bundles]
 
 
 def featurise(record: dict) -> dict:
@@ -96,9 +120,106 @@ def featurise(record: dict) -> dict:
                       dtype=np.int8)
     drop = np.array([page.hits.dropping(j) is not None for j in range(len(page.rows))], dtype=bool)
     return {"id": record["id"], "source": record["source"], "domain": record["domain"], "renderer": record["renderer"],
+            "text": text if source_group(record["source"]) in TITLE_SOURCES else None,
             "X": page.features, "y_body": y_body, "y_meta": y_meta, "trimmed": page.trimmed, "drop": drop,
             "vote": heuristic_votes(page, _RULES, stop, CleanConfig()), "markers": section_markers(page),
             "words": [len(t.split()) for t in page.trimmed]}
+
+
+def header_examples(job: tuple[str, int, str, str | None]) -> dict:
+    """One page's title and author candidates as the pipeline sees them (cleaned by the fold model that never saw
+    the page): their features, their values, which of them match the gold, and the title and author without the
+    rankers. `gold_author` None: the source gives no author (no author examples)."""
+    text, fold, gold_title, gold_author = job
+    model = _FOLD_MODELS[fold]
+    result = clean_with_model(text, _RULES, _STOP.guess(text), CleanConfig(), model)
+    probs = metadata_probabilities(result.scores.meta, result.article_end)
+    out = {"title": {"X": np.zeros((0, len(TITLE_FEATURES))), "values": [], "y": np.zeros(0, dtype=np.int8)},
+           "author": {"X": np.zeros((0, len(AUTHOR_FEATURES))), "values": [], "y": np.zeros(0, dtype=np.int8)}}
+    if result.rows:
+        order, features = title_candidates(result.verdicts, probs, result.rows)
+        values = [_title_value(result.verdicts[result.rows[j]].text, j == 0, _RULES.vocab) for j in order]
+        out["title"] = {"X": features, "values": values,
+                        "y": np.array([bool(v) and same_title(v, gold_title) for v in values], dtype=np.int8)}
+        if gold_author is not None:
+            _lines, names, features = author_candidates(result.verdicts, probs, result.rows, _RULES)
+            out["author"] = {"X": features, "values": names,
+                             "y": np.array([bool(gold_author) and same_authors(v, gold_author) for v in names],
+                                           dtype=np.int8)}
+    plain = header_from_model(result.verdicts, result.scores.meta, result.rows, _RULES, None, result.article_end)
+    out["title"]["plain"], out["author"]["plain"] = plain.title, plain.author
+    return out
+
+
+def fit_ranker(X: np.ndarray, y: np.ndarray, names: tuple[str, ...], threads: int):
+    import lightgbm
+
+    params = {"objective": "binary", "learning_rate": 0.05, "num_leaves": 15, "min_data_in_leaf": 20,
+              "verbose": -1, "seed": SEED, "deterministic": True, "force_row_wise": True, "num_threads": threads}
+    data = lightgbm.Dataset(X, label=y, feature_name=list(names), params={"verbose": -1})
+    return lightgbm.train(params, data, num_boost_round=RANKER_ROUNDS)
+
+
+def author_choice(example: dict, scores: np.ndarray, least: float) -> str | None:
+    """The author header_from_model takes from these candidates with these scores."""
+    if not len(scores):
+        return None
+    k = int(np.argmax(scores))
+    return example["values"][k] if scores[k] >= least else None
+
+
+def train_rankers(examples: list[dict], golds_of: list[tuple[str, str | None]], fold_of: np.ndarray,
+                  usable: list[np.ndarray], threads: int) -> tuple[list[dict], dict, dict]:
+    """The title and author rankers of each fold (from the pages `usable[f]` marks) and the shipped ones (from all),
+    and the least author score of each: the one with the best out-of-fold accuracy on its training pages (an inner
+    cross-validation over their folds). Returns the fold bundles' additions, the shipped one's, and a report of the
+    out-of-fold accuracy: (example, right without the rankers, right with them) per kind."""
+    k = len(usable)
+    kinds = {"title": TITLE_FEATURES, "author": AUTHOR_FEATURES}
+
+    def fit_on(kind: str, mask: np.ndarray):
+        use = [n for n in np.flatnonzero(mask).tolist() if len(examples[n][kind]["y"])]
+        if not use or not any(examples[n][kind]["y"].any() for n in use):
+            return None
+        return fit_ranker(np.vstack([examples[n][kind]["X"] for n in use]),
+                          np.concatenate([examples[n][kind]["y"] for n in use]), kinds[kind], threads)
+
+    def scores_of(ranker, kind: str, n: int) -> np.ndarray:
+        X = examples[n][kind]["X"]
+        return ranker.predict(X, num_threads=threads) if ranker is not None and len(X) else np.zeros(0)
+
+    def least_score(mask: np.ndarray, inner_folds: list[int]) -> float:
+        """Inner CV over `inner_folds` of the pages in `mask` that have author gold."""
+        has = mask & np.array([golds_of[n][1] is not None for n in range(len(examples))])
+        right = np.zeros(len(AUTHOR_MINS))
+        for g in inner_folds:
+            ranker = fit_on("author", has & (fold_of != g))
+            for n in np.flatnonzero(has & (fold_of == g)).tolist():
+                s = scores_of(ranker, "author", n)
+                for m, least in enumerate(AUTHOR_MINS):
+                    right[m] += same_authors(author_choice(examples[n]["author"], s, least), golds_of[n][1])
+        return AUTHOR_MINS[int(np.argmax(right))]
+
+    everything = np.ones(len(examples), dtype=bool)
+    fold_rankers = []
+    for f in range(k):
+        title, author = fit_on("title", usable[f]), fit_on("author", usable[f])
+        least = least_score(usable[f], [g for g in range(k) if g != f]) if author is not None else 0.5
+        fold_rankers.append({"title": title, "author": author, "author_min": least})
+    shipped = {"title": fit_on("title", everything), "author": fit_on("author", everything),
+               "author_min": least_score(everything, list(range(k)))}
+    report = {"title": [], "author": []}
+    for n, example in enumerate(examples):
+        rankers = fold_rankers[int(fold_of[n])]
+        choice = ranked_choice(example["title"]["values"], scores_of(rankers["title"], "title", n))
+        title = example["title"]["values"][choice] if choice is not None else None
+        report["title"].append((n, same_title(example["title"]["plain"], golds_of[n][0]),
+                                bool(title) and same_title(title, golds_of[n][0])))
+        if golds_of[n][1] is not None:
+            author = author_choice(example["author"], scores_of(rankers["author"], "author", n), rankers["author_min"])
+            report["author"].append((n, same_authors(example["author"]["plain"], golds_of[n][1]),
+                                     same_authors(author, golds_of[n][1])))
+    return fold_rankers, shipped, report
 
 
 def read_records(paths: list[Path], sources: list[str] | None) -> list[dict]:
@@ -172,26 +293,33 @@ def page_f1(page: dict, p: np.ndarray, gold: str) -> np.ndarray:
     return f1
 
 
-def bundle_bytes(stage1, stage2, meta, thresholds: tuple[float, float], info: dict) -> bytes:
+def bundle_bytes(stage1, stage2, meta, thresholds: tuple[float, float], info: dict, rankers: dict | None = None
+                 ) -> bytes:
     bundle = {
         "features_version": FEATURES_VERSION, "base_names": list(BASE_NAMES), "context_names": list(CONTEXT_NAMES),
         "threshold": thresholds[0], "threshold_kept": thresholds[1], **info,
         "stage1": stage1.model_to_string(), "stage2": stage2.model_to_string(), "meta": meta.model_to_string(),
     }
+    rankers = rankers or {}
+    if rankers.get("title") is not None:
+        bundle.update(title_ranker=rankers["title"].model_to_string(), title_features=list(TITLE_FEATURES))
+    if rankers.get("author") is not None:
+        bundle.update(author_ranker=rankers["author"].model_to_string(), author_features=list(AUTHOR_FEATURES),
+                      author_min=rankers["author_min"])
     raw = io.BytesIO()
     with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=9) as fh:
         fh.write(json.dumps(bundle, sort_keys=True).encode("utf-8"))
     return raw.getvalue()
 
 
-def golds(shared: Path, ids: set[str]) -> dict[str, str]:
+def golds(shared: Path, ids: set[str], field: str = "text") -> dict[str, str]:
     out = {}
     for page_id in ids:
         if page_id.startswith("wcxb-dev-"):
             path = shared / "bench" / "wcxb-dev" / "gold" / f"{page_id[len('wcxb-dev-'):]}.json"
         else:
             path = shared / "bench" / "train" / "gold" / f"{page_id}.json"
-        out[page_id] = json.loads(path.read_text(encoding="utf-8")).get("text") or ""
+        out[page_id] = json.loads(path.read_text(encoding="utf-8")).get(field) or ""
     return out
 
 
@@ -304,10 +432,48 @@ def main(argv: list[str] | None = None) -> int:
             "rounds": args.rounds, "source_weights": SOURCE_WEIGHTS, "seed": SEED, "folds": k,
             "fold_sources": train_sources, "lines": int(len(X)), "dumps": len(pages)}
     args.cv_dir.mkdir(parents=True, exist_ok=True)
+    fold_thresholds = [best_threshold(in_article & (page_fold != f)) for f in range(k)]
+
+    # The title and author rankers learn from the candidates of each page as cleaned by the fold model that never
+    # saw it; fold k's rankers from the pages of the other folds (and not of fold k's held-out domains).
+    titled = [i for i, p in enumerate(pages) if p["text"] is not None]
+    title_gold = golds(args.shared, {pages[i]["id"] for i in titled}, "title")
+    titled = [i for i in titled if title_gold[pages[i]["id"]]]
+    author_gold = golds(args.shared, {pages[i]["id"] for i in titled if pages[i]["source"] in AUTHOR_SOURCES},
+                        "author")
+    rankers: list[dict] = [{}] * k
+    shipped_rankers: dict = {}
+    header_report: dict = {}
+    if titled:
+        fold_bundles = tuple(bundle_bytes(stage1[f], stage2[f], meta_models[f], fold_thresholds[f], {**info, "fold": f})
+                             for f in range(k))
+        golds_of = [(title_gold[pages[i]["id"]], author_gold.get(pages[i]["id"])) for i in titled]
+        # spawned, not forked: a child forked after LightGBM has run its OpenMP threads here hangs in its first predict
+        with multiprocessing.get_context("spawn").Pool(args.workers, initializer=_init,
+                                                       initargs=(fold_bundles,)) as pool:
+            examples = pool.map(header_examples, [(pages[i]["text"], int(page_fold[i]), *golds_of[n])
+                                                  for n, i in enumerate(titled)], chunksize=8)
+        ex_fold = page_fold[titled]
+        usable = [np.array([ex_fold[n] != f and pages[i]["domain"] not in heldout_domains[f]
+                            for n, i in enumerate(titled)]) for f in range(k)]
+        rankers, shipped_rankers, report = train_rankers(examples, golds_of, ex_fold, usable, args.threads)
+        header_report = {}
+        for kind, rows in report.items():
+            counts: dict[str, list[int]] = {}
+            for n, plain, ranked in rows:
+                i = titled[n]
+                cell = counts.setdefault(f"{source_group(pages[i]['source'])}/{pages[i]['renderer']}", [0, 0, 0])
+                cell[0] += 1
+                cell[1] += bool(plain)
+                cell[2] += bool(ranked)
+            header_report[kind] = {key: {"pages": a, "without ranker": round(b / a, 3), "ranker": round(c / a, 3)}
+                                   for key, (a, b, c) in sorted(counts.items())}
+        header_report["author_min"] = {"folds": [r["author_min"] for r in rankers],
+                                       "shipped": shipped_rankers["author_min"]}
+        print(f"header rankers: {len(titled)} dumps ({time.perf_counter() - started:.0f} s)", file=sys.stderr)
     for f in range(k):
-        t = best_threshold(in_article & (page_fold != f))
         (args.cv_dir / f"fold-{f}.model.gz").write_bytes(
-            bundle_bytes(stage1[f], stage2[f], meta_models[f], t, {**info, "fold": f}))
+            bundle_bytes(stage1[f], stage2[f], meta_models[f], fold_thresholds[f], {**info, "fold": f}, rankers[f]))
     (args.cv_dir / "folds.json").write_text(json.dumps(
         {"folds": k, "fold_sources": train_sources, "pages": dict(sorted(folds.items()))}, indent=0) + "\n")
     np.savez_compressed(args.cv_dir / "oof.npz", p1=p1.astype(np.float32), p2=p2.astype(np.float32),
@@ -328,10 +494,10 @@ def main(argv: list[str] | None = None) -> int:
     final_meta = fit(X3[m], y_meta[m], w[m], names2, args.threads, max(args.rounds // 2, 10), True)
     threshold = best_threshold(in_article)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    data = bundle_bytes(final1, final2, final_meta, threshold, info)
+    data = bundle_bytes(final1, final2, final_meta, threshold, info, shipped_rankers)
     args.out.write_bytes(data)
     print(json.dumps({"model": str(args.out), "bytes": len(data), "thresholds": threshold,
-                      "oof_f1_by_source_and_threshold": oof_report,
+                      "oof_f1_by_source_and_threshold": oof_report, "oof_header_accuracy": header_report,
                       "seconds": round(time.perf_counter() - started)}, indent=1))
     return 0
 

@@ -12,7 +12,17 @@ from hypothesis import strategies as st
 
 from pipeline.clean.dates import _MONTHS, _plain_english, dateparser_date, parse_date
 from pipeline.clean.header import without_list_marker
-from pipeline.clean.header_model import header_from_model
+from pipeline.clean.header_model import (
+    AUTHOR_FEATURES,
+    TITLE_CANDIDATES,
+    TITLE_FEATURES,
+    TITLE_RANK_MIN,
+    HeaderRankers,
+    author_candidates,
+    header_from_model,
+    ranked_choice,
+    title_candidates,
+)
 from pipeline.config import load_config
 from pipeline.document import LineVerdict, RawPage
 from pipeline.records import Counters
@@ -103,17 +113,19 @@ def test_header_through_pipeline(pipeline, with_menu):
     assert meta["language"] == "en"
 
 
-@pytest.mark.parametrize("marker", ["* ", "o ", "+ ", "• ", "3. ", "12) "])
+@pytest.mark.parametrize("marker", ["* ", "o ", "+ ", "• ", "3. ", "12) ", "*   * ", "# ", "##  "])
 @pytest.mark.parametrize("method", ["heuristic", "model"])
 def test_a_title_rendered_as_a_list_item_loses_its_marker(pipeline, marker, method):
-    """Renderers print a headline inside a list (a breadcrumb's last item) with the list's marker."""
+    """Renderers print a headline inside a list (a breadcrumb's last item) with the list's marker, nested lists
+    with several, and Markdown renderers (html2text) a heading after `#`s."""
     lines = [f"{marker}{TITLE}" if line == TITLE else line for line in header_dump(with_menu=True)]
     config = load_config(clean={"method": method})
     outcome = Pipeline(config).process(page(lines))
     assert outcome.document.metadata["title"] == TITLE
 
 
-@pytest.mark.parametrize("title", ["10 Best Moving Companies", "5 Ways to Win", "o2 Arena Deal", "1.5 Million Jobs"])
+@pytest.mark.parametrize("title", ["10 Best Moving Companies", "5 Ways to Win", "o2 Arena Deal", "1.5 Million Jobs",
+                                   "#1 Pick for 2026", "* * *"])
 def test_a_title_that_opens_with_a_number_keeps_it(title):
     assert without_list_marker(title) == title
 
@@ -205,12 +217,82 @@ def test_the_vocabulary_is_data_a_user_folder_extends(tmp_path, pipeline):
 # --- header_from_model: the learned cleaner's title/author lines, read ---------------------------------------------
 
 
-def _model_header(lines: list[str], p_title: list[float], p_author: list[float], article_end: int | None = None):
+def _model_header(lines: list[str], p_title: list[float], p_author: list[float], article_end: int | None = None,
+                  rankers: HeaderRankers | None = None):
     verdicts = [LineVerdict(i, text, True, None, "body", 0.9) for i, text in enumerate(lines)]
     meta = np.zeros((len(lines), 4))
     meta[:, 1], meta[:, 2] = p_title, p_author
     meta[:, 0] = 1 - meta[:, 1:].sum(axis=1)
-    return header_from_model(verdicts, meta, list(range(len(lines))), load_rules(()), "en", article_end)
+    return header_from_model(verdicts, meta, list(range(len(lines))), load_rules(()), "en", article_end, rankers)
+
+
+BREADCRUMB_PAGE = ["Skip to Content", "Home » Blog » Harbour District Plan Approved", "Harbour District Plan Approved",
+                   *ARTICLE]
+
+
+def test_title_candidates_are_the_likeliest_lines_with_what_surrounds_them():
+    lines = BREADCRUMB_PAGE
+    verdicts = [LineVerdict(i, text, i >= 3, None if i >= 3 else "model.boilerplate") for i, text in enumerate(lines)]
+    probs = np.zeros((len(lines), 4))
+    probs[:, 1] = np.linspace(0.9, 0.0, len(lines))
+    order, features = title_candidates(verdicts, probs, list(range(len(lines))))
+    assert order == list(range(min(TITLE_CANDIDATES, len(lines))))
+    assert features.shape == (len(order), len(TITLE_FEATURES))
+    column = dict(zip(TITLE_FEATURES, features.T, strict=True))
+    assert column["ends_another"].tolist()[:3] == [0, 0, 1]  # the breadcrumb ends with the headline below it
+    assert column["separators"][1] == 2 and column["from_first_kept"].tolist()[:3] == [-3, -2, -1]
+    assert column["first_line"].tolist()[:2] == [1, 0] and column["rank"].tolist()[:3] == [0, 1, 2]
+
+
+def test_the_title_ranker_reorders_the_likeliest_title_lines():
+    """The model's likeliest title line is the breadcrumb; the ranker, scoring what surrounds each candidate, takes
+    the headline below it. Without a ranker (a model file from before it) the likeliest line stays the title."""
+    p_title = [0.1, 0.9, 0.6] + [0.0] * len(ARTICLE)
+    no_author = [0.0] * len(BREADCRUMB_PAGE)
+
+    def ranker(features):
+        return features[:, TITLE_FEATURES.index("ends_another")] * 0.8  # prefers a line another one ends with
+
+    header = _model_header(BREADCRUMB_PAGE, p_title, no_author, rankers=HeaderRankers(title=ranker))
+    assert header.title == "Harbour District Plan Approved" and header.title_line == 2
+    assert _model_header(BREADCRUMB_PAGE, p_title, no_author).title == "Home » Blog » Harbour District Plan Approved"
+    none = HeaderRankers(title=lambda features: np.zeros(len(features)))
+    nothing = _model_header(BREADCRUMB_PAGE, p_title, no_author, rankers=none)
+    assert nothing.title is None  # no candidate scores TITLE_RANK_MIN
+
+
+BYLINE_PAGE = [TITLE, "Privacy Policy", "By", "Jane Doe", "Reporter", *ARTICLE]
+
+
+def test_author_candidates_give_the_name_under_a_lone_label_and_skip_lines_that_name_nobody():
+    verdicts = [LineVerdict(i, text, i >= 5, None) for i, text in enumerate(BYLINE_PAGE)]
+    probs = np.zeros((len(BYLINE_PAGE), 4))
+    probs[:, 2] = [0.0, 0.7, 0.5, 0.1, 0.3] + [0.0] * len(ARTICLE)
+    lines, names, features = author_candidates(verdicts, probs, list(range(len(BYLINE_PAGE))), load_rules(()))
+    assert names[:3] == ["Privacy Policy", "Jane Doe", "Reporter"] and lines[:3] == [1, 3, 4]
+    assert features.shape == (len(names), len(AUTHOR_FEATURES))
+    column = dict(zip(AUTHOR_FEATURES, features.T, strict=True))
+    assert column["after_label"].tolist()[:3] == [0, 1, 0] and column["from_title"].tolist()[:3] == [1, 2, 4]
+
+
+def test_the_author_ranker_decides_and_may_find_no_author():
+    """The ranker's best candidate from `author_min` on; below it, no author (not the model's likeliest line)."""
+    p_author = [0.0, 0.7, 0.5, 0.1, 0.3] + [0.0] * len(ARTICLE)
+    no_title = [0.9] + [0.0] * (len(BYLINE_PAGE) - 1)
+
+    def after_label(features):
+        return features[:, AUTHOR_FEATURES.index("after_label")] * 0.6
+
+    ranked = _model_header(BYLINE_PAGE, no_title, p_author, rankers=HeaderRankers(author=after_label, author_min=0.5))
+    assert ranked.author == "Jane Doe"
+    unsure = _model_header(BYLINE_PAGE, no_title, p_author, rankers=HeaderRankers(author=after_label, author_min=0.7))
+    assert unsure.author is None
+
+
+def test_ranked_choice_skips_candidates_that_are_no_headline():
+    assert ranked_choice(["A", None, "C"], np.array([0.2, 0.9, 0.5])) == 2
+    assert ranked_choice([None, "B"], np.array([0.9, TITLE_RANK_MIN / 2])) is None
+    assert ranked_choice([], np.zeros(0)) is None
 
 
 def test_the_page_headline_stands_for_the_title_line_that_repeats_it():

@@ -97,6 +97,15 @@ def test_a_model_for_other_features_is_refused_with_a_clear_error(tmp_path):
         load_model(str(path))
     with pytest.raises(ModelError, match="cannot read"):
         load_model(str(tmp_path / "missing.model.gz"))
+    bundle = json.loads(gzip.decompress((ROOT / "pipeline" / "models" / "cleaner.model.gz").read_bytes()))
+    bundle["author_features"] = ["p_author"]
+    path.write_bytes(gzip.compress(json.dumps(bundle).encode("utf-8")))
+    with pytest.raises(ModelError, match="author ranker"):
+        load_model(str(path))
+    for key in ("title_ranker", "title_features", "author_ranker", "author_features", "author_min"):
+        del bundle[key]  # a model file from before the rankers still loads
+    path.write_bytes(gzip.compress(json.dumps(bundle).encode("utf-8")))
+    assert load_model(str(path)).rankers is None
     for junk in (b"not gzip", gzip.compress(b"[1, 2]"), gzip.compress(b"{\"stage1\": ")[:-3]):
         (tmp_path / "junk.model.gz").write_bytes(junk)
         with pytest.raises(ModelError, match="not a pagewash model file"):
@@ -134,6 +143,8 @@ def test_training_on_a_tiny_corpus_gives_the_same_model_bytes_twice(tmp_path):
     assert models[0] == models[1]
     assert (tmp_path / "cv-a" / "fold-0.model.gz").read_bytes() == (tmp_path / "cv-b" / "fold-0.model.gz").read_bytes()
     model = load_model(str(tmp_path / "a.model.gz"))
+    # wcxb-dev pages have gold titles and authors: the rankers learned from them
+    assert model.rankers is not None and model.rankers.title is not None and model.rankers.author is not None
     trained = Pipeline(load_config(clean={"method": "model", "model": str(tmp_path / "a.model.gz")}))
     assert trained.model.digest == model.digest
     assert any(v.probability is not None for v in _lines(trained))

@@ -40,7 +40,8 @@ class Header:
 
 # A list item's marker as renderers print it ("* ", "o ", "+ ", "• ", "2. "): a headline rendered inside a list
 # (a breadcrumb's last item, a table of contents) keeps it in the dump, but it is not part of the title
-_LIST_MARKER = re.compile(r"^(?:[*+•◦▪‣∙●○■□►▶➤\-–—o]|\d{1,2}[.)])\s+(?=\w)")
+# a renderer's list markers ("* ", "o ", "3. "), nested ("*   * "), or a Markdown heading's ("## ")
+_LIST_MARKER = re.compile(r"^(?:(?:[*+•◦▪‣∙●○■□►▶➤\-–—o]|\d{1,2}[.)]|#{1,6})\s+)+(?=\w)")
 _NUMERIC_DATE = re.compile(r"\d{1,2}\D{1,12}\d{4}|\d{4}\D{1,12}\d{1,2}")
 
 
@@ -173,7 +174,8 @@ def _headline_of(text: str, vocab: Vocabulary) -> str:
 
 
 def without_list_marker(text: str) -> str:
-    """A title or byline line less the list marker its renderer put before it ("* ", "o ", "3. ")."""
+    """A title or byline line less the list or heading markers its renderer put before it ("* ", "o ", "3. ",
+    "*   * ", "## ": html2text and other Markdown renderers print a heading that way)."""
     return _LIST_MARKER.sub("", text.strip(), count=1)
 
 

@@ -4,6 +4,9 @@ and date, read into a `Header` with the same parsers as the heuristic header (`h
 from __future__ import annotations
 
 import re
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -38,56 +41,187 @@ DATE_MIN_P = 0.1
 DATE_CANDIDATES = 5
 AUTHOR_CANDIDATES = 3
 DATE_NEAR_LINES = 5  # worded lines between a date line and the byline or headline for it to count as theirs
+TITLE_CANDIDATES = 15  # the likeliest title lines the title ranker reorders
+TITLE_RANK_MIN = 0.05  # the ranker's least score for a title
+_SEPARATOR = re.compile(r"[»›>|/·•]| - | – | — ")  # breadcrumb and `Title | Site` separators
+TITLE_FEATURES = (
+    "p_title", "rank", "p_over_best", "p_other", "p_author", "p_date", "rule_dropped", "kept", "first_line",
+    "position", "line", "from_first_kept", "words", "chars", "ends_period", "ends_colon", "question",
+    "separators", "echo_first_line", "ends_another", "ends_with_another", "repeats", "capitalised",
+    "p_title_above", "p_title_below", "kept_below", "p_author_below", "p_date_below", "p_date_above",
+    "words_below", "kept_words_below",
+)
+AUTHOR_RANKED = 10  # the likeliest author lines the author ranker reads, with the name under a lone `By` label
+AUTHOR_FEATURES = (
+    "p_author", "p_author_name_line", "rank", "p_over_best", "p_title", "p_date", "p_other", "after_label",
+    "rule_dropped", "kept", "by_prefix", "author_pattern", "words", "name_words", "name_share", "name_capitalised",
+    "several", "from_title", "from_first_kept", "position", "p_date_near", "p_title_near", "name_in_lines",
+    "line_repeats", "ends_period", "chars",
+)
+
+
+@dataclass(frozen=True)
+class HeaderRankers:
+    """The model's rankers of candidate title and author lines (LineModel.rankers): scores for the rows of
+    TITLE_FEATURES / AUTHOR_FEATURES; an author needs `author_min`, chosen in training."""
+
+    title: Callable[[np.ndarray], np.ndarray] | None = None
+    author: Callable[[np.ndarray], np.ndarray] | None = None
+    author_min: float = 0.5
+
+
+def metadata_probabilities(meta: np.ndarray, article_end: int | None) -> np.ndarray:
+    """The metadata model's probabilities as the header reads them: below a section marker that ended the article
+    ("Related Articles", "Comments") the titles, bylines and dates are other stories': not candidates."""
+    probs = np.asarray(meta)
+    if article_end is not None and article_end < len(probs):
+        probs = probs.copy()
+        probs[article_end:, 1:] = 0.0
+    return probs
+
+
+def title_candidates(verdicts: list[LineVerdict], probs: np.ndarray, rows: list[int]) -> tuple[list[int], np.ndarray]:
+    """The TITLE_CANDIDATES likeliest title lines (indexes into `rows`) and their TITLE_FEATURES, for the title
+    ranker: the model's probabilities of the line and its neighbours, where it sits (above the first kept line,
+    the <title> line), its shape, a rule that dropped it, whether it repeats the <title> line's words and whether
+    another candidate ends with it (a breadcrumb's last item repeats the headline below it)."""
+    texts = [verdicts[r].text for r in rows]
+    n = len(texts)
+    p = probs[:, 1]
+    order = np.argsort(-p, kind="stable")[:TITLE_CANDIDATES].tolist()
+    kept = [verdicts[r].kept for r in rows]
+    first_kept = next((j for j, k in enumerate(kept) if k), n)
+    folded = [t.casefold() for t in texts]
+    head = set(_TOKEN.findall(folded[0]))
+    repeats = Counter(folded)
+    best = max(float(p[order[0]]), 1e-6)
+    out = np.zeros((len(order), len(TITLE_FEATURES)))
+    for rank, j in enumerate(order):
+        text, low = texts[j], folded[j]
+        words = text.split()
+        tokens = set(_TOKEN.findall(low))
+        rule = verdicts[rows[j]].rule_id or ""
+        others = [folded[k] for k in order if folded[k] != low]
+        below = range(j + 1, min(j + 6, n))
+        out[rank] = (
+            p[j], rank, p[j] / best, probs[j, 0], probs[j, 2], probs[j, 3],
+            bool(rule) and not rule.startswith(("model.", "meta.")), kept[j], j == 0, j / n, min(j, 300),
+            min(max(j - first_kept, -50), 50), len(words), len(text), text.endswith("."), text.endswith(":"),
+            "?" in text, len(_SEPARATOR.findall(text)), len(tokens & head) / max(len(tokens), len(head), 1),
+            any(o.endswith(low) for o in others), any(low.endswith(o) and len(o) > 10 for o in others),
+            repeats[low] - 1, sum(w[:1].isupper() for w in words) / max(len(words), 1),
+            p[j - 1] if j else 0.0, p[j + 1] if j + 1 < n else 0.0, j + 1 < n and kept[j + 1],
+            probs[j + 1:j + 5, 2].max(initial=0.0), probs[j + 1:j + 5, 3].max(initial=0.0),
+            probs[max(j - 4, 0):j, 3].max(initial=0.0), len(texts[j + 1].split()) if j + 1 < n else 0,
+            sum(len(texts[k].split()) for k in below if kept[k]),
+        )
+    return order, out
+
+
+def author_candidates(verdicts: list[LineVerdict], probs: np.ndarray, rows: list[int],
+                      rules: RuleSet) -> tuple[list[int], list[str], np.ndarray]:
+    """The AUTHOR_RANKED likeliest author lines that give a name (`_author_value`; a lone `By`/`Author:` label gives
+    the name on the line under it, and every such label on the page is a candidate too), for the author ranker:
+    the line they name the author on, the names, and their AUTHOR_FEATURES (the model's probabilities there and
+    around, byline shape, where the line sits from the likeliest title line and the first kept line, the name's
+    shape, how often the page repeats it)."""
+    vocab = rules.vocab
+    texts = [verdicts[r].text for r in rows]
+    n = len(texts)
+    p = probs[:, 2]
+    top = np.argsort(-p, kind="stable")[:AUTHOR_RANKED].tolist()
+    pairs = [(j, j + 1, True) if vocab.bare_by.match(texts[j]) and j + 1 < n else (j, j, False) for j in top]
+    pairs += [(j, j + 1, True) for j in range(n - 1) if vocab.bare_by.match(texts[j]) and (j, j + 1, True) not in pairs]
+    kept = [verdicts[r].kept for r in rows]
+    first_kept = next((j for j, k in enumerate(kept) if k), n)
+    title_line = int(np.argmax(probs[:, 1]))
+    folded = [t.casefold() for t in texts]
+    repeats = Counter(folded)
+    best = max(float(p[top[0]]), 1e-6)
+    lines, names, out = [], [], []
+    for rank, (j, v, after_label) in enumerate(pairs):
+        text = texts[v]
+        name = _author_value(text, rules)
+        if not name:
+            continue
+        words, name_words = text.split(), name.replace(";", " ").split()
+        rule = verdicts[rows[j]].rule_id or ""
+        low = name.casefold()
+        out.append((
+            p[j], p[v], min(rank, AUTHOR_RANKED), p[j] / best, probs[j, 1], probs[j, 3], probs[j, 0], after_label,
+            bool(rule) and not rule.startswith(("model.", "meta.")), kept[j], bool(vocab.by_prefix.match(text)),
+            _match_meta(rules, "author", text) is not None, len(words), len(name_words),
+            len(name_words) / max(len(words), 1), sum(w[:1].isupper() for w in name_words) / max(len(name_words), 1),
+            "," in name or ";" in name or " and " in name, min(max(j - title_line, -30), 30),
+            min(max(j - first_kept, -30), 30), j / n, probs[max(j - 3, 0):j + 4, 3].max(),
+            probs[max(j - 3, 0):j + 4, 1].max(), sum(low in t for t in folded), repeats[folded[v]],
+            text.endswith("."), len(text),
+        ))
+        lines.append(v)
+        names.append(name)
+    return lines, names, np.array(out, dtype=np.float64).reshape(len(out), len(AUTHOR_FEATURES))
 
 
 def header_from_model(verdicts: list[LineVerdict], meta: np.ndarray, rows: list[int], rules: RuleSet,
-                      language: str | None = None, article_end: int | None = None) -> Header:
+                      language: str | None = None, article_end: int | None = None,
+                      rankers: HeaderRankers | None = None) -> Header:
     """Title, author and date from the lines the model found likeliest for each (`meta`: rows x (other, title,
     author, date) probabilities); the site from the rules, as in the heuristic. A metadata line the body model
-    dropped is relabelled `meta.title`/`meta.byline`/`meta.date`, so that explain shows it as what it became."""
+    dropped is relabelled `meta.title`/`meta.byline`/`meta.date`, so that explain shows it as what it became.
+    `rankers` (the model's, when it has them: `LineModel.rankers`) score the likeliest title and author
+    lines again from what surrounds them; without them the likeliest line is the title, and a byline-shaped line
+    the author before a likelier one that is not."""
     vocab = rules.vocab
     header = Header()
+    probs = metadata_probabilities(meta, article_end)
+    rankers = rankers or HeaderRankers()
+    ranked = title_candidates(verdicts, probs, rows) if rows and rankers.title is not None else None
+    named = author_candidates(verdicts, probs, rows, rules) if rows and rankers.author is not None else None
     header.sitename = _find_sitename(verdicts, rules, header)
     if header.sitename:
         marker = line_key(f"About {header.sitename}")
         _cut_about_site(verdicts, [line_key(v.text) if v.kept else "" for v in verdicts], marker)
     if not rows:
         return header
-    probs = np.asarray(meta)
-    if article_end is not None and article_end < len(rows):
-        # below a section marker that ended the article ("Related Articles", "Comments") the bylines and dates are
-        # other stories': not candidates
-        probs = probs.copy()
-        probs[article_end:, 1:] = 0.0
     anchors: list[int] = []
-    j = int(np.argmax(probs[:, 1]))
-    if j == 0:
-        j = _page_headline(verdicts, rows, probs[:, 1], vocab)
-    title = _title_value(verdicts[rows[j]].text, j == 0, vocab) if probs[j, 1] >= TITLE_MIN_P else None
-    if title is None and len(rows) > 1 and _headline_shaped(verdicts[rows[0]].text, vocab) and verdicts[rows[1]].kept:
-        # no title line found: a dump opens with its title
+    if ranked is not None:
+        j, title = _ranked_title(verdicts, rows, ranked, rankers.title(ranked[1]), vocab)
+    else:
+        j = int(np.argmax(probs[:, 1]))
+        if j == 0:
+            j = _page_headline(verdicts, rows, probs[:, 1], vocab)
+        title = _title_value(verdicts[rows[j]].text, j == 0, vocab) if probs[j, 1] >= TITLE_MIN_P else None
+    if title is None and ranked is None and len(rows) > 1 and _headline_shaped(verdicts[rows[0]].text, vocab) \
+            and verdicts[rows[1]].kept:
+        # no title line found: a dump opens with its title (the ranker, where there is one, has judged that line)
         j, title = 0, _title_value(verdicts[rows[0]].text, True, vocab)
     if title:
         header.title, header.title_line, header.provenance["title"] = title, rows[j], "text:model"
         anchors.append(j)
         _as_metadata(verdicts[rows[j]], META_TITLE)
-    # The byline: of the likeliest author lines, one that reads as a byline (`By …`, a rules/ author pattern)
-    # before a likelier one that does not.
+    # The byline: the author ranker's best candidate, where it is sure enough
     authors = []
-    for j in np.argsort(-probs[:, 2], kind="stable")[:AUTHOR_CANDIDATES].tolist():
-        if probs[j, 2] < BYLINE_MIN_P:
-            break
-        text = verdicts[rows[j]].text
-        if vocab.bare_by.match(text) and j + 1 < len(rows):  # "By" alone, the name on the next line
-            j, text = j + 1, verdicts[rows[j + 1]].text
-            bylineish = bool(vocab.name.match(text))
-        else:
-            bylineish = bool(vocab.by_prefix.match(text)) or _match_meta(rules, "author", text) is not None
-        value = _author_value(text, rules)
-        if value and (bylineish or probs[j, 2] >= AUTHOR_MIN_P):
-            authors.append((not bylineish, -probs[j, 2], j, value))
+    if named is not None:
+        lines, names, features = named
+        scores = rankers.author(features) if names else np.zeros(0)
+        k = int(np.argmax(scores)) if names else None
+        if k is not None and scores[k] >= rankers.author_min:
+            authors.append((False, 0.0, lines[k], names[k]))
+    else:  # without a ranker: of the likeliest author lines, one that reads as a byline before a likelier one
+        for j in np.argsort(-probs[:, 2], kind="stable")[:AUTHOR_CANDIDATES].tolist():
+            if probs[j, 2] < BYLINE_MIN_P:
+                break
+            text = verdicts[rows[j]].text
+            if vocab.bare_by.match(text) and j + 1 < len(rows):  # "By" alone, the name on the next line
+                j, text = j + 1, verdicts[rows[j + 1]].text
+                bylineish = bool(vocab.name.match(text))
+            else:
+                bylineish = bool(vocab.by_prefix.match(text)) or _match_meta(rules, "author", text) is not None
+            value = _author_value(text, rules)
+            if value and (bylineish or probs[j, 2] >= AUTHOR_MIN_P):
+                authors.append((not bylineish, -probs[j, 2], j, value))
     provenance = "text:model"
-    if not authors:  # the model found none: a label alone on its line ("By", "Author:") and a name on the next
+    if not authors and named is None:  # the model found none: a label alone on its line ("By", "Author:"), a name under
         j = next((j for j in range(len(rows) - 1) if vocab.bare_by.match(verdicts[rows[j]].text)
                   and vocab.name.match(verdicts[rows[j + 1]].text)), None)
         value = _author_value(verdicts[rows[j + 1]].text, rules) if j is not None else None
@@ -132,6 +266,24 @@ def header_from_model(verdicts: list[LineVerdict], meta: np.ndarray, rows: list[
         if parsed is not None:
             header.date, header.provenance["date"] = parsed.isoformat(), "text:dateline"
     return header
+
+
+def ranked_choice(values: list[str | None], scores: np.ndarray) -> int | None:
+    """Of the candidates' headlines, the best-scored one there is (a sentence has none), from TITLE_RANK_MIN on."""
+    for k in np.argsort(-np.asarray(scores), kind="stable").tolist():
+        if scores[k] < TITLE_RANK_MIN:
+            break
+        if values[k]:
+            return k
+    return None
+
+
+def _ranked_title(verdicts: list[LineVerdict], rows: list[int], ranked: tuple[list[int], np.ndarray],
+                  scores: np.ndarray, vocab: Vocabulary) -> tuple[int, str | None]:
+    order = ranked[0]
+    values = [_title_value(verdicts[rows[j]].text, j == 0, vocab) for j in order]
+    k = ranked_choice(values, scores)
+    return (0, None) if k is None else (order[k], values[k])
 
 
 def _page_headline(verdicts: list[LineVerdict], rows: list[int], p_title: np.ndarray, vocab: Vocabulary) -> int:

@@ -4,9 +4,11 @@ Stage 1 scores each line as article body from its own features and its neighbour
 Stage 2 reads the same features plus the first stage's probabilities around the line (CONTEXT_NAMES: the
 neighbours' scores, window means, the densest region of likely body), so that the body comes out as coherent
 runs and isolated prose-like lines (a comment, a teaser) fall away. A third model, over the same inputs, names the
-title, byline and date lines. Training: bench/train_cleaner.py; data, figures and terms: docs/model.md.
+title, byline and date lines; two small ones rank the likeliest title and author lines again from what surrounds
+them (header_model.title_candidates, author_candidates). Training: bench/train_cleaner.py; data, figures and
+terms: docs/model.md.
 
-A model file is a gzip'd JSON bundle: the three boosters as LightGBM text, the feature names they were trained
+A model file is a gzip'd JSON bundle: the boosters as LightGBM text, the feature names they were trained
 on, the body thresholds (`threshold`, and `threshold_kept` for the lines the heuristic cleaner keeps), and the
 training settings. It is read once per process; prediction runs on one thread
 and gives the same probabilities for the same page.
@@ -23,12 +25,16 @@ from pathlib import Path
 
 import numpy as np
 
+from .header_model import AUTHOR_FEATURES, TITLE_FEATURES, HeaderRankers
 from .linefeatures import BASE_NAMES, CONTEXT_NAMES, FEATURES_VERSION, context_matrix
 
 META_CLASSES = ("other", "title", "author", "date")
 PACKAGED_MODEL = "cleaner.model.gz"
 META_MAX_WORDS = 25
 MODEL_KEYS = ("stage1", "stage2", "meta")
+# optional rankers of title and author lines (header_model): bundles from before them have none
+RANKERS = (("title_ranker", "title_features", TITLE_FEATURES), ("author_ranker", "author_features", AUTHOR_FEATURES))
+RANKER_KEYS = tuple(name for name, _features_key, _names in RANKERS)
 
 
 class ModelError(ValueError):
@@ -50,6 +56,7 @@ class LineModel:
     threshold_kept: float  # the same for the lines the heuristic cleaner keeps; = threshold: it does not vote
     digest: str  # sha1 of the model file's bytes: what the settings fingerprint records
     info: dict
+    rankers: HeaderRankers | None = None  # the title and author rankers (header_model); None: the file has none
 
     @classmethod
     def from_bytes(cls, data: bytes) -> LineModel:
@@ -57,10 +64,11 @@ class LineModel:
 
         bundle = read_bundle(data)
         boosters = {name: lightgbm.Booster(model_str=bundle[name]) for name in MODEL_KEYS}
-        info = {k: v for k, v in bundle.items() if k not in MODEL_KEYS}
+        info = {k: v for k, v in bundle.items() if k not in (*MODEL_KEYS, *RANKER_KEYS)}
         threshold = float(bundle["threshold"])
         return cls(boosters["stage1"], boosters["stage2"], boosters["meta"], threshold,
-                   float(bundle.get("threshold_kept", threshold)), hashlib.sha1(data).hexdigest()[:12], info)
+                   float(bundle.get("threshold_kept", threshold)), hashlib.sha1(data).hexdigest()[:12], info,
+                   _rankers(bundle))
 
     def scores(self, base: np.ndarray) -> LineScores:
         """Probabilities for the worded lines of one page, `base` = linefeatures.line_matrix(...)."""
@@ -81,6 +89,20 @@ class LineModel:
         return LineScores(np.asarray(p2, dtype=np.float64), meta)
 
 
+def _rankers(bundle: dict) -> HeaderRankers | None:
+    import lightgbm
+
+    def scorer(name: str):
+        if not bundle.get(name):
+            return None
+        booster = lightgbm.Booster(model_str=bundle[name])
+        return lambda features: booster.predict(features, num_threads=1)
+
+    if not any(bundle.get(name) for name in RANKER_KEYS):
+        return None
+    return HeaderRankers(scorer("title_ranker"), scorer("author_ranker"), float(bundle.get("author_min", 0.5)))
+
+
 def read_bundle(data: bytes) -> dict:
     """A model file's bundle, checked against this pagewash's features (no booster is built: LightGBM is not
     loaded, so a parent process can check the files before it forks workers)."""
@@ -96,6 +118,10 @@ def read_bundle(data: bytes) -> dict:
     if (list(bundle.get("base_names") or ()) != list(BASE_NAMES)
             or list(bundle.get("context_names") or ()) != list(CONTEXT_NAMES)):
         raise ModelError("model's feature names differ from this pagewash's: retrain it (bench/train_cleaner.py)")
+    for name, features_key, names in RANKERS:
+        if bundle.get(name) and list(bundle.get(features_key) or ()) != list(names):
+            raise ModelError(f"model's {name.replace('_', ' ')} reads other features than this pagewash's: retrain "
+                             "it (bench/train_cleaner.py)")
     return bundle
 
 

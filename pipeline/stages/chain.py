@@ -26,7 +26,7 @@ def chains(config: Config, rules: RuleSet, stopwords: StopwordIndex,
     header is read knowing its language, as a dump's is."""
     return {
         FIRST: [Decode(config)],
-        "text": [ExtractText(config, rules, stopwords, model), DetectLanguage(config), ReadHeader(config, rules),
+        "text": [ExtractText(config, rules, stopwords, model), DetectLanguage(config), ReadHeader(config, rules, model),
                  Finalise(config), Fingerprint(config)],
         "html": [ExtractHtml(config, rules), DetectLanguage(config), Finalise(config), Fingerprint(config)],
     }

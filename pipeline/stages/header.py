@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from ..base import Stage
 from ..clean.header import analyse_header
 from ..clean.header_model import header_from_model
+from ..clean.linemodel import LineModel
 from ..clean.modelclean import ModelCleanResult
 from ..clean.textclean import CleanResult, summarise_cleaning
 from ..config import Config
@@ -20,6 +21,7 @@ class ReadHeader(Stage):
 
     config: Config
     rules: RuleSet
+    model: LineModel | None = None  # the learned cleaner's, for its title and author rankers
     name: str = "metadata"
 
     def process(self, doc: Document) -> Document:
@@ -28,8 +30,9 @@ class ReadHeader(Stage):
         language = doc.metadata.get("language")
         # the header lines found among the verdicts become metadata (their verdicts say so) and leave the text
         if isinstance(evidence, ModelCleanResult):
+            rankers = self.model.rankers if self.model is not None else None
             header = header_from_model(verdicts, evidence.scores.meta, evidence.rows, self.rules, language,
-                                       evidence.article_end)
+                                       evidence.article_end, rankers)
         else:
             features = evidence.features if isinstance(evidence, CleanResult) else []
             header = analyse_header(verdicts, features, self.rules, self.config.clean, language)
