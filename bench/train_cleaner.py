@@ -39,6 +39,7 @@ from pipeline.clean.header_model import (  # noqa: E402
     TITLE_FEATURES,
     _title_value,
     author_candidates,
+    author_choice,
     header_from_model,
     metadata_probabilities,
     ranked_choice,
@@ -160,14 +161,6 @@ def fit_ranker(X: np.ndarray, y: np.ndarray, names: tuple[str, ...], threads: in
     return lightgbm.train(params, data, num_boost_round=RANKER_ROUNDS)
 
 
-def author_choice(example: dict, scores: np.ndarray, least: float) -> str | None:
-    """The author header_from_model takes from these candidates with these scores."""
-    if not len(scores):
-        return None
-    k = int(np.argmax(scores))
-    return example["values"][k] if scores[k] >= least else None
-
-
 def train_rankers(examples: list[dict], golds_of: list[tuple[str, str | None]], fold_of: np.ndarray,
                   usable: list[np.ndarray], threads: int) -> tuple[list[dict], dict, dict]:
     """The title and author rankers of each fold (from the pages `usable[f]` marks) and the shipped ones (from all),
@@ -184,6 +177,9 @@ def train_rankers(examples: list[dict], golds_of: list[tuple[str, str | None]], 
         return fit_ranker(np.vstack([examples[n][kind]["X"] for n in use]),
                           np.concatenate([examples[n][kind]["y"] for n in use]), kinds[kind], threads)
 
+    def named(example: dict, choice: int | None) -> str | None:
+        return example["values"][choice] if choice is not None else None
+
     def scores_of(ranker, kind: str, n: int) -> np.ndarray:
         X = examples[n][kind]["X"]
         return ranker.predict(X, num_threads=threads) if ranker is not None and len(X) else np.zeros(0)
@@ -197,7 +193,7 @@ def train_rankers(examples: list[dict], golds_of: list[tuple[str, str | None]], 
             for n in np.flatnonzero(has & (fold_of == g)).tolist():
                 s = scores_of(ranker, "author", n)
                 for m, least in enumerate(AUTHOR_MINS):
-                    right[m] += same_authors(author_choice(examples[n]["author"], s, least), golds_of[n][1])
+                    right[m] += same_authors(named(examples[n]["author"], author_choice(s, least)), golds_of[n][1])
         return AUTHOR_MINS[int(np.argmax(right))]
 
     everything = np.ones(len(examples), dtype=bool)
@@ -211,12 +207,13 @@ def train_rankers(examples: list[dict], golds_of: list[tuple[str, str | None]], 
     report = {"title": [], "author": []}
     for n, example in enumerate(examples):
         rankers = fold_rankers[int(fold_of[n])]
-        choice = ranked_choice(example["title"]["values"], scores_of(rankers["title"], "title", n))
-        title = example["title"]["values"][choice] if choice is not None else None
+        title_scores = scores_of(rankers["title"], "title", n)
+        title = named(example["title"], ranked_choice(example["title"]["values"], title_scores))
         report["title"].append((n, same_title(example["title"]["plain"], golds_of[n][0]),
                                 bool(title) and same_title(title, golds_of[n][0])))
         if golds_of[n][1] is not None:
-            author = author_choice(example["author"], scores_of(rankers["author"], "author", n), rankers["author_min"])
+            author = named(example["author"], author_choice(scores_of(rankers["author"], "author", n),
+                                                            rankers["author_min"]))
             report["author"].append((n, same_authors(example["author"]["plain"], golds_of[n][1]),
                                      same_authors(author, golds_of[n][1])))
     return fold_rankers, shipped, report

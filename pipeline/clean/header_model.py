@@ -203,9 +203,8 @@ def header_from_model(verdicts: list[LineVerdict], meta: np.ndarray, rows: list[
     authors = []
     if named is not None:
         lines, names, features = named
-        scores = rankers.author(features) if names else np.zeros(0)
-        k = int(np.argmax(scores)) if names else None
-        if k is not None and scores[k] >= rankers.author_min:
+        k = author_choice(rankers.author(features) if names else np.zeros(0), rankers.author_min)
+        if k is not None:
             authors.append((False, 0.0, lines[k], names[k]))
     else:  # without a ranker: of the likeliest author lines, one that reads as a byline before a likelier one
         for j in np.argsort(-probs[:, 2], kind="stable")[:AUTHOR_CANDIDATES].tolist():
@@ -276,6 +275,14 @@ def ranked_choice(values: list[str | None], scores: np.ndarray) -> int | None:
         if values[k]:
             return k
     return None
+
+
+def author_choice(scores: np.ndarray, least: float) -> int | None:
+    """The best-scored author candidate, if it scores `least` (the model's `author_min`); else no author."""
+    if not len(scores):
+        return None
+    k = int(np.argmax(scores))
+    return k if scores[k] >= least else None
 
 
 def _ranked_title(verdicts: list[LineVerdict], rows: list[int], ranked: tuple[list[int], np.ndarray],
