@@ -37,7 +37,6 @@ from pipeline.clean.decode import normalise_text  # noqa: E402
 from pipeline.clean.header_model import (  # noqa: E402
     AUTHOR_FEATURES,
     TITLE_FEATURES,
-    _title_value,
     author_candidates,
     author_choice,
     header_from_model,
@@ -138,8 +137,7 @@ def header_examples(job: tuple[str, int, str, str | None]) -> dict:
     out = {"title": {"X": np.zeros((0, len(TITLE_FEATURES))), "values": [], "y": np.zeros(0, dtype=np.int8)},
            "author": {"X": np.zeros((0, len(AUTHOR_FEATURES))), "values": [], "y": np.zeros(0, dtype=np.int8)}}
     if result.rows:
-        order, features = title_candidates(result.verdicts, probs, result.rows)
-        values = [_title_value(result.verdicts[result.rows[j]].text, j == 0, _RULES.vocab) for j in order]
+        _order, values, features = title_candidates(result.verdicts, probs, result.rows, _RULES.vocab)
         out["title"] = {"X": features, "values": values,
                         "y": np.array([bool(v) and same_title(v, gold_title) for v in values], dtype=np.int8)}
         if gold_author is not None:

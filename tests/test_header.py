@@ -235,8 +235,9 @@ def test_title_candidates_are_the_likeliest_lines_with_what_surrounds_them():
     verdicts = [LineVerdict(i, text, i >= 3, None if i >= 3 else "model.boilerplate") for i, text in enumerate(lines)]
     probs = np.zeros((len(lines), 4))
     probs[:, 1] = np.linspace(0.9, 0.0, len(lines))
-    order, features = title_candidates(verdicts, probs, list(range(len(lines))))
+    order, values, features = title_candidates(verdicts, probs, list(range(len(lines))), load_rules(()).vocab)
     assert order == list(range(min(TITLE_CANDIDATES, len(lines))))
+    assert values[1:3] == [lines[1], lines[2]] and len(values) == len(order)
     assert features.shape == (len(order), len(TITLE_FEATURES))
     column = dict(zip(TITLE_FEATURES, features.T, strict=True))
     assert column["ends_another"].tolist()[:3] == [0, 0, 1]  # the breadcrumb ends with the headline below it

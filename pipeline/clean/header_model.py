@@ -80,11 +80,13 @@ def metadata_probabilities(meta: np.ndarray, article_end: int | None) -> np.ndar
     return probs
 
 
-def title_candidates(verdicts: list[LineVerdict], probs: np.ndarray, rows: list[int]) -> tuple[list[int], np.ndarray]:
-    """The TITLE_CANDIDATES likeliest title lines (indexes into `rows`) and their TITLE_FEATURES, for the title
-    ranker: the model's probabilities of the line and its neighbours, where it sits (above the first kept line,
-    the <title> line), its shape, a rule that dropped it, whether it repeats the <title> line's words and whether
-    another candidate ends with it (a breadcrumb's last item repeats the headline below it)."""
+def title_candidates(verdicts: list[LineVerdict], probs: np.ndarray, rows: list[int],
+                     vocab: Vocabulary) -> tuple[list[int], list[str | None], np.ndarray]:
+    """The TITLE_CANDIDATES likeliest title lines (indexes into `rows`), their headlines (`_title_value`: None for
+    a sentence) and their TITLE_FEATURES, for the title ranker: the model's probabilities of the line and its
+    neighbours, where it sits (above the first kept line, the <title> line), its shape, a rule that dropped it,
+    whether it repeats the <title> line's words and whether another candidate ends with it (a breadcrumb's last item
+    repeats the headline below it)."""
     texts = [verdicts[r].text for r in rows]
     n = len(texts)
     p = probs[:, 1]
@@ -115,7 +117,7 @@ def title_candidates(verdicts: list[LineVerdict], probs: np.ndarray, rows: list[
             probs[max(j - 4, 0):j, 3].max(initial=0.0), len(texts[j + 1].split()) if j + 1 < n else 0,
             sum(len(texts[k].split()) for k in below if kept[k]),
         )
-    return order, out
+    return order, [_title_value(texts[j], j == 0, vocab) for j in order], out
 
 
 def author_candidates(verdicts: list[LineVerdict], probs: np.ndarray, rows: list[int],
@@ -175,7 +177,7 @@ def header_from_model(verdicts: list[LineVerdict], meta: np.ndarray, rows: list[
     header = Header()
     probs = metadata_probabilities(meta, article_end)
     rankers = rankers or HeaderRankers()
-    ranked = title_candidates(verdicts, probs, rows) if rows and rankers.title is not None else None
+    ranked = title_candidates(verdicts, probs, rows, vocab) if rows and rankers.title is not None else None
     named = author_candidates(verdicts, probs, rows, rules) if rows and rankers.author is not None else None
     header.sitename = _find_sitename(verdicts, rules, header)
     if header.sitename:
@@ -185,7 +187,9 @@ def header_from_model(verdicts: list[LineVerdict], meta: np.ndarray, rows: list[
         return header
     anchors: list[int] = []
     if ranked is not None:
-        j, title = _ranked_title(verdicts, rows, ranked, rankers.title(ranked[1]), vocab)
+        order, values, features = ranked
+        k = ranked_choice(values, rankers.title(features))
+        j, title = (0, None) if k is None else (order[k], values[k])
     else:
         j = int(np.argmax(probs[:, 1]))
         if j == 0:
@@ -283,14 +287,6 @@ def author_choice(scores: np.ndarray, least: float) -> int | None:
         return None
     k = int(np.argmax(scores))
     return k if scores[k] >= least else None
-
-
-def _ranked_title(verdicts: list[LineVerdict], rows: list[int], ranked: tuple[list[int], np.ndarray],
-                  scores: np.ndarray, vocab: Vocabulary) -> tuple[int, str | None]:
-    order = ranked[0]
-    values = [_title_value(verdicts[rows[j]].text, j == 0, vocab) for j in order]
-    k = ranked_choice(values, scores)
-    return (0, None) if k is None else (order[k], values[k])
 
 
 def _page_headline(verdicts: list[LineVerdict], rows: list[int], p_title: np.ndarray, vocab: Vocabulary) -> int:
