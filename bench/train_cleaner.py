@@ -141,7 +141,7 @@ def header_examples(job: tuple[str, int, str, str | None]) -> dict:
         out["title"] = {"X": features, "values": values,
                         "y": np.array([bool(v) and same_title(v, gold_title) for v in values], dtype=np.int8)}
         if gold_author is not None:
-            _lines, names, features = author_candidates(result.verdicts, probs, result.rows, _RULES)
+            _lines, names, features = author_candidates(result.verdicts, probs, result.rows, _RULES, result.stopwords)
             out["author"] = {"X": features, "values": names,
                              "y": np.array([bool(gold_author) and same_authors(v, gold_author) for v in names],
                                            dtype=np.int8)}

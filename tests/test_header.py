@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipeline.clean.dates import _MONTHS, _plain_english, dateparser_date, parse_date
-from pipeline.clean.header import without_list_marker
+from pipeline.clean.header import META_TITLE, without_list_marker
 from pipeline.clean.header_model import (
     AUTHOR_FEATURES,
     TITLE_CANDIDATES,
@@ -243,6 +243,24 @@ def test_title_candidates_are_the_likeliest_lines_with_what_surrounds_them():
     assert column["ends_another"].tolist()[:3] == [0, 0, 1]  # the breadcrumb ends with the headline below it
     assert column["separators"][1] == 2 and column["from_first_kept"].tolist()[:3] == [-3, -2, -1]
     assert column["first_line"].tolist()[:2] == [1, 0] and column["rank"].tolist()[:3] == [0, 1, 2]
+    assert column["from_article_start"].tolist()[:3] == [-3, -2, -1]
+
+
+def test_title_features_tell_the_headline_of_the_story_from_a_menu_item():
+    """The headline's words recur in the story below it; a menu item's do not, and it sits among list items. The
+    story starts at its longest run of kept lines, not at a kept menu line above it."""
+    lines = ["* Home", "* Weekend Cycling Events", "* Contact", "* About", "Harbour District Plan Approved", *ARTICLE]
+    kept = [False, True, False, False, False] + [True] * len(ARTICLE)
+    verdicts = [LineVerdict(i, text, kept[i], None) for i, text in enumerate(lines)]
+    probs = np.zeros((len(lines), 4))
+    probs[:5, 1] = [0.2, 0.6, 0.2, 0.2, 0.5]
+    order, _values, features = title_candidates(verdicts, probs, list(range(len(lines))), load_rules(()).vocab)
+    column = {name: dict(zip(order, values, strict=True)) for name, values in zip(TITLE_FEATURES, features.T,
+                                                                                   strict=True)}
+    assert column["body_overlap"][4] == 0.75 and column["body_overlap"][1] == 0  # "approved" is not in the story
+    assert column["list_item"][1] == 1 and column["list_item"][4] == 0 and column["list_neighbours"][1] == 3
+    assert column["from_article_start"][4] == -1 and column["from_first_kept"][4] == 3
+    assert column["kept_words_below20"][4] == sum(len(line.split()) for line in ARTICLE[:20])
 
 
 def test_the_title_ranker_reorders_the_likeliest_title_lines():
@@ -276,6 +294,22 @@ def test_author_candidates_give_the_name_under_a_lone_label_and_skip_lines_that_
     assert column["after_label"].tolist()[:3] == [0, 1, 0] and column["from_title"].tolist()[:3] == [1, 2, 4]
 
 
+def test_author_features_tell_a_name_from_the_pages_ordinary_words():
+    """"Share This Post" is words the page prints in lower case and a stop word; a name is neither. A name printed
+    as a list item loses its marker, and the feature says it was one."""
+    lines = [TITLE, "Share This Post", "* Taya Iv", "Please share this post with friends.", *ARTICLE]
+    verdicts = [LineVerdict(i, text, i >= 3, None) for i, text in enumerate(lines)]
+    probs = np.zeros((len(lines), 4))
+    probs[:, 2] = [0.0, 0.6, 0.5] + [0.0] * (len(lines) - 3)
+    _lines, names, features = author_candidates(verdicts, probs, list(range(len(lines))), load_rules(()),
+                                                frozenset({"this", "the", "a"}))
+    assert names[:2] == ["Share This Post", "Taya Iv"]
+    column = dict(zip(AUTHOR_FEATURES, features.T, strict=True))
+    assert column["lowercase_elsewhere"].tolist()[:2] == [1.0, 0.0]
+    assert column["stop_share"][0] == 1 / 3 and column["stop_share"][1] == 0
+    assert column["list_item"].tolist()[:2] == [0, 1]
+
+
 def test_the_author_ranker_decides_and_may_find_no_author():
     """The ranker's best candidate from `author_min` on; below it, no author (not the model's likeliest line)."""
     p_author = [0.0, 0.7, 0.5, 0.1, 0.3] + [0.0] * len(ARTICLE)
@@ -288,6 +322,21 @@ def test_the_author_ranker_decides_and_may_find_no_author():
     assert ranked.author == "Jane Doe"
     unsure = _model_header(BYLINE_PAGE, no_title, p_author, rankers=HeaderRankers(author=after_label, author_min=0.7))
     assert unsure.author is None
+
+
+def test_the_headline_printed_again_above_the_story_leaves_the_text_with_the_title():
+    """A dump's <title> line and the page's heading say the same: the one that became the title and the repeat
+    above the story are both the title (seed 002 kept the repeat as body); a repeat inside the story stays."""
+    headline = "Harbour District Plan Approved"
+    lines = [headline, headline, *ARTICLE[:2], headline, *ARTICLE[2:]]
+    verdicts = [LineVerdict(i, text, True, None, "body", 0.9) for i, text in enumerate(lines)]
+    meta = np.zeros((len(lines), 4))
+    meta[:, 1] = [0.9] + [0.0] * (len(lines) - 1)
+    meta[:, 0] = 1 - meta[:, 1]
+    header = header_from_model(verdicts, meta, list(range(len(lines))), load_rules(()), "en")
+    assert header.title == headline and header.title_line == 0
+    assert [(v.kept, v.rule_id) for v in verdicts[:3]] == [(False, META_TITLE), (False, META_TITLE), (True, None)]
+    assert verdicts[4].kept
 
 
 def test_ranked_choice_skips_candidates_that_are_no_headline():

@@ -18,13 +18,19 @@ def test_seeds_are_there():
     assert len(SEEDS) == 5, f"expected the five seed gold files in {SEEDS_GOLD}"
 
 
-@pytest.fixture(scope="module")
-def extracted() -> dict[str, dict]:
-    """Each seed through the real CLI, once: `python cli.py extract FILE`."""
+@pytest.fixture(scope="module", params=["heuristic", "model"])
+def extracted(request, tmp_path_factory) -> dict[str, dict]:
+    """Each seed through the real CLI, once a cleaner: `python cli.py extract FILE`, the default (heuristic) cleaner
+    and the learned one (`[clean] method = "model"`, the packaged model): both pass the seeds' gold."""
+    options = []
+    if request.param != "heuristic":
+        config = tmp_path_factory.mktemp("config") / "pagewash.toml"
+        config.write_text(f'[clean]\nmethod = "{request.param}"\n', encoding="utf-8")
+        options = ["--config", str(config)]
     records = {}
     for name in SEEDS:
         proc = subprocess.run(
-            [sys.executable, str(ROOT / "cli.py"), "extract", str(SEEDS_RAW / f"{name}.txt")],
+            [sys.executable, str(ROOT / "cli.py"), "extract", *options, str(SEEDS_RAW / f"{name}.txt")],
             capture_output=True, text=True, check=True, cwd=ROOT,
         )
         records[name] = json.loads(proc.stdout)

@@ -49,15 +49,18 @@ TITLE_FEATURES = (
     "position", "line", "from_first_kept", "words", "chars", "ends_period", "ends_colon", "question",
     "separators", "echo_first_line", "ends_another", "ends_with_another", "repeats", "capitalised",
     "p_title_above", "p_title_below", "kept_below", "p_author_below", "p_date_below", "p_date_above",
-    "words_below", "kept_words_below",
+    "words_below", "kept_words_below", "body_overlap", "from_article_start", "list_item", "list_neighbours",
+    "kept_words_below20",
 )
 AUTHOR_RANKED = 10  # the likeliest author lines the author ranker reads, with the name under a lone `By` label
 AUTHOR_FEATURES = (
     "p_author", "p_author_name_line", "rank", "p_over_best", "p_title", "p_date", "p_other", "after_label",
     "rule_dropped", "kept", "by_prefix", "author_pattern", "words", "name_words", "name_share", "name_capitalised",
     "several", "from_title", "from_first_kept", "position", "p_date_near", "p_title_near", "name_in_lines",
-    "line_repeats", "ends_period", "chars",
+    "line_repeats", "ends_period", "chars", "lowercase_elsewhere", "stop_share", "list_item",
 )
+ARTICLE_GAP = 2  # dropped lines a run of kept lines may hold and still be one article (`_article_start`)
+_NEAR_LINES = 3  # the neighbours either side whose list markers count (`list_neighbours`)
 
 
 @dataclass(frozen=True)
@@ -97,6 +100,10 @@ def title_candidates(verdicts: list[LineVerdict], probs: np.ndarray, rows: list[
     head = set(_TOKEN.findall(folded[0]))
     repeats = Counter(folded)
     best = max(float(p[order[0]]), 1e-6)
+    start = _article_start(texts, kept)
+    body_tokens = Counter(token for j, low in enumerate(folded) if kept[j] for token in _TOKEN.findall(low))
+    marked = {k: without_list_marker(texts[k]) != texts[k]
+              for j in order for k in range(max(j - _NEAR_LINES, 0), min(j + _NEAR_LINES + 1, n))}
     out = np.zeros((len(order), len(TITLE_FEATURES)))
     for rank, j in enumerate(order):
         text, low = texts[j], folded[j]
@@ -105,6 +112,7 @@ def title_candidates(verdicts: list[LineVerdict], probs: np.ndarray, rows: list[
         rule = verdicts[rows[j]].rule_id or ""
         others = [folded[k] for k in order if folded[k] != low]
         below = range(j + 1, min(j + 6, n))
+        own = Counter(_TOKEN.findall(low)) if kept[j] else Counter()
         out[rank] = (
             p[j], rank, p[j] / best, probs[j, 0], probs[j, 2], probs[j, 3],
             bool(rule) and not rule.startswith(("model.", "meta.")), kept[j], j == 0, j / n, min(j, 300),
@@ -116,22 +124,47 @@ def title_candidates(verdicts: list[LineVerdict], probs: np.ndarray, rows: list[
             probs[j + 1:j + 5, 2].max(initial=0.0), probs[j + 1:j + 5, 3].max(initial=0.0),
             probs[max(j - 4, 0):j, 3].max(initial=0.0), len(texts[j + 1].split()) if j + 1 < n else 0,
             sum(len(texts[k].split()) for k in below if kept[k]),
+            sum(body_tokens[t] > own[t] for t in tokens) / max(len(tokens), 1), min(max(j - start, -50), 50),
+            marked[j], sum(marked[k] for k in range(max(j - _NEAR_LINES, 0), min(j + _NEAR_LINES + 1, n)) if k != j),
+            sum(len(texts[k].split()) for k in range(j + 1, min(j + 21, n)) if kept[k]),
         )
     return order, [_title_value(texts[j], j == 0, vocab) for j in order], out
 
 
-def author_candidates(verdicts: list[LineVerdict], probs: np.ndarray, rows: list[int],
-                      rules: RuleSet) -> tuple[list[int], list[str], np.ndarray]:
+def _article_start(texts: list[str], kept: list[bool]) -> int:
+    """The first line of the run of kept lines with the most words (a run may hold ARTICLE_GAP dropped lines in a
+    row): where the story starts, which a kept menu item above it does not move."""
+    best_start, best_words = len(texts), 0
+    start, words, gap = None, 0, 0
+    for j, text in enumerate(texts):
+        if kept[j]:
+            if start is None:
+                start, words = j, 0
+            words, gap = words + len(text.split()), 0
+            if words > best_words:
+                best_start, best_words = start, words
+        elif start is not None:
+            gap += 1
+            if gap > ARTICLE_GAP:
+                start = None
+    return best_start
+
+
+def author_candidates(verdicts: list[LineVerdict], probs: np.ndarray, rows: list[int], rules: RuleSet,
+                      stopwords: frozenset[str] = frozenset()) -> tuple[list[int], list[str], np.ndarray]:
     """The AUTHOR_RANKED likeliest author lines that give a name (`_author_value`; a lone `By`/`Author:` label gives
     the name on the line under it, and every such label on the page is a candidate too), for the author ranker:
     the line they name the author on, the names, and their AUTHOR_FEATURES (the model's probabilities there and
     around, byline shape, where the line sits from the likeliest title line and the first kept line, the name's
-    shape, how often the page repeats it)."""
+    shape, how often the page repeats it, whether its words are the page's ordinary words: printed in lower case
+    elsewhere, or in its stop list `stopwords`, as in "Share This Post")."""
     vocab = rules.vocab
     texts = [verdicts[r].text for r in rows]
     n = len(texts)
     p = probs[:, 2]
-    top = np.argsort(-p, kind="stable")[:AUTHOR_RANKED].tolist()
+    # a line the metadata model gave no chance (longer than it reads, or below the article's end) names no author:
+    # on a short page the likeliest ten reach the story's dateline ("HONG KONG, April 22 — ...")
+    top = [j for j in np.argsort(-p, kind="stable")[:AUTHOR_RANKED].tolist() if p[j] > 0]
     pairs = [(j, j + 1, True) if vocab.bare_by.match(texts[j]) and j + 1 < n else (j, j, False) for j in top]
     pairs += [(j, j + 1, True) for j in range(n - 1) if vocab.bare_by.match(texts[j]) and (j, j + 1, True) not in pairs]
     kept = [verdicts[r].kept for r in rows]
@@ -139,7 +172,8 @@ def author_candidates(verdicts: list[LineVerdict], probs: np.ndarray, rows: list
     title_line = int(np.argmax(probs[:, 1]))
     folded = [t.casefold() for t in texts]
     repeats = Counter(folded)
-    best = max(float(p[top[0]]), 1e-6)
+    best = max(float(p[top[0]]), 1e-6) if top else 1e-6
+    page_tokens = set(_TOKEN.findall("\n".join(texts)))
     lines, names, out = [], [], []
     for rank, (j, v, after_label) in enumerate(pairs):
         text = texts[v]
@@ -147,6 +181,9 @@ def author_candidates(verdicts: list[LineVerdict], probs: np.ndarray, rows: list
         if not name:
             continue
         words, name_words = text.split(), name.replace(";", " ").split()
+        printed = _TOKEN.findall(name)
+        name_tokens = [t.casefold() for t in printed]
+        ordinary = sum(t in page_tokens and t not in printed for t in name_tokens)
         rule = verdicts[rows[j]].rule_id or ""
         low = name.casefold()
         out.append((
@@ -157,7 +194,8 @@ def author_candidates(verdicts: list[LineVerdict], probs: np.ndarray, rows: list
             "," in name or ";" in name or " and " in name, min(max(j - title_line, -30), 30),
             min(max(j - first_kept, -30), 30), j / n, probs[max(j - 3, 0):j + 4, 3].max(),
             probs[max(j - 3, 0):j + 4, 1].max(), sum(low in t for t in folded), repeats[folded[v]],
-            text.endswith("."), len(text),
+            text.endswith("."), len(text), ordinary / max(len(name_tokens), 1),
+            sum(t in stopwords for t in name_tokens) / max(len(name_tokens), 1), without_list_marker(text) != text,
         ))
         lines.append(v)
         names.append(name)
@@ -166,19 +204,20 @@ def author_candidates(verdicts: list[LineVerdict], probs: np.ndarray, rows: list
 
 def header_from_model(verdicts: list[LineVerdict], meta: np.ndarray, rows: list[int], rules: RuleSet,
                       language: str | None = None, article_end: int | None = None,
-                      rankers: HeaderRankers | None = None) -> Header:
+                      rankers: HeaderRankers | None = None, stopwords: frozenset[str] = frozenset()) -> Header:
     """Title, author and date from the lines the model found likeliest for each (`meta`: rows x (other, title,
     author, date) probabilities); the site from the rules, as in the heuristic. A metadata line the body model
     dropped is relabelled `meta.title`/`meta.byline`/`meta.date`, so that explain shows it as what it became.
     `rankers` (the model's, when it has them: `LineModel.rankers`) score the likeliest title and author
-    lines again from what surrounds them; without them the likeliest line is the title, and a byline-shaped line
-    the author before a likelier one that is not."""
+    lines again from what surrounds them (`stopwords`: the page's stop list, which the author ranker reads);
+    without them the likeliest line is the title, and a byline-shaped line the author before a likelier one that
+    is not."""
     vocab = rules.vocab
     header = Header()
     probs = metadata_probabilities(meta, article_end)
     rankers = rankers or HeaderRankers()
     ranked = title_candidates(verdicts, probs, rows, vocab) if rows and rankers.title is not None else None
-    named = author_candidates(verdicts, probs, rows, rules) if rows and rankers.author is not None else None
+    named = author_candidates(verdicts, probs, rows, rules, stopwords) if rows and rankers.author is not None else None
     header.sitename = _find_sitename(verdicts, rules, header)
     if header.sitename:
         marker = line_key(f"About {header.sitename}")
@@ -203,6 +242,7 @@ def header_from_model(verdicts: list[LineVerdict], meta: np.ndarray, rows: list[
         header.title, header.title_line, header.provenance["title"] = title, rows[j], "text:model"
         anchors.append(j)
         _as_metadata(verdicts[rows[j]], META_TITLE)
+        _drop_title_repeats(verdicts, rows, line_key(verdicts[rows[j]].text))
     # The byline: the author ranker's best candidate, where it is sure enough
     authors = []
     if named is not None:
@@ -303,6 +343,18 @@ def _page_headline(verdicts: list[LineVerdict], rows: list[int], p_title: np.nda
     return best
 
 
+def _drop_title_repeats(verdicts: list[LineVerdict], rows: list[int], key: str) -> None:
+    """The headline printed again at the top of the kept text (a dump's <title> line and the page's heading, the
+    heading twice) is the title too: those lines leave the text, up to the first kept line that is not it."""
+    for r in rows:
+        v = verdicts[r]
+        if not v.kept:
+            continue
+        if line_key(v.text) != key:
+            break
+        _drop(v, META_TITLE)
+
+
 def _as_metadata(v: LineVerdict, rule_id: str) -> None:
     """A line that became metadata leaves the text (where the article convention puts it), and says so."""
     if v.kept or (v.rule_id or "").startswith("model."):
@@ -322,9 +374,7 @@ def _title_value(text: str, first_line: bool, vocab: Vocabulary) -> str | None:
 
 
 def _author_value(text: str, rules: RuleSet) -> str | None:
-    unmarked = without_list_marker(text)  # a byline printed as a list item ("* by Jane Doe"); a bare item stays one
-    if unmarked != text and rules.vocab.by_prefix.match(unmarked):
-        text = unmarked
+    text = without_list_marker(text)  # a byline or name printed as a list item ("* by Jane Doe", "* Jane Doe")
     found = _match_meta(rules, "author", text) if len(text.split()) <= 12 else None
     vocab = rules.vocab
     value = found[0] if found else vocab.after_name.sub("", vocab.by_prefix.sub("", text)).strip(" ,.;:|-–—")

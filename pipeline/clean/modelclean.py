@@ -86,6 +86,7 @@ class ModelCleanResult:
     scores: LineScores
     rows: list[int]
     article_end: int  # worded lines (of `rows`) before a `cut_after` section marker that ended the article
+    stopwords: frozenset[str] = frozenset()  # the page's stop list, as the features read it (the header reads it too)
 
 
 def heuristic_votes(page: PreparedPage, rules: RuleSet, stopwords: frozenset[str], config: CleanConfig,
@@ -161,7 +162,7 @@ def clean_with_model(text: str, rules: RuleSet, stopwords: frozenset[str], confi
                 continue
             seen.add(key)
         verdicts.append(LineVerdict(i, text_j, True, hits.keep[j], label, probability))
-    return ModelCleanResult(verdicts, scores, page.rows, n if cut_at is None else cut_at)
+    return ModelCleanResult(verdicts, scores, page.rows, n if cut_at is None else cut_at, stopwords)
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ class ReadHeader(Stage):
         if isinstance(evidence, ModelCleanResult):
             rankers = self.model.rankers if self.model is not None else None
             header = header_from_model(verdicts, evidence.scores.meta, evidence.rows, self.rules, language,
-                                       evidence.article_end, rankers)
+                                       evidence.article_end, rankers, evidence.stopwords)
         else:
             features = evidence.features if isinstance(evidence, CleanResult) else []
             header = analyse_header(verdicts, features, self.rules, self.config.clean, language)
