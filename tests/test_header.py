@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import date
 
 import numpy as np
@@ -18,6 +19,7 @@ from pipeline.clean.header_model import (
     TITLE_FEATURES,
     TITLE_RANK_MIN,
     HeaderRankers,
+    _lines_holding,
     author_candidates,
     header_from_model,
     ranked_choice,
@@ -389,3 +391,12 @@ def test_no_byline_is_taken_from_below_the_section_marker_that_ended_the_article
     p_author = [0.0] * (len(lines) - 1) + [0.9]
     assert _model_header(lines, [0.9] + [0.0] * (len(lines) - 1), p_author).author == "Jane Doe"
     assert _model_header(lines, [0.9] + [0.0] * (len(lines) - 1), p_author, len(ARTICLE) + 1).author is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.text(alphabet="ab c\u00e9", max_size=12), min_size=1, max_size=12),
+       st.text(alphabet="ab c\u00e9", min_size=1, max_size=4))
+def test_lines_holding_counts_the_lines_that_contain_the_needle(lines, needle):
+    """The author ranker's `name_in_lines`, by `str.find` over the page, is the per-line test it replaced."""
+    starts = list(itertools.accumulate((len(line) + 1 for line in lines[:-1]), initial=0))
+    assert _lines_holding("\n".join(lines), starts, needle) == sum(needle in line for line in lines)

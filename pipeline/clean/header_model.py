@@ -3,6 +3,8 @@ and date, read into a `Header` with the same parsers as the heuristic header (`h
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import re
 from collections import Counter
 from collections.abc import Callable
@@ -101,7 +103,7 @@ def title_candidates(verdicts: list[LineVerdict], probs: np.ndarray, rows: list[
     repeats = Counter(folded)
     best = max(float(p[order[0]]), 1e-6)
     start = _article_start(texts, kept)
-    body_tokens = Counter(token for j, low in enumerate(folded) if kept[j] for token in _TOKEN.findall(low))
+    body_tokens = Counter(_TOKEN.findall("\n".join(low for low, k in zip(folded, kept, strict=True) if k)))
     marked = {k: without_list_marker(texts[k]) != texts[k]
               for j in order for k in range(max(j - _NEAR_LINES, 0), min(j + _NEAR_LINES + 1, n))}
     out = np.zeros((len(order), len(TITLE_FEATURES)))
@@ -165,8 +167,9 @@ def author_candidates(verdicts: list[LineVerdict], probs: np.ndarray, rows: list
     # a line the metadata model gave no chance (longer than it reads, or below the article's end) names no author:
     # on a short page the likeliest ten reach the story's dateline ("HONG KONG, April 22 — ...")
     top = [j for j in np.argsort(-p, kind="stable")[:AUTHOR_RANKED].tolist() if p[j] > 0]
-    pairs = [(j, j + 1, True) if vocab.bare_by.match(texts[j]) and j + 1 < n else (j, j, False) for j in top]
-    pairs += [(j, j + 1, True) for j in range(n - 1) if vocab.bare_by.match(texts[j]) and (j, j + 1, True) not in pairs]
+    bare_by = vocab.bare_by
+    pairs = [(j, j + 1, True) if bare_by.match(texts[j]) and j + 1 < n else (j, j, False) for j in top]
+    pairs += [(j, j + 1, True) for j in range(n - 1) if bare_by.match(texts[j]) and (j, j + 1, True) not in pairs]
     kept = [verdicts[r].kept for r in rows]
     first_kept = next((j for j, k in enumerate(kept) if k), n)
     title_line = int(np.argmax(probs[:, 1]))
@@ -174,6 +177,8 @@ def author_candidates(verdicts: list[LineVerdict], probs: np.ndarray, rows: list
     repeats = Counter(folded)
     best = max(float(p[top[0]]), 1e-6) if top else 1e-6
     page_tokens = set(_TOKEN.findall("\n".join(texts)))
+    joined = "\n".join(folded)
+    starts = list(itertools.accumulate((len(t) + 1 for t in folded[:-1]), initial=0))
     lines, names, out = [], [], []
     for rank, (j, v, after_label) in enumerate(pairs):
         text = texts[v]
@@ -193,13 +198,26 @@ def author_candidates(verdicts: list[LineVerdict], probs: np.ndarray, rows: list
             len(name_words) / max(len(words), 1), sum(w[:1].isupper() for w in name_words) / max(len(name_words), 1),
             "," in name or ";" in name or " and " in name, min(max(j - title_line, -30), 30),
             min(max(j - first_kept, -30), 30), j / n, probs[max(j - 3, 0):j + 4, 3].max(),
-            probs[max(j - 3, 0):j + 4, 1].max(), sum(low in t for t in folded), repeats[folded[v]],
+            probs[max(j - 3, 0):j + 4, 1].max(), _lines_holding(joined, starts, low), repeats[folded[v]],
             text.endswith("."), len(text), ordinary / max(len(name_tokens), 1),
             sum(t in stopwords for t in name_tokens) / max(len(name_tokens), 1), without_list_marker(text) != text,
         ))
         lines.append(v)
         names.append(name)
     return lines, names, np.array(out, dtype=np.float64).reshape(len(out), len(AUTHOR_FEATURES))
+
+
+def _lines_holding(joined: str, starts: list[int], needle: str) -> int:
+    """How many of the lines joined by "\\n" into `joined` (beginning at `starts`) contain `needle` (no "\\n" in
+    it): `sum(needle in line for line in lines)`, by `str.find` over the page, not a test a line."""
+    count, at = 0, joined.find(needle)
+    while at >= 0:
+        count += 1
+        line = bisect.bisect_right(starts, at)  # the next line's index: its start is where the search goes on
+        if line >= len(starts):
+            break
+        at = joined.find(needle, starts[line])
+    return count
 
 
 def header_from_model(verdicts: list[LineVerdict], meta: np.ndarray, rows: list[int], rules: RuleSet,
