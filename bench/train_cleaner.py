@@ -34,15 +34,17 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from pipeline.clean.decode import normalise_text  # noqa: E402
-from pipeline.clean.header_model import (  # noqa: E402
+from pipeline.clean.header_candidates import (  # noqa: E402
     AUTHOR_FEATURES,
     TITLE_FEATURES,
     author_candidates,
+    title_candidates,
+)
+from pipeline.clean.header_model import (  # noqa: E402
     author_choice,
     header_from_model,
     metadata_probabilities,
     ranked_choice,
-    title_candidates,
 )
 from pipeline.clean.linefeatures import BASE_NAMES, CONTEXT_NAMES, FEATURES_VERSION, context_matrix  # noqa: E402
 from pipeline.clean.linemodel import META_CLASSES, LineModel  # noqa: E402

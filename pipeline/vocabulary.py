@@ -41,6 +41,7 @@ class Vocabulary:
         months = rf"(?:{_any(self.months)})\.?"
         name = r"[A-Z][\w.’'-]+"
         by = _any(self.byline_words)
+        glued = _any(tuple(w.capitalize() for w in self.after_name_words if len(w) >= 5))
         self.patterns.update(
             date_spans=re.compile(
                 rf"\b(?:\d{{4}}-\d{{1,2}}-\d{{1,2}}"
@@ -50,9 +51,16 @@ class Vocabulary:
             name=re.compile(rf"^{name}(?:\s+(?:{name}|{_any(self.name_particles)})){{1,4}}$"),
             bare_by=re.compile(rf"^(?:(?:(?:{_any(self.byline_lead_words)})\s+)?(?:{by})|{_any(self.author_labels)})"
                                rf"\s*:?$", re.IGNORECASE),
+            # a byline word before a capitalised word anywhere in a line ("October 11, 2023 by Autumn Huerter")
+            by_inside=re.compile(rf"(?<!\w)(?i:{by})[^\S\n]*:?[^\S\n]+(?=[A-Z])"),
             by_prefix=re.compile(rf"^(?:(?:{_any(self.byline_lead_words)})\s+)?(?:{by})\b[\s:]*", re.IGNORECASE),
             after_name=re.compile(rf"\s*(?:[|•·⋅,–—]|\s-\s|\b(?:{_any(self.after_name_words)})\b).*$", re.IGNORECASE),
+            # the same without the comma: a byline's list of names and their credentials goes on past one
+            # a renderer glues the next word on: "Jane DoePublished: May 3, 2025"
+            after_names=re.compile(rf"\s*(?:[|•·⋅–—]|\s-\s|\b(?:{_any(self.after_name_words)})\b"
+                                   rf"|(?-i:(?<=[a-z])(?:{glued})\b)).*$", re.IGNORECASE),
             author_split=re.compile(rf"\s*(?:,|\b(?:{_any(self.author_joiners)})\b|&)\s*"),
+            joiner_start=re.compile(rf"^(?:(?:{_any(self.author_joiners)})\b|&)\s*"),
             published=re.compile(rf"\b(?:{_any(self.published_words)})\b", re.IGNORECASE),
             updated=re.compile(rf"\b(?:{_any(self.updated_words)})\b", re.IGNORECASE),
             title_split=re.compile(rf"\s+(?:{_any(self.title_separators)})\s+|\s*\|\s*"),

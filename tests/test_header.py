@@ -12,19 +12,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipeline.clean.dates import _MONTHS, _plain_english, dateparser_date, parse_date
-from pipeline.clean.header import META_TITLE, without_list_marker
-from pipeline.clean.header_model import (
+from pipeline.clean.header import META_TITLE, strip_value, without_list_marker
+from pipeline.clean.header_candidates import (
     AUTHOR_FEATURES,
     TITLE_CANDIDATES,
     TITLE_FEATURES,
-    TITLE_RANK_MIN,
-    HeaderRankers,
+    _author_value,
     _lines_holding,
     author_candidates,
-    header_from_model,
-    ranked_choice,
     title_candidates,
 )
+from pipeline.clean.header_model import TITLE_RANK_MIN, HeaderRankers, header_from_model, ranked_choice
 from pipeline.config import load_config
 from pipeline.document import LineVerdict, RawPage
 from pipeline.records import Counters
@@ -400,3 +398,39 @@ def test_lines_holding_counts_the_lines_that_contain_the_needle(lines, needle):
     """The author ranker's `name_in_lines`, by `str.find` over the page, is the per-line test it replaced."""
     starts = list(itertools.accumulate((len(line) + 1 for line in lines[:-1]), initial=0))
     assert _lines_holding("\n".join(lines), starts, needle) == sum(needle in line for line in lines)
+
+
+@pytest.mark.parametrize("line,author", [
+    ("By Chen Zhao, Daryl Fairweather", "Chen Zhao; Daryl Fairweather"),  # more names after a comma
+    ("Written by Danielle DeSiato, Donna Enzmann, and Natalie Nguyen",
+     "Danielle DeSiato; Donna Enzmann; Natalie Nguyen"),
+    ("Dylan Bailey, MS, RD, FAND", "Dylan Bailey, MS, RD, FAND"),  # credentials stay with the name
+    ("Genevieve Carlton, Ph.D.", "Genevieve Carlton, Ph.D."),  # an abbreviation keeps its period
+    ("By Jane Doe, May 3, 2025", "Jane Doe"),  # a date ends the byline
+    ("Jane Doe, staff writer", "Jane Doe"),  # so does a lower-case word
+    ("Holly Wilgus, E-RYT 200", "Holly Wilgus"),  # and a number
+    ("By Korin MillerPublished: Jan 29, 2025", "Korin Miller"),  # a renderer glued the next word on
+    ("* Taya Iv", "Taya Iv"),
+    ("By Jane Doe.", "Jane Doe"),
+    ("May 3, 2025", None),
+    ("© 2025 Example Media", None),
+])
+def test_the_model_headers_author_value_reads_a_bylines_names(line, author):
+    assert _author_value(line, load_rules(())) == author
+
+
+def test_strip_value_keeps_an_abbreviations_period():
+    assert [strip_value(v) for v in ("Jane Doe.", " Jane Doe, ", "John Smith Jr.", "A. B. Doe, M.D.", "Acme Inc.")] \
+        == ["Jane Doe", "Jane Doe", "John Smith Jr.", "A. B. Doe, M.D.", "Acme Inc"]
+
+
+def test_a_short_line_with_a_byline_word_inside_is_an_author_candidate():
+    """A dated byline ("October 11, 2023 by Autumn Huerter") or one printed as a list item, which the model finds
+    unlikely as an author line, is a candidate all the same: the name after the word, `by_inside` set."""
+    lines = [TITLE, "October 11, 2023 by Autumn Huerter", *ARTICLE]
+    verdicts = [LineVerdict(i, text, i >= 2, None) for i, text in enumerate(lines)]
+    probs = np.full((len(lines), 4), 0.01)
+    _lines, names, features = author_candidates(verdicts, probs, list(range(len(lines))), load_rules(()))
+    column = dict(zip(AUTHOR_FEATURES, features.T, strict=True))
+    found = names.index("Autumn Huerter")
+    assert column["by_inside"][found] == 1 and _lines[found] == 1

@@ -53,11 +53,21 @@ def _is_dateish(text: str, vocab: Vocabulary) -> bool:
                                               and len(text.split()) <= 6)
 
 
+def strip_value(value: str) -> str:
+    """A metadata value less the punctuation around it; a closing period stays on an abbreviation ("Ph.D.", "Jr.")."""
+    value = value.strip(" ,;:|-–—")
+    core = value.rstrip(".")
+    last = core.split()[-1] if core.split() else ""
+    if value != core and last and ("." in last or len(last) <= 2):
+        return core.lstrip(".") + "."
+    return core.strip(".")
+
+
 def _match_meta(rules: RuleSet, field_name: str, text: str) -> tuple[str, str] | None:
     for pattern in rules.meta_patterns(field_name):
         match = pattern.regex.search(text)
         if match:
-            value = match.group("value").strip(" ,.;:|-–—")
+            value = strip_value(match.group("value"))
             if value:
                 return value, pattern.id
     return None
@@ -316,7 +326,7 @@ def _find_sitename(verdicts: list[LineVerdict], rules: RuleSet, header: Header) 
                 continue
             match = pattern.regex.search(text)
             if match:
-                value = match.group("value").strip(" ,.;:|-–—")
+                value = strip_value(match.group("value"))
                 if value and len(value.split()) <= 6:
                     header.provenance["sitename"] = f"text:{pattern.id}"
                     return value

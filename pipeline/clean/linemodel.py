@@ -5,7 +5,7 @@ Stage 2 reads the same features plus the first stage's probabilities around the 
 neighbours' scores, window means, the densest region of likely body), so that the body comes out as coherent
 runs and isolated prose-like lines (a comment, a teaser) fall away. A third model, over the same inputs, names the
 title, byline and date lines; two small ones rank the likeliest title and author lines again from what surrounds
-them (header_model.title_candidates, author_candidates). Training: bench/train_cleaner.py; data, figures and
+them (header_candidates.title_candidates, author_candidates). Training: bench/train_cleaner.py; data, figures and
 terms: docs/model.md.
 
 A model file is a gzip'd JSON bundle: the boosters as LightGBM text, the feature names they were trained
@@ -25,7 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .header_model import AUTHOR_FEATURES, TITLE_FEATURES, HeaderRankers
+from .header_candidates import AUTHOR_FEATURES, TITLE_FEATURES
+from .header_model import HeaderRankers
 from .linefeatures import BASE_NAMES, CONTEXT_NAMES, FEATURES_VERSION, context_matrix
 
 META_CLASSES = ("other", "title", "author", "date")
