@@ -137,22 +137,24 @@ def author_candidates(verdicts: list[LineVerdict], probs: np.ndarray, rows: list
     # after the word (the model reads a dated byline as a date line, a list item as a menu)
     inside: dict[int, int] = {}  # such a line's name is read from the byline word on
     listed = {j for j, _v, _label in pairs}
-    by_inside = vocab.by_inside
-    for j in range(n):
-        if p[j] > 0 and len(texts[j].split()) <= BY_INSIDE_MAX_WORDS:
-            found = by_inside.search(texts[j])
-            if found is not None:
-                inside[j] = found.start()
-                if j not in listed:
-                    pairs.append((j, j, False))
+    joined = "\n".join(texts)  # one search over the page: the pattern never crosses a line
+    starts = list(itertools.accumulate((len(t) + 1 for t in texts[:-1]), initial=0))
+    for found in vocab.by_inside.finditer(joined):
+        j = bisect.bisect_right(starts, found.start()) - 1
+        if j in inside or p[j] <= 0 or len(texts[j].split()) > BY_INSIDE_MAX_WORDS:
+            continue
+        inside[j] = found.start() - starts[j]
+    for j in sorted(inside):
+        if j not in listed:
+            pairs.append((j, j, False))
     kept = [verdicts[r].kept for r in rows]
     first_kept = next((j for j, k in enumerate(kept) if k), n)
     title_line = int(np.argmax(probs[:, 1]))
     folded = [t.casefold() for t in texts]
     repeats = Counter(folded)
     best = max(float(p[top[0]]), 1e-6) if top else 1e-6
-    page_tokens = set(_TOKEN.findall("\n".join(texts)))
-    joined = "\n".join(folded)
+    page_tokens = set(_TOKEN.findall(joined))
+    joined = "\n".join(folded)  # casefold() may change a line's length: its own line starts
     starts = list(itertools.accumulate((len(t) + 1 for t in folded[:-1]), initial=0))
     lines, names, out = [], [], []
     for rank, (j, v, after_label) in enumerate(pairs):
