@@ -159,7 +159,8 @@ def author_candidates(verdicts: list[LineVerdict], probs: np.ndarray, rows: list
     lines, names, out = [], [], []
     for rank, (j, v, after_label) in enumerate(pairs):
         text = texts[v]
-        name = _author_value(text[inside[j]:] if j in inside else text, rules)
+        at = inside.get(v) if v == j else None  # a label's name line is read whole
+        name = _author_value(text if at is None else text[at:], rules)
         if not name:
             continue
         words, name_words = text.split(), name.replace(";", " ").split()
@@ -178,7 +179,7 @@ def author_candidates(verdicts: list[LineVerdict], probs: np.ndarray, rows: list
             probs[max(j - 3, 0):j + 4, 1].max(), _lines_holding(joined, starts, low), repeats[folded[v]],
             text.endswith("."), len(text), ordinary / max(len(name_tokens), 1),
             sum(t in stopwords for t in name_tokens) / max(len(name_tokens), 1), without_list_marker(text) != text,
-            j in inside,
+            at is not None,
         ))
         lines.append(v)
         names.append(name)
