@@ -42,6 +42,7 @@ class Vocabulary:
         name = r"[A-Z][\w.’'-]+"
         by = _any(self.byline_words)
         glued = _any(tuple(w.capitalize() for w in self.after_name_words if len(w) >= 5))
+        name_end = rf"[|•·⋅–—]|\s-\s|\b(?:{_any(self.after_name_words)})\b"  # what ends a byline's name
         self.patterns.update(
             date_spans=re.compile(
                 rf"\b(?:\d{{4}}-\d{{1,2}}-\d{{1,2}}"
@@ -54,11 +55,10 @@ class Vocabulary:
             # a byline word before a capitalised word anywhere in a line ("October 11, 2023 by Autumn Huerter")
             by_inside=re.compile(rf"(?<!\w)(?i:{by})[^\S\n]*:?[^\S\n]+(?=[A-Z])"),
             by_prefix=re.compile(rf"^(?:(?:{_any(self.byline_lead_words)})\s+)?(?:{by})\b[\s:]*", re.IGNORECASE),
-            after_name=re.compile(rf"\s*(?:[|•·⋅,–—]|\s-\s|\b(?:{_any(self.after_name_words)})\b).*$", re.IGNORECASE),
-            # the same without the comma: a byline's list of names and their credentials goes on past one
-            # a renderer glues the next word on: "Jane DoePublished: May 3, 2025"
-            after_names=re.compile(rf"\s*(?:[|•·⋅–—]|\s-\s|\b(?:{_any(self.after_name_words)})\b"
-                                   rf"|(?-i:(?<=[a-z])(?:{glued})\b)).*$", re.IGNORECASE),
+            after_name=re.compile(rf"\s*(?:,|{name_end}).*$", re.IGNORECASE),
+            # the same without the comma (a byline's list of names and their credentials goes on past one), and where
+            # a renderer glued the next word on: "Jane DoePublished: May 3, 2025"
+            after_names=re.compile(rf"\s*(?:{name_end}|(?-i:(?<=[a-z])(?:{glued})\b)).*$", re.IGNORECASE),
             author_split=re.compile(rf"\s*(?:,|\b(?:{_any(self.author_joiners)})\b|&)\s*"),
             joiner_start=re.compile(rf"^(?:(?:{_any(self.author_joiners)})\b|&)\s*"),
             published=re.compile(rf"\b(?:{_any(self.published_words)})\b", re.IGNORECASE),

@@ -8,7 +8,7 @@ from datetime import date
 import numpy as np
 import pytest
 from conftest import ARTICLE
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from pipeline.clean.dates import _MONTHS, _plain_english, dateparser_date, parse_date
@@ -434,3 +434,12 @@ def test_a_short_line_with_a_byline_word_inside_is_an_author_candidate():
     column = dict(zip(AUTHOR_FEATURES, features.T, strict=True))
     found = names.index("Autumn Huerter")
     assert column["by_inside"][found] == 1 and _lines[found] == 1
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet="anByd &,.MSJo2:|", max_size=30))
+@example("and, MS")
+def test_the_model_headers_author_value_reads_any_line_without_failing(line):
+    """A byline's names are read from untrusted text: any line gives a string or None (`and, MS` once failed)."""
+    value = _author_value(line, load_rules(()))
+    assert value is None or isinstance(value, str)

@@ -73,9 +73,13 @@ def _match_meta(rules: RuleSet, field_name: str, text: str) -> tuple[str, str] |
     return None
 
 
+def author_names(value: str, vocab: Vocabulary) -> list[str]:
+    """The names of an author value ("Jane Doe and John Roe", "Jane Doe, John Roe")."""
+    return [n.strip() for n in vocab.author_split.split(value) if n.strip()]
+
+
 def _split_authors(value: str, vocab: Vocabulary) -> str:
-    names = [n.strip() for n in vocab.author_split.split(value) if n.strip()]
-    return "; ".join(names)
+    return "; ".join(author_names(value, vocab))
 
 
 def _drop(verdict: LineVerdict, rule_id: str) -> None:

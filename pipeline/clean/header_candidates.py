@@ -19,7 +19,7 @@ from .header import (
     _headline_of,
     _is_dateish,
     _match_meta,
-    _split_authors,
+    author_names,
     strip_value,
     without_list_marker,
 )
@@ -72,11 +72,12 @@ def title_candidates(verdicts: list[LineVerdict], probs: np.ndarray, rows: list[
     for rank, j in enumerate(order):
         text, low = texts[j], folded[j]
         words = text.split()
-        tokens = set(_TOKEN.findall(low))
+        found = _TOKEN.findall(low)
+        tokens = set(found)
         rule = verdicts[rows[j]].rule_id or ""
         others = [folded[k] for k in order if folded[k] != low]
         below = range(j + 1, min(j + 6, n))
-        own = Counter(_TOKEN.findall(low)) if kept[j] else Counter()
+        own = Counter(found) if kept[j] else Counter()
         out[rank] = (
             p[j], rank, p[j] / best, probs[j, 0], probs[j, 2], probs[j, 3],
             bool(rule) and not rule.startswith(("model.", "meta.")), kept[j], j == 0, j / n, min(j, 300),
@@ -154,8 +155,8 @@ def author_candidates(verdicts: list[LineVerdict], probs: np.ndarray, rows: list
     repeats = Counter(folded)
     best = max(float(p[top[0]]), 1e-6) if top else 1e-6
     page_tokens = set(_TOKEN.findall(joined))
-    joined = "\n".join(folded)  # casefold() may change a line's length: its own line starts
-    starts = list(itertools.accumulate((len(t) + 1 for t in folded[:-1]), initial=0))
+    folded_page = "\n".join(folded)  # casefold() may change a line's length: its own line starts
+    folded_starts = list(itertools.accumulate((len(t) + 1 for t in folded[:-1]), initial=0))
     lines, names, out = [], [], []
     for rank, (j, v, after_label) in enumerate(pairs):
         text = texts[v]
@@ -176,7 +177,7 @@ def author_candidates(verdicts: list[LineVerdict], probs: np.ndarray, rows: list
             len(name_words) / max(len(words), 1), sum(w[:1].isupper() for w in name_words) / max(len(name_words), 1),
             "," in name or ";" in name or " and " in name, min(max(j - title_line, -30), 30),
             min(max(j - first_kept, -30), 30), j / n, probs[max(j - 3, 0):j + 4, 3].max(),
-            probs[max(j - 3, 0):j + 4, 1].max(), _lines_holding(joined, starts, low), repeats[folded[v]],
+            probs[max(j - 3, 0):j + 4, 1].max(), _lines_holding(folded_page, folded_starts, low), repeats[folded[v]],
             text.endswith("."), len(text), ordinary / max(len(name_tokens), 1),
             sum(t in stopwords for t in name_tokens) / max(len(name_tokens), 1), without_list_marker(text) != text,
             at is not None,
@@ -224,7 +225,7 @@ def _byline_names(value: str, vocab: Vocabulary) -> str | None:
     if not first or len(first.split()) > 8 or _is_dateish(value, vocab) or "©" in first \
             or any(c.isdigit() for c in first):
         return None
-    persons = _split_authors(first, vocab).split("; ")
+    persons = author_names(first, vocab) or [""]  # as before: a first part of joiners alone ("and") has no name
     words = len(first.split())
     for k in range(1, len(parts)):
         part = vocab.joiner_start.sub("", parts[k])  # "…, and Natalie Nguyen"
@@ -233,7 +234,7 @@ def _byline_names(value: str, vocab: Vocabulary) -> str | None:
                 or _is_dateish(", ".join(parts[k:]), vocab):
             break
         if vocab.name.match(part) or part != parts[k]:  # another person
-            persons.extend(_split_authors(part, vocab).split("; "))
+            persons.extend(author_names(part, vocab))
         else:  # a credential or role of the name before it
             persons[-1] = f"{persons[-1]}, {part}"
     return "; ".join(persons)

@@ -3,7 +3,6 @@ and date, read into a `Header` with the same parsers as the heuristic header (`h
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -26,9 +25,8 @@ from .header import (
     _is_dateish,
     _match_meta,
 )
-from .header_candidates import _author_value, _title_value, author_candidates, title_candidates
+from .header_candidates import _TOKEN, _author_value, _title_value, author_candidates, title_candidates
 
-_TOKEN = re.compile(r"\w+")
 TITLE_MIN_P = 0.05  # the likeliest title line even when unsure: out-of-fold on wcxb-dev, 0.3 -> 0.05 took
 # inscriptis dumps' titles from .459 to .530 and bs4's from .741 to .744 (no <title> line there, the model is shy)
 TITLE_ECHO_MIN = 0.3  # a line sharing this share of words with the <title> line's headline may stand for it (below)
