@@ -195,8 +195,9 @@ class HtmlConfig:
         metadata={"help": "trafilatura's fast mode: no readability/jusText comparison for each page"},
     )
     extensive_date_search: bool = field(
-        default=False,
-        metadata={"help": "htmldate's extensive search: dates in the page's free text, not only its markup"},
+        default=True,
+        metadata={"help": "where the page's markup gives no date, htmldate's extensive search of its text (a "
+                          "January 1st found there is taken for a bare year and dropped)"},
     )
 
 

@@ -91,6 +91,34 @@ def test_page_without_article_is_rejected(pipe):
     assert outcome.reject_reason in ("no_article", "too_short")
 
 
+NO_DATE_HEAD = HEAD.split('<meta name="author"')[0]  # the title and the site's name, no date in the markup
+PRINTED_DATE = ARTICLE_HTML.replace("</h1>", "</h1><p>Published on 4 March 2025 by Jane Doe</p>")
+
+
+def test_a_date_printed_in_the_text_when_the_markup_has_none(pipe):
+    """No date in the markup: htmldate's extensive search reads the one the page prints, and says so."""
+    meta = run(pipe, page(PRINTED_DATE, NO_DATE_HEAD)).document.metadata
+    assert meta["date"] == "2025-03-04"
+    assert meta["provenance"]["date"] == "htmldate:text"
+    off = Pipeline(load_config(html={"extensive_date_search": False}))
+    assert run(off, page(PRINTED_DATE, NO_DATE_HEAD)).document.metadata["date"] is None
+
+
+def test_the_markup_date_comes_first(pipe):
+    meta = run(pipe, page(PRINTED_DATE.replace("4 March", "9 March"), HEAD)).document.metadata
+    assert meta["date"] == "2025-03-04"
+    assert meta["provenance"]["date"] == "trafilatura"
+
+
+def test_a_bare_year_is_no_publication_date(pipe):
+    """htmldate's extensive search reads `© 2025` as 2025-01-01: a January 1st from the page's text is dropped."""
+    from htmldate import find_date
+
+    html = page(ARTICLE_HTML + "<footer>© 2025 Harbour Times</footer>", NO_DATE_HEAD)
+    assert find_date(html.decode(), extensive_search=True, original_date=True) == "2025-01-01"  # what it would be
+    assert run(pipe, html).document.metadata["date"] is None
+
+
 def test_same_page_same_record(pipe):
     data = page(ARTICLE_HTML, HEAD)
     first, second = run(pipe, data).document, run(pipe, data).document
