@@ -196,8 +196,9 @@ class HtmlConfig:
     )
     extensive_date_search: bool = field(
         default=True,
-        metadata={"help": "where the page's markup gives no date, htmldate's extensive search of its text (a "
-                          "January 1st found there is taken for a bare year and dropped)"},
+        metadata={"help": "where the page's markup gives no date and the page prints a full calendar date, htmldate's "
+                          "extensive search of its text (a January 1st found there is taken for a bare year and "
+                          "dropped)"},
     )
 
 

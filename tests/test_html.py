@@ -119,6 +119,16 @@ def test_a_bare_year_is_no_publication_date(pipe):
     assert run(pipe, html).document.metadata["date"] is None
 
 
+def test_a_month_without_its_day_is_no_publication_date(pipe):
+    """htmldate's extensive search reads `Posted 11/2024` as 2024-11-01; the page prints no full calendar date, so
+    the search is not asked at all."""
+    from htmldate import find_date
+
+    html = page(ARTICLE_HTML.replace("</h1>", "</h1><p>Posted 11/2024</p>"), NO_DATE_HEAD)
+    assert find_date(html.decode(), extensive_search=True, original_date=True) == "2024-11-01"  # what it would be
+    assert run(pipe, html).document.metadata["date"] is None
+
+
 def test_same_page_same_record(pipe):
     data = page(ARTICLE_HTML, HEAD)
     first, second = run(pipe, data).document, run(pipe, data).document

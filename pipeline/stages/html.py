@@ -59,12 +59,16 @@ def release_caches() -> None:
             cache_clear()
 
 
-def free_text_date(html: str, url: str | None) -> str | None:
+def free_text_date(html: str, url: str | None, vocab: Vocabulary) -> str | None:
     """htmldate's extensive search (dates printed in the page's text, not only in its markup), for a page whose
-    markup gives none (`[html] extensive_date_search`). A January 1st found there is taken for a bare year
-    (`(c) 2025`, `Since 2000`) and dropped. Asked of every page, the extensive search costs several ms a page more
-    even where the markup has the date, and there it gives the same date: so it runs only where the markup has
-    none. Validated on three sources: docs/model.md, "Dates on the HTML path"."""
+    markup gives none (`[html] extensive_date_search`), and only when the page prints a full calendar date somewhere
+    (`vocab.date_spans`: `March 4, 2025`, `4 Mar 2025`, `2025-03-04`, `04.03.2025`): without one, what the search
+    finds is a year or a partial date. A January 1st it finds is taken for a bare year (`(c) 2025`) and dropped.
+    Asked of every page, the extensive search costs several ms a page more even where the markup has the date, and
+    there it gives the same date: so it runs only where the markup has none. Validated on four sources:
+    docs/model.md, "Dates on the HTML path"."""
+    if not vocab.date_spans.search(html):
+        return None
     found = find_date(html, extensive_search=True, original_date=True, url=url)
     return None if not found or found.endswith("-01-01") else found
 
@@ -105,7 +109,7 @@ class ExtractHtml(Stage):
             else:
                 meta.setdefault(key, None)
         if options.extensive_date_search and not meta.get("date") and "date" not in given:
-            found = free_text_date(html, url)
+            found = free_text_date(html, url, self.rules.vocab)
             if found:
                 meta["date"], provenance["date"] = found, "htmldate:text"
         if meta.get("author"):
