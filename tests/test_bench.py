@@ -90,6 +90,26 @@ def test_speed_bench_runs():
         assert len(spread["each"]) == 2 and 0 < spread["least"] <= spread["median"] <= spread["greatest"]
 
 
+def test_html_dates_bench_scores_each_setting_per_source():
+    """bench/html_dates.py (the figures behind `[html] extensive_date_search`) on a few pages of each source."""
+    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "html_dates.py"), "--limit", "6", "--workers", "1"],
+                          capture_output=True, text=True, check=True, cwd=ROOT)
+    rows = {line.split("|")[1].strip(): line for line in proc.stdout.splitlines()[2:]}
+    assert "wcxb-dev" in rows and rows["wcxb-dev"].split("|")[2].strip() == "6"
+    for line in rows.values():
+        scores = [float(cell) for cell in line.strip("|").split("|")[2:]]
+        assert len(scores) == 3 and all(0 <= score <= 1 for score in scores)
+
+
+def test_a_reference_date_is_read_from_the_gold_texts_first_lines():
+    spec = importlib.util.spec_from_file_location("html_dates", ROOT / "bench" / "html_dates.py")
+    html_dates = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(html_dates)
+    assert html_dates.reference_date("Harbour plan approved\nBy Jane Doe | March 4, 2025\nThe council ...") == \
+        "2025-03-04"
+    assert html_dates.reference_date("\n".join(["A line"] * 10 + ["March 4, 2025"])) is None  # below the tenth
+
+
 def test_speed_profile_names_every_stage():
     proc = subprocess.run([sys.executable, str(ROOT / "bench" / "speed.py"), "--profile", "5", "--json"],
                           capture_output=True, text=True, check=True, cwd=ROOT)
