@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from conftest import ARTICLE
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from pipeline.config import load_config
 from pipeline.document import RawPage
+from pipeline.rules import load_rules
+from pipeline.stages.html import free_text_date
 from pipeline.stages.runner import Pipeline
 
 
@@ -127,6 +133,19 @@ def test_a_month_without_its_day_is_no_publication_date(pipe):
     html = page(ARTICLE_HTML.replace("</h1>", "</h1><p>Posted 11/2024</p>"), NO_DATE_HEAD)
     assert find_date(html.decode(), extensive_search=True, original_date=True) == "2024-11-01"  # what it would be
     assert run(pipe, html).document.metadata["date"] is None
+
+
+_VOCAB = load_rules().vocab
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.text(max_size=120), st.sampled_from(["March 4, 2025", "2025-03-04", "04.03.2025", "Posted 11/2024",
+                                               "© 2025", "<time>4 March 2025</time>", ""]))
+@example("<p>2025-13-45</p>", "2025-03-04")
+def test_any_page_gives_a_day_or_no_date(noise, printed):
+    """Untrusted HTML in: a calendar day (never a January 1st from the text search) or None, never an error."""
+    found = free_text_date(f"<html><body><p>{noise}</p><p>{printed}</p>{noise}</body></html>", None, _VOCAB)
+    assert found is None or (re.fullmatch(r"\d{4}-\d{2}-\d{2}", found) and not found.endswith("-01-01"))
 
 
 def test_same_page_same_record(pipe):

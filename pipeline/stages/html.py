@@ -69,7 +69,10 @@ def free_text_date(html: str, url: str | None, vocab: Vocabulary) -> str | None:
     docs/model.md, "Dates on the HTML path"."""
     if not vocab.date_spans.search(html):
         return None
-    found = find_date(html, extensive_search=True, original_date=True, url=url)
+    try:
+        found = find_date(html, extensive_search=True, original_date=True, url=url)
+    except Exception:  # noqa: BLE001 - the date is optional: a failure in the date library must not cost the page
+        return None
     return None if not found or found.endswith("-01-01") else found
 
 
@@ -108,14 +111,14 @@ class ExtractHtml(Stage):
                 meta[key], provenance[key] = normalise_text(value), "trafilatura"
             else:
                 meta.setdefault(key, None)
-        if options.extensive_date_search and not meta.get("date") and "date" not in given:
-            found = free_text_date(html, url, self.rules.vocab)
-            if found:
-                meta["date"], provenance["date"] = found, "htmldate:text"
         if meta.get("author"):
             meta["author"] = "; ".join(a.strip() for a in re.split(r"\s*;\s*", meta["author"]) if a.strip())
         meta["title"] = _clean_title(meta.get("title"), meta.get("sitename"), self.rules.vocab)
         meta["url"] = url or getattr(result, "url", None)
+        if options.extensive_date_search and not meta.get("date") and "date" not in given:
+            found = free_text_date(html, meta["url"], self.rules.vocab)  # the URL trafilatura's date search had
+            if found:
+                meta["date"], provenance["date"] = found, "htmldate:text"
         meta["categories"] = [normalise_text(c) for c in result.categories or []]
         meta["tags"] = [normalise_text(t) for t in result.tags or []]
         # the site's own rules too: its host (the URL's, or the page's canonical) and its name
