@@ -110,6 +110,15 @@ def test_a_reference_date_is_read_from_the_gold_texts_first_lines():
     assert html_dates.reference_date("\n".join(["A line"] * 10 + ["March 4, 2025"])) is None  # below the tenth
 
 
+def test_html_fast_bench_reports_each_source_and_gate():
+    """bench/html_fast.py (trafilatura's fast mode against the full extraction, docs/speed.md) on one page a source."""
+    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "html_fast.py"), "--limit", "1", "--workers", "1",
+                           "--gates", "500,3000"], capture_output=True, text=True, check=True, cwd=ROOT)
+    sources, gates = proc.stdout.split("\n\n")
+    assert "| wcxb-dev | 1 |" in sources and "| dragnet | 1 |" in sources
+    assert [line.split("|")[1].strip() for line in gates.splitlines()[2:]] == ["500", "3000"]
+
+
 def test_speed_profile_names_every_stage():
     proc = subprocess.run([sys.executable, str(ROOT / "bench" / "speed.py"), "--profile", "5", "--json"],
                           capture_output=True, text=True, check=True, cwd=ROOT)
