@@ -18,7 +18,6 @@ A date is right when it is the reference's calendar day; on a page without a dat
 
 from __future__ import annotations
 
-import argparse
 import collections
 import gzip
 import json
@@ -29,7 +28,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
+import labelled  # noqa: E402
 from trafilatura.metadata import extract_metadata  # noqa: E402
 
 from pipeline.clean.dates import parse_date  # noqa: E402
@@ -71,14 +72,12 @@ def page_dates(job: tuple[str, str, str]) -> dict | None:
 
 
 def jobs(shared: Path, limit: int) -> list[tuple[str, str, str]]:
+    """wcxb-dev's pages and those of SOURCES (CleanEval's two sets as one)."""
     out = []
-    dev = shared / "bench" / "wcxb-dev"
-    for path in sorted((dev / "html").glob("*.html.gz"))[: limit or None]:
-        out.append((str(path), str(dev / "gold" / f"{path.name[:-len('.html.gz')]}.json"), "wcxb-dev"))
-    train = shared / "bench" / "train"
-    for source in SOURCES:
-        for path in sorted((train / "html").glob(f"{source}-*.html.gz"))[: limit or None]:
-            out.append((str(path), str(train / "gold" / f"{path.name[:-len('.html.gz')]}.json"), source))
+    for html, gold, source in labelled.html_pages(shared, limit):
+        source = source.split("-")[0] if source.startswith("cleaneval") else source
+        if source == "wcxb-dev" or source in SOURCES:
+            out.append((html, gold, source))
     return out
 
 
@@ -99,11 +98,7 @@ def table(rows: list[dict]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--shared", type=Path, default=ROOT.parent / "shared")
-    parser.add_argument("--limit", type=int, default=0, help="first N pages of each source only")
-    parser.add_argument("--workers", type=int, default=multiprocessing.cpu_count())
-    args = parser.parse_args(argv)
+    args = labelled.parser(__doc__.split("\n\n")[0]).parse_args(argv)
     logging.disable(logging.WARNING)  # htmldate and trafilatura warn about every odd page
     with multiprocessing.Pool(args.workers) as pool:
         rows = [row for row in pool.map(page_dates, jobs(args.shared, args.limit), chunksize=8) if row]

@@ -12,7 +12,6 @@ fast run's plus, where it fires, the full run's. Timings are ratios within one p
 
 from __future__ import annotations
 
-import argparse
 import collections
 import gzip
 import json
@@ -24,19 +23,15 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
+import labelled  # noqa: E402
 import trafilatura  # noqa: E402
 
 from pipeline.evaluate import word_f1  # noqa: E402
 
 PARAMS = {"include_comments": False, "with_metadata": True, "deduplicate": False,
           "date_extraction_params": {"extensive_search": False, "original_date": True}}
-
-
-def source_of(page_id: str) -> str:
-    if page_id.startswith("cleaneval-"):
-        return page_id.rsplit("-", 1)[0]
-    return "wcxb non-articles" if page_id.startswith("wcxb-") else page_id.split("-")[0]
 
 
 def page_figures(job: tuple[str, str, str]) -> dict:
@@ -55,21 +50,6 @@ def page_figures(job: tuple[str, str, str]) -> dict:
             body = getattr(result, "body", None) if result is not None else None
             out["sound"] = body is not None and bool(body.xpath(".//p//text()")) \
                 and len(body.findall(".//table")) <= len(body.findall(".//p"))
-    return out
-
-
-def jobs(shared: Path, limit: int) -> list[tuple[str, str, str]]:
-    out = []
-    dev = shared / "bench" / "wcxb-dev"
-    for path in sorted((dev / "html").glob("*.html.gz"))[: limit or None]:
-        out.append((str(path), str(dev / "gold" / f"{path.name[:-len('.html.gz')]}.json"), "wcxb-dev"))
-    train = shared / "bench" / "train"
-    by_source: dict[str, list[Path]] = collections.defaultdict(list)
-    for path in sorted((train / "html").glob("*.html.gz")):
-        by_source[source_of(path.name[:-len(".html.gz")])].append(path)
-    for source, paths in sorted(by_source.items()):
-        for path in paths[: limit or None]:
-            out.append((str(path), str(train / "gold" / f"{path.name[:-len('.html.gz')]}.json"), source))
     return out
 
 
@@ -99,15 +79,12 @@ def report(rows: list[dict], gates: list[int]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--shared", type=Path, default=ROOT.parent / "shared")
-    parser.add_argument("--limit", type=int, default=0, help="first N pages of each source only")
-    parser.add_argument("--workers", type=int, default=multiprocessing.cpu_count())
+    parser = labelled.parser(__doc__.split("\n\n")[0])
     parser.add_argument("--gates", default="500,1000,1500,3000,5000")
     args = parser.parse_args(argv)
     logging.disable(logging.WARNING)
     with multiprocessing.Pool(args.workers) as pool:
-        rows = pool.map(page_figures, jobs(args.shared, args.limit), chunksize=4)
+        rows = pool.map(page_figures, labelled.html_pages(args.shared, args.limit), chunksize=4)
     print("\n".join(report(rows, [int(g) for g in args.gates.split(",")])))
     return 0
 
