@@ -35,7 +35,7 @@ from trafilatura.metadata import extract_metadata  # noqa: E402
 
 from pipeline.clean.dates import parse_date  # noqa: E402
 from pipeline.rules import load_rules  # noqa: E402
-from pipeline.stages.html import free_text_date  # noqa: E402
+from pipeline.stages.html import date_options, free_text_date  # noqa: E402
 
 SOURCES = ("cleaneval", "dragnet", "readability")  # train/ sources whose gold text carries the byline or dateline
 SETTINGS = ("markup", "extensive", "pagewash")
@@ -53,8 +53,7 @@ def reference_date(gold_text: str) -> str | None:
 
 
 def _date(html: str, url: str | None, extensive: bool) -> str:
-    config = {"extensive_search": extensive, "original_date": True}
-    return (extract_metadata(html, default_url=url, date_config=config).date or "")[:10]
+    return (extract_metadata(html, default_url=url, date_config=date_options(extensive)).date or "")[:10]
 
 
 def page_dates(job: tuple[str, str, str]) -> dict | None:

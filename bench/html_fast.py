@@ -29,9 +29,7 @@ import labelled  # noqa: E402
 import trafilatura  # noqa: E402
 
 from pipeline.evaluate import word_f1  # noqa: E402
-
-PARAMS = {"include_comments": False, "with_metadata": True, "deduplicate": False,
-          "date_extraction_params": {"extensive_search": False, "original_date": True}}
+from pipeline.stages.html import extraction_options  # noqa: E402
 
 
 def page_figures(job: tuple[str, str, str]) -> dict:
@@ -42,7 +40,7 @@ def page_figures(job: tuple[str, str, str]) -> dict:
     for fast in (True, False, True, False):
         kind = "fast" if fast else "full"
         started = time.perf_counter()
-        result = trafilatura.bare_extraction(raw, url=gold.get("url"), fast=fast, **PARAMS)
+        result = trafilatura.bare_extraction(raw, url=gold.get("url"), **extraction_options(fast))
         out[f"s_{kind}"] = min(out.get(f"s_{kind}", float("inf")), time.perf_counter() - started)
         text = (result.text or "") if result is not None else ""
         out[f"f1_{kind}"], out[f"chars_{kind}"] = word_f1(text, gold["text"]).f1, len(text)

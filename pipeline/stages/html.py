@@ -59,6 +59,19 @@ def release_caches() -> None:
             cache_clear()
 
 
+def date_options(extensive: bool) -> dict:
+    """What pagewash asks of htmldate, through trafilatura or directly: the original publication date, and the page's
+    text searched only when `extensive`. A new dict each call: trafilatura keeps the one it is given."""
+    return {"extensive_search": extensive, "original_date": True}
+
+
+def extraction_options(fast: bool) -> dict:
+    """`trafilatura.bare_extraction`'s options as the stage calls it (bench/html_fast.py times the same call): no
+    comments, with metadata, the markup's date only (the text search is `free_text_date`'s)."""
+    return {"include_comments": False, "with_metadata": True, "deduplicate": False, "fast": fast,
+            "date_extraction_params": date_options(False)}
+
+
 def free_text_date(html: str, url: str | None, vocab: Vocabulary) -> str | None:
     """htmldate's extensive search (dates printed in the page's text, not only in its markup), for a page whose
     markup gives none (`[html] extensive_date_search`), and only when the page prints a full calendar date somewhere
@@ -70,7 +83,7 @@ def free_text_date(html: str, url: str | None, vocab: Vocabulary) -> str | None:
     if not vocab.date_spans.search(html):
         return None
     try:
-        found = find_date(html, extensive_search=True, original_date=True, url=url)
+        found = find_date(html, url=url, **date_options(True))
     except Exception:  # noqa: BLE001 - the date is optional: a failure in the date library must not cost the page
         return None
     return None if not found or found.endswith("-01-01") else found
@@ -89,10 +102,7 @@ class ExtractHtml(Stage):
         html = doc.text
         url = doc.metadata.get("url")
         options = self.config.html
-        result = trafilatura.bare_extraction(
-            html, url=url, include_comments=False, with_metadata=True, deduplicate=False, fast=options.fast,
-            date_extraction_params={"extensive_search": False, "original_date": True},
-        )
+        result = trafilatura.bare_extraction(html, url=url, **extraction_options(options.fast))
         text = normalise_text(result.text or "") if result is not None else ""
         if not text.strip():  # nothing found: the rendered page goes down the text chain (`stages.CHAINS`)
             doc.text = normalise_text(render_text(html))
