@@ -279,7 +279,7 @@ def page_f1(page: dict, p: np.ndarray, gold: str) -> np.ndarray:
     if any(markers.after) or any(markers.before):  # the section cuts, as clean_with_model makes them
         for row in keep:
             kept = row.tolist()
-            apply_cuts(markers, kept, [None] * len(kept), page["words"])
+            apply_cuts(markers, kept, [None] * len(kept), page["words"], p)
             row[:] = kept
     pred = keep.astype(np.float64) @ counts
     overlap = np.minimum(pred[:, :other], ref[None, :]).sum(axis=1)

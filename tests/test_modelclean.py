@@ -260,7 +260,7 @@ def test_training_scores_every_threshold_pair_as_the_metric_does(rows, gold):
 
     n_rows = len(rows)
     markers = SectionMarkers([j == 5 for j in range(n_rows)], [j == 1 for j in range(n_rows)],
-                             [j == 2 for j in range(n_rows)])
+                             [j == 2 for j in range(n_rows)], [j % 3 == 0 for j in range(n_rows)])
     page = {"trimmed": [r[0] for r in rows], "drop": np.array([r[2] for r in rows], dtype=bool),
             "vote": np.array([r[3] for r in rows], dtype=bool), "markers": markers,
             "words": [len(r[0].split()) for r in rows]}
@@ -268,6 +268,61 @@ def test_training_scores_every_threshold_pair_as_the_metric_does(rows, gold):
     fast = train_cleaner.page_f1(page, p, gold)
     for n, (t, k) in enumerate(train_cleaner.PAIRS):
         keep = (((p >= np.where(page["vote"], k, t)) | np.array(markers.forced, dtype=bool)) & ~page["drop"]).tolist()
-        apply_cuts(markers, keep, [None] * n_rows, page["words"])
+        apply_cuts(markers, keep, [None] * n_rows, page["words"], p)
         text = "\n".join(line for line, kept in zip(page["trimmed"], keep, strict=True) if kept)
         assert math.isclose(fast[n], word_f1(text, gold).f1, abs_tol=1e-12)
+
+
+def _cut_page(thread_below: bool, marker_at: int):
+    """Ten kept lines of 40 words, a `cut_after` marker at `marker_at`; body probabilities 0.95 (a confident
+    story)."""
+    import numpy as np
+
+    from pipeline.clean.modelclean import SectionMarkers
+
+    n = 10
+    markers = SectionMarkers([j == marker_at for j in range(n)], [False] * n, [False] * n, [thread_below] * n)
+    keep = [j != marker_at for j in range(n)]
+    return markers, keep, [None] * n, [40] * n, np.full(n, 0.95)
+
+
+def test_an_early_section_marker_above_a_confident_story_does_not_cut_it():
+    from pipeline.clean.modelclean import apply_cuts
+    from pipeline.clean.textclean import SIG_CUT_AFTER
+
+    # a "Related" box after 4 of 9 story paragraphs, nothing below it reads as a comment thread: the story stays
+    markers, keep, rule_of, words, body = _cut_page(thread_below=False, marker_at=4)
+    assert apply_cuts(markers, keep, rule_of, words, body) is None
+    assert keep == [j != 4 for j in range(10)] and set(rule_of) == {None}
+    # the same marker with a comment thread below it cuts, as does any marker without the model's probabilities
+    for thread, probabilities in ((True, True), (False, False)):
+        markers, keep, rule_of, words, body = _cut_page(thread_below=thread, marker_at=4)
+        assert apply_cuts(markers, keep, rule_of, words, body if probabilities else None) == 4
+        assert keep[:4] == [True] * 4 and not any(keep[5:]) and rule_of[5:] == [SIG_CUT_AFTER] * 5
+    # past the middle of the kept text a marker cuts, thread or not
+    markers, keep, rule_of, words, body = _cut_page(thread_below=False, marker_at=6)
+    assert apply_cuts(markers, keep, rule_of, words, body) == 6 and not any(keep[7:])
+    # below an early marker, a story the model doubts (< CONFIDENT_BODY) is cut
+    markers, keep, rule_of, words, body = _cut_page(thread_below=False, marker_at=4)
+    assert apply_cuts(markers, keep, rule_of, words, body * 0.5) == 4
+
+
+def test_section_markers_see_a_comment_thread_below_a_marker():
+    from pipeline.clean.modelclean import THREAD_WINDOW, prepare, section_markers
+
+    story = [f"Paragraph {k} of the story tells the reader what the council decided and why it matters now."
+             for k in range(6)]
+    thread = ["Comments", "Jane Doe says:", "I agree with every word of this.", "Reply"]
+    quiet = ["Related Articles", *story]
+    stop = frozenset({"the", "of", "and", "what", "why", "it", "with", "this", "every", "now"})
+    for lines, marker, expected in ((story + thread, "Comments", True), (story + quiet, "Related Articles", False)):
+        page = prepare(lines, _RULES, stop)
+        markers = section_markers(page)
+        j = page.trimmed.index(marker)
+        assert markers.after[j], marker
+        assert markers.thread[j] is expected
+    far = story + ["Comments"] + story * 11 + ["Reply"]  # a thread word beyond the window does not count
+    page = prepare(far, _RULES, stop)
+    j = page.trimmed.index("Comments")
+    assert page.trimmed.index("Reply") - j > THREAD_WINDOW
+    assert section_markers(page).thread[j] is False

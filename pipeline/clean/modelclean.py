@@ -6,7 +6,9 @@ one feature matrix for the page (linefeatures), the model's probabilities, then 
 - a line a user `drop` (or `cut_after`/`cut_before` marker) rule matches is dropped with the rule's id, whatever
   the model says; a line a `keep` rule matches is kept (a drop rule matching the same line still wins);
 - a section marker inside the article cuts what follows it (`cut_after`) or what precedes it (`cut_before`), as
-  in the heuristic cleaner, once enough article is on the right side of it;
+  in the heuristic cleaner, once enough article is on the right side of it; a `cut_after` marker above the middle
+  of the kept text cuts only where a comment thread may follow or where little confident article text does (a
+  "Related" or "Share" box printed above the story, or inside it, does not cut the story);
 - otherwise a line is kept when its body probability reaches the model's threshold for it: a model trained with
   the heuristic's vote stores two, a lower one for the lines the heuristic cleaner keeps and one for the lines it
   drops (the two cleaners err on different lines: docs/model.md, "The heuristic's vote"); `[clean] threshold`
@@ -27,11 +29,17 @@ import numpy as np
 from ..config import CleanConfig
 from ..document import LineVerdict
 from ..rules import RuleSet
-from .linefeatures import RuleHits, line_matrix
+from .linefeatures import BASE_NAMES, RuleHits, line_matrix
 from .linemodel import META_CLASSES, LineModel, LineScores
 from .textclean import SIG_CUT_AFTER, SIG_CUT_BEFORE, SIG_DUPLICATE, ScreenedLines, clean_lines, screen_lines
 
 _SENTENCE_END = tuple('.!?。！？…"”»')
+# A `cut_after` marker above EARLY_CUT_SHARE of the kept words cuts only where a comment-thread word (reply, wrote,
+# comments, ago, …) is printed in the THREAD_WINDOW lines below it, or where the confident body below it (lines
+# the model gives CONFIDENT_BODY or more) has fewer words than the kept text above it (docs/model.md, "Early section
+# cuts": chosen on the out-of-fold pages of every source, and no source lost by it)
+EARLY_CUT_SHARE, THREAD_WINDOW, CONFIDENT_BODY = 0.5, 60, 0.9
+_COMMENT = BASE_NAMES.index("comment")
 BODY, BOILERPLATE, BLANK = "body", "boilerplate", "blank"
 
 
@@ -136,7 +144,7 @@ def clean_with_model(text: str, rules: RuleSet, stopwords: frozenset[str], confi
         elif hits.keep[j] is not None:
             keep[j] = True
     words = [len(t.split()) for t in page.trimmed]
-    cut_at = apply_cuts(section_markers(page), keep, rule_of, words)
+    cut_at = apply_cuts(section_markers(page), keep, rule_of, words, scores.body)
     by_row = dict(zip(page.rows, range(n), strict=True))
     labels, probabilities = _classes(scores.body, scores.meta, threshold)
     verdicts: list[LineVerdict] = []
@@ -168,12 +176,14 @@ def clean_with_model(text: str, rules: RuleSet, stopwords: frozenset[str], confi
 @dataclass(frozen=True)
 class SectionMarkers:
     """Of a page's worded lines: the `cut_after` and `cut_before` markers that stand alone (a marker ending in a
-    colon, or glued to an unfinished sentence above it, is a link inside the text), and the lines a `keep` rule
-    forces in (a cut spares them)."""
+    colon, or glued to an unfinished sentence above it, is a link inside the text), the lines a `keep` rule
+    forces in (a cut spares them), and below which lines a comment thread may follow (a comment-thread word in
+    the THREAD_WINDOW lines below; none given: everywhere)."""
 
     after: list[bool]
     before: list[bool]
     forced: list[bool]
+    thread: list[bool] | None = None
 
 
 def section_markers(page: PreparedPage) -> SectionMarkers:
@@ -184,15 +194,22 @@ def section_markers(page: PreparedPage) -> SectionMarkers:
 
     hits = page.hits
     n = len(page.rows)
+    thread = None
+    if n:
+        ahead = np.concatenate(([0.0], np.cumsum(page.features[:, _COMMENT])))  # ahead[j]: comment words above j
+        below = np.minimum(np.arange(n) + 1 + THREAD_WINDOW, n)
+        thread = (ahead[below] - ahead[np.arange(n) + 1] > 0).tolist()
     return SectionMarkers([hits.cut_after[j] is not None and standalone(j) for j in range(n)],
                           [hits.cut_before[j] is not None and standalone(j) for j in range(n)],
-                          [hit is not None for hit in hits.keep])
+                          [hit is not None for hit in hits.keep], thread)
 
 
-def apply_cuts(markers: SectionMarkers, keep: list[bool], rule_of: list[str | None], words: list[int]) -> int | None:
+def apply_cuts(markers: SectionMarkers, keep: list[bool], rule_of: list[str | None], words: list[int],
+               body: np.ndarray | None = None) -> int | None:
     """A section marker on its own line cuts the article once enough article is on the right side of it (`keep` and
-    `rule_of` are changed in place); returns the worded line of the `cut_after` marker that ended the article, if
-    one did."""
+    `rule_of` are changed in place); a `cut_after` marker above the middle of the kept text only where a comment
+    thread may follow it or little confident body does (`body`: the lines' body probabilities; None: any marker
+    cuts). Returns the worded line of the `cut_after` marker that ended the article, if one did."""
     n = len(keep)
     kept_words = [words[j] if keep[j] else 0 for j in range(n)]
     total = sum(kept_words)
@@ -200,8 +217,17 @@ def apply_cuts(markers: SectionMarkers, keep: list[bool], rule_of: list[str | No
     if not total:
         return cut_at
     before = list(itertools.accumulate(kept_words, initial=0))  # before[j]: kept words above line j
+    confident = None  # confident[j]: words of the kept lines from j on that the model is sure are body
+    if body is not None and markers.thread is not None:
+        sure = [w if k and p >= CONFIDENT_BODY else 0 for w, k, p in zip(kept_words, keep, body.tolist(), strict=True)]
+        confident = list(itertools.accumulate(reversed(sure), initial=0))[::-1]
+
+    def early_and_doubtful(j: int) -> bool:  # a marker above the story's middle, a confident story below it
+        return (confident is not None and before[j] < EARLY_CUT_SHARE * total and not markers.thread[j]
+                and confident[j + 1] >= before[j])
+
     for j in range(n):
-        if markers.after[j] and before[j] >= min(150, 0.25 * total):
+        if markers.after[j] and before[j] >= min(150, 0.25 * total) and not early_and_doubtful(j):
             for k in range(j + 1, n):
                 if keep[k] and not markers.forced[k]:
                     keep[k], rule_of[k] = False, SIG_CUT_AFTER
