@@ -326,3 +326,14 @@ def test_section_markers_see_a_comment_thread_below_a_marker():
     j = page.trimmed.index("Comments")
     assert page.trimmed.index("Reply") - j > THREAD_WINDOW
     assert section_markers(page).thread[j] is False
+
+
+def test_a_sidebar_the_model_barely_keeps_is_not_enough_article_above_a_marker():
+    from pipeline.clean.modelclean import apply_cuts
+
+    # six kept lines above the marker that the model barely believes (a sidebar, P 0.5), a confident story below
+    markers, keep, rule_of, words, body = _cut_page(thread_below=True, marker_at=6)
+    body[:6] = 0.5
+    assert apply_cuts(markers, keep, rule_of, words, body) is None and set(rule_of) == {None}
+    body[:6] = 0.95  # the same lines as likely article: the marker ends it
+    assert apply_cuts(markers, keep, rule_of, words, body) == 6

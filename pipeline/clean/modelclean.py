@@ -37,8 +37,9 @@ _SENTENCE_END = tuple('.!?。！？…"”»')
 # A `cut_after` marker above EARLY_CUT_SHARE of the kept words cuts only where a comment-thread word (reply, wrote,
 # comments, ago, …) is printed in the THREAD_WINDOW lines below it, or where the confident body below it (lines
 # the model gives CONFIDENT_BODY or more) has fewer words than the kept text above it (docs/model.md, "Early section
-# cuts": chosen on the out-of-fold pages of every source, and no source lost by it)
-EARLY_CUT_SHARE, THREAD_WINDOW, CONFIDENT_BODY = 0.5, 60, 0.9
+# cuts": chosen on the out-of-fold pages of every source, and no source lost by it). "Enough article above" a marker
+# counts the kept lines the model gives LIKELY_BODY or more (a sidebar kept at P 0.5 above the story is not article)
+EARLY_CUT_SHARE, THREAD_WINDOW, CONFIDENT_BODY, LIKELY_BODY = 0.5, 60, 0.9, 0.6
 _COMMENT = BASE_NAMES.index("comment")
 BODY, BOILERPLATE, BLANK = "body", "boilerplate", "blank"
 
@@ -208,8 +209,9 @@ def apply_cuts(markers: SectionMarkers, keep: list[bool], rule_of: list[str | No
                body: np.ndarray | None = None) -> int | None:
     """A section marker on its own line cuts the article once enough article is on the right side of it (`keep` and
     `rule_of` are changed in place); a `cut_after` marker above the middle of the kept text only where a comment
-    thread may follow it or little confident body does (`body`: the lines' body probabilities; None: any marker
-    cuts). Returns the worded line of the `cut_after` marker that ended the article, if one did."""
+    thread may follow it or little confident body does (`body`: the lines' body probabilities, of which "enough
+    article" counts the likely lines; None: every kept line counts and any marker cuts). Returns the worded line of
+    the `cut_after` marker that ended the article, if one did."""
     n = len(keep)
     kept_words = [words[j] if keep[j] else 0 for j in range(n)]
     total = sum(kept_words)
@@ -217,17 +219,22 @@ def apply_cuts(markers: SectionMarkers, keep: list[bool], rule_of: list[str | No
     if not total:
         return cut_at
     before = list(itertools.accumulate(kept_words, initial=0))  # before[j]: kept words above line j
+    article, article_total = before, total  # the article the cut_after test counts above a marker
     confident = None  # confident[j]: words of the kept lines from j on that the model is sure are body
-    if body is not None and markers.thread is not None:
-        sure = [w if k and p >= CONFIDENT_BODY else 0 for w, k, p in zip(kept_words, keep, body.tolist(), strict=True)]
-        confident = list(itertools.accumulate(reversed(sure), initial=0))[::-1]
+    if body is not None:
+        probabilities = body.tolist()
+        likely = [w if p >= LIKELY_BODY else 0 for w, p in zip(kept_words, probabilities, strict=True)]
+        article, article_total = list(itertools.accumulate(likely, initial=0)), sum(likely)
+        if markers.thread is not None:
+            sure = [w if p >= CONFIDENT_BODY else 0 for w, p in zip(kept_words, probabilities, strict=True)]
+            confident = list(itertools.accumulate(reversed(sure), initial=0))[::-1]
 
     def early_and_doubtful(j: int) -> bool:  # a marker above the story's middle, a confident story below it
         return (confident is not None and before[j] < EARLY_CUT_SHARE * total and not markers.thread[j]
                 and confident[j + 1] >= before[j])
 
     for j in range(n):
-        if markers.after[j] and before[j] >= min(150, 0.25 * total) and not early_and_doubtful(j):
+        if markers.after[j] and article[j] >= min(150, 0.25 * article_total) and not early_and_doubtful(j):
             for k in range(j + 1, n):
                 if keep[k] and not markers.forced[k]:
                     keep[k], rule_of[k] = False, SIG_CUT_AFTER
