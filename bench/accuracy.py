@@ -1,11 +1,13 @@
 """Accuracy on the WCXB dev set and the train/ sources, beside baselines measured in the same run.
 
     python bench/accuracy.py [--shared ../shared] [--only dumps|html|train] [--renderer bs4] [--limit N]
-        [--cv-dir bench/.cache/cleaner] [--train-data bench/.cache/train_data]
+        [--cv-dir bench/.cache/cleaner] [--train-data bench/.cache/train_data] [--wrap 80]
 
 Text dumps (`wcxb-dev/dumps/{bs4,inscriptis}`): the learned cleaner under grouped cross-validation (each page
 cleaned by the fold model that never saw its site: `--cv-dir`, written by bench/train_cleaner.py) beside the
 heuristic cleaner (`[clean] method = "heuristic"`), keep-every-line and keep-lines-of-10-or-more-words.
+`--wrap N` hard-wraps those dumps at N columns first, as lynx and w3m print a page (each piece keeps its line's
+indentation): how both cleaners, and their titles above all, hold up on a renderer that wraps.
 train/ (`--only train`): leave-one-source-out, each source's bs4 and inscriptis renderings from the training data
 cleaned by the fold model that never saw that source, beside the heuristic.
 HTML (`html/`): pagewash beside plain `trafilatura.extract` (no comments, metadata from its JSON output).
@@ -22,6 +24,7 @@ import json
 import multiprocessing
 import re
 import sys
+import textwrap
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,6 +43,21 @@ _WORD = re.compile(r"\w+")
 
 def keep_everything(text: str) -> str:
     return text
+
+
+def hard_wrap(text: str, width: int) -> str:
+    """`text` with every line longer than `width` columns broken between words, as lynx and w3m print a page: the
+    pieces keep the line's indentation (up to half the width)."""
+    out = []
+    for line in text.split("\n"):
+        if len(line) <= width:
+            out.append(line)
+            continue
+        indent = line[: len(line) - len(line.lstrip())]
+        indent = indent if len(indent) <= width // 2 else ""
+        out.extend(textwrap.wrap(line.strip(), width, initial_indent=indent, subsequent_indent=indent,
+                                 break_long_words=False, break_on_hyphens=False) or [line])
+    return "\n".join(out)
 
 
 def keep_long_lines(text: str) -> str:
@@ -154,6 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", choices=["dumps", "train", "html"], help="one part only")
     parser.add_argument("--limit", type=int, default=0, help="first N pages (per source) only: quick checks")
     parser.add_argument("--worst", type=int, default=0, help="list the N pages with the lowest F1")
+    parser.add_argument("--wrap", type=int, default=0, help="hard-wrap the wcxb-dev dumps at N columns first")
     parser.add_argument("--workers", type=int, default=multiprocessing.cpu_count())
     parser.add_argument("--cv-dir", type=Path, default=ROOT / "bench" / ".cache" / "cleaner")
     parser.add_argument("--train-data", type=Path, default=ROOT / "bench" / ".cache" / "train_data")
@@ -191,8 +210,11 @@ def main(argv: list[str] | None = None) -> int:
                 dumps = dumps[: args.limit]
             jobs = []
             for dump in dumps:
-                jobs.append((str(dump), dump.read_bytes(), cleaner_of(f"wcxb-dev-{dump.name.split('.')[0]}")))
-                jobs.append((str(dump), dump.read_bytes(), "heuristic"))
+                data = dump.read_bytes()
+                if args.wrap:
+                    data = hard_wrap(gzip.decompress(data).decode("utf-8", errors="replace"), args.wrap).encode()
+                jobs.append((str(dump), data, cleaner_of(f"wcxb-dev-{dump.name.split('.')[0]}")))
+                jobs.append((str(dump), data, "heuristic"))
             results = pool.map(_clean_bytes, jobs, chunksize=8)
             for n, dump in enumerate(dumps):
                 (text, meta), (h_text, h_meta) = results[2 * n], results[2 * n + 1]
@@ -206,8 +228,9 @@ def main(argv: list[str] | None = None) -> int:
                 model_all.add(text, gold, meta)
                 heuristic_all.add(h_text, gold, h_meta)
                 worst.append((word_f1(text, gold["text"]).f1, renderer, page_id))
+            wrapped = f", wrapped at {args.wrap}" if args.wrap else ""
             for name, tally in tallies.items():
-                print(tally.row(f"{name} (wcxb-dev {renderer})"))
+                print(tally.row(f"{name} (wcxb-dev {renderer}{wrapped})"))
             for f1, rend, page_id in sorted(worst)[: args.worst]:
                 print(f"  worst: {rend}/{page_id} F1={f1:.3f}", file=sys.stderr)
         if len(renderers) > 1:

@@ -38,10 +38,14 @@ class LineVerdict:
 class LineReport:
     """What a cleaner decided about every line of the page (`verdicts`, in input order) and what it saw to decide
     it (`evidence`: the heuristic's `TextCleaning` with its per-line features, or the model's `ModelCleanResult`
-    with its probabilities), for the header stage and `explain`."""
+    with its probabilities), for the header stage and `explain`; `widths`: each input line's printed length (trailing
+    white space off) and `wrap`: the column a hard-wrapped dump was wrapped at (None: not wrapped), from which the
+    header reads a title printed over two lines or more."""
 
     verdicts: list[LineVerdict]
     evidence: object | None = None
+    widths: list[int] | None = None
+    wrap: int | None = None
 
     def kept_text(self) -> str:
         return "\n".join(v.text for v in self.verdicts if v.kept)

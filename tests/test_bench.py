@@ -226,3 +226,19 @@ def test_heuristic_tuning_scores_a_cell_with_the_candidate_chosen_without_its_so
     assert chosen[0, 0] == 0 and figure[0, 0] == 0.5
     # cell (1, 1) is scored by the best on cell (0, 0): candidate 1
     assert chosen[1, 1] == 1 and figure[1, 1] == 0.7
+
+
+def test_accuracy_hard_wraps_dumps_as_a_wrapping_renderer_prints_them():
+    spec = importlib.util.spec_from_file_location("accuracy_bench", ROOT / "bench" / "accuracy.py")
+    accuracy = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(accuracy)
+    line = "   " + " ".join(f"word{k}" for k in range(40))
+    wrapped = accuracy.hard_wrap(f"Title\n\n{line}\nhttps://example.com/{'x' * 90}", 60)
+    pieces = wrapped.split("\n")
+    assert pieces[:2] == ["Title", ""] and pieces[-1].startswith("https://")  # short lines and long words stay whole
+    assert all(len(piece) <= 60 and piece.startswith("   word") for piece in pieces[2:-1])
+    assert " ".join(piece.strip() for piece in pieces[2:-1]) == line.strip()
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "accuracy.py"), "--limit", "2", "--workers", "1", "--only", "dumps",
+         "--renderer", "bs4", "--wrap", "60"], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert "| heuristic (wcxb-dev bs4, wrapped at 60) | 2 |" in proc.stdout

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import textwrap
 from datetime import date
 
 import numpy as np
@@ -12,7 +13,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from pipeline.clean.dates import _MONTHS, _plain_english, dateparser_date, parse_date
-from pipeline.clean.header import META_TITLE, strip_value, without_list_marker
+from pipeline.clean.header import META_TITLE, strip_value, without_list_marker, wrap_width, wrapped_run
 from pipeline.clean.header_candidates import (
     AUTHOR_FEATURES,
     TITLE_CANDIDATES,
@@ -443,3 +444,66 @@ def test_the_model_headers_author_value_reads_any_line_without_failing(line):
     """A byline's names are read from untrusted text: any line gives a string or None (`and, MS` once failed)."""
     value = _author_value(line, load_rules(()))
     assert value is None or isinstance(value, str)
+
+
+# --- hard-wrapped dumps -----------------------------------------------------------------------------------
+
+LONG_TITLE = ("Council Approves Harbour District Plan After Two Years of Debate Over Flooding and Housing on the Old "
+              "Docks")
+
+
+def _wrapped(lines: list[str], width: int) -> list[str]:
+    return [piece for line in lines
+            for piece in (textwrap.wrap(line, width, break_long_words=False) if len(line) > width else [line])]
+
+
+@pytest.mark.parametrize("width", [72, 79])
+@pytest.mark.parametrize("method", ["heuristic", "model"])
+def test_a_headline_hard_wrapped_over_two_lines_is_read_whole(width, method):
+    """lynx and w3m wrap at ~80 columns: a long headline takes two lines of the dump, and both leave the text."""
+    lines = [LONG_TITLE if line == TITLE else line for line in header_dump(with_menu=True)]
+    wrapped = _wrapped(lines, width)
+    assert LONG_TITLE not in wrapped and wrap_width(wrapped) == max(len(line) for line in wrapped if " " in line)
+    outcome = Pipeline(load_config(clean={"method": method})).process(page(wrapped))
+    assert outcome.document.metadata["title"] == LONG_TITLE
+    tail = LONG_TITLE[len(textwrap.wrap(LONG_TITLE, width)[0]) + 1:]
+    assert tail not in outcome.document.text.split("\n")
+
+
+def test_a_dump_with_one_line_a_paragraph_is_not_wrapped():
+    lines = header_dump(with_menu=True)
+    assert wrap_width(lines) is None
+    assert wrap_width(["a " * 40] * 7) is None and wrap_width(["a " * 40] * 8) == 79
+    assert wrap_width(["a " * 100] * 20) is None  # wider than any terminal
+    # a long URL overruns the width a wrapped dump was broken at; a line of words does not
+    assert wrap_width(["a " * 40] * 8 + ["https://example.com/" + "x" * 90]) == 79
+
+
+def _verdicts(lines: list[str]) -> list[LineVerdict]:
+    return [LineVerdict(i, line.strip(), bool(line.strip()), None) for i, line in enumerate(lines)]
+
+
+def test_a_wrapped_run_stops_at_a_sentence_end_a_short_line_a_blank_and_a_repeat():
+    lines = ["Council Approves Harbour District Plan After Two Years of Debate Over",  # 70 columns
+             "Flooding and the Old Docks",
+             "by Jane Doe", "", "Council Approves Harbour District Plan After Two Years of Debate Over",
+             "Council Approves Harbour District Plan", "The council met on Tuesday and voted for the plan in the end.",
+             "It was late."]
+    verdicts, widths = _verdicts(lines), [len(line) for line in lines]
+    assert wrapped_run(verdicts, widths, 0, 72) == (0, 1)
+    assert wrapped_run(verdicts, widths, 1, 72) == (0, 1)  # from the second piece too
+    assert wrapped_run(verdicts, widths, 0, 90) == (0, 0)  # 70 + 1 + 8 columns fit in 90: not wrapped there
+    assert wrapped_run(verdicts, widths, 4, 72) == (4, 4)  # the next line repeats it
+    assert wrapped_run(verdicts, widths, 6, 63) == (6, 6)  # a sentence ends the line
+    assert wrapped_run(verdicts, widths, 0, None) == (0, 0)
+
+
+@given(st.lists(st.text(alphabet=st.sampled_from("ab .?\t"), max_size=30), max_size=20), st.integers(0, 25),
+       st.one_of(st.none(), st.integers(1, 40)))
+def test_a_wrapped_run_holds_its_line_and_stays_on_the_page(lines, line, width):
+    verdicts, widths = _verdicts(lines), [len(text.rstrip()) for text in lines]
+    if line >= len(lines):
+        return
+    first, last = wrapped_run(verdicts, widths, line, width)
+    assert 0 <= first <= line <= last < len(lines) and last - first < 4
+    assert all(verdicts[k].text for k in range(first, last + 1)) or first == last

@@ -8,6 +8,7 @@ next to the byline or in the article's dateline, never a page-top "today" date f
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -36,6 +37,63 @@ class Header:
     sitename: str | None = None
     title_line: int | None = None
     provenance: dict[str, str] = field(default_factory=dict)
+
+
+# A hard-wrapped dump (lynx and w3m wrap at 79-80 columns, scrapers at 72 or 76) prints a long headline over two or
+# more lines; the header reads such a run as one title. A dump is taken as wrapped at W, its longest line of two words
+# or more (a wrapped line is broken between words, so only a single long word, a URL, overruns W), when W is at most
+# WRAP_MAX_WIDTH and WRAP_MIN_LINES lines reach within WRAP_NEAR columns of it.
+WRAP_MAX_WIDTH, WRAP_NEAR, WRAP_MIN_LINES, WRAP_MAX_LINES = 132, 10, 8, 4
+_WRAP_ENDS = tuple(".!?")
+
+
+def wrap_width(lines: Sequence[str]) -> int | None:
+    """The column the dump's `lines` were hard-wrapped at, or None when its paragraphs are one line each."""
+    widths = [len(line) for line in map(str.rstrip, lines) if " " in line.lstrip()]
+    if len(widths) < WRAP_MIN_LINES:
+        return None
+    width = max(widths)
+    if width > WRAP_MAX_WIDTH or sum(w >= width - WRAP_NEAR for w in widths) < WRAP_MIN_LINES:
+        return None
+    return width
+
+
+def wrapped_run(verdicts: list[LineVerdict], widths: Sequence[int] | None, line: int,
+                width: int | None) -> tuple[int, int]:
+    """The input lines `first..last` around `line` that print one line of text hard-wrapped at `width`: each but the
+    last fills its line (the next line's first word would not have fitted), none ends a sentence, and the next is
+    printed right below it, not repeating it. `(line, line)` when the dump is not wrapped."""
+    if width is None or widths is None:
+        return line, line
+
+    def continues(a: int) -> bool:  # input line a goes on at line a + 1
+        if a < 0 or a + 1 >= len(verdicts):
+            return False
+        upper, lower = verdicts[a].text, verdicts[a + 1].text
+        if not upper or not lower or upper.endswith(_WRAP_ENDS) or widths[a] > width:
+            return False
+        if widths[a] + 1 + len(lower.split()[0]) <= width:
+            return False
+        lower_words = set(lower.casefold().split())
+        return len(lower_words & set(upper.casefold().split())) < 0.5 * len(lower_words)
+
+    first = last = line
+    while last - first + 1 < WRAP_MAX_LINES and continues(first - 1):
+        first -= 1
+    while last - first + 1 < WRAP_MAX_LINES and continues(last):
+        last += 1
+    return first, last
+
+
+def joined_title(verdicts: list[LineVerdict], widths: Sequence[int] | None, width: int | None,
+                 line: int) -> tuple[range, str]:
+    """The input lines of the title printed at `line` (more than one where a hard-wrapped dump broke it) and their
+    text, joined; one line when the joined text would be longer than a title."""
+    first, last = wrapped_run(verdicts, widths, line, width)
+    text = " ".join(verdicts[k].text for k in range(first, last + 1))
+    if last > first and len(text.split()) <= MAX_TITLE_WORDS:
+        return range(first, last + 1), text
+    return range(line, line + 1), verdicts[line].text
 
 
 # A list item's marker as renderers print it ("* ", "o ", "+ ", "• ", "2. "): a headline rendered inside a list
@@ -93,8 +151,12 @@ def analyse_header(
     rules: RuleSet,
     config: CleanConfig,
     language: str | None = None,
+    widths: Sequence[int] | None = None,
+    width: int | None = None,
 ) -> Header:
-    """Find title, author, date and site; mark header lines in the article as dropped, with their id."""
+    """Find title, author, date and site; mark header lines in the article as dropped, with their id (`widths`:
+    each input line's printed length, `width`: the column the dump was hard-wrapped at, for a title printed over
+    two lines or more)."""
     header = Header()
     header.sitename = _find_sitename(verdicts, rules, header)
     if header.sitename:
@@ -110,7 +172,8 @@ def analyse_header(
     # Byline just above the article (or in its first lines) anchors the title; else the title
     # anchors the byline, which then follows it.
     byline_at = _find_byline(list(reversed(window)) + lead, rules, header)
-    _find_title(verdicts, window, features, byline_at, first, header, rules.vocab)
+    wrapped = (widths, width)
+    _find_title(verdicts, window, features, byline_at, first, header, rules.vocab, wrapped)
     if byline_at is None and header.title_line is not None:
         after = [v for v in verdicts[header.title_line + 1:header.title_line + 1 + config.header_lines]
                  if v.label != BLANK]
@@ -223,7 +286,8 @@ def _good_words_after(verdicts: list[LineVerdict], features: list[LineFeatures |
     return after
 
 
-def _find_title(verdicts, window, features, byline_at, first, header: Header, vocab: Vocabulary) -> None:
+def _find_title(verdicts, window, features, byline_at, first, header: Header, vocab: Vocabulary,
+                wrapped: tuple[Sequence[int] | None, int | None] = (None, None)) -> None:
     """The headline: a line echoing the page title, else the nearest title-like line above the article.
 
     Among lines that repeat a part of the page's first line (the <title>), or that the page prints
@@ -261,14 +325,15 @@ def _find_title(verdicts, window, features, byline_at, first, header: Header, vo
                 choice = v
                 break
     if choice is None:
-        _title_from_page_title(verdicts, features, first_line, first, header, vocab)
+        _title_from_page_title(verdicts, features, first_line, first, header, vocab, wrapped)
         return
-    header.title = without_list_marker(choice.text)
+    pieces, text = joined_title(verdicts, *wrapped, choice.index)
+    header.title = without_list_marker(text)
     header.title_line = choice.index
     header.provenance["title"] = "text:header"
-    title_key = line_key(choice.text)
+    title_keys = {features[k].key for k in pieces if features[k] is not None}
     for v in verdicts:
-        if v.kept and features[v.index].key == title_key:
+        if (v.kept and features[v.index].key in title_keys) or (v.index in pieces and v.index != choice.index):
             _drop(v, SIG_TITLE)
     kept_words = [(v.index, len(v.text.split())) for v in verdicts if v.kept]
     above = sum(w for i, w in kept_words if i < choice.index)
@@ -279,12 +344,15 @@ def _find_title(verdicts, window, features, byline_at, first, header: Header, vo
 
 
 def _title_from_page_title(verdicts, features, first_line: int, first: int, header: Header,
-                           vocab: Vocabulary) -> None:
+                           vocab: Vocabulary, wrapped: tuple[Sequence[int] | None, int | None] = (None, None)) -> None:
     """No headline in the body: the page's first line, less a `| Site` suffix, stands for it."""
     v = verdicts[first_line]
     if first_line >= first or v.label == GOOD or not _title_like(v, features[first_line], vocab):
         return
-    header.title = _headline_of(v.text, vocab)
+    pieces, text = joined_title(verdicts, *wrapped, first_line)
+    if pieces.stop > first:
+        text = v.text
+    header.title = _headline_of(text, vocab)
     header.provenance["title"] = "text:page-title"
 
 
@@ -300,7 +368,7 @@ def _pull_lead_heading(verdicts, features, header: Header, vocab: Vocabulary) ->
         return
     v = verdicts[i]
     feats = features[i]
-    if v.rule_id is None or v.label == BAD or feats is None or v.label == GOOD:
+    if v.rule_id is None or v.rule_id == SIG_TITLE or v.label == BAD or feats is None or v.label == GOOD:
         return
     title_key = line_key(header.title) if header.title else None
     if feats.key == title_key or _is_dateish(v.text, vocab) or feats.words > MAX_TITLE_WORDS:

@@ -3,7 +3,7 @@ and date, read into a `Header` with the same parsers as the heuristic header (`h
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,6 +24,7 @@ from .header import (
     _headline_of,
     _is_dateish,
     _match_meta,
+    joined_title,
 )
 from .header_candidates import _TOKEN, _author_value, _title_value, author_candidates, title_candidates
 
@@ -61,14 +62,16 @@ def metadata_probabilities(meta: np.ndarray, article_end: int | None) -> np.ndar
 
 def header_from_model(verdicts: list[LineVerdict], meta: np.ndarray, rows: list[int], rules: RuleSet,
                       language: str | None = None, article_end: int | None = None,
-                      rankers: HeaderRankers | None = None, stopwords: frozenset[str] = frozenset()) -> Header:
+                      rankers: HeaderRankers | None = None, stopwords: frozenset[str] = frozenset(),
+                      widths: Sequence[int] | None = None, width: int | None = None) -> Header:
     """Title, author and date from the lines the model found likeliest for each (`meta`: rows x (other, title,
     author, date) probabilities); the site from the rules, as in the heuristic. A metadata line the body model
     dropped is relabelled `meta.title`/`meta.byline`/`meta.date`, so that explain shows it as what it became.
     `rankers` (the model's, when it has them: `LineModel.rankers`) score the likeliest title and author
     lines again from what surrounds them (`stopwords`: the page's stop list, which the author ranker reads);
     without them the likeliest line is the title, and a byline-shaped line the author before a likelier one that
-    is not."""
+    is not. A title a hard-wrapped dump printed over two lines or more is read whole (`widths`: each input line's
+    printed length, `width`: the column the dump was wrapped at; `header.joined_title`)."""
     vocab = rules.vocab
     header = Header()
     probs = metadata_probabilities(meta, article_end)
@@ -96,10 +99,14 @@ def header_from_model(verdicts: list[LineVerdict], meta: np.ndarray, rows: list[
         # no title line found: a dump opens with its title (the ranker, where there is one, has judged that line)
         j, title = 0, _title_value(verdicts[rows[0]].text, True, vocab)
     if title:
+        pieces, text = joined_title(verdicts, widths, width, rows[j])
+        if len(pieces) > 1:
+            title = _title_value(text, pieces.start == rows[0], vocab) or title
         header.title, header.title_line, header.provenance["title"] = title, rows[j], "text:model"
         anchors.append(j)
-        _as_metadata(verdicts[rows[j]], META_TITLE)
-        _drop_title_repeats(verdicts, rows, line_key(verdicts[rows[j]].text))
+        for r in pieces:
+            _as_metadata(verdicts[r], META_TITLE)
+        _drop_title_repeats(verdicts, rows, {line_key(verdicts[r].text) for r in pieces})
     # The byline: the author ranker's best candidate, where it is sure enough
     authors = []
     if named is not None:
@@ -203,14 +210,15 @@ def _page_headline(verdicts: list[LineVerdict], rows: list[int], p_title: np.nda
     return best
 
 
-def _drop_title_repeats(verdicts: list[LineVerdict], rows: list[int], key: str) -> None:
+def _drop_title_repeats(verdicts: list[LineVerdict], rows: list[int], keys: set[str]) -> None:
     """The headline printed again at the top of the kept text (a dump's <title> line and the page's heading, the
-    heading twice) is the title too: those lines leave the text, up to the first kept line that is not it."""
+    heading twice; `keys`: the line keys of the title's lines) is the title too: those lines leave the text, up to
+    the first kept line that is not it."""
     for r in rows:
         v = verdicts[r]
         if not v.kept:
             continue
-        if line_key(v.text) != key:
+        if line_key(v.text) not in keys:
             break
         _drop(v, META_TITLE)
 

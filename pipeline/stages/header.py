@@ -32,10 +32,12 @@ class ReadHeader(Stage):
         if isinstance(evidence, ModelCleanResult):
             rankers = self.model.rankers if self.model is not None else None
             header = header_from_model(verdicts, evidence.scores.meta, evidence.rows, self.rules, language,
-                                       evidence.article_end, rankers, evidence.stopwords)
+                                       evidence.article_end, rankers, evidence.stopwords, lines.widths,
+                                       lines.wrap)
         else:
             features = evidence.features if isinstance(evidence, CleanResult) else []
-            header = analyse_header(verdicts, features, self.rules, self.config.clean, language)
+            header = analyse_header(verdicts, features, self.rules, self.config.clean, language, lines.widths,
+                                    lines.wrap)
         doc.text = lines.kept_text()
         given = doc.metadata.get("provenance", {})
         doc.metadata.update(title=header.title, author=header.author, date=header.date)

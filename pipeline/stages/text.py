@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..base import Stage
+from ..clean.header import wrap_width
 from ..clean.linemodel import LineModel
 from ..clean.modelclean import clean_with_model
 from ..clean.stopwords import StopwordIndex
@@ -28,12 +29,14 @@ class ExtractText(Stage):
     def process(self, doc: Document) -> Document:
         # the site rules of the page's site, as known before cleaning: its URL's host, a sidecar's site name
         sites = site_keys(doc.metadata.get("hostname"), doc.metadata.get("sitename"))
+        lines = doc.text.split("\n")
+        widths, wrap = [len(line.rstrip()) for line in lines], wrap_width(lines)
         if self.model is not None:
             stop = self.stopwords.guess(doc.text)
             result = clean_with_model(doc.text, self.rules, stop, self.config.clean, self.model, sites)
-            doc.lines = LineReport(result.verdicts, result)
+            doc.lines = LineReport(result.verdicts, result, widths, wrap)
         else:
             heuristic = clean_lines(doc.text, self.rules, self.stopwords, self.config.clean, sites)
-            doc.lines = LineReport(heuristic.verdicts, heuristic)
+            doc.lines = LineReport(heuristic.verdicts, heuristic, widths, wrap)
         doc.text = doc.lines.kept_text()
         return doc
