@@ -13,7 +13,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from pipeline.clean.dates import _MONTHS, _plain_english, dateparser_date, parse_date
-from pipeline.clean.header import META_TITLE, strip_value, without_list_marker, wrap_width, wrapped_run
+from pipeline.clean.header import META_TITLE, strip_value, without_list_marker
 from pipeline.clean.header_candidates import (
     AUTHOR_FEATURES,
     TITLE_CANDIDATES,
@@ -24,6 +24,7 @@ from pipeline.clean.header_candidates import (
     title_candidates,
 )
 from pipeline.clean.header_model import TITLE_RANK_MIN, HeaderRankers, header_from_model, ranked_choice
+from pipeline.clean.wrapping import wrap_width, wrapped_run
 from pipeline.config import load_config
 from pipeline.document import LineVerdict, RawPage
 from pipeline.records import Counters

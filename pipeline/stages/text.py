@@ -6,11 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..base import Stage
-from ..clean.header import wrap_width
 from ..clean.linemodel import LineModel
 from ..clean.modelclean import clean_with_model
 from ..clean.stopwords import StopwordIndex
 from ..clean.textclean import clean_lines
+from ..clean.wrapping import wrap_width
 from ..config import Config
 from ..document import Document, LineReport
 from ..rules import RuleSet, site_keys

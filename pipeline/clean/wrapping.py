@@ -1,0 +1,53 @@
+"""Hard-wrapped dumps: lynx and w3m wrap a page at 79-80 columns, scrapers at 72 or 76, so a long headline takes two
+lines or more of the dump. The headers (`header`, `header_model`) read such a run of lines as one title."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ..document import LineVerdict
+
+# A dump is taken as wrapped at W, its longest line of two words or more (a wrapped line is broken between words, so
+# only a single long word, a URL, overruns W), when W is at most WRAP_MAX_WIDTH and WRAP_MIN_LINES lines reach within
+# WRAP_NEAR columns of it; a run of wrapped lines is at most WRAP_MAX_LINES long (docs/model.md, "Titles of
+# hard-wrapped dumps").
+WRAP_MAX_WIDTH, WRAP_NEAR, WRAP_MIN_LINES, WRAP_MAX_LINES = 132, 10, 8, 4
+_WRAP_ENDS = tuple(".!?")
+
+
+def wrap_width(lines: Sequence[str]) -> int | None:
+    """The column the dump's `lines` were hard-wrapped at, or None when its paragraphs are one line each."""
+    widths = [len(line) for line in map(str.rstrip, lines) if " " in line.lstrip()]
+    if len(widths) < WRAP_MIN_LINES:
+        return None
+    width = max(widths)
+    if width > WRAP_MAX_WIDTH or sum(w >= width - WRAP_NEAR for w in widths) < WRAP_MIN_LINES:
+        return None
+    return width
+
+
+def wrapped_run(verdicts: list[LineVerdict], widths: Sequence[int] | None, line: int,
+                width: int | None) -> tuple[int, int]:
+    """The input lines `first..last` around `line` that print one line of text hard-wrapped at `width`: each but the
+    last fills its line (the next line's first word would not have fitted), none ends a sentence, and the next is
+    printed right below it, not repeating it. `(line, line)` when the dump is not wrapped."""
+    if width is None or widths is None:
+        return line, line
+
+    def continues(a: int) -> bool:  # input line a goes on at line a + 1
+        if a < 0 or a + 1 >= len(verdicts):
+            return False
+        upper, lower = verdicts[a].text, verdicts[a + 1].text
+        if not upper or not lower or upper.endswith(_WRAP_ENDS) or widths[a] > width:
+            return False
+        if widths[a] + 1 + len(lower.split()[0]) <= width:
+            return False
+        lower_words = set(lower.casefold().split())
+        return len(lower_words & set(upper.casefold().split())) < 0.5 * len(lower_words)
+
+    first = last = line
+    while last - first + 1 < WRAP_MAX_LINES and continues(first - 1):
+        first -= 1
+    while last - first + 1 < WRAP_MAX_LINES and continues(last):
+        last += 1
+    return first, last
