@@ -467,17 +467,35 @@ def test_a_headline_hard_wrapped_over_two_lines_is_read_whole(width, method):
     assert LONG_TITLE not in wrapped and wrap_width(wrapped) == max(len(line) for line in wrapped if " " in line)
     outcome = Pipeline(load_config(clean={"method": method})).process(page(wrapped))
     assert outcome.document.metadata["title"] == LONG_TITLE
-    tail = LONG_TITLE[len(textwrap.wrap(LONG_TITLE, width)[0]) + 1:]
-    assert tail not in outcome.document.text.split("\n")
+    head, tail = textwrap.wrap(LONG_TITLE, width)
+    kept = outcome.document.text.split("\n")
+    assert head not in kept and tail not in kept
+
+
+@pytest.mark.parametrize("method", ["heuristic", "model"])
+def test_a_wrapped_headline_right_above_the_story_leaves_the_text_whole(method):
+    lines = _wrapped(MENU + ["", LONG_TITLE, ""] + PARAGRAPHS + ["", "© 2024 Example Times"], 72)
+    outcome = Pipeline(load_config(clean={"method": method})).process(page(lines))
+    head, tail = textwrap.wrap(LONG_TITLE, 72)
+    assert outcome.document.metadata["title"] == LONG_TITLE
+    kept = outcome.document.text.split("\n")
+    assert head not in kept and tail not in kept
 
 
 def test_a_dump_with_one_line_a_paragraph_is_not_wrapped():
     lines = header_dump(with_menu=True)
     assert wrap_width(lines) is None
-    assert wrap_width(["a " * 40] * 7) is None and wrap_width(["a " * 40] * 8) == 79
+    # eight lines that fill the width and go on at the next line
+    assert wrap_width(["a " * 40] * 8) is None and wrap_width(["a " * 40] * 9) == 79
     assert wrap_width(["a " * 100] * 20) is None  # wider than any terminal
     # a long URL overruns the width a wrapped dump was broken at; a line of words does not
-    assert wrap_width(["a " * 40] * 8 + ["https://example.com/" + "x" * 90]) == 79
+    assert wrap_width(["a " * 40] * 9 + ["https://example.com/" + "x" * 90]) == 79
+    # nor does a lynx reference to one
+    assert wrap_width(["a " * 40] * 9 + ["   12. https://example.com/" + "x" * 90]) == 79
+    # one-line paragraphs of about the same length: each ends its sentence, or stands between blank lines
+    sentences = [f"Paragraph {k} says what the council decided about the harbour plan." for k in range(12)]
+    assert wrap_width(sentences) is None
+    assert wrap_width([line for sentence in sentences for line in (sentence.rstrip("."), "")]) is None
 
 
 def _verdicts(lines: list[str]) -> list[LineVerdict]:
@@ -497,6 +515,14 @@ def test_a_wrapped_run_stops_at_a_sentence_end_a_short_line_a_blank_and_a_repeat
     assert wrapped_run(verdicts, widths, 4, 72) == (4, 4)  # the next line repeats it
     assert wrapped_run(verdicts, widths, 6, 63) == (6, 6)  # a sentence ends the line
     assert wrapped_run(verdicts, widths, 0, None) == (0, 0)
+    underlined = _verdicts([lines[0], "=" * 70, "by Jane Doe"])  # a heading's rule is no second line of it
+    assert wrapped_run(underlined, [70, 70, 11], 0, 72) == (0, 0)
+    story = "Flooding and the Old Docks were what the council argued about for the two years before"  # 70 columns
+    into_story = _verdicts([lines[0], story])
+    into_story[0].kept, into_story[1].kept = False, True  # a kept line that runs on is the article's, not the title's
+    assert wrapped_run(into_story, [70, 70], 0, 72) == (0, 0)
+    into_story[1].text = "Flooding and the Old Docks"  # the short end of a headline the cleaner kept
+    assert wrapped_run(into_story, [70, 26], 0, 72) == (0, 1)
 
 
 @given(st.lists(st.text(alphabet=st.sampled_from("ab .?\t"), max_size=30), max_size=20), st.integers(0, 25),

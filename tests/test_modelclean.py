@@ -287,6 +287,8 @@ def _cut_page(thread_below: bool, marker_at: int):
 
 
 def test_an_early_section_marker_above_a_confident_story_does_not_cut_it():
+    import numpy as np
+
     from pipeline.clean.modelclean import apply_cuts
     from pipeline.clean.textclean import SIG_CUT_AFTER
 
@@ -302,9 +304,12 @@ def test_an_early_section_marker_above_a_confident_story_does_not_cut_it():
     # past the middle of the kept text a marker cuts, thread or not
     markers, keep, rule_of, words, body = _cut_page(thread_below=False, marker_at=6)
     assert apply_cuts(markers, keep, rule_of, words, body) == 6 and not any(keep[7:])
-    # below an early marker, a story the model doubts (< CONFIDENT_BODY) is cut
+    # below an early marker, a story the model keeps but is not sure of (LIKELY_BODY <= P < CONFIDENT_BODY) is cut
     markers, keep, rule_of, words, body = _cut_page(thread_below=False, marker_at=4)
-    assert apply_cuts(markers, keep, rule_of, words, body * 0.5) == 4
+    assert apply_cuts(markers, keep, rule_of, words, np.full(10, 0.7)) == 4
+    # a marker on top of a page the model barely believes (no line likely article) does not cut the whole page
+    markers, keep, rule_of, words, body = _cut_page(thread_below=True, marker_at=0)
+    assert apply_cuts(markers, keep, rule_of, words, np.full(10, 0.5)) is None and set(rule_of) == {None}
 
 
 def test_section_markers_see_a_comment_thread_below_a_marker():

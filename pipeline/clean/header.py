@@ -286,9 +286,9 @@ def _find_title(verdicts, window, features, byline_at, first, header: Header, vo
     header.title = without_list_marker(text)
     header.title_line = choice.index
     header.provenance["title"] = "text:header"
-    title_keys = {features[k].key for k in pieces if features[k] is not None}
-    for v in verdicts:
-        if (v.kept and features[v.index].key in title_keys) or (v.index in pieces and v.index != choice.index):
+    title_key = line_key(choice.text)
+    for v in verdicts:  # the headline's repeats leave the text; so do all the lines of a wrapped one
+        if (v.kept and features[v.index].key == title_key) or (len(pieces) > 1 and v.index in pieces):
             _drop(v, SIG_TITLE)
     kept_words = [(v.index, len(v.text.split())) for v in verdicts if v.kept]
     above = sum(w for i, w in kept_words if i < choice.index)
@@ -305,7 +305,7 @@ def _title_from_page_title(verdicts, features, first_line: int, first: int, head
     if first_line >= first or v.label == GOOD or not _title_like(v, features[first_line], vocab):
         return
     pieces, text = joined_title(verdicts, *wrapped, first_line)
-    if pieces.stop > first:
+    if first in pieces:  # the run reaches the article
         text = v.text
     header.title = _headline_of(text, vocab)
     header.provenance["title"] = "text:page-title"

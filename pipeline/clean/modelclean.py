@@ -7,8 +7,8 @@ one feature matrix for the page (linefeatures), the model's probabilities, then 
   the model says; a line a `keep` rule matches is kept (a drop rule matching the same line still wins);
 - a section marker inside the article cuts what follows it (`cut_after`) or what precedes it (`cut_before`), as
   in the heuristic cleaner, once enough article is on the right side of it; a `cut_after` marker above the middle
-  of the kept text cuts only where a comment thread may follow or where little confident article text does (a
-  "Related" or "Share" box printed above the story, or inside it, does not cut the story);
+  of the kept text cuts only where a comment-thread word (reply, says, ago, …: ordinary prose holds some too) is
+  printed in the 60 lines below it or where little confident article text follows it;
 - otherwise a line is kept when its body probability reaches the model's threshold for it: a model trained with
   the heuristic's vote stores two, a lower one for the lines the heuristic cleaner keeps and one for the lines it
   drops (the two cleaners err on different lines: docs/model.md, "The heuristic's vote"); `[clean] threshold`
@@ -224,7 +224,8 @@ def apply_cuts(markers: SectionMarkers, keep: list[bool], rule_of: list[str | No
     if body is not None:
         probabilities = body.tolist()
         likely = [w if p >= LIKELY_BODY else 0 for w, p in zip(kept_words, probabilities, strict=True)]
-        article, article_total = list(itertools.accumulate(likely, initial=0)), sum(likely)
+        if any(likely):  # else no kept line is likely article: every kept line counts, as without probabilities
+            article, article_total = list(itertools.accumulate(likely, initial=0)), sum(likely)
         if markers.thread is not None:
             sure = [w if p >= CONFIDENT_BODY else 0 for w, p in zip(kept_words, probabilities, strict=True)]
             confident = list(itertools.accumulate(reversed(sure), initial=0))[::-1]

@@ -3,34 +3,42 @@ lines or more of the dump. The headers (`header`, `header_model`) read such a ru
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from ..document import LineVerdict
 
-# A dump is taken as wrapped at W, its longest line of two words or more (a wrapped line is broken between words, so
-# only a single long word, a URL, overruns W), when W is at most WRAP_MAX_WIDTH and WRAP_MIN_LINES lines reach within
-# WRAP_NEAR columns of it; a run of wrapped lines is at most WRAP_MAX_LINES long (docs/model.md, "Titles of
-# hard-wrapped dumps").
-WRAP_MAX_WIDTH, WRAP_NEAR, WRAP_MIN_LINES, WRAP_MAX_LINES = 132, 10, 8, 4
+# A dump is taken as wrapped at W, its longest line of two words or more none of them a long one (a wrapped line is
+# broken between words, so only a long word, a URL, overruns W), when W is at most WRAP_MAX_WIDTH and WRAP_MIN_LINES
+# lines reach within WRAP_NEAR columns of it and go on at the next line (it is printed, and the line ends no
+# sentence): one-line paragraphs of about the same length end their sentences or stand between blank lines. A run
+# of wrapped lines is at most WRAP_MAX_LINES long (docs/model.md, "Titles of hard-wrapped dumps").
+WRAP_MAX_WIDTH, WRAP_NEAR, WRAP_MIN_LINES, WRAP_MAX_LINES, LONG_WORD = 132, 10, 8, 4, 30
 _WRAP_ENDS = tuple(".!?")
+_WORD = re.compile(r"\w")
 
 
 def wrap_width(lines: Sequence[str]) -> int | None:
     """The column the dump's `lines` were hard-wrapped at, or None when its paragraphs are one line each."""
-    widths = [len(line) for line in map(str.rstrip, lines) if " " in line.lstrip()]
+    printed = [line.rstrip() for line in lines]
+    widths = [len(line) for line in printed if len(words := line.split()) > 1 and max(map(len, words)) <= LONG_WORD]
     if len(widths) < WRAP_MIN_LINES:
         return None
     width = max(widths)
-    if width > WRAP_MAX_WIDTH or sum(w >= width - WRAP_NEAR for w in widths) < WRAP_MIN_LINES:
+    if width > WRAP_MAX_WIDTH:
         return None
-    return width
+    going_on = sum(len(line) >= width - WRAP_NEAR and not line.endswith(_WRAP_ENDS) and bool(after.strip())
+                   for line, after in zip(printed, printed[1:], strict=False))
+    return width if going_on >= WRAP_MIN_LINES else None
 
 
 def wrapped_run(verdicts: list[LineVerdict], widths: Sequence[int] | None, line: int,
                 width: int | None) -> tuple[int, int]:
     """The input lines `first..last` around `line` that print one line of text hard-wrapped at `width`: each but the
     last fills its line (the next line's first word would not have fitted), none ends a sentence, and the next is
-    printed right below it, not repeating it. `(line, line)` when the dump is not wrapped."""
+    printed right below it, holds a word (not a rule of `====`) and does not repeat it; a line the cleaner kept that
+    fills its own line as well (the article's prose) continues no line it did not keep. `(line, line)` when the dump
+    is not wrapped."""
     if width is None or widths is None:
         return line, line
 
@@ -38,8 +46,10 @@ def wrapped_run(verdicts: list[LineVerdict], widths: Sequence[int] | None, line:
         if a < 0 or a + 1 >= len(verdicts):
             return False
         upper, lower = verdicts[a].text, verdicts[a + 1].text
-        if not upper or not lower or upper.endswith(_WRAP_ENDS) or widths[a] > width:
+        if not upper or not _WORD.search(lower) or upper.endswith(_WRAP_ENDS) or widths[a] > width:
             return False
+        if verdicts[a + 1].kept and not verdicts[a].kept and widths[a + 1] >= width - WRAP_NEAR:
+            return False  # a kept line that fills its own line too is the article's prose running on, not the title's
         if widths[a] + 1 + len(lower.split()[0]) <= width:
             return False
         lower_words = set(lower.casefold().split())
