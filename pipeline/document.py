@@ -38,9 +38,9 @@ class LineVerdict:
 class LineReport:
     """What a cleaner decided about every line of the page (`verdicts`, in input order) and what it saw to decide
     it (`evidence`: the heuristic's `TextCleaning` with its per-line features, or the model's `ModelCleanResult`
-    with its probabilities), for the header stage and `explain`; `widths`: each input line's printed length (trailing
-    white space off) and `wrap`: the column a hard-wrapped dump was wrapped at (None: not wrapped), from which the
-    header reads a title printed over two lines or more."""
+    with its probabilities), for the header stage and `explain`; `wrap`: the column a hard-wrapped dump was wrapped
+    at, and `widths`: each of its input lines' printed length (trailing white space off), from which the header reads
+    a title printed over two lines or more (both None: not wrapped)."""
 
     verdicts: list[LineVerdict]
     evidence: object | None = None

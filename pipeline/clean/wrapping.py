@@ -18,14 +18,18 @@ _WRAP_ENDS = tuple(".!?")
 _WORD = re.compile(r"\w")
 
 
+def _breakable(line: str) -> bool:
+    """A line a wrapping renderer would have broken had it been longer: two words or more, none a long one."""
+    return len(words := line.split()) > 1 and max(map(len, words)) <= LONG_WORD
+
+
 def wrap_width(lines: Sequence[str]) -> int | None:
-    """The column the dump's `lines` were hard-wrapped at, or None when its paragraphs are one line each."""
+    """The column the dump's `lines` were hard-wrapped at, or None when its paragraphs are one line each. Runs on
+    every text dump: the longest breakable line is found from the longest line down, and on a dump of one-line
+    paragraphs (the longest breakable line past WRAP_MAX_WIDTH) that is all it reads."""
     printed = [line.rstrip() for line in lines]
-    widths = [len(line) for line in printed if len(words := line.split()) > 1 and max(map(len, words)) <= LONG_WORD]
-    if len(widths) < WRAP_MIN_LINES:
-        return None
-    width = max(widths)
-    if width > WRAP_MAX_WIDTH:
+    width = next((len(line) for line in sorted(printed, key=len, reverse=True) if _breakable(line)), None)
+    if width is None or width > WRAP_MAX_WIDTH or sum(map(_breakable, printed)) < WRAP_MIN_LINES:
         return None
     going_on = sum(len(line) >= width - WRAP_NEAR and not line.endswith(_WRAP_ENDS) and bool(after.strip())
                    for line, after in zip(printed, printed[1:], strict=False))

@@ -30,7 +30,8 @@ class ExtractText(Stage):
         # the site rules of the page's site, as known before cleaning: its URL's host, a sidecar's site name
         sites = site_keys(doc.metadata.get("hostname"), doc.metadata.get("sitename"))
         lines = doc.text.split("\n")
-        widths, wrap = [len(line.rstrip()) for line in lines], wrap_width(lines)
+        wrap = wrap_width(lines)  # a hard-wrapped dump: its lines' printed lengths, for a title over several lines
+        widths = [len(line.rstrip()) for line in lines] if wrap is not None else None
         if self.model is not None:
             stop = self.stopwords.guess(doc.text)
             result = clean_with_model(doc.text, self.rules, stop, self.config.clean, self.model, sites)
