@@ -23,7 +23,7 @@ from pipeline.clean.header_candidates import (
     author_candidates,
     title_candidates,
 )
-from pipeline.clean.header_model import TITLE_RANK_MIN, HeaderRankers, header_from_model, ranked_choice
+from pipeline.clean.header_model import HeaderRankers, header_from_model, ranked_choice
 from pipeline.clean.wrapping import wrap_width, wrapped_run
 from pipeline.config import load_config
 from pipeline.document import LineVerdict, RawPage
@@ -237,7 +237,8 @@ def test_title_candidates_are_the_likeliest_lines_with_what_surrounds_them():
     verdicts = [LineVerdict(i, text, i >= 3, None if i >= 3 else "model.boilerplate") for i, text in enumerate(lines)]
     probs = np.zeros((len(lines), 4))
     probs[:, 1] = np.linspace(0.9, 0.0, len(lines))
-    order, values, features = title_candidates(verdicts, probs, list(range(len(lines))), load_rules(()).vocab)
+    body = np.linspace(0.0, 1.0, len(lines))
+    order, values, features = title_candidates(verdicts, probs, body, list(range(len(lines))), load_rules(()).vocab)
     assert order == list(range(min(TITLE_CANDIDATES, len(lines))))
     assert values[1:3] == [lines[1], lines[2]] and len(values) == len(order)
     assert features.shape == (len(order), len(TITLE_FEATURES))
@@ -246,6 +247,11 @@ def test_title_candidates_are_the_likeliest_lines_with_what_surrounds_them():
     assert column["separators"][1] == 2 and column["from_first_kept"].tolist()[:3] == [-3, -2, -1]
     assert column["first_line"].tolist()[:2] == [1, 0] and column["rank"].tolist()[:3] == [0, 1, 2]
     assert column["from_article_start"].tolist()[:3] == [-3, -2, -1]
+    # the breadcrumb holds the headline; the first lines lie 2, 1 and 0 candidates above the story
+    assert column["inside_lines"].tolist()[:3] == [0, 0, 1] and column["position_among"].tolist()[:3] == [0, 1, 2]
+    assert column["candidates_to_article"].tolist()[:3] == [2, 1, 0]
+    assert column["p_body"][2] == body[2] and column["p_body_below"][2] == body[7]
+    assert column["p_body_above"][2] == body[1]
 
 
 def test_title_features_tell_the_headline_of_the_story_from_a_menu_item():
@@ -256,13 +262,18 @@ def test_title_features_tell_the_headline_of_the_story_from_a_menu_item():
     verdicts = [LineVerdict(i, text, kept[i], None) for i, text in enumerate(lines)]
     probs = np.zeros((len(lines), 4))
     probs[:5, 1] = [0.2, 0.6, 0.2, 0.2, 0.5]
-    order, _values, features = title_candidates(verdicts, probs, list(range(len(lines))), load_rules(()).vocab)
+    probs[6, 2] = 0.7  # a byline-like line two below the headline
+    body = np.zeros(len(lines))
+    order, _values, features = title_candidates(verdicts, probs, body, list(range(len(lines))), load_rules(()).vocab)
     column = {name: dict(zip(order, values, strict=True)) for name, values in zip(TITLE_FEATURES, features.T,
                                                                                    strict=True)}
     assert column["body_overlap"][4] == 0.75 and column["body_overlap"][1] == 0  # "approved" is not in the story
     assert column["list_item"][1] == 1 and column["list_item"][4] == 0 and column["list_neighbours"][1] == 3
     assert column["from_article_start"][4] == -1 and column["from_first_kept"][4] == 3
     assert column["kept_words_below20"][4] == sum(len(line.split()) for line in ARTICLE[:20])
+    # the story's opening repeats the headline's words, not the menu item's; the likeliest byline is 2 below it
+    assert column["article_overlap"][4] == column["body_overlap"][4] and column["article_overlap"][1] == 0
+    assert column["from_author"][4] == 2 and column["p_author_top"][4] == 0.7
 
 
 def test_the_title_ranker_reorders_the_likeliest_title_lines():
@@ -277,9 +288,8 @@ def test_the_title_ranker_reorders_the_likeliest_title_lines():
     header = _model_header(BREADCRUMB_PAGE, p_title, no_author, rankers=HeaderRankers(title=ranker))
     assert header.title == "Harbour District Plan Approved" and header.title_line == 2
     assert _model_header(BREADCRUMB_PAGE, p_title, no_author).title == "Home » Blog » Harbour District Plan Approved"
-    none = HeaderRankers(title=lambda features: np.zeros(len(features)))
-    nothing = _model_header(BREADCRUMB_PAGE, p_title, no_author, rankers=none)
-    assert nothing.title is None  # no candidate scores TITLE_RANK_MIN
+    top = HeaderRankers(title=lambda features: features[:, TITLE_FEATURES.index("first_line")] - 5)
+    assert _model_header(BREADCRUMB_PAGE, p_title, no_author, rankers=top).title == "Skip to Content"  # scores < 0
 
 
 BYLINE_PAGE = [TITLE, "Privacy Policy", "By", "Jane Doe", "Reporter", *ARTICLE]
@@ -343,7 +353,8 @@ def test_the_headline_printed_again_above_the_story_leaves_the_text_with_the_tit
 
 def test_ranked_choice_skips_candidates_that_are_no_headline():
     assert ranked_choice(["A", None, "C"], np.array([0.2, 0.9, 0.5])) == 2
-    assert ranked_choice([None, "B"], np.array([0.9, TITLE_RANK_MIN / 2])) is None
+    assert ranked_choice([None, "B"], np.array([0.9, -3.0])) == 1  # a ranker's score is no probability
+    assert ranked_choice([None, None], np.array([0.9, 0.1])) is None
     assert ranked_choice([], np.zeros(0)) is None
 
 

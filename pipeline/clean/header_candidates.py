@@ -33,7 +33,8 @@ TITLE_FEATURES = (
     "separators", "echo_first_line", "ends_another", "ends_with_another", "repeats", "capitalised",
     "p_title_above", "p_title_below", "kept_below", "p_author_below", "p_date_below", "p_date_above",
     "words_below", "kept_words_below", "body_overlap", "from_article_start", "list_item", "list_neighbours",
-    "kept_words_below20",
+    "kept_words_below20", "article_overlap", "position_among", "candidates_to_article", "inside_lines", "p_body",
+    "p_body_below", "p_body_above", "from_author", "p_author_top",
 )
 AUTHOR_RANKED = 10  # the likeliest author lines the author ranker reads, with the name under a lone `By` label
 AUTHOR_FEATURES = (
@@ -43,17 +44,22 @@ AUTHOR_FEATURES = (
     "line_repeats", "ends_period", "chars", "lowercase_elsewhere", "stop_share", "list_item", "by_inside",
 )
 BY_INSIDE_MAX_WORDS = 12  # a short line with a byline word inside ("May 3, 2025 by Jane Doe") is an author candidate
+ARTICLE_WORDS = 150  # the words of the story's opening that `article_overlap` compares a candidate with
+CONTAINED_MIN_CHARS = 9  # a shorter candidate is inside too many lines by chance for `inside_lines` to say anything
 ARTICLE_GAP = 2  # dropped lines a run of kept lines may hold and still be one article (`_article_start`)
 _NEAR_LINES = 3  # the neighbours either side whose list markers count (`list_neighbours`)
 
 
-def title_candidates(verdicts: list[LineVerdict], probs: np.ndarray, rows: list[int],
+def title_candidates(verdicts: list[LineVerdict], probs: np.ndarray, body: np.ndarray, rows: list[int],
                      vocab: Vocabulary) -> tuple[list[int], list[str | None], np.ndarray]:
     """The TITLE_CANDIDATES likeliest title lines (indexes into `rows`), their headlines (`_title_value`: None for
     a sentence) and their TITLE_FEATURES, for the title ranker: the model's probabilities of the line and its
     neighbours, where it sits (above the first kept line, the <title> line), its shape, a rule that dropped it,
     whether it repeats the <title> line's words and whether another candidate ends with it (a breadcrumb's last item
-    repeats the headline below it)."""
+    repeats the headline below it); and, for dumps without a <title> line, what ties it to the story: the share of its
+    words in the story's opening, the body model's probabilities there and around (`body`: P(body) a row), how many
+    candidates lie between it and the story, how many longer lines repeat it (a breadcrumb, a share link, the
+    <title>), where it sits from the likeliest byline."""
     texts = [verdicts[r].text for r in rows]
     n = len(texts)
     p = probs[:, 1]
@@ -66,6 +72,19 @@ def title_candidates(verdicts: list[LineVerdict], probs: np.ndarray, rows: list[
     best = max(float(p[order[0]]), 1e-6)
     start = _article_start(texts, kept)
     body_tokens = Counter(_TOKEN.findall("\n".join(low for low, k in zip(folded, kept, strict=True) if k)))
+    opening: set[str] = set()
+    read = 0
+    for j in range(start, n):
+        if kept[j]:
+            found = _TOKEN.findall(folded[j])
+            opening.update(found)
+            read += len(found)
+            if read > ARTICLE_WORDS:
+                break
+    by_position = sorted(order)
+    folded_page = "\n".join(folded)
+    folded_starts = list(itertools.accumulate((len(t) + 1 for t in folded[:-1]), initial=0))
+    byline = int(np.argmax(probs[:, 2]))
     marked = {k: without_list_marker(texts[k]) != texts[k]
               for j in order for k in range(max(j - _NEAR_LINES, 0), min(j + _NEAR_LINES + 1, n))}
     out = np.zeros((len(order), len(TITLE_FEATURES)))
@@ -92,6 +111,10 @@ def title_candidates(verdicts: list[LineVerdict], probs: np.ndarray, rows: list[
             sum(body_tokens[t] > own[t] for t in tokens) / max(len(tokens), 1), min(max(j - start, -50), 50),
             marked[j], sum(marked[k] for k in range(max(j - _NEAR_LINES, 0), min(j + _NEAR_LINES + 1, n)) if k != j),
             sum(len(texts[k].split()) for k in range(j + 1, min(j + 21, n)) if kept[k]),
+            len(tokens & opening) / max(len(tokens), 1), by_position.index(j), sum(j < k < start for k in order),
+            _lines_holding(folded_page, folded_starts, low) - repeats[low] if len(low) >= CONTAINED_MIN_CHARS else 0,
+            body[j], body[j + 1:j + 6].max(initial=0.0), body[max(j - 5, 0):j].max(initial=0.0),
+            min(max(byline - j, -30), 30), probs[byline, 2],
         )
     return order, [_title_value(texts[j], j == 0, vocab) for j in order], out
 

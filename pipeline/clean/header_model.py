@@ -37,7 +37,6 @@ DATE_MIN_P = 0.1
 DATE_CANDIDATES = 5
 AUTHOR_CANDIDATES = 3
 DATE_NEAR_LINES = 5  # worded lines between a date line and the byline or headline for it to count as theirs
-TITLE_RANK_MIN = 0.05  # the ranker's least score for a title
 
 
 @dataclass(frozen=True)
@@ -63,7 +62,8 @@ def metadata_probabilities(meta: np.ndarray, article_end: int | None) -> np.ndar
 def header_from_model(verdicts: list[LineVerdict], meta: np.ndarray, rows: list[int], rules: RuleSet,
                       language: str | None = None, article_end: int | None = None,
                       rankers: HeaderRankers | None = None, stopwords: frozenset[str] = frozenset(),
-                      widths: Sequence[int] | None = None, width: int | None = None) -> Header:
+                      widths: Sequence[int] | None = None, width: int | None = None,
+                      body: np.ndarray | None = None) -> Header:
     """Title, author and date from the lines the model found likeliest for each (`meta`: rows x (other, title,
     author, date) probabilities); the site from the rules, as in the heuristic. A metadata line the body model
     dropped is relabelled `meta.title`/`meta.byline`/`meta.date`, so that explain shows it as what it became.
@@ -71,12 +71,14 @@ def header_from_model(verdicts: list[LineVerdict], meta: np.ndarray, rows: list[
     lines again from what surrounds them (`stopwords`: the page's stop list, which the author ranker reads);
     without them the likeliest line is the title, and a byline-shaped line the author before a likelier one that
     is not. A title a hard-wrapped dump printed over two lines or more is read whole (`widths`: each input line's
-    printed length, `width`: the column the dump was wrapped at; `header.joined_title`)."""
+    printed length, `width`: the column the dump was wrapped at; `header.joined_title`). `body`: the body model's
+    P(body) a row, which the title ranker reads (zeros when not given)."""
     vocab = rules.vocab
     header = Header()
     probs = metadata_probabilities(meta, article_end)
     rankers = rankers or HeaderRankers()
-    ranked = title_candidates(verdicts, probs, rows, vocab) if rows and rankers.title is not None else None
+    body = np.zeros(len(rows)) if body is None else np.asarray(body)
+    ranked = title_candidates(verdicts, probs, body, rows, vocab) if rows and rankers.title is not None else None
     named = author_candidates(verdicts, probs, rows, rules, stopwords) if rows and rankers.author is not None else None
     header.sitename = _find_sitename(verdicts, rules, header)
     if header.sitename:
@@ -179,10 +181,9 @@ def header_from_model(verdicts: list[LineVerdict], meta: np.ndarray, rows: list[
 
 
 def ranked_choice(values: list[str | None], scores: np.ndarray) -> int | None:
-    """Of the candidates' headlines, the best-scored one there is (a sentence has none), from TITLE_RANK_MIN on."""
+    """Of the candidates' headlines, the best-scored one (a sentence has none). The ranker orders a page's
+    candidates (LightGBM lambdarank): its scores compare candidates, they are no probability to hold to a least."""
     for k in np.argsort(-np.asarray(scores), kind="stable").tolist():
-        if scores[k] < TITLE_RANK_MIN:
-            break
         if values[k]:
             return k
     return None

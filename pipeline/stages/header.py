@@ -33,7 +33,7 @@ class ReadHeader(Stage):
             rankers = self.model.rankers if self.model is not None else None
             header = header_from_model(verdicts, evidence.scores.meta, evidence.rows, self.rules, language,
                                        evidence.article_end, rankers, evidence.stopwords, lines.widths,
-                                       lines.wrap)
+                                       lines.wrap, evidence.scores.body)
         else:
             features = evidence.features if isinstance(evidence, CleanResult) else []
             header = analyse_header(verdicts, features, self.rules, self.config.clean, language, lines.widths,
