@@ -25,6 +25,9 @@ HEURISTICS = (
 _GLUE = re.compile(r"[a-z\u00e0-\u00ff][A-Z][a-z]")
 # bounded label length: an unbounded run makes the search quadratic on a very long line
 _COUNTER = re.compile(r"\w[\w .&'-]{0,60}\s\(\d[\d,.]*\)")
+_COUNT = re.compile(r"\(\d[\d,.]*\)")
+_SENTENCE_MARK = re.compile(r"[.;:!?](?:\s|$)")
+CLOUD_LABEL_WORDS = 8  # "mHealth for Wellness, Behavior Change and Prevention (3333)" is one label
 _DIGIT_RUN = re.compile(r"^[\d\s]{6,}$")
 _WEEKDAYS = re.compile(r"^(?:[MTWFS]{7}|(?:(?:Mo|Tu|We|Th|Fr|Sa|Su)\s*){7})$")
 _IMAGE = re.compile(r"^\S*\.(?:jpe?g|png|gif|webp|svg|avif|bmp|tiff?)(?:\?\S*)?$", re.IGNORECASE)
@@ -45,7 +48,19 @@ def _glued_words(line: str) -> bool:
 
 
 def _counter_cloud(line: str) -> bool:
-    return line.count("(") >= 3 and len(_COUNTER.findall(line)) >= 3
+    """Three labels or more with a count each, and the line is nothing else: what stands before each count is a
+    label (at most CLOUD_LABEL_WORDS words, no sentence punctuation) for all but a fifth of them, and what follows
+    the last count is one too. Prose with counts or years in brackets ("Paris (1982); London (1990);", "three (3)
+    to five (5) products (defined below)") is no cloud."""
+    if line.count("(") < 3 or len(_COUNTER.findall(line)) < 3:
+        return False
+    *labels, tail = _COUNT.split(line)
+    plain = sum(_label_like(label) for label in labels)
+    return plain >= 0.8 * len(labels) and _label_like(tail)
+
+
+def _label_like(text: str) -> bool:
+    return len(text.split()) <= CLOUD_LABEL_WORDS and _SENTENCE_MARK.search(text) is None
 
 
 def _calendar(line: str) -> bool:

@@ -256,6 +256,9 @@ def test_other_validation_errors(tmp_path, body, fragment):
         ("glued_words", "ShareTweetPin"),
         ("glued_words", "app-storeplay-store"),
         ("counter_cloud", "Africa (977) Asia (834) Brazil (858)"),
+        ("counter_cloud", "January 2025 (12) February 2025 (9) March 2025 (4)"),
+        ("counter_cloud", "mHealth for Wellness, Behavior Change and Prevention (3333) Anxiety and Stress Disorders "
+                          "(1334) Mindfulness and Meditation (268)"),
         ("calendar", "MTWTFSS"),
         ("calendar", "567891011"),
         ("calendar", "« Apr Jun »"),
@@ -277,6 +280,14 @@ def test_heuristic_matches(name, line):
         ("glued_words", "Share Tweet Pin"),
         ("counter_cloud", "Africa (977) Asia (834)"),
         ("counter_cloud", "The population of Brazil (2022) was large."),
+        # prose with years or counts in brackets: what stands before them is no label
+        ("counter_cloud", "Her work was shown at the Centre Pompidou, Paris (1982); San Francisco Museum of Modern "
+                          "Art (1990); Tate, London (2001); and elsewhere."),
+        ("counter_cloud", "Receive 20% off your purchase of three (3) to five (5) qualifying skincare products "
+                          "(defined below) to create a custom set, and a free cleanser with orders of $40 or more (1) "
+                          "per customer."),
+        ("counter_cloud", "PMP leads with 24,780 postings, followed by CAPM (3,923), HubSpot (3,371), and CSCP "
+                          "(2,915). Use these numbers to choose."),
         ("calendar", "The meeting is on Monday."),
         ("calendar", "2025"),
         ("image_file", "See the attached photo.jpg for details"),
