@@ -155,8 +155,8 @@ def header_examples(job: tuple[str, int, str, str | None]) -> dict:
 
 def fit_ranker(X: np.ndarray, y: np.ndarray, names: tuple[str, ...], threads: int, groups: list[int] | None = None):
     """A binary classifier of candidates, or with `groups` (each page's candidate count, in order) a lambdarank
-    ranker that orders each page's candidates: the title ranker picks one headline a page and is a ranker (wcxb-dev
-    and wcxb, out of fold: title accuracy .693 -> .704 with the same features; no least score to hold to); the
+    ranker that orders each page's candidates: the title ranker picks one headline a page and is a ranker (out of
+    fold, wcxb-dev's four renderings: title accuracy .693 -> .704 with the same features; no least score); the
     author ranker must also say "none" and stays a classifier with its least score."""
     import lightgbm
 

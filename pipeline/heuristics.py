@@ -26,7 +26,10 @@ _GLUE = re.compile(r"[a-z\u00e0-\u00ff][A-Z][a-z]")
 # bounded label length: an unbounded run makes the search quadratic on a very long line
 _COUNTER = re.compile(r"\w[\w .&'-]{0,60}\s\(\d[\d,.]*\)")
 _COUNT = re.compile(r"\(\d[\d,.]*\)")
-_SENTENCE_MARK = re.compile(r"[.;:!?](?:\s|$)")
+# a sentence ends after two lower-case letters ("U.S. (977)", "Dr. Jones (4)" are labels) or right after a count
+# with more text to follow ("New York (1993). He has …"; a cloud may end in "."), a clause at a semicolon or colon
+_SENTENCE_MARK = re.compile(r"[a-z\u00df-\u00ff\u0430-\u044f]{2}[.!?](?:\s|$)|^[.!?]\s+\S|[;:](?:\s|$)")
+_HEADING = re.compile(r"^[^():;]{1,40}:\s")  # "Categories: Africa (977) …", "Archives: January 2025 (12) …"
 CLOUD_LABEL_WORDS = 8  # "mHealth for Wellness, Behavior Change and Prevention (3333)" is one label
 _DIGIT_RUN = re.compile(r"^[\d\s]{6,}$")
 _WEEKDAYS = re.compile(r"^(?:[MTWFS]{7}|(?:(?:Mo|Tu|We|Th|Fr|Sa|Su)\s*){7})$")
@@ -49,12 +52,12 @@ def _glued_words(line: str) -> bool:
 
 def _counter_cloud(line: str) -> bool:
     """Three labels or more with a count each, and the line is nothing else: what stands before each count is a
-    label (at most CLOUD_LABEL_WORDS words, no sentence punctuation) for all but a fifth of them, and what follows
-    the last count is one too. Prose with counts or years in brackets ("Paris (1982); London (1990);", "three (3)
-    to five (5) products (defined below)") is no cloud."""
+    label (at most CLOUD_LABEL_WORDS words, no sentence end: `_SENTENCE_MARK`) for all but a fifth of them, and what
+    follows the last count is one too; a short `Heading:` may open the line. Prose with counts or years in brackets
+    ("Paris (1982); London (1990);", "three (3) to five (5) products (defined below)") is no cloud."""
     if line.count("(") < 3 or len(_COUNTER.findall(line)) < 3:
         return False
-    *labels, tail = _COUNT.split(line)
+    *labels, tail = _COUNT.split(_HEADING.sub("", line, count=1))
     plain = sum(_label_like(label) for label in labels)
     return plain >= 0.8 * len(labels) and _label_like(tail)
 

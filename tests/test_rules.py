@@ -259,6 +259,10 @@ def test_other_validation_errors(tmp_path, body, fragment):
         ("counter_cloud", "January 2025 (12) February 2025 (9) March 2025 (4)"),
         ("counter_cloud", "mHealth for Wellness, Behavior Change and Prevention (3333) Anxiety and Stress Disorders "
                           "(1334) Mindfulness and Meditation (268)"),
+        ("counter_cloud", "Categories: Africa (977) Asia (834) Brazil (858)"),  # a heading may open the cloud
+        ("counter_cloud", "U.S. (1,977) U.K. (834) Mr. Smith (3) St. Louis (5)"),  # abbreviations, counts with commas
+        ("counter_cloud", "Africa (977) Asia (834) Brazil (858)."),
+        ("counter_cloud", "Africa (977) Asia (834) Brazil (858) Chile (3) and more in the archive, see below. (5)"),
         ("calendar", "MTWTFSS"),
         ("calendar", "567891011"),
         ("calendar", "« Apr Jun »"),
@@ -288,6 +292,9 @@ def test_heuristic_matches(name, line):
                           "per customer."),
         ("counter_cloud", "PMP leads with 24,780 postings, followed by CAPM (3,923), HubSpot (3,371), and CSCP "
                           "(2,915). Use these numbers to choose."),
+        ("counter_cloud", "He showed at MoMA, New York (1993). He taught at Harvard (1994) and Leipzig (1996)"),
+        ("counter_cloud", "Africa (977) Asia (834) Brazil (858) Chile (3) and more in the archive, see below. (5) "
+                          "Then the story goes on for a good while longer."),
         ("calendar", "The meeting is on Monday."),
         ("calendar", "2025"),
         ("image_file", "See the attached photo.jpg for details"),

@@ -56,10 +56,10 @@ def title_candidates(verdicts: list[LineVerdict], probs: np.ndarray, body: np.nd
     a sentence) and their TITLE_FEATURES, for the title ranker: the model's probabilities of the line and its
     neighbours, where it sits (above the first kept line, the <title> line), its shape, a rule that dropped it,
     whether it repeats the <title> line's words and whether another candidate ends with it (a breadcrumb's last item
-    repeats the headline below it); and, for dumps without a <title> line, what ties it to the story: the share of its
-    words in the story's opening, the body model's probabilities there and around (`body`: P(body) a row), how many
-    candidates lie between it and the story, how many longer lines repeat it (a breadcrumb, a share link, the
-    <title>), where it sits from the likeliest byline."""
+    repeats the headline below it); and what ties it to the story, which tells the headline where the dump has no
+    <title> line: the share of its words in the story's opening, the body model's probabilities there and around
+    (`body`: P(body) a row), how many candidates lie between it and the story, how many longer lines repeat it (a
+    breadcrumb, a share link, the <title>), where it sits from the likeliest byline."""
     texts = [verdicts[r].text for r in rows]
     n = len(texts)
     p = probs[:, 1]
@@ -84,7 +84,8 @@ def title_candidates(verdicts: list[LineVerdict], probs: np.ndarray, body: np.nd
     by_position = sorted(order)
     folded_page = "\n".join(folded)
     folded_starts = list(itertools.accumulate((len(t) + 1 for t in folded[:-1]), initial=0))
-    byline = int(np.argmax(probs[:, 2]))
+    byline = int(np.argmax(probs[:, 2]))  # with no likely byline on the page (all 0), `from_author` says "far"
+    from_byline = (lambda j: min(max(byline - j, -30), 30)) if probs[byline, 2] > 0 else (lambda j: 30)
     marked = {k: without_list_marker(texts[k]) != texts[k]
               for j in order for k in range(max(j - _NEAR_LINES, 0), min(j + _NEAR_LINES + 1, n))}
     out = np.zeros((len(order), len(TITLE_FEATURES)))
@@ -114,7 +115,7 @@ def title_candidates(verdicts: list[LineVerdict], probs: np.ndarray, body: np.nd
             len(tokens & opening) / max(len(tokens), 1), by_position.index(j), sum(j < k < start for k in order),
             _lines_holding(folded_page, folded_starts, low) - repeats[low] if len(low) >= CONTAINED_MIN_CHARS else 0,
             body[j], body[j + 1:j + 6].max(initial=0.0), body[max(j - 5, 0):j].max(initial=0.0),
-            min(max(byline - j, -30), 30), probs[byline, 2],
+            from_byline(j), probs[byline, 2],
         )
     return order, [_title_value(texts[j], j == 0, vocab) for j in order], out
 
