@@ -127,8 +127,7 @@ def analyse_header(
     # Byline just above the article (or in its first lines) anchors the title; else the title
     # anchors the byline, which then follows it.
     byline_at = _find_byline(list(reversed(window)) + lead, rules, header)
-    wrapped = (widths, width)
-    _find_title(verdicts, window, features, byline_at, first, header, rules.vocab, wrapped)
+    _find_title(verdicts, window, features, byline_at, first, header, rules.vocab, widths, width)
     if byline_at is None and header.title_line is not None:
         after = [v for v in verdicts[header.title_line + 1:header.title_line + 1 + config.header_lines]
                  if v.label != BLANK]
@@ -242,7 +241,7 @@ def _good_words_after(verdicts: list[LineVerdict], features: list[LineFeatures |
 
 
 def _find_title(verdicts, window, features, byline_at, first, header: Header, vocab: Vocabulary,
-                wrapped: tuple[Sequence[int] | None, int | None] = (None, None)) -> None:
+                widths: Sequence[int] | None = None, width: int | None = None) -> None:
     """The headline: a line echoing the page title, else the nearest title-like line above the article.
 
     Among lines that repeat a part of the page's first line (the <title>), or that the page prints
@@ -280,9 +279,9 @@ def _find_title(verdicts, window, features, byline_at, first, header: Header, vo
                 choice = v
                 break
     if choice is None:
-        _title_from_page_title(verdicts, features, first_line, first, header, vocab, wrapped)
+        _title_from_page_title(verdicts, features, first_line, first, header, vocab, widths, width)
         return
-    pieces, text = joined_title(verdicts, *wrapped, choice.index)
+    pieces, text = joined_title(verdicts, widths, width, choice.index)
     header.title = without_list_marker(text)
     header.title_line = choice.index
     header.provenance["title"] = "text:header"
@@ -299,12 +298,12 @@ def _find_title(verdicts, window, features, byline_at, first, header: Header, vo
 
 
 def _title_from_page_title(verdicts, features, first_line: int, first: int, header: Header,
-                           vocab: Vocabulary, wrapped: tuple[Sequence[int] | None, int | None] = (None, None)) -> None:
+                           vocab: Vocabulary, widths: Sequence[int] | None = None, width: int | None = None) -> None:
     """No headline in the body: the page's first line, less a `| Site` suffix, stands for it."""
     v = verdicts[first_line]
     if first_line >= first or v.label == GOOD or not _title_like(v, features[first_line], vocab):
         return
-    pieces, text = joined_title(verdicts, *wrapped, first_line)
+    pieces, text = joined_title(verdicts, widths, width, first_line)
     if first in pieces:  # the run reaches the article
         text = v.text
     header.title = _headline_of(text, vocab)

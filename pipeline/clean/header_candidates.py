@@ -76,16 +76,15 @@ def title_candidates(verdicts: list[LineVerdict], probs: np.ndarray, body: np.nd
     read = 0
     for j in range(start, n):
         if kept[j]:
-            found = _TOKEN.findall(folded[j])
-            opening.update(found)
-            read += len(found)
+            line_tokens = _TOKEN.findall(folded[j])
+            opening.update(line_tokens)
+            read += len(line_tokens)
             if read > ARTICLE_WORDS:
                 break
     by_position = sorted(order)
-    folded_page = "\n".join(folded)
-    folded_starts = list(itertools.accumulate((len(t) + 1 for t in folded[:-1]), initial=0))
-    byline = int(np.argmax(probs[:, 2]))  # with no likely byline on the page (all 0), `from_author` says "far"
-    from_byline = (lambda j: min(max(byline - j, -30), 30)) if probs[byline, 2] > 0 else (lambda j: 30)
+    folded_page, folded_starts = _joined(folded)
+    byline = int(np.argmax(probs[:, 2]))
+    has_byline = probs[byline, 2] > 0  # else no line is a likely byline: `from_author` says "far" (30)
     marked = {k: without_list_marker(texts[k]) != texts[k]
               for j in order for k in range(max(j - _NEAR_LINES, 0), min(j + _NEAR_LINES + 1, n))}
     out = np.zeros((len(order), len(TITLE_FEATURES)))
@@ -115,7 +114,7 @@ def title_candidates(verdicts: list[LineVerdict], probs: np.ndarray, body: np.nd
             len(tokens & opening) / max(len(tokens), 1), by_position.index(j), sum(j < k < start for k in order),
             _lines_holding(folded_page, folded_starts, low) - repeats[low] if len(low) >= CONTAINED_MIN_CHARS else 0,
             body[j], body[j + 1:j + 6].max(initial=0.0), body[max(j - 5, 0):j].max(initial=0.0),
-            from_byline(j), probs[byline, 2],
+            min(max(byline - j, -30), 30) if has_byline else 30, probs[byline, 2],
         )
     return order, [_title_value(texts[j], j == 0, vocab) for j in order], out
 
@@ -162,8 +161,7 @@ def author_candidates(verdicts: list[LineVerdict], probs: np.ndarray, rows: list
     # after the word (the model reads a dated byline as a date line, a list item as a menu)
     inside: dict[int, int] = {}  # such a line's name is read from the byline word on
     listed = {j for j, _v, _label in pairs}
-    joined = "\n".join(texts)  # one search over the page: the pattern never crosses a line
-    starts = list(itertools.accumulate((len(t) + 1 for t in texts[:-1]), initial=0))
+    joined, starts = _joined(texts)  # one search over the page: the pattern never crosses a line
     for found in vocab.by_inside.finditer(joined):
         j = bisect.bisect_right(starts, found.start()) - 1
         if j in inside or p[j] <= 0 or len(texts[j].split()) > BY_INSIDE_MAX_WORDS:
@@ -179,8 +177,7 @@ def author_candidates(verdicts: list[LineVerdict], probs: np.ndarray, rows: list
     repeats = Counter(folded)
     best = max(float(p[top[0]]), 1e-6) if top else 1e-6
     page_tokens = set(_TOKEN.findall(joined))
-    folded_page = "\n".join(folded)  # casefold() may change a line's length: its own line starts
-    folded_starts = list(itertools.accumulate((len(t) + 1 for t in folded[:-1]), initial=0))
+    folded_page, folded_starts = _joined(folded)  # casefold() may change a line's length: its own line starts
     lines, names, out = [], [], []
     for rank, (j, v, after_label) in enumerate(pairs):
         text = texts[v]
@@ -209,6 +206,11 @@ def author_candidates(verdicts: list[LineVerdict], probs: np.ndarray, rows: list
         lines.append(v)
         names.append(name)
     return lines, names, np.array(out, dtype=np.float64).reshape(len(out), len(AUTHOR_FEATURES))
+
+
+def _joined(lines: list[str]) -> tuple[str, list[int]]:
+    """`lines` joined by "\\n" into one string, for one search over the page, and where each line starts in it."""
+    return "\n".join(lines), list(itertools.accumulate((len(t) + 1 for t in lines[:-1]), initial=0))
 
 
 def _lines_holding(joined: str, starts: list[int], needle: str) -> int:
