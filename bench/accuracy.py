@@ -1,13 +1,16 @@
 """Accuracy on the WCXB dev set and the train/ sources, beside baselines measured in the same run.
 
     python bench/accuracy.py [--shared ../shared] [--only dumps|html|train] [--renderer bs4] [--limit N]
-        [--cv-dir bench/.cache/cleaner] [--train-data bench/.cache/train_data] [--wrap 80]
+        [--cv-dir bench/.cache/cleaner] [--train-data bench/.cache/train_data] [--wrap 80] [--link-refs]
 
 Text dumps (`wcxb-dev/dumps/{bs4,inscriptis}`): the learned cleaner under grouped cross-validation (each page
 cleaned by the fold model that never saw its site: `--cv-dir`, written by bench/train_cleaner.py) beside the
 heuristic cleaner (`[clean] method = "heuristic"`), keep-every-line and keep-lines-of-10-or-more-words.
 `--wrap N` hard-wraps those dumps at N columns first, as lynx and w3m print a page (each piece keeps its line's
-indentation): how both cleaners, and their titles above all, hold up on a renderer that wraps.
+indentation): how both cleaners, and their titles above all, hold up on a renderer that wraps. `--link-refs`
+cleans wcxb-dev's HTML rendered as `lynx -dump` prints a page by default, emulated (lxml text with `[n]` before
+each link's text, wrapped at 79, the links' targets numbered under `References` at the end; lynx itself is kept
+for evaluation): how both cleaners hold up on a renderer's link references.
 train/ (`--only train`): leave-one-source-out, each source's bs4 and inscriptis renderings from the training data
 cleaned by the fold model that never saw that source, beside the heuristic.
 HTML (`html/`): pagewash beside plain `trafilatura.extract` (no comments, metadata from its JSON output).
@@ -29,8 +32,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
 import trafilatura  # noqa: E402
+from train_data import Habits, apply_habits, render_lxml  # noqa: E402
 
 from pipeline.clean.linemodel import ModelError, model_bytes, read_bundle  # noqa: E402
 from pipeline.config import load_config  # noqa: E402
@@ -58,6 +63,18 @@ def hard_wrap(text: str, width: int) -> str:
         out.extend(textwrap.wrap(line.strip(), width, initial_indent=indent, subsequent_indent=indent,
                                  break_long_words=False, break_on_hyphens=False) or [line])
     return "\n".join(out)
+
+
+def link_refs_dump(html: str) -> str:
+    """The page as lynx prints it by default, emulated (lynx itself renders evaluation dumps, never ours): `[n]`
+    before each link's text, lines wrapped at 79 columns, and the links' targets numbered under `References` at
+    the end."""
+    links: list[str] = []
+    habits = Habits("* ", "keep", 79)
+    lines = apply_habits(render_lxml(html, habits, links), habits)
+    if links:
+        lines += ["", "References", ""] + [f"{n:4d}. {target}" for n, target in enumerate(links, 1)]
+    return "\n".join(lines)
 
 
 def keep_long_lines(text: str) -> str:
@@ -173,12 +190,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=0, help="first N pages (per source) only: quick checks")
     parser.add_argument("--worst", type=int, default=0, help="list the N pages with the lowest F1")
     parser.add_argument("--wrap", type=int, default=0, help="hard-wrap the wcxb-dev dumps at N columns first")
+    parser.add_argument("--link-refs", action="store_true",
+                        help="wcxb-dev's HTML rendered as lynx prints it by default ([n] link markers, References)")
     parser.add_argument("--workers", type=int, default=multiprocessing.cpu_count())
     parser.add_argument("--cv-dir", type=Path, default=ROOT / "bench" / ".cache" / "cleaner")
     parser.add_argument("--train-data", type=Path, default=ROOT / "bench" / ".cache" / "train_data")
     args = parser.parse_args(argv)
     bench = Path(args.shared) / "bench" / "wcxb-dev"
-    renderers = args.renderer or ["bs4", "inscriptis"]
+    renderers = ["link-refs"] if args.link_refs else args.renderer or ["bs4", "inscriptis"]
     folds_path = args.cv_dir / "folds.json"
     cv = folds_path.exists()
     if not cv and args.only != "html":
@@ -205,13 +224,16 @@ def main(argv: list[str] | None = None) -> int:
             tallies = {"keep everything": Tally(), "lines of ≥10 words": Tally(), "heuristic": Tally(),
                        model_row: Tally()}
             worst = []
-            dumps = sorted((bench / "dumps" / renderer).glob("*.txt.gz"))
+            folder = bench / ("html" if args.link_refs else f"dumps/{renderer}")
+            dumps = sorted(folder.glob("*.gz"))
             if args.limit:
                 dumps = dumps[: args.limit]
             jobs = []
             for dump in dumps:
                 data = dump.read_bytes()
-                if args.wrap:
+                if args.link_refs:
+                    data = link_refs_dump(gzip.decompress(data).decode("utf-8", errors="replace")).encode()
+                elif args.wrap:  # (the emulated lynx dumps are wrapped at 79 already)
                     data = hard_wrap(gzip.decompress(data).decode("utf-8", errors="replace"), args.wrap).encode()
                 jobs.append((str(dump), data, cleaner_of(f"wcxb-dev-{dump.name.split('.')[0]}")))
                 jobs.append((str(dump), data, "heuristic"))
@@ -220,7 +242,8 @@ def main(argv: list[str] | None = None) -> int:
                 (text, meta), (h_text, h_meta) = results[2 * n], results[2 * n + 1]
                 page_id = dump.name.split(".")[0]
                 gold = json.loads((bench / "gold" / f"{page_id}.json").read_text(encoding="utf-8"))
-                raw = gzip.decompress(dump.read_bytes()).decode("utf-8", errors="replace")
+                data = jobs[2 * n][1]
+                raw = (gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data).decode("utf-8", errors="replace")
                 tallies["keep everything"].add(keep_everything(raw), gold)
                 tallies["lines of ≥10 words"].add(keep_long_lines(raw), gold)
                 tallies["heuristic"].add(h_text, gold, h_meta)

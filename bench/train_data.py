@@ -106,8 +106,10 @@ def render_bs4(html: str, habits: Habits) -> str:
     return soup.get_text("\n")
 
 
-def render_lxml(html: str, habits: Habits) -> str:
-    """lxml text nodes in document order, a line break around each block element, spaces collapsed."""
+def render_lxml(html: str, habits: Habits, links: list[str] | None = None) -> str:
+    """lxml text nodes in document order, a line break around each block element, spaces collapsed. Given a list
+    `links`, each link's text is printed after `[n]`, as lynx prints it, and its target appended to `links` (n is
+    its place there; bench/accuracy.py --link-refs, never training)."""
     import lxml.html
 
     parser = lxml.html.HTMLParser(encoding="utf-8")
@@ -133,6 +135,9 @@ def render_lxml(html: str, habits: Habits) -> str:
             out.append("\n")
         if tag == "li" and habits.bullet:
             out.append(habits.bullet)
+        if links is not None and tag == "a" and (href := element.get("href")) and not href.startswith("#"):
+            links.append(href)
+            out.append(f"[{len(links)}]")
         if element.text:
             out.append(element.text if tag == "pre" else _SPACES.sub(" ", element.text))
         stack.extend((child, False) for child in reversed(element))

@@ -183,7 +183,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
                                                        if sys.stdout.isatty() else 0)
     text_width = max(20, width - 60) if width else 0
     for line in result.lines:
-        if line.label == "blank" and not args.all:
+        if line.label == "blank" and not line.rule and not args.all:  # a lynx link list is blank to the cleaners
             continue
         probability = f"{line.probability:.2f}" if line.probability is not None else "    "
         text = line.text if not text_width or len(line.text) <= text_width else line.text[:text_width - 1] + "…"

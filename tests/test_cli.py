@@ -157,6 +157,18 @@ def test_explain_lists_every_line_with_its_rule():
     assert "title: Hong Kong’s John Lee Visits Hangzhou" in out
 
 
+def test_explain_shows_the_link_list_of_a_lynx_dump_it_dropped(tmp_path: Path):
+    path = tmp_path / "lynx.txt"
+    links = [f"   {n}. https://example.com/{n}" for n in range(1, 4)]
+    path.write_text("\n".join(["[1]Home [2]News", "", *ARTICLE, "", "Read [3]more.", "", "References", "", *links]),
+                    encoding="utf-8")
+    proc = pagewash("explain", str(path))
+    assert proc.returncode == 0
+    listed = [line for line in proc.stdout.decode().splitlines() if " signal.link_list " in line]
+    assert len(listed) == 4 and all(" drop " in line for line in listed)
+    assert listed[0].endswith("| References") and listed[-1].endswith("| 3. https://example.com/3")
+
+
 def test_rules_check_ok_and_errors(tmp_path: Path):
     proc = pagewash("rules", "check")
     assert proc.returncode == 0 and proc.stdout.startswith(b"ok:")

@@ -7,12 +7,13 @@ from dataclasses import dataclass
 
 from ..base import Stage
 from ..clean.linemodel import LineModel
+from ..clean.linkrefs import SIG_LINK_LIST, link_references
 from ..clean.modelclean import clean_with_model
 from ..clean.stopwords import StopwordIndex
 from ..clean.textclean import clean_lines
 from ..clean.wrapping import wrap_width
 from ..config import Config
-from ..document import Document, LineReport
+from ..document import Document, LineReport, LineVerdict
 from ..rules import RuleSet, site_keys
 
 
@@ -32,12 +33,19 @@ class ExtractText(Stage):
         lines = doc.text.split("\n")
         wrap = wrap_width(lines)  # a hard-wrapped dump: its lines' printed lengths, for a title over several lines
         widths = [len(line.rstrip()) for line in lines] if wrap is not None else None
+        references = link_references(lines)  # a lynx-style dump: its link list blanked, its [n] markers out
+        text = doc.text if references is None else "\n".join(references.lines)
         if self.model is not None:
-            stop = self.stopwords.guess(doc.text)
-            result = clean_with_model(doc.text, self.rules, stop, self.config.clean, self.model, sites)
-            doc.lines = LineReport(result.verdicts, result, widths, wrap)
+            stop = self.stopwords.guess(text)
+            result = clean_with_model(text, self.rules, stop, self.config.clean, self.model, sites)
+            verdicts, evidence = result.verdicts, result
         else:
-            heuristic = clean_lines(doc.text, self.rules, self.stopwords, self.config.clean, sites)
-            doc.lines = LineReport(heuristic.verdicts, heuristic, widths, wrap)
+            evidence = clean_lines(text, self.rules, self.stopwords, self.config.clean, sites)
+            verdicts = evidence.verdicts
+        if references is not None:  # the list's lines, as printed, dropped (the cleaners saw them blank)
+            for i in references.listed:
+                if lines[i].strip():
+                    verdicts[i] = LineVerdict(i, lines[i].strip(), False, SIG_LINK_LIST, verdicts[i].label)
+        doc.lines = LineReport(verdicts, evidence, widths, wrap)
         doc.text = doc.lines.kept_text()
         return doc
