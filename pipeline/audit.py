@@ -20,6 +20,7 @@ from pathlib import Path
 
 from .api import Cleaner
 from .clean.decode import decode_bytes, gunzip, is_gzip, normalise_text
+from .clean.linkrefs import SIG_LINK_LIST
 from .config import ConfigError
 from .document import RawPage
 from .io.sources import read_inputs
@@ -141,7 +142,8 @@ def _as_metadata(lines: list[AuditLine], meta: dict) -> list[AuditLine]:
     taken: set[str] = set()
     out = []
     for line in lines:
-        signal = line.verdict == "drop" and (line.rule == TRAFILATURA or (line.rule or "").startswith("signal."))
+        signal = line.verdict == "drop" and (line.rule == TRAFILATURA or (line.rule or "").startswith("signal.")) \
+            and line.rule != SIG_LINK_LIST  # a link's URL holds dates: never the page's metadata
         rule = wanted.get(_norm(line.text)) if signal else None
         if signal and rule is None and meta.get("date") and "meta.date" not in taken and len(line.text) <= 60:
             parsed = parse_date(line.text, meta.get("language"))

@@ -81,6 +81,7 @@ def audit_page(result: Audit, rules: RuleSet) -> str:
 _SIGNALS = MappingProxyType({
     "trafilatura": "trafilatura left the line out of the page's main content",
     "signal.outside_region": "outside the article region (the densest run of prose)",
+    "signal.link_list": "lynx's list of the page's links (References), or a line of its [n] link markers alone",
     "meta.title": "the article's title, moved to metadata",
     "meta.byline": "the byline, moved to metadata",
     "meta.date": "the date line, moved to metadata",

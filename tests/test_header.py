@@ -58,13 +58,21 @@ def page(lines: list[str], name: str = "example/page.txt") -> RawPage:
         ("Saturday, July 12, 2025", date(2025, 7, 12)),
         ("Posted on 3rd of March, 2024 by the editors", date(2024, 3, 3)),
         ("Sept. 9, 2023", date(2023, 9, 9)),
+        ("2025/4/29", date(2025, 4, 29)),  # year first, as East Asian sites and some CMSs print it
+        ("EcoFlow - 2025.04.29", date(2025, 4, 29)),
     ],
 )
 def test_parse_date(text, expected):
     assert parse_date(text) == expected
 
 
-@pytest.mark.parametrize("text", ["no date here", "", "In 2025 the council met", "May 2025", "1850-01-01"])
+@pytest.mark.parametrize("text", ["2025/4/29", "2025/04/12", "2025.12.04", "2012/1/2"])
+def test_a_year_first_date_reads_as_dateparser_reads_it(text):
+    assert parse_date(text) == dateparser_date(text, "en")
+
+
+@pytest.mark.parametrize("text", ["no date here", "", "In 2025 the council met", "May 2025", "1850-01-01",
+                                  "example.com/2025/04/29/story", "2025/13/01", "v2025.4.29.1"])
 def test_parse_date_none(text):
     assert parse_date(text) is None
 

@@ -7,6 +7,8 @@ from conftest import ARTICLE
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pipeline.api import Cleaner
+from pipeline.audit import audit
 from pipeline.clean.linkrefs import SIG_LINK_LIST, link_references
 from pipeline.config import load_config
 from pipeline.document import RawPage
@@ -44,6 +46,21 @@ def test_a_marker_the_list_does_not_number_stays():
              "   2. /local/page"]
     found = link_references(lines)
     assert found is not None and found.lines[0] == "A study [12] found it, and a link."
+
+
+def test_a_line_of_markers_alone_is_reported_and_markers_glued_to_a_word_stay():
+    lines = ["Read [1]this, then x = a[2] + b[3].", "[2] [3]", "", "References", "", "   1. https://a.example/",
+             "   2. https://b.example/ Title", "", "   Hidden links:", "   3. https://c.example/"]
+    found = link_references(lines)
+    assert found is not None
+    assert found.lines[0] == "Read this, then x = a[2] + b[3]."
+    assert found.emptied == (1,) and not found.lines[1].strip()
+
+
+def test_a_pages_own_list_of_links_is_not_taken_for_lynx_s():
+    """A numbered list of URLs under `References` at the end, but the text above marks too few of them."""
+    lines = ["Text cites [1] and [2].", "", "References", "", *(f"{n}. https://example.org/{n}" for n in range(1, 6))]
+    assert link_references(lines) is None
 
 
 @pytest.mark.parametrize("lines", [
@@ -87,3 +104,20 @@ def test_a_lynx_dump_loses_its_list_and_markers_and_keeps_its_byline(method):
     listed = [v for v in verdicts if v.index >= lines.index("References") and v.text]
     assert listed and all(not v.kept and v.rule_id == SIG_LINK_LIST for v in listed)
     assert listed[0].text == "References" and listed[-1].text == "8. https://example.com/hidden"
+    cleaning = doc.metadata["cleaning"]
+    assert cleaning["lines_in"] == sum(1 for line in lines if line.strip())
+    assert {"rule": SIG_LINK_LIST, "lines": len(listed), "words": sum(len(v.text.split()) for v in listed)} \
+        in cleaning["rules_hit"]
+
+
+@pytest.mark.parametrize("method", ["heuristic", "model"])
+def test_explain_never_shows_a_link_as_the_pages_date(method):
+    """A link's URL often holds a date: explain names the page's date line, not a line of the list."""
+    lines = [*MENU, *STORY[:3], "May 1, 2024", *STORY[3:], "", "References", "",
+             *(f"   {n}. https://example.com/news/2024-05-01/{n}" for n in range(1, 8))]
+    page = RawPage("lynx.txt", "lynx.txt", "\n".join(lines).encode("utf-8"))
+    result = audit(Cleaner(load_config(clean={"method": method})), page)
+    assert result.record["metadata"]["date"] == "2024-05-01"
+    dated = [line for line in result.lines if line.rule == "meta.date"]
+    assert [line.text for line in dated] == ["May 1, 2024"]
+    assert all(line.rule == SIG_LINK_LIST for line in result.lines if "example.com" in line.text)

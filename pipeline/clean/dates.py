@@ -23,6 +23,10 @@ from ..rules import packaged_vocabulary
 from ..vocabulary import Vocabulary
 
 YEAR = re.compile(r"\b(?:19[7-9]\d|20\d\d)\b")
+# A date written year first with slashes or dots, `2025/4/29`, `2025.04.29` (East Asian sites and some CMSs print
+# them so): year, month, day, as dateparser reads them too; not inside a URL's path (`/2025/04/29/story`)
+_YEAR_FIRST = re.compile(r"(?<![\w/.])(?P<year>(?:19|20)\d\d)(?P<sep>[/.])(?P<month>\d{1,2})(?P=sep)(?P<day>\d{1,2})"
+                         r"(?![\w/]|\.\d)")
 _DATEPARSER_SETTINGS = MappingProxyType({  # dateparser wants a dict (and REQUIRE_PARTS a list): copied a call
     "REQUIRE_PARTS": ("day", "month", "year"),
     "PREFER_DAY_OF_MONTH": "first",
@@ -83,14 +87,24 @@ def dateparser_date(text: str, language: str) -> date | None:
     return parsed.date() if parsed is not None else None
 
 
+def _year_first(text: str) -> date | None:
+    found = _YEAR_FIRST.search(text)
+    if found is None:
+        return None
+    try:
+        return date(int(found["year"]), int(found["month"]), int(found["day"]))
+    except ValueError:
+        return None
+
+
 def parse_date(text: str, language: str | None = None, vocab: Vocabulary | None = None) -> date | None:
     """The first full calendar date in a short text, between 1990 and 2100, or None."""
     match = (vocab or packaged_vocabulary()).date_spans.search(text)
     if match:
         span = " ".join(match.group().split())
         parsed = _plain_english(span) or dateparser_date(match.group(), "en")
-    elif language and language != "en" and YEAR.search(text) and len(text.split()) <= 8:
-        parsed = dateparser_date(text, language.split("-")[0])
     else:
-        return None
+        parsed = _year_first(text)
+        if parsed is None and language and language != "en" and YEAR.search(text) and len(text.split()) <= 8:
+            parsed = dateparser_date(text, language.split("-")[0])
     return parsed if parsed is not None and 1990 <= parsed.year <= 2100 else None

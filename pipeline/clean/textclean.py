@@ -363,7 +363,7 @@ def summarise_cleaning(verdicts: list[LineVerdict]) -> dict:
             lines[v.rule_id] = lines.get(v.rule_id, 0) + 1
             words[v.rule_id] = words.get(v.rule_id, 0) + len(v.text.split())
     return {
-        "lines_in": sum(1 for v in verdicts if v.label != BLANK),
+        "lines_in": sum(1 for v in verdicts if v.label != BLANK or v.rule_id is not None),  # (a lynx link list)
         "lines_kept": sum(1 for v in verdicts if v.kept),
         "rules_hit": [{"rule": rule, "lines": lines[rule], "words": words[rule]} for rule in sorted(lines)],
     }

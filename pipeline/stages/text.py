@@ -3,6 +3,7 @@ learned one, `[clean] method`)."""
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 from ..base import Stage
@@ -42,8 +43,8 @@ class ExtractText(Stage):
         else:
             evidence = clean_lines(text, self.rules, self.stopwords, self.config.clean, sites)
             verdicts = evidence.verdicts
-        if references is not None:  # the list's lines, as printed, dropped (the cleaners saw them blank)
-            for i in references.listed:
+        if references is not None:  # the list's lines and the lines of markers alone, as printed, dropped (the
+            for i in itertools.chain(references.emptied, references.listed):  # cleaners saw them blank)
                 if lines[i].strip():
                     verdicts[i] = LineVerdict(i, lines[i].strip(), False, SIG_LINK_LIST, verdicts[i].label)
         doc.lines = LineReport(verdicts, evidence, widths, wrap)
