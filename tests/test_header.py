@@ -13,7 +13,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from pipeline.clean.dates import _MONTHS, _plain_english, dateparser_date, parse_date
-from pipeline.clean.header import META_TITLE, strip_value, without_list_marker
+from pipeline.clean.header import META_TITLE, published_line, strip_value, without_list_marker
 from pipeline.clean.header_candidates import (
     AUTHOR_FEATURES,
     TITLE_CANDIDATES,
@@ -75,6 +75,19 @@ def test_a_year_first_date_reads_as_dateparser_reads_it(text):
                                   "example.com/2025/04/29/story", "2025/13/01", "v2025.4.29.1"])
 def test_parse_date_none(text):
     assert parse_date(text) is None
+
+
+@pytest.mark.parametrize("texts, expected", [
+    (["Menu", "Published on", "June 4, 2025", "Story"], (2, date(2025, 6, 4))),
+    (["PUBLISHED", "3 January, 2025"], (1, date(2025, 1, 3))),
+    (["Posted: June 4, 2025 by Jane Doe"], (0, date(2025, 6, 4))),
+    (["Updated June 5, 2025", "Published June 4, 2025"], (1, date(2025, 6, 4))),  # an update is not the date
+    (["On June 4, 2025, the council met"], None),  # a sentence, not a label
+    (["June 4, 2025"], None),  # no publication word: the headline's neighbourhood decides
+    (["Published", "Our long story of the council and what it decided on June 4, 2025"], None),  # not short
+])
+def test_a_line_that_says_it_states_the_publication_date(texts, expected):
+    assert published_line(texts, "en", packaged_vocabulary()) == expected
 
 
 _SPACE = st.sampled_from([" ", "  ", "\t", "\xa0", " \u2009"])

@@ -23,6 +23,7 @@ from .wrapping import wrapped_run
 
 _DATELINE = re.compile(r"^[A-Z][\w .'’-]{1,40},\s+(?P<date>[^—–]{6,40}?)\s*[—–-]{1,2}\s")
 MAX_TITLE_WORDS = 40
+PUBLISHED_LINE_WORDS = 8  # a `Published June 4, 2025` line, where no date stands beside the headline or byline
 
 META_TITLE = "meta.title"
 META_AUTHOR = "meta.byline"
@@ -185,11 +186,41 @@ def _find_date(verdicts, lead, anchor: int, header: Header, language: str | None
         if vocab.updated.search(v.text) and not vocab.published.search(v.text):
             distance += config.header_lines  # a publication date beats a modification date
         candidates.append((distance, v.index, parsed, v))
+    if not candidates:  # none beside the headline: a short line that says it states the publication date
+        kept = [v.index for v in verdicts if v.kept]
+        worded = [v for v in verdicts[: kept[-1] + 1 if kept else 0] if v.label != BLANK]
+        found = published_line([v.text for v in worded], language, vocab)
+        candidates = [(0, worded[found[0]].index, found[1], worded[found[0]])] if found else []
     if candidates:
         _, _, parsed, v = min(candidates, key=lambda c: (c[0], c[1]))
         header.date, header.provenance["date"] = parsed.isoformat(), "text:header"
         if v.kept:
             _drop(v, META_DATE)
+
+
+def _opens_with_publication_word(text: str, vocab: Vocabulary) -> bool:
+    """`Published …`, `Posted: …`, `Date …` (the vocabulary's publication words; not `On`, which opens sentences)."""
+    first = text.split(maxsplit=1)[0].rstrip(":").casefold() if text.strip() else ""
+    return first != "on" and bool(vocab.published.fullmatch(first))
+
+
+def published_line(texts: Sequence[str], language: str | None, vocab: Vocabulary) -> tuple[int, date] | None:
+    """Of a page's worded lines (`texts`, the article's part of the page), the first short one that states a full
+    date and opens with a publication word (`Published June 4, 2025`), or stands below a short line that does
+    (`Published on` / `June 4, 2025`), and holds no update word: (its place in `texts`, the date). Where no date
+    stands beside the headline or byline (both headers), the dates these lines state were the gold's more often
+    than not (docs/model.md, "Link references of lynx-style dumps": its paragraph on dates)."""
+    for k, text in enumerate(texts):
+        if len(text.split()) > PUBLISHED_LINE_WORDS or vocab.updated.search(text) or not _is_dateish(text, vocab):
+            continue
+        above = texts[k - 1] if k else ""
+        if not (_opens_with_publication_word(text, vocab)
+                or (len(above.split()) <= 3 and _opens_with_publication_word(above, vocab))):
+            continue
+        parsed = parse_date(text, language, vocab)
+        if parsed is not None:
+            return k, parsed
+    return None
 
 
 def _dateline_date(text: str, language: str | None, vocab: Vocabulary) -> date | None:

@@ -25,6 +25,7 @@ from .header import (
     _is_dateish,
     _match_meta,
     joined_title,
+    published_line,
 )
 from .header_candidates import _TOKEN, _author_value, _title_value, author_candidates, title_candidates
 
@@ -168,6 +169,8 @@ def header_from_model(verdicts: list[LineVerdict], meta: np.ndarray, rows: list[
         if parsed is not None:
             found = j, parsed
             break
+    if found is None:  # none beside the headline or byline: a short line that says it states the publication date
+        found = published_line([verdicts[r].text for r in rows[:article_end]], language, vocab)
     if found is not None:
         j, parsed = found
         header.date, header.provenance["date"] = parsed.isoformat(), "text:model"
@@ -233,3 +236,5 @@ def _as_metadata(v: LineVerdict, rule_id: str) -> None:
 def _headline_shaped(text: str, vocab: Vocabulary) -> bool:
     words = len(text.split())
     return 2 <= words <= 20 and not text.endswith((".", ":", ",", ";")) and not _is_dateish(text, vocab)
+
+
