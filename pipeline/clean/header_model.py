@@ -236,5 +236,3 @@ def _as_metadata(v: LineVerdict, rule_id: str) -> None:
 def _headline_shaped(text: str, vocab: Vocabulary) -> bool:
     words = len(text.split())
     return 2 <= words <= 20 and not text.endswith((".", ":", ",", ";")) and not _is_dateish(text, vocab)
-
-
