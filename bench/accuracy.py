@@ -37,6 +37,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 import trafilatura  # noqa: E402
 from train_data import Habits, apply_habits, render_lxml  # noqa: E402
 
+from pipeline.clean.decode import is_gzip  # noqa: E402
 from pipeline.clean.linemodel import ModelError, model_bytes, read_bundle  # noqa: E402
 from pipeline.config import load_config  # noqa: E402
 from pipeline.document import RawPage  # noqa: E402
@@ -243,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
                 page_id = dump.name.split(".")[0]
                 gold = json.loads((bench / "gold" / f"{page_id}.json").read_text(encoding="utf-8"))
                 data = jobs[2 * n][1]
-                raw = (gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data).decode("utf-8", errors="replace")
+                raw = (gzip.decompress(data) if is_gzip(data) else data).decode("utf-8", errors="replace")
                 tallies["keep everything"].add(keep_everything(raw), gold)
                 tallies["lines of ≥10 words"].add(keep_long_lines(raw), gold)
                 tallies["heuristic"].add(h_text, gold, h_meta)

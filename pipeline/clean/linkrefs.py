@@ -27,8 +27,8 @@ from dataclasses import dataclass
 
 SIG_LINK_LIST = "signal.link_list"
 _HEADING = "references"
-_SUBHEADINGS = frozenset({"visible links", "visible links:", "hidden links", "hidden links:"})
 _HIDDEN = frozenset({"hidden links", "hidden links:"})
+_SUBHEADINGS = _HIDDEN | {"visible links", "visible links:"}
 _ITEM = re.compile(r"^\s*(\d{1,6})\.\s+(\S+)(?:\s.*)?$")  # a link's number and target (and any text after it)
 _TARGET = re.compile(r"^(?:[a-z][a-z0-9+.-]{1,15}:|/|#)", re.IGNORECASE)  # a URL, a path, an anchor
 _MARKER = re.compile(r"(?<!\w)\[(\d{1,6})\]")
